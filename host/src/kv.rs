@@ -1,0 +1,461 @@
+//! `wasi:keyvalue@0.2.0-draft2` (store, atomics, batch) on SQLite.
+//!
+//! One database file, one table shaped like Spin's own SQLite store
+//! (`spin_key_value(store, key, value)`), counters kept as 8-byte little-endian
+//! `i64` as Spin keeps them. WAL mode with `synchronous=NORMAL` keeps every
+//! committed write across a process kill; a small pool of connections lets reads
+//! run beside a write, and each operation is its own short transaction, so no
+//! lock is held across a request.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use wasmtime::component::Resource;
+
+use crate::bindings::wasi::keyvalue::{atomics, batch, store};
+use crate::state::RequestState;
+
+/// The SQLite-backed store shared by every request and component.
+pub struct KvStore {
+    path: std::path::PathBuf,
+    pool: Mutex<Vec<Connection>>,
+}
+
+/// A `bucket` resource: an opened store label.
+pub struct Bucket {
+    label: String,
+}
+
+/// A `cas` resource: the value a key had when the handle was made.
+pub struct Cas {
+    label: String,
+    key: String,
+    original: Option<Vec<u8>>,
+}
+
+type KvResult<T> = std::result::Result<T, String>;
+
+impl KvStore {
+    pub fn open(path: &Path) -> Result<KvStore> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+        }
+        let store = KvStore { path: path.to_path_buf(), pool: Mutex::new(Vec::new()) };
+        let conn = store.connect()?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS spin_key_value (
+                store TEXT NOT NULL,
+                key   TEXT NOT NULL,
+                value BLOB NOT NULL,
+                PRIMARY KEY (store, key)
+            );",
+        )?;
+        store.pool.lock().unwrap().push(conn);
+        Ok(store)
+    }
+
+    fn connect(&self) -> Result<Connection> {
+        let conn = Connection::open(&self.path)
+            .with_context(|| format!("cannot open the key-value database {}", self.path.display()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(conn)
+    }
+
+    fn with_conn<R>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>) -> KvResult<R> {
+        let pooled = self.pool.lock().unwrap().pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => self.connect().map_err(|e| format!("{e:#}"))?,
+        };
+        let result = f(&mut conn).map_err(|e| format!("key-value store error: {e}"));
+        let mut pool = self.pool.lock().unwrap();
+        if pool.len() < 16 {
+            pool.push(conn);
+        }
+        result
+    }
+
+    pub fn get(&self, label: &str, key: &str) -> KvResult<Option<Vec<u8>>> {
+        self.with_conn(|c| {
+            c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
+                .query_row(params![label, key], |r| r.get(0))
+                .optional()
+        })
+    }
+
+    pub fn set(&self, label: &str, key: &str, value: &[u8]) -> KvResult<()> {
+        self.with_conn(|c| {
+            c.prepare_cached(
+                "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![label, key, value])
+            .map(drop)
+        })
+    }
+
+    pub fn delete(&self, label: &str, key: &str) -> KvResult<()> {
+        self.with_conn(|c| {
+            c.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?
+                .execute(params![label, key])
+                .map(drop)
+        })
+    }
+
+    pub fn exists(&self, label: &str, key: &str) -> KvResult<bool> {
+        Ok(self.get(label, key)?.is_some())
+    }
+
+    pub fn list_keys(&self, label: &str) -> KvResult<Vec<String>> {
+        self.with_conn(|c| {
+            let mut stmt = c.prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1")?;
+            let keys = stmt.query_map(params![label], |r| r.get(0))?.collect();
+            keys
+        })
+    }
+
+    /// Atomically add `delta` to the 8-byte little-endian counter at `key`
+    /// (absent counts as 0) and return the new value.
+    pub fn increment(&self, label: &str, key: &str, delta: i64) -> KvResult<i64> {
+        let mut bad_value = false;
+        let result = self.with_conn(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let current: Option<Vec<u8>> = tx
+                .prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
+                .query_row(params![label, key], |r| r.get(0))
+                .optional()?;
+            let current = match current.as_deref().map(<[u8; 8]>::try_from) {
+                None => 0,
+                Some(Ok(bytes)) => i64::from_le_bytes(bytes),
+                Some(Err(_)) => {
+                    bad_value = true;
+                    return Ok(0);
+                }
+            };
+            let next = current.wrapping_add(delta);
+            tx.prepare_cached(
+                "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![label, key, next.to_le_bytes().as_slice()])?;
+            tx.commit()?;
+            Ok(next)
+        });
+        if bad_value {
+            return Err(format!("`{key}` does not hold an 8-byte counter"));
+        }
+        result
+    }
+
+    /// Write `value` only if `key` still holds `expected` (`None`: still absent).
+    /// Returns whether the write happened.
+    pub fn swap_if(
+        &self,
+        label: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> KvResult<bool> {
+        self.with_conn(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let current: Option<Vec<u8>> = tx
+                .prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
+                .query_row(params![label, key], |r| r.get(0))
+                .optional()?;
+            if current.as_deref() != expected {
+                return Ok(false);
+            }
+            tx.prepare_cached(
+                "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![label, key, value])?;
+            tx.commit()?;
+            Ok(true)
+        })
+    }
+
+    pub fn get_many(&self, label: &str, keys: &[String]) -> KvResult<Vec<Option<Vec<u8>>>> {
+        self.with_conn(|c| {
+            let tx = c.transaction()?;
+            let mut out = Vec::with_capacity(keys.len());
+            {
+                let mut stmt = tx
+                    .prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?;
+                for key in keys {
+                    out.push(stmt.query_row(params![label, key], |r| r.get(0)).optional()?);
+                }
+            }
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+
+    pub fn set_many(&self, label: &str, pairs: &[(String, Vec<u8>)]) -> KvResult<()> {
+        self.with_conn(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
+                )?;
+                for (k, v) in pairs {
+                    stmt.execute(params![label, k, v])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    pub fn delete_many(&self, label: &str, keys: &[String]) -> KvResult<()> {
+        self.with_conn(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut stmt =
+                    tx.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?;
+                for k in keys {
+                    stmt.execute(params![label, k])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+}
+
+fn other(e: String) -> store::Error {
+    store::Error::Other(e)
+}
+
+impl RequestState {
+    fn bucket(&mut self, b: &Resource<Bucket>) -> wasmtime::Result<String> {
+        self.kv_ops += 1;
+        Ok(self.table.get(b)?.label.clone())
+    }
+}
+
+impl store::Host for RequestState {
+    fn open(&mut self, identifier: String) -> wasmtime::Result<Result<Resource<Bucket>, store::Error>> {
+        if !self.component.key_value_stores.iter().any(|s| *s == identifier) {
+            return Ok(Err(store::Error::AccessDenied));
+        }
+        Ok(Ok(self.table.push(Bucket { label: identifier })?))
+    }
+}
+
+impl store::HostBucket for RequestState {
+    fn get(
+        &mut self,
+        b: Resource<Bucket>,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, store::Error>> {
+        let label = self.bucket(&b)?;
+        Ok(self.faults.check().and_then(|_| self.kv.get(&label, &key)).map_err(other))
+    }
+
+    fn set(&mut self, b: Resource<Bucket>, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), store::Error>> {
+        let label = self.bucket(&b)?;
+        Ok(self.faults.check().and_then(|_| self.kv.set(&label, &key, &value)).map_err(other))
+    }
+
+    fn delete(&mut self, b: Resource<Bucket>, key: String) -> wasmtime::Result<Result<(), store::Error>> {
+        let label = self.bucket(&b)?;
+        Ok(self.faults.check().and_then(|_| self.kv.delete(&label, &key)).map_err(other))
+    }
+
+    fn exists(&mut self, b: Resource<Bucket>, key: String) -> wasmtime::Result<Result<bool, store::Error>> {
+        let label = self.bucket(&b)?;
+        Ok(self.faults.check().and_then(|_| self.kv.exists(&label, &key)).map_err(other))
+    }
+
+    fn list_keys(
+        &mut self,
+        b: Resource<Bucket>,
+        _cursor: Option<String>,
+    ) -> wasmtime::Result<Result<store::KeyResponse, store::Error>> {
+        let label = self.bucket(&b)?;
+        Ok(self
+            .faults
+            .check()
+            .and_then(|_| self.kv.list_keys(&label))
+            .map(|keys| store::KeyResponse { keys, cursor: None })
+            .map_err(other))
+    }
+
+    fn drop(&mut self, b: Resource<Bucket>) -> wasmtime::Result<()> {
+        self.table.delete(b)?;
+        Ok(())
+    }
+}
+
+impl atomics::HostCas for RequestState {
+    fn new(&mut self, b: Resource<Bucket>, key: String) -> wasmtime::Result<Result<Resource<Cas>, store::Error>> {
+        let label = self.bucket(&b)?;
+        let original = match self.faults.check().and_then(|_| self.kv.get(&label, &key)) {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(other(e))),
+        };
+        Ok(Ok(self.table.push(Cas { label, key, original })?))
+    }
+
+    fn current(&mut self, cas: Resource<Cas>) -> wasmtime::Result<Result<Option<Vec<u8>>, store::Error>> {
+        Ok(Ok(self.table.get(&cas)?.original.clone()))
+    }
+
+    fn drop(&mut self, cas: Resource<Cas>) -> wasmtime::Result<()> {
+        self.table.delete(cas)?;
+        Ok(())
+    }
+}
+
+impl atomics::Host for RequestState {
+    fn increment(
+        &mut self,
+        b: Resource<Bucket>,
+        key: String,
+        delta: i64,
+    ) -> wasmtime::Result<Result<i64, store::Error>> {
+        let label = self.bucket(&b)?;
+        Ok(self.faults.check().and_then(|_| self.kv.increment(&label, &key, delta)).map_err(other))
+    }
+
+    fn swap(&mut self, cas: Resource<Cas>, value: Vec<u8>) -> wasmtime::Result<Result<(), atomics::CasError>> {
+        self.kv_ops += 1;
+        let (label, key, original) = {
+            let c = self.table.get(&cas)?;
+            (c.label.clone(), c.key.clone(), c.original.clone())
+        };
+        let swapped = self
+            .faults
+            .check()
+            .and_then(|_| self.kv.swap_if(&label, &key, original.as_deref(), &value));
+        Ok(match swapped {
+            Ok(true) => {
+                self.table.delete(cas)?;
+                Ok(())
+            }
+            Ok(false) => Err(atomics::CasError::CasFailed(cas)),
+            Err(e) => {
+                self.table.delete(cas)?;
+                Err(atomics::CasError::StoreError(other(e)))
+            }
+        })
+    }
+}
+
+impl batch::Host for RequestState {
+    fn get_many(
+        &mut self,
+        b: Resource<Bucket>,
+        keys: Vec<String>,
+    ) -> wasmtime::Result<Result<Vec<(String, Option<Vec<u8>>)>, store::Error>> {
+        let label = self.bucket(&b)?;
+        Ok(self
+            .faults
+            .check()
+            .and_then(|_| self.kv.get_many(&label, &keys))
+            .map(|values| {
+                keys.into_iter().zip(values).collect()
+            })
+            .map_err(other))
+    }
+
+    fn set_many(
+        &mut self,
+        b: Resource<Bucket>,
+        pairs: Vec<(String, Vec<u8>)>,
+    ) -> wasmtime::Result<Result<(), store::Error>> {
+        let label = self.bucket(&b)?;
+        Ok(self.faults.check().and_then(|_| self.kv.set_many(&label, &pairs)).map_err(other))
+    }
+
+    fn delete_many(&mut self, b: Resource<Bucket>, keys: Vec<String>) -> wasmtime::Result<Result<(), store::Error>> {
+        let label = self.bucket(&b)?;
+        Ok(self.faults.check().and_then(|_| self.kv.delete_many(&label, &keys)).map_err(other))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempdir::TempDir, KvStore) {
+        let dir = tempdir::TempDir::new();
+        let kv = KvStore::open(&dir.0.join("kv.db")).unwrap();
+        (dir, kv)
+    }
+
+    mod tempdir {
+        pub struct TempDir(pub std::path::PathBuf);
+        impl TempDir {
+            pub fn new() -> TempDir {
+                let p = std::env::temp_dir().join(format!(
+                    "revisit-kv-test-{}-{}",
+                    std::process::id(),
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+                ));
+                std::fs::create_dir_all(&p).unwrap();
+                TempDir(p)
+            }
+        }
+        impl Drop for TempDir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn counters_are_little_endian_i64() {
+        let (_d, kv) = store();
+        assert_eq!(kv.increment("default", "c", 5).unwrap(), 5);
+        assert_eq!(kv.increment("default", "c", -2).unwrap(), 3);
+        assert_eq!(kv.get("default", "c").unwrap().unwrap(), 3i64.to_le_bytes().to_vec());
+        kv.set("default", "s", b"text").unwrap();
+        assert!(kv.increment("default", "s", 1).is_err());
+    }
+
+    #[test]
+    fn swap_only_when_unchanged() {
+        let (_d, kv) = store();
+        assert!(kv.swap_if("default", "k", None, b"a").unwrap());
+        assert!(!kv.swap_if("default", "k", None, b"b").unwrap());
+        assert!(kv.swap_if("default", "k", Some(b"a"), b"c").unwrap());
+        assert_eq!(kv.get("default", "k").unwrap().unwrap(), b"c");
+    }
+
+    #[test]
+    fn stores_are_separate_and_batches_work() {
+        let (_d, kv) = store();
+        kv.set_many("default", &[("a".into(), b"1".to_vec()), ("b".into(), b"2".to_vec())]).unwrap();
+        kv.set("other", "a", b"x").unwrap();
+        let got = kv.get_many("default", &["a".into(), "zz".into(), "b".into()]).unwrap();
+        assert_eq!(got, vec![Some(b"1".to_vec()), None, Some(b"2".to_vec())]);
+        kv.delete_many("default", &["a".into()]).unwrap();
+        assert!(!kv.exists("default", "a").unwrap());
+        assert_eq!(kv.get("other", "a").unwrap().unwrap(), b"x");
+        assert_eq!(kv.list_keys("default").unwrap(), vec!["b".to_string()]);
+    }
+
+    #[test]
+    fn concurrent_increments_are_exact() {
+        let (_d, kv) = store();
+        let kv = std::sync::Arc::new(kv);
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let kv = kv.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..100 {
+                        kv.increment("default", "n", 1).unwrap();
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(kv.increment("default", "n", 0).unwrap(), 800);
+    }
+}

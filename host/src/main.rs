@@ -1,0 +1,155 @@
+//! `revisit-host`: a small host that runs a Spin app (the `spin.toml` at the
+//! project root) on wasmtime, with a SQLite-backed `wasi:keyvalue` store.
+//!
+//! It knows nothing of the app it serves: it would run any Spin HTTP app that
+//! uses only the interfaces it implements (WASI 0.2, `wasi:http`,
+//! `wasi:keyvalue` draft2, Spin variables / `wasi:config`).
+
+mod bindings;
+mod clock;
+mod faults;
+mod kv;
+mod manifest;
+mod outbound;
+mod router;
+mod server;
+mod state;
+mod variables;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+
+use crate::manifest::Manifest;
+use crate::server::{App, AppOptions, CONTROL_PREFIX};
+
+#[derive(Parser)]
+#[command(name = "revisit-host", version, about = "Serve a Spin app (spin.toml) on wasmtime with a SQLite key-value store")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run each component's `[component.<id>.build] command` from the manifest.
+    Build {
+        /// The manifest to read.
+        #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+        manifest: PathBuf,
+    },
+    /// Serve the app.
+    Up {
+        #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+        manifest: PathBuf,
+        /// Build the components first.
+        #[arg(long)]
+        build: bool,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        listen: SocketAddr,
+        /// Where the key-value database lives.
+        #[arg(long, default_value = ".revisit")]
+        data_dir: PathBuf,
+        /// Enable the host-only test endpoints under /.well-known/revisit-host/
+        /// (set the wall clock components see, inject key-value faults, read stats).
+        #[arg(long)]
+        test_clock: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Build { manifest } => load(&manifest).and_then(|m| build(&m)),
+        Command::Up { manifest, build: do_build, listen, data_dir, test_clock } => {
+            load(&manifest).and_then(|m| {
+                if do_build {
+                    build(&m)?;
+                }
+                up(m, listen, data_dir, test_clock)
+            })
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(path: &Path) -> Result<Manifest> {
+    Manifest::load(path, &|name| std::env::var(name).ok())
+}
+
+fn build(manifest: &Manifest) -> Result<()> {
+    for (id, c) in &manifest.components {
+        let Some(step) = &c.build else {
+            eprintln!("component `{id}`: no build command, skipped");
+            continue;
+        };
+        eprintln!("building component `{id}`: {}", step.command);
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&step.command)
+            .current_dir(&step.workdir)
+            .status()
+            .with_context(|| format!("cannot run the build command of `{id}`"))?;
+        if !status.success() {
+            bail!("the build command of component `{id}` failed ({status})");
+        }
+    }
+    Ok(())
+}
+
+fn up(manifest: Manifest, listen: SocketAddr, data_dir: PathBuf, test_mode: bool) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(listen).await {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                bail!("{listen} is already in use: stop what runs there or pass --listen with another address")
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot listen on {listen}")),
+        };
+        let app = App::load(&manifest, &AppOptions { data_dir: data_dir.clone(), test_mode })?;
+        let local = listener.local_addr()?;
+        eprintln!("Serving http://{local} (app `{}`, data in {})", manifest.name, data_dir.display());
+        eprintln!("Available Routes:");
+        for t in &manifest.triggers {
+            match &t.route {
+                Some(r) => eprintln!("  {}: http://{local}{}", t.component, r.as_str()),
+                None => eprintln!("  {}: (private, http://{}.spin.internal)", t.component, t.component),
+            }
+        }
+        if test_mode {
+            eprintln!("Test mode: host control endpoints under http://{local}{CONTROL_PREFIX}");
+        }
+        loop {
+            let (stream, client) = tokio::select! {
+                accepted = listener.accept() => accepted?,
+                _ = tokio::signal::ctrl_c() => { eprintln!("shutting down"); return Ok(()); }
+            };
+            let app = app.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| app.clone().handle(req, client, local));
+                if let Err(e) = http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                {
+                    if !e.is_incomplete_message() {
+                        eprintln!("connection from {client}: {e}");
+                    }
+                }
+            });
+        }
+    })
+}

@@ -1,0 +1,350 @@
+//! The HTTP server: routes each request to its component, runs it on a fresh
+//! instance of a pre-instantiated component (`wasi:http/incoming-handler`), and
+//! handles the host-only test endpoints.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Body;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
+
+use crate::clock::ShiftableClock;
+use crate::faults::Faults;
+use crate::kv::KvStore;
+use crate::manifest::{ComponentConfig, Manifest};
+use crate::router::{RouteMatch, Router};
+use crate::state::{OutboundHooks, RequestState};
+
+/// The host-only control endpoints (present only in test mode).
+pub const CONTROL_PREFIX: &str = "/.well-known/revisit-host/";
+
+#[derive(Default)]
+struct ComponentStats {
+    requests: AtomicU64,
+    kv_ops: AtomicU64,
+    instantiate_nanos: AtomicU64,
+}
+
+struct LoadedComponent {
+    config: Arc<ComponentConfig>,
+    pre: ProxyPre<RequestState>,
+    stats: ComponentStats,
+}
+
+pub struct App {
+    components: HashMap<String, LoadedComponent>,
+    router: Router,
+    kv: Arc<KvStore>,
+    clock: ShiftableClock,
+    faults: Faults,
+    test_mode: bool,
+}
+
+pub struct AppOptions {
+    pub data_dir: std::path::PathBuf,
+    pub test_mode: bool,
+}
+
+impl App {
+    pub fn load(manifest: &Manifest, options: &AppOptions) -> Result<Arc<App>> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config)?;
+
+        let mut linker = Linker::<RequestState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        crate::bindings::HostServices::add_to_linker::<_, HasSelf<RequestState>>(&mut linker, |s| s)?;
+
+        let mut components = HashMap::new();
+        for (id, c) in &manifest.components {
+            if !c.source.exists() {
+                bail!(
+                    "component `{id}`: its source {} does not exist; run `revisit-host build` \
+                     (or `revisit-host up --build`) first",
+                    c.source.display()
+                );
+            }
+            let component = Component::from_file(&engine, &c.source)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("component `{id}`: cannot compile {}", c.source.display()))?;
+            let pre = linker.instantiate_pre(&component).map_err(anyhow::Error::from).with_context(|| {
+                format!("component `{id}` needs an import this host does not provide")
+            })?;
+            let pre = ProxyPre::new(pre).map_err(anyhow::Error::from).with_context(|| {
+                format!("component `{id}` does not export wasi:http/incoming-handler (is it an HTTP component?)")
+            })?;
+            components.insert(
+                id.clone(),
+                LoadedComponent { config: Arc::new(c.clone()), pre, stats: ComponentStats::default() },
+            );
+        }
+        let router = Router::new(
+            manifest
+                .triggers
+                .iter()
+                .filter_map(|t| t.route.clone().map(|r| (r, t.component.clone())))
+                .collect(),
+        );
+        let kv = Arc::new(KvStore::open(&options.data_dir.join("sqlite_key_value.db"))?);
+        Ok(Arc::new(App {
+            components,
+            router,
+            kv,
+            clock: ShiftableClock::default(),
+            faults: Faults::default(),
+            test_mode: options.test_mode,
+        }))
+    }
+
+    /// Serve one request from the listener.
+    pub async fn handle(
+        self: Arc<Self>,
+        req: hyper::Request<hyper::body::Incoming>,
+        client: SocketAddr,
+        local: SocketAddr,
+    ) -> Result<hyper::Response<HyperOutgoingBody>> {
+        let start = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        if self.test_mode && path.starts_with(CONTROL_PREFIX) {
+            let resp = self.control(req).await;
+            eprintln!("{method} {path} -> host {} {:.1}ms", resp.status().as_u16(), ms(start));
+            return Ok(resp);
+        }
+        let Some((component, matched)) = self.router.route(&path) else {
+            eprintln!("{method} {path} -> (no route) 404 {:.1}ms", ms(start));
+            return Ok(plain(404, "Not Found"));
+        };
+        let component = component.to_string();
+        let req = add_spin_headers(req, &matched, client, local);
+        let resp = match self.serve_component(&component, req).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("component `{component}` failed: {e:#}");
+                plain(500, "Internal Server Error")
+            }
+        };
+        eprintln!("{method} {path} -> {component} {} {:.1}ms", resp.status().as_u16(), ms(start));
+        Ok(resp)
+    }
+
+    /// Serve a request a component sent to `http://<target>.spin.internal`.
+    pub fn serve_chained(
+        self: Arc<Self>,
+        target: &str,
+        req: http::Request<wasmtime_wasi_http::WasiBody>,
+    ) -> Pin<Box<dyn Future<Output = Result<hyper::Response<HyperOutgoingBody>>> + Send>> {
+        let target = target.to_string();
+        Box::pin(async move {
+            if !self.components.contains_key(&target) {
+                bail!("no component `{target}` in this app (service chaining)");
+            }
+            let start = Instant::now();
+            let path = req.uri().path().to_string();
+            let method = req.method().clone();
+            let (mut parts, body) = req.into_parts();
+            let full_url = parts.uri.to_string();
+            let path_and_query = parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
+            set_header(&mut parts.headers, "spin-full-url", &full_url);
+            set_header(&mut parts.headers, "spin-path-info", &path_and_query);
+            let resp = self.serve_component(&target, http::Request::from_parts(parts, body)).await?;
+            eprintln!(
+                "{method} {path} -> {target} (chained) {} {:.1}ms",
+                resp.status().as_u16(),
+                ms(start)
+            );
+            Ok(resp)
+        })
+    }
+
+    fn serve_component<B>(
+        self: &Arc<Self>,
+        id: &str,
+        req: hyper::Request<B>,
+    ) -> Pin<Box<dyn Future<Output = Result<hyper::Response<HyperOutgoingBody>>> + Send>>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let app = self.clone();
+        let id = id.to_string();
+        Box::pin(async move {
+            let loaded = app.components.get(&id).ok_or_else(|| anyhow!("no component `{id}`"))?;
+            let mut wasi = WasiCtx::builder();
+            wasi.inherit_stderr().inherit_stdout().wall_clock(app.clock.clone());
+            for (k, v) in &loaded.config.environment {
+                wasi.env(k, v);
+            }
+            let state = RequestState {
+                wasi: wasi.build(),
+                http: WasiHttpCtx::new(),
+                table: ResourceTable::new(),
+                hooks: OutboundHooks { app: app.clone(), component: loaded.config.clone() },
+                component: loaded.config.clone(),
+                kv: app.kv.clone(),
+                faults: app.faults.clone(),
+                kv_ops: 0,
+            };
+            let mut store = Store::new(loaded.pre.engine(), state);
+            let (sender, receiver) = tokio::sync::oneshot::channel();
+            let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+            let out = store.data_mut().http().new_response_outparam(sender)?;
+            let pre = loaded.pre.clone();
+            let task_app = app.clone();
+            let task_id = id.clone();
+            let task = tokio::task::spawn(async move {
+                let t0 = Instant::now();
+                let proxy = pre.instantiate_async(&mut store).await?;
+                let stats = &task_app.components[&task_id].stats;
+                stats.instantiate_nanos.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                let result = proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await;
+                stats.requests.fetch_add(1, Ordering::Relaxed);
+                stats.kv_ops.fetch_add(store.data().kv_ops, Ordering::Relaxed);
+                result
+            });
+            match receiver.await {
+                Ok(Ok(resp)) => Ok(resp),
+                Ok(Err(e)) => Err(anyhow!("component `{id}` answered with an error: {e:?}")),
+                Err(_) => {
+                    let e = match task.await {
+                        Ok(Ok(())) => anyhow!("the component never set a response"),
+                        Ok(Err(e)) => anyhow::Error::from(e),
+                        Err(e) => e.into(),
+                    };
+                    Err(e.context(format!("component `{id}` trapped before it answered")))
+                }
+            }
+        })
+    }
+
+    /// Host-only endpoints for tests: the clock, injected store faults, stats.
+    async fn control(&self, req: hyper::Request<hyper::body::Incoming>) -> hyper::Response<HyperOutgoingBody> {
+        let what = req.uri().path()[CONTROL_PREFIX.len()..].to_string();
+        let method = req.method().clone();
+        let body = match req.into_body().collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) => return json(400, &serde_json::json!({"error": format!("cannot read body: {e}")})),
+        };
+        let parsed = || serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default();
+        match (method.as_str(), what.as_str()) {
+            ("GET", "clock") => json(200, &serde_json::json!({"now": rfc3339(self.clock.now_nanos())})),
+            ("PUT", "clock") => {
+                let v = parsed();
+                let Some(now) = v.get("now").and_then(|n| n.as_str()) else {
+                    return json(400, &serde_json::json!({"error": "expected {\"now\": \"<RFC 3339>\"}"}));
+                };
+                match chrono::DateTime::parse_from_rfc3339(now) {
+                    Ok(t) => {
+                        let nanos = t.timestamp_nanos_opt().unwrap_or_default();
+                        self.clock.set_now(nanos);
+                        json(200, &serde_json::json!({"now": rfc3339(self.clock.now_nanos())}))
+                    }
+                    Err(e) => json(400, &serde_json::json!({"error": format!("`now` is not RFC 3339: {e}")})),
+                }
+            }
+            ("PUT", "faults") => {
+                let n = parsed().get("fail_next_kv_ops").and_then(|n| n.as_u64()).unwrap_or(0);
+                self.faults.fail_next(n);
+                json(200, &serde_json::json!({"fail_next_kv_ops": n}))
+            }
+            ("GET", "stats") => {
+                let mut out = BTreeMap::new();
+                for (id, c) in &self.components {
+                    out.insert(
+                        id.clone(),
+                        serde_json::json!({
+                            "requests": c.stats.requests.load(Ordering::Relaxed),
+                            "kv_ops": c.stats.kv_ops.load(Ordering::Relaxed),
+                            "instantiate_nanos": c.stats.instantiate_nanos.load(Ordering::Relaxed),
+                        }),
+                    );
+                }
+                json(200, &serde_json::json!(out))
+            }
+            _ => json(404, &serde_json::json!({"error": "unknown host control endpoint"})),
+        }
+    }
+}
+
+fn add_spin_headers(
+    req: hyper::Request<hyper::body::Incoming>,
+    matched: &RouteMatch,
+    client: SocketAddr,
+    local: SocketAddr,
+) -> hyper::Request<hyper::body::Incoming> {
+    let (mut parts, body) = req.into_parts();
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| local.to_string());
+    let path_and_query = parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_else(|| "/".into());
+    let full_url = format!("http://{host}{path_and_query}");
+    if parts.uri.authority().is_none() {
+        if let Ok(uri) = full_url.parse() {
+            parts.uri = uri;
+        }
+    }
+    let h = &mut parts.headers;
+    set_header(h, "spin-full-url", &full_url);
+    set_header(h, "spin-path-info", &matched.path_info);
+    set_header(h, "spin-matched-route", &matched.raw_route);
+    set_header(h, "spin-raw-component-route", &matched.raw_route);
+    set_header(h, "spin-component-route", &matched.component_route);
+    set_header(h, "spin-base-path", "/");
+    set_header(h, "spin-client-addr", &client.to_string());
+    for (name, value) in &matched.params {
+        set_header(h, &format!("spin-path-match-{name}"), value);
+    }
+    hyper::Request::from_parts(parts, body)
+}
+
+fn set_header(h: &mut http::HeaderMap, name: &str, value: &str) {
+    if let (Ok(n), Ok(v)) = (http::HeaderName::try_from(name), http::HeaderValue::try_from(value)) {
+        h.insert(n, v);
+    }
+}
+
+fn body(bytes: impl Into<Bytes>) -> HyperOutgoingBody {
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
+}
+
+fn plain(status: u16, text: &'static str) -> hyper::Response<HyperOutgoingBody> {
+    hyper::Response::builder()
+        .status(status)
+        .header("content-type", "text/plain")
+        .body(body(text))
+        .expect("static response")
+}
+
+fn json(status: u16, value: &serde_json::Value) -> hyper::Response<HyperOutgoingBody> {
+    hyper::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(body(value.to_string()))
+        .expect("json response")
+}
+
+fn rfc3339(nanos: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(nanos).to_rfc3339()
+}
+
+fn ms(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1000.0
+}

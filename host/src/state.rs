@@ -1,0 +1,89 @@
+//! What one request's wasmtime `Store` holds, and the outbound-HTTP policy
+//! (`allowed_outbound_hosts` and `*.spin.internal` chaining) applied to it.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+use crate::faults::Faults;
+use crate::kv::KvStore;
+use crate::manifest::ComponentConfig;
+use crate::server::App;
+
+pub struct RequestState {
+    pub wasi: WasiCtx,
+    pub http: WasiHttpCtx,
+    pub table: ResourceTable,
+    pub hooks: OutboundHooks,
+    pub component: Arc<ComponentConfig>,
+    pub kv: Arc<KvStore>,
+    pub faults: Faults,
+    /// Key-value operations made by this request (reported in the host's stats).
+    pub kv_ops: u64,
+}
+
+impl WasiView for RequestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for RequestState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+    }
+}
+
+/// Decides where a component's outgoing request goes.
+pub struct OutboundHooks {
+    pub app: Arc<App>,
+    pub component: Arc<ComponentConfig>,
+}
+
+type SendResult = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), Error>> + Send>), Error>;
+
+/// The suffix Spin gives to component names for in-process service chaining.
+const INTERNAL_SUFFIX: &str = ".spin.internal";
+
+impl WasiHttpHooks for OutboundHooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        let uri = request.uri();
+        let scheme = uri.scheme_str().unwrap_or("http").to_ascii_lowercase();
+        let host = uri.host().unwrap_or_default().to_ascii_lowercase();
+        let port = uri.port_u16().unwrap_or(if scheme == "https" { 443 } else { 80 });
+        if !self.component.allowed_hosts.allows(&scheme, &host, port) {
+            eprintln!(
+                "component `{}` tried to send a request to {scheme}://{host}:{port}, which is not in its \
+                 allowed_outbound_hosts: request denied",
+                self.component.id
+            );
+            return Box::new(async { Err(Error::HttpRequestDenied) });
+        }
+        if let Some(target) = host.strip_suffix(INTERNAL_SUFFIX) {
+            let app = self.app.clone();
+            let target = target.to_string();
+            return Box::new(async move {
+                let response = app
+                    .serve_chained(&target, request)
+                    .await
+                    .map_err(|e| Error::InternalError(Some(format!("{e:#}"))))?;
+                let done: Box<dyn Future<Output = Result<(), Error>> + Send> = Box::new(async { Ok(()) });
+                Ok((response, done))
+            });
+        }
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            let io: Box<dyn Future<Output = Result<(), Error>> + Send> = Box::new(io);
+            Ok((response.map(BodyExt::boxed_unsync), io))
+        })
+    }
+}
