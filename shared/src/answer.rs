@@ -1,0 +1,187 @@
+//! A customer's answer to a survey: validation, and what it means (low,
+//! dropping, first top score, recovered) against the customer's history.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::policy::{Channel, Scale, SurveyKind};
+use crate::task::TaskReason;
+
+pub const MAX_COMMENT_CHARS: usize = 2000;
+const MAX_REASONS: usize = 10;
+const MAX_REASON_CHARS: usize = 40;
+/// How many past answers a customer's history keeps.
+const HISTORY_LEN: usize = 20;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    pub survey_id: String,
+    pub channel: Channel,
+    pub kind: SurveyKind,
+    pub scale: Scale,
+    pub score: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub reasons: Vec<String>,
+    pub answered_at: DateTime<Utc>,
+}
+
+/// Validate the submitted fields for `scale`; 422 with what is allowed otherwise.
+pub fn validate_answer(
+    scale: Scale,
+    score: Option<&str>,
+    comment: Option<&str>,
+    reasons: &[String],
+) -> Result<(u8, Option<String>, Vec<String>), ApiError> {
+    let range = scale.range();
+    let Some(raw) = score.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Err(ApiError::unprocessable(format!(
+            "score is required: a whole number from {} to {}",
+            range.start(),
+            range.end()
+        )));
+    };
+    let score = raw.parse::<u8>().ok().filter(|s| range.contains(s)).ok_or_else(|| {
+        ApiError::unprocessable(format!(
+            "score must be a whole number from {} to {} (got {raw:?})",
+            range.start(),
+            range.end()
+        ))
+    })?;
+    let comment = comment.map(str::trim).filter(|c| !c.is_empty()).map(str::to_string);
+    if let Some(c) = &comment {
+        if c.chars().count() > MAX_COMMENT_CHARS {
+            return Err(ApiError::unprocessable(format!("comment is limited to {MAX_COMMENT_CHARS} characters")));
+        }
+    }
+    if reasons.len() > MAX_REASONS || reasons.iter().any(|r| r.chars().count() > MAX_REASON_CHARS) {
+        return Err(ApiError::unprocessable(format!(
+            "reasons: at most {MAX_REASONS} tags of at most {MAX_REASON_CHARS} characters"
+        )));
+    }
+    Ok((score, comment, reasons.to_vec()))
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub survey_id: String,
+    pub scale: Scale,
+    pub score: u8,
+    pub at: DateTime<Utc>,
+}
+
+/// What Revisit remembers of a customer's answers and complaints.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    #[serde(default)]
+    pub answers: Vec<HistoryEntry>,
+    /// Complaints opened since the customer's last satisfied answer.
+    #[serde(default)]
+    pub complaints_since_satisfied: u32,
+}
+
+impl History {
+    /// Record an answer (idempotent per survey).
+    pub fn record(&mut self, entry: HistoryEntry) {
+        if self.answers.iter().any(|a| a.survey_id == entry.survey_id) {
+            return;
+        }
+        if entry.scale.is_satisfied(entry.score) {
+            self.complaints_since_satisfied = 0;
+        }
+        self.answers.push(entry);
+        if self.answers.len() > HISTORY_LEN {
+            self.answers.remove(0);
+        }
+    }
+}
+
+/// Why this answer deserves a human callback, judged against the history
+/// *before* it. Empty: nothing to do.
+pub fn classify(before: &History, scale: Scale, score: u8) -> Vec<TaskReason> {
+    let mut reasons = Vec::new();
+    if scale.is_low(score) {
+        reasons.push(TaskReason::LowScore);
+    }
+    let previous_same_scale = before.answers.iter().rev().find(|a| a.scale == scale);
+    if let Some(prev) = previous_same_scale {
+        if prev.score >= score && prev.score - score >= scale.drop_threshold() {
+            reasons.push(TaskReason::Dropping);
+        }
+    }
+    if scale.is_satisfied(score) {
+        let last = before.answers.last();
+        let was_unhappy = last.is_some_and(|a| a.scale.is_low(a.score)) || before.complaints_since_satisfied > 0;
+        if was_unhappy {
+            reasons.push(TaskReason::Recovered);
+        } else if scale.is_top(score) && !before.answers.iter().any(|a| a.scale.is_top(a.score)) {
+            reasons.push(TaskReason::FirstPromoter);
+        }
+    }
+    reasons
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str, scale: Scale, score: u8) -> HistoryEntry {
+        HistoryEntry { survey_id: id.into(), scale, score, at: "2026-12-01T00:00:00Z".parse().unwrap() }
+    }
+
+    fn history(entries: &[(Scale, u8)]) -> History {
+        let mut h = History::default();
+        for (i, (s, v)) in entries.iter().enumerate() {
+            h.record(entry(&format!("s{i}"), *s, *v));
+        }
+        h
+    }
+
+    #[test]
+    fn validates_scores_per_scale() {
+        assert_eq!(validate_answer(Scale::Nps, Some("0"), None, &[]).unwrap().0, 0);
+        assert_eq!(validate_answer(Scale::Nps, Some("11"), None, &[]).unwrap_err().status, 422);
+        assert_eq!(validate_answer(Scale::Csat, Some("0"), None, &[]).unwrap_err().status, 422);
+        assert_eq!(validate_answer(Scale::Csat, Some("x"), None, &[]).unwrap_err().status, 422);
+        assert!(validate_answer(Scale::Csat, None, None, &[]).unwrap_err().message.contains("required"));
+        let long = "é".repeat(2001);
+        assert_eq!(validate_answer(Scale::Csat, Some("3"), Some(&long), &[]).unwrap_err().status, 422);
+        assert_eq!(validate_answer(Scale::Csat, Some("3"), Some("  "), &[]).unwrap().1, None);
+    }
+
+    #[test]
+    fn low_and_dropping() {
+        assert_eq!(classify(&History::default(), Scale::Nps, 3), vec![TaskReason::LowScore]);
+        assert_eq!(classify(&history(&[(Scale::Nps, 10)]), Scale::Nps, 7), vec![TaskReason::Dropping]);
+        assert_eq!(classify(&history(&[(Scale::Nps, 9)]), Scale::Nps, 7), vec![]);
+        assert_eq!(
+            classify(&history(&[(Scale::Csat, 5)]), Scale::Csat, 2),
+            vec![TaskReason::LowScore, TaskReason::Dropping]
+        );
+        // Other scales do not count for dropping.
+        assert_eq!(classify(&history(&[(Scale::Nps, 10)]), Scale::Csat, 3), vec![]);
+    }
+
+    #[test]
+    fn first_promoter_and_recovered() {
+        assert_eq!(classify(&History::default(), Scale::Csat, 5), vec![TaskReason::FirstPromoter]);
+        assert_eq!(classify(&history(&[(Scale::Csat, 5)]), Scale::Csat, 5), vec![]);
+        assert_eq!(classify(&history(&[(Scale::Nps, 3)]), Scale::Csat, 4), vec![TaskReason::Recovered]);
+        let mut h = history(&[(Scale::Csat, 4)]);
+        h.complaints_since_satisfied = 1;
+        assert_eq!(classify(&h, Scale::Nps, 9), vec![TaskReason::Recovered]);
+    }
+
+    #[test]
+    fn history_is_bounded_and_idempotent() {
+        let mut h = History::default();
+        for i in 0..30 {
+            h.record(entry(&format!("s{i}"), Scale::Nps, 8));
+        }
+        h.record(entry("s29", Scale::Nps, 1));
+        assert_eq!(h.answers.len(), HISTORY_LEN);
+        assert_eq!(h.answers.last().unwrap().score, 8);
+    }
+}

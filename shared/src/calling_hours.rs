@@ -1,0 +1,188 @@
+//! Calling hours in the customer's own time zone: when a survey may be sent or a
+//! callback made, and deadlines counted so they never land at night.
+//!
+//! All arithmetic goes through `chrono-tz`, so daylight-saving changes and
+//! half-hour zones are handled by the zone database, not by offsets we guess.
+
+use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Daily calling window `[start, end)` in local time (default 09:00–21:30).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallingHours {
+    #[serde(with = "hhmm")]
+    pub start: NaiveTime,
+    #[serde(with = "hhmm")]
+    pub end: NaiveTime,
+}
+
+impl Default for CallingHours {
+    fn default() -> CallingHours {
+        CallingHours {
+            start: NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+            end: NaiveTime::from_hms_opt(21, 30, 0).unwrap(),
+        }
+    }
+}
+
+/// A window of time, as `{"start", "end"}` in the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl CallingHours {
+    pub fn is_open(&self, at: DateTime<Utc>, tz: Tz) -> bool {
+        let local = at.with_timezone(&tz).time();
+        local >= self.start && local < self.end
+    }
+
+    /// `at` itself when open, else the next opening.
+    pub fn next_opening(&self, at: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+        if self.is_open(at, tz) {
+            return at;
+        }
+        let local = at.with_timezone(&tz);
+        let day = if local.time() < self.start { local.date_naive() } else { local.date_naive() + Duration::days(1) };
+        local_instant(tz, day, self.start)
+    }
+
+    /// The window that is open now, or the next one: `[start, end)`.
+    pub fn window_from(&self, at: DateTime<Utc>, tz: Tz) -> Window {
+        let start = self.next_opening(at, tz);
+        let day = start.with_timezone(&tz).date_naive();
+        Window { start, end: local_instant(tz, day, self.end) }
+    }
+
+    /// A deadline `hours` after `arrival`, counted in calling hours: the clock
+    /// starts at arrival, or at the next opening when it arrives outside the
+    /// window, and a deadline that falls outside the window moves to the next
+    /// opening.
+    pub fn deadline(&self, arrival: DateTime<Utc>, hours: i64, tz: Tz) -> DateTime<Utc> {
+        let start = self.next_opening(arrival, tz);
+        self.next_opening(start + Duration::hours(hours), tz)
+    }
+}
+
+/// The instant of local `time` on `day` in `tz`. In a daylight-saving gap (the
+/// time does not exist that day) the first instant after the gap is used; in an
+/// overlap, the earlier one.
+fn local_instant(tz: Tz, day: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
+    let mut naive: NaiveDateTime = day.and_time(time);
+    for _ in 0..4 {
+        match tz.from_local_datetime(&naive) {
+            LocalResult::Single(t) => return t.with_timezone(&Utc),
+            LocalResult::Ambiguous(a, _) => return a.with_timezone(&Utc),
+            LocalResult::None => naive += Duration::minutes(30),
+        }
+    }
+    Utc.from_utc_datetime(&naive)
+}
+
+/// Where a customer's time zone came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ZoneSource {
+    Customer,
+    SellerDefault,
+}
+
+/// The customer's zone: their own if it is a valid IANA name, else the seller's default.
+pub fn customer_zone(customer_zone: Option<&str>, default_zone: &str) -> (Tz, ZoneSource) {
+    if let Some(tz) = customer_zone.and_then(|z| z.parse::<Tz>().ok()) {
+        return (tz, ZoneSource::Customer);
+    }
+    (default_zone.parse().unwrap_or(Tz::UTC), ZoneSource::SellerDefault)
+}
+
+mod hhmm {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(t: &NaiveTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.format("%H:%M").to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveTime, D::Error> {
+        let s = String::deserialize(d)?;
+        NaiveTime::parse_from_str(&s, "%H:%M")
+            .map_err(|_| serde::de::Error::custom(format!("expected a local time as HH:MM, got {s:?}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn tz(name: &str) -> Tz {
+        name.parse().unwrap()
+    }
+
+    #[test]
+    fn open_and_closed_in_local_time() {
+        let h = CallingHours::default();
+        let berlin = tz("Europe/Berlin");
+        assert!(h.is_open(utc("2026-12-04T10:00:00+01:00"), berlin));
+        assert!(!h.is_open(utc("2026-12-04T22:30:00+01:00"), berlin));
+        assert!(!h.is_open(utc("2026-12-04T21:30:00+01:00"), berlin));
+        assert!(!h.is_open(utc("2026-12-04T08:59:00+01:00"), berlin));
+        assert_eq!(h.next_opening(utc("2026-12-04T22:30:00+01:00"), berlin), utc("2026-12-05T09:00:00+01:00"));
+        assert_eq!(h.next_opening(utc("2026-12-05T03:00:00+01:00"), berlin), utc("2026-12-05T09:00:00+01:00"));
+    }
+
+    #[test]
+    fn missed_call_at_2140_is_due_at_ten_next_morning() {
+        let h = CallingHours::default();
+        let shanghai = tz("Asia/Shanghai");
+        let due = h.deadline(utc("2026-12-04T21:40:00+08:00"), 1, shanghai);
+        assert_eq!(due, utc("2026-12-05T10:00:00+08:00"));
+    }
+
+    #[test]
+    fn low_score_deadline_is_48h_when_both_ends_are_open() {
+        let h = CallingHours::default();
+        let berlin = tz("Europe/Berlin");
+        let due = h.deadline(utc("2026-12-04T10:00:00+01:00"), 48, berlin);
+        assert_eq!(due, utc("2026-12-06T10:00:00+01:00"));
+        // Arriving at 20:00, 48 h later is 20:00, still open.
+        assert_eq!(h.deadline(utc("2026-12-04T20:00:00+01:00"), 48, berlin), utc("2026-12-06T20:00:00+01:00"));
+    }
+
+    #[test]
+    fn daylight_saving_and_half_hour_zones() {
+        let h = CallingHours::default();
+        let ny = tz("America/New_York");
+        // 1 Nov 2026: clocks go back at 02:00. 22:00 EDT on 31 Oct → opens 09:00 EST.
+        let next = h.next_opening(utc("2026-10-31T22:00:00-04:00"), ny);
+        assert_eq!(next, utc("2026-11-01T09:00:00-05:00"));
+        let kolkata = tz("Asia/Kolkata");
+        assert!(h.is_open(utc("2026-12-04T03:30:00Z"), kolkata)); // 09:00 IST
+        assert!(!h.is_open(utc("2026-12-04T03:29:00Z"), kolkata));
+        // A start time that falls in a spring-forward gap moves past the gap.
+        let odd = CallingHours { start: NaiveTime::from_hms_opt(2, 30, 0).unwrap(), end: NaiveTime::from_hms_opt(20, 0, 0).unwrap() };
+        let t = odd.next_opening(utc("2026-03-08T01:00:00-05:00"), ny);
+        assert_eq!(t, utc("2026-03-08T03:00:00-04:00"));
+    }
+
+    #[test]
+    fn window_from_gives_today_or_next() {
+        let h = CallingHours::default();
+        let berlin = tz("Europe/Berlin");
+        let w = h.window_from(utc("2026-12-04T22:30:00+01:00"), berlin);
+        assert_eq!(w.start, utc("2026-12-05T09:00:00+01:00"));
+        assert_eq!(w.end, utc("2026-12-05T21:30:00+01:00"));
+    }
+
+    #[test]
+    fn zone_falls_back_to_seller_default() {
+        assert_eq!(customer_zone(Some("Asia/Tokyo"), "UTC"), (tz("Asia/Tokyo"), ZoneSource::Customer));
+        assert_eq!(customer_zone(Some("bogus"), "Europe/Paris"), (tz("Europe/Paris"), ZoneSource::SellerDefault));
+        assert_eq!(customer_zone(None, "Europe/Paris").1, ZoneSource::SellerDefault);
+    }
+}

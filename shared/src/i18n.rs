@@ -1,0 +1,265 @@
+//! Customer-facing texts in the customer's language: en, zh-Hans, zh-Hant, es,
+//! de, fr, ja, pt (fallback en). `{m}` stands for the merchant's name.
+
+use crate::policy::{Scale, SurveyKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    ZhHans,
+    ZhHant,
+    Es,
+    De,
+    Fr,
+    Ja,
+    Pt,
+}
+
+pub const ALL_LANGS: [Lang; 8] = [Lang::En, Lang::ZhHans, Lang::ZhHant, Lang::Es, Lang::De, Lang::Fr, Lang::Ja, Lang::Pt];
+
+impl Lang {
+    /// The best supported language for a BCP 47 tag.
+    pub fn from_locale(tag: Option<&str>) -> Lang {
+        let tag = tag.unwrap_or("en").to_ascii_lowercase().replace('_', "-");
+        let mut parts = tag.split('-');
+        match parts.next().unwrap_or("") {
+            "zh" => {
+                let rest: Vec<&str> = parts.collect();
+                if rest.iter().any(|p| matches!(*p, "hant" | "tw" | "hk" | "mo")) {
+                    Lang::ZhHant
+                } else {
+                    Lang::ZhHans
+                }
+            }
+            "es" => Lang::Es,
+            "de" => Lang::De,
+            "fr" => Lang::Fr,
+            "ja" => Lang::Ja,
+            "pt" => Lang::Pt,
+            _ => Lang::En,
+        }
+    }
+
+    /// The BCP 47 tag for `lang=` attributes.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::ZhHans => "zh-Hans",
+            Lang::ZhHant => "zh-Hant",
+            Lang::Es => "es",
+            Lang::De => "de",
+            Lang::Fr => "fr",
+            Lang::Ja => "ja",
+            Lang::Pt => "pt",
+        }
+    }
+}
+
+/// All the texts of one language.
+pub struct Texts {
+    /// The message that carries the link: `{m}` merchant, `{k}` what is asked about.
+    pub message: &'static str,
+    pub nps_question: &'static str,
+    pub csat_question: &'static str,
+    pub comment_label: &'static str,
+    pub submit: &'static str,
+    pub thanks: &'static str,
+    /// After a low answer: someone will call, within calling hours.
+    pub thanks_low: &'static str,
+    pub already_answered: &'static str,
+    pub expired: &'static str,
+    pub not_found: &'static str,
+    pub not_likely: &'static str,
+    pub very_likely: &'static str,
+    pub kinds: [&'static str; 4],
+}
+
+pub fn texts(lang: Lang) -> &'static Texts {
+    match lang {
+        Lang::En => &EN,
+        Lang::ZhHans => &ZH_HANS,
+        Lang::ZhHant => &ZH_HANT,
+        Lang::Es => &ES,
+        Lang::De => &DE,
+        Lang::Fr => &FR,
+        Lang::Ja => &JA,
+        Lang::Pt => &PT,
+    }
+}
+
+impl Texts {
+    pub fn kind(&self, kind: SurveyKind) -> &'static str {
+        self.kinds[match kind {
+            SurveyKind::Service => 0,
+            SurveyKind::Usage => 1,
+            SurveyKind::Installation => 2,
+            SurveyKind::Product => 3,
+        }]
+    }
+
+    pub fn question(&self, scale: Scale, kind: SurveyKind, merchant: &str) -> String {
+        let q = match scale {
+            Scale::Nps => self.nps_question,
+            Scale::Csat => self.csat_question,
+        };
+        q.replace("{m}", merchant).replace("{k}", self.kind(kind))
+    }
+
+    pub fn message(&self, kind: SurveyKind, merchant: &str) -> String {
+        self.message.replace("{m}", merchant).replace("{k}", self.kind(kind))
+    }
+}
+
+static EN: Texts = Texts {
+    message: "{m}: how was {k}? One tap tells us:",
+    nps_question: "How likely are you to recommend {m} to a friend?",
+    csat_question: "How satisfied are you with {k}?",
+    comment_label: "Anything you want to tell us? (optional)",
+    submit: "Send",
+    thanks: "Thank you! Your answer was recorded.",
+    thanks_low: "Thank you, and we are sorry. Someone from our team will call you by {when}, at a reasonable hour.",
+    already_answered: "You already answered this survey. This is what we received:",
+    expired: "This survey link has expired. Thank you anyway.",
+    not_found: "This survey link is not valid.",
+    not_likely: "Not likely",
+    very_likely: "Very likely",
+    kinds: ["our service", "the product in use", "the installation", "your order"],
+};
+
+static ZH_HANS: Texts = Texts {
+    message: "{m}：{k}满意吗？点一下告诉我们：",
+    nps_question: "您有多大可能向朋友推荐{m}？",
+    csat_question: "您对{k}满意吗？",
+    comment_label: "还有什么想告诉我们的吗？（选填）",
+    submit: "提交",
+    thanks: "谢谢！您的评价已记录。",
+    thanks_low: "谢谢，也非常抱歉。我们的同事会在{when}之前、在合适的时间给您回电。",
+    already_answered: "您已经回答过这份问卷。我们收到的是：",
+    expired: "此问卷链接已过期。仍然感谢您。",
+    not_found: "此问卷链接无效。",
+    not_likely: "不太可能",
+    very_likely: "非常可能",
+    kinds: ["本次服务", "产品使用", "安装", "您的订单"],
+};
+
+static ZH_HANT: Texts = Texts {
+    message: "{m}：{k}滿意嗎？點一下告訴我們：",
+    nps_question: "您有多大可能向朋友推薦{m}？",
+    csat_question: "您對{k}滿意嗎？",
+    comment_label: "還有什麼想告訴我們的嗎？（選填）",
+    submit: "提交",
+    thanks: "謝謝！您的評價已記錄。",
+    thanks_low: "謝謝，也非常抱歉。我們的同事會在{when}之前、在合適的時間給您回電。",
+    already_answered: "您已經回答過這份問卷。我們收到的是：",
+    expired: "此問卷連結已過期。仍然感謝您。",
+    not_found: "此問卷連結無效。",
+    not_likely: "不太可能",
+    very_likely: "非常可能",
+    kinds: ["本次服務", "產品使用", "安裝", "您的訂單"],
+};
+
+static ES: Texts = Texts {
+    message: "{m}: ¿qué tal {k}? Díganoslo con un toque:",
+    nps_question: "¿Qué probabilidad hay de que recomiende {m} a un amigo?",
+    csat_question: "¿Qué tan satisfecho está con {k}?",
+    comment_label: "¿Algo que quiera contarnos? (opcional)",
+    submit: "Enviar",
+    thanks: "¡Gracias! Hemos registrado su respuesta.",
+    thanks_low: "Gracias, y lo sentimos. Alguien de nuestro equipo le llamará antes de {when}, a una hora razonable.",
+    already_answered: "Ya respondió esta encuesta. Esto es lo que recibimos:",
+    expired: "Este enlace de encuesta ha caducado. Gracias de todos modos.",
+    not_found: "Este enlace de encuesta no es válido.",
+    not_likely: "Poco probable",
+    very_likely: "Muy probable",
+    kinds: ["nuestro servicio", "el producto en uso", "la instalación", "su pedido"],
+};
+
+static DE: Texts = Texts {
+    message: "{m}: Wie war {k}? Ein Tipp genügt:",
+    nps_question: "Wie wahrscheinlich empfehlen Sie {m} weiter?",
+    csat_question: "Wie zufrieden sind Sie mit {k}?",
+    comment_label: "Möchten Sie uns noch etwas sagen? (optional)",
+    submit: "Senden",
+    thanks: "Danke! Ihre Antwort ist gespeichert.",
+    thanks_low: "Danke, und es tut uns leid. Jemand aus unserem Team ruft Sie bis {when} zu einer angemessenen Uhrzeit an.",
+    already_answered: "Sie haben diese Umfrage schon beantwortet. Das haben wir erhalten:",
+    expired: "Dieser Umfragelink ist abgelaufen. Trotzdem danke.",
+    not_found: "Dieser Umfragelink ist ungültig.",
+    not_likely: "Unwahrscheinlich",
+    very_likely: "Sehr wahrscheinlich",
+    kinds: ["unser Service", "das Produkt im Einsatz", "die Installation", "Ihre Bestellung"],
+};
+
+static FR: Texts = Texts {
+    message: "{m} : comment était {k} ? Un clic suffit :",
+    nps_question: "Recommanderiez-vous {m} à un ami ?",
+    csat_question: "Êtes-vous satisfait de {k} ?",
+    comment_label: "Quelque chose à nous dire ? (facultatif)",
+    submit: "Envoyer",
+    thanks: "Merci ! Votre réponse est enregistrée.",
+    thanks_low: "Merci, et nous sommes désolés. Quelqu'un de notre équipe vous appellera avant {when}, à une heure raisonnable.",
+    already_answered: "Vous avez déjà répondu à ce questionnaire. Voici ce que nous avons reçu :",
+    expired: "Ce lien de questionnaire a expiré. Merci quand même.",
+    not_found: "Ce lien de questionnaire n'est pas valide.",
+    not_likely: "Peu probable",
+    very_likely: "Très probable",
+    kinds: ["notre service", "le produit à l'usage", "l'installation", "votre commande"],
+};
+
+static JA: Texts = Texts {
+    message: "{m}：{k}はいかがでしたか？ワンタップで回答：",
+    nps_question: "{m}を友人に勧める可能性はどのくらいですか？",
+    csat_question: "{k}にどのくらい満足していますか？",
+    comment_label: "ご意見があればお書きください（任意）",
+    submit: "送信",
+    thanks: "ありがとうございます。回答を記録しました。",
+    thanks_low: "ありがとうございます。ご不便をおかけし申し訳ありません。{when}までに適切な時間に担当者からお電話します。",
+    already_answered: "このアンケートには回答済みです。受け取った内容：",
+    expired: "このアンケートのリンクは期限切れです。ありがとうございました。",
+    not_found: "このアンケートのリンクは無効です。",
+    not_likely: "可能性は低い",
+    very_likely: "可能性は高い",
+    kinds: ["サービス", "製品の使用感", "設置", "ご注文"],
+};
+
+static PT: Texts = Texts {
+    message: "{m}: como foi {k}? Responda com um toque:",
+    nps_question: "Qual a probabilidade de recomendar {m} a um amigo?",
+    csat_question: "Qual o seu grau de satisfação com {k}?",
+    comment_label: "Algo que queira nos dizer? (opcional)",
+    submit: "Enviar",
+    thanks: "Obrigado! A sua resposta foi registada.",
+    thanks_low: "Obrigado, e pedimos desculpa. Alguém da nossa equipa vai ligar-lhe até {when}, a uma hora razoável.",
+    already_answered: "Já respondeu a este inquérito. Foi isto que recebemos:",
+    expired: "Este link de inquérito expirou. Obrigado na mesma.",
+    not_found: "Este link de inquérito não é válido.",
+    not_likely: "Pouco provável",
+    very_likely: "Muito provável",
+    kinds: ["o nosso serviço", "o produto em uso", "a instalação", "a sua encomenda"],
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locale_tags_resolve() {
+        assert_eq!(Lang::from_locale(Some("zh-CN")), Lang::ZhHans);
+        assert_eq!(Lang::from_locale(Some("zh-Hant-TW")), Lang::ZhHant);
+        assert_eq!(Lang::from_locale(Some("zh_HK")), Lang::ZhHant);
+        assert_eq!(Lang::from_locale(Some("pt-BR")), Lang::Pt);
+        assert_eq!(Lang::from_locale(Some("de-AT")), Lang::De);
+        assert_eq!(Lang::from_locale(Some("ko-KR")), Lang::En);
+        assert_eq!(Lang::from_locale(None), Lang::En);
+    }
+
+    #[test]
+    fn every_language_has_every_text() {
+        for lang in ALL_LANGS {
+            let t = texts(lang);
+            assert!(t.question(Scale::Nps, SurveyKind::Product, "Shop").contains("Shop"), "{lang:?}");
+            assert!(t.message(SurveyKind::Product, "Shop").contains("Shop"));
+            assert!(t.thanks_low.contains("{when}"), "{lang:?}");
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! The key layout of the shared store, in one place. Every key is built here;
+//! none embeds personal data other than ids the seller chose, and every one
+//! stays far below the hosted stores' 250-byte limit (ids are capped at 200
+//! characters, and hashed where they could be longer).
+//!
+//! No hot path lists keys: lists that must be enumerated are kept as index
+//! records (owner queues) or time buckets (the due index).
+
+use chrono::{DateTime, Utc};
+
+use crate::signing::derive_id;
+
+/// The idempotency record of one event (`event_id` hashed: sellers choose it).
+pub fn event(event_id: &str) -> String {
+    format!("ev/{}", derive_id("e", &[event_id]))
+}
+
+pub fn survey(survey_id: &str) -> String {
+    format!("sv/{survey_id}")
+}
+
+/// The customer's contact record: the only place holding their personal data.
+pub fn contact(customer_id: &str) -> String {
+    format!("cu/{customer_id}")
+}
+
+/// The customer's answer history (scores only).
+pub fn history(customer_id: &str) -> String {
+    format!("hi/{customer_id}")
+}
+
+pub fn work_order(work_order_id: &str) -> String {
+    format!("wo/{work_order_id}")
+}
+
+/// First answer wins: created with compare-and-swap, one per survey across channels.
+pub fn answer(survey_id: &str) -> String {
+    format!("an/{survey_id}")
+}
+
+pub fn task(task_id: &str) -> String {
+    format!("tk/{task_id}")
+}
+
+/// The task ids an owner holds (a queue index, updated with compare-and-swap).
+pub fn owner_tasks(owner: &str) -> String {
+    format!("ix/owner/{owner}")
+}
+
+/// Open task ids, for the escalator's tick.
+pub const OPEN_TASKS: &str = "ix/open-tasks";
+
+/// Escalations written with an answer and delivered to the escalator; removed once delivered.
+pub fn outbox(source_id: &str) -> String {
+    format!("ob/{source_id}")
+}
+
+/// Pending outbox ids (compare-and-swap list).
+pub const OUTBOX_INDEX: &str = "ix/outbox";
+
+/// The hour bucket a time falls in, e.g. `2026120410`.
+pub fn hour_bucket(t: DateTime<Utc>) -> String {
+    t.format("%Y%m%d%H").to_string()
+}
+
+/// How many slots an hour bucket of the due index has (incremented atomically).
+pub fn due_count(bucket: &str) -> String {
+    format!("du/{bucket}/n")
+}
+
+/// Slot `n` (1-based) of an hour bucket: a survey id.
+pub fn due_slot(bucket: &str, n: i64) -> String {
+    format!("du/{bucket}/{n}")
+}
+
+/// The last hour bucket the issuer's tick has fully handled.
+pub const TICK_CURSOR: &str = "tc/issuer";
+
+/// Loop counters (escalator).
+pub fn loop_counter(name: &str) -> String {
+    format!("ct/loop/{name}")
+}
+
+/// Summary counters (score receiver): `ct/sum/<day>/<dimension>/<value>/<metric>`.
+pub fn summary_counter(day: &str, dimension: &str, value: &str, metric: &str) -> String {
+    format!("ct/sum/{day}/{dimension}/{value}/{metric}")
+}

@@ -1,0 +1,301 @@
+//! The survey policy: which events plan which surveys, when, on which channels.
+//! It is data (JSON in the `survey_policy` Spin variable), with defaults that
+//! encode SPEC section 1; a policy that does not parse is refused with the path
+//! of the bad field.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::calling_hours::CallingHours;
+use crate::event::{Category, Event, EventType};
+use crate::signing::derive_id;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Email,
+    Sms,
+    Whatsapp,
+}
+
+impl Channel {
+    pub fn code(self) -> u8 {
+        match self {
+            Channel::Email => 1,
+            Channel::Sms => 2,
+            Channel::Whatsapp => 3,
+        }
+    }
+
+    pub fn from_code(c: u8) -> Option<Channel> {
+        match c {
+            1 => Some(Channel::Email),
+            2 => Some(Channel::Sms),
+            3 => Some(Channel::Whatsapp),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+            Channel::Whatsapp => "whatsapp",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scale {
+    /// 1–5; low ≤ 2.
+    Csat,
+    /// 0–10; low ≤ 6.
+    Nps,
+}
+
+impl Scale {
+    pub fn range(self) -> std::ops::RangeInclusive<u8> {
+        match self {
+            Scale::Csat => 1..=5,
+            Scale::Nps => 0..=10,
+        }
+    }
+
+    pub fn is_low(self, score: u8) -> bool {
+        match self {
+            Scale::Csat => score <= 2,
+            Scale::Nps => score <= 6,
+        }
+    }
+
+    /// How far below the previous answer counts as dropping (SPEC 2).
+    pub fn drop_threshold(self) -> u8 {
+        match self {
+            Scale::Csat => 2,
+            Scale::Nps => 3,
+        }
+    }
+
+    /// The top answer: "very satisfied" (CSAT 5) or a promoter (NPS 9–10).
+    pub fn is_top(self, score: u8) -> bool {
+        match self {
+            Scale::Csat => score == 5,
+            Scale::Nps => score >= 9,
+        }
+    }
+
+    /// Satisfied: CSAT 4–5, NPS 9–10.
+    pub fn is_satisfied(self, score: u8) -> bool {
+        match self {
+            Scale::Csat => score >= 4,
+            Scale::Nps => score >= 9,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SurveyKind {
+    Service,
+    Usage,
+    Installation,
+    Product,
+}
+
+impl SurveyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SurveyKind::Service => "service",
+            SurveyKind::Usage => "usage",
+            SurveyKind::Installation => "installation",
+            SurveyKind::Product => "product",
+        }
+    }
+}
+
+/// One planning rule: on `on` (and `category`, if given) plan a `kind` survey
+/// `delay_hours` later, sendable for `send_within_hours` after that.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRule {
+    pub on: EventType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<Category>,
+    pub kind: SurveyKind,
+    pub delay_hours: u32,
+    pub send_within_hours: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SurveyPolicy {
+    pub plans: Vec<PlanRule>,
+    pub scales: BTreeMap<SurveyKind, Scale>,
+    /// Channels a survey is sent on, in order of preference.
+    pub channels: Vec<Channel>,
+    /// How long a sent link can be answered.
+    pub link_validity_days: u32,
+    pub calling_hours: CallingHours,
+    /// Used when the customer's zone is unknown.
+    pub default_time_zone: String,
+}
+
+impl Default for SurveyPolicy {
+    fn default() -> SurveyPolicy {
+        use EventType::*;
+        use SurveyKind::*;
+        let rule = |on, category, kind, delay_hours, send_within_hours| PlanRule {
+            on,
+            category,
+            kind,
+            delay_hours,
+            send_within_hours,
+        };
+        SurveyPolicy {
+            plans: vec![
+                // Expensive goods: 3–7 days after delivery.
+                rule(OrderDelivered, Some(Category::HighValue), Product, 72, 96),
+                // On-site services: the same day (about 2 h after, sendable into the next day).
+                rule(ServiceCompleted, None, Service, 2, 34),
+                // Repairs: same-day service survey, usage survey within 7 days.
+                rule(RepairCompleted, None, Service, 2, 34),
+                rule(RepairCompleted, None, Usage, 72, 96),
+                // Installations: the installation and the product separately.
+                rule(InstallationCompleted, None, Installation, 2, 34),
+                rule(InstallationCompleted, None, Product, 72, 96),
+            ],
+            scales: [(Service, Scale::Csat), (Usage, Scale::Csat), (Installation, Scale::Csat), (Product, Scale::Nps)]
+                .into_iter()
+                .collect(),
+            channels: vec![Channel::Email],
+            link_validity_days: 14,
+            calling_hours: CallingHours::default(),
+            default_time_zone: "UTC".to_string(),
+        }
+    }
+}
+
+/// A survey the policy plans for an event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedSurvey {
+    pub survey_id: String,
+    pub kind: SurveyKind,
+    pub scale: Scale,
+    pub due_at: DateTime<Utc>,
+    /// Past this, the survey is expired and never sent.
+    pub send_by: DateTime<Utc>,
+    /// The link can be answered until then.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl SurveyPolicy {
+    /// Parse a policy; the error names the path of the bad field.
+    pub fn from_json(text: &str) -> Result<SurveyPolicy, String> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let policy: SurveyPolicy = serde_path_to_error::deserialize(de)
+            .map_err(|e| format!("survey policy: at `{}`: {}", e.path(), e.inner()))?;
+        policy.check()?;
+        Ok(policy)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        for (i, p) in self.plans.iter().enumerate() {
+            if !self.scales.contains_key(&p.kind) {
+                return Err(format!("survey policy: at `plans[{i}].kind`: no scale is set for {:?} in `scales`", p.kind));
+            }
+            if p.send_within_hours == 0 {
+                return Err(format!("survey policy: at `plans[{i}].send_within_hours`: must be at least 1"));
+            }
+        }
+        if self.channels.is_empty() {
+            return Err("survey policy: at `channels`: give at least one channel".into());
+        }
+        if self.default_time_zone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(format!("survey policy: at `default_time_zone`: {:?} is not an IANA zone", self.default_time_zone));
+        }
+        Ok(())
+    }
+
+    /// The surveys `event` plans. Ids derive from the event id and kind, so a
+    /// repeated delivery plans the very same surveys.
+    pub fn plan(&self, event: &Event) -> Vec<PlannedSurvey> {
+        self.plans
+            .iter()
+            .filter(|r| r.on == event.kind && (r.category.is_none() || r.category == event.category))
+            .map(|r| {
+                let due_at = event.occurred_at + Duration::hours(r.delay_hours.into());
+                let send_by = due_at + Duration::hours(r.send_within_hours.into());
+                PlannedSurvey {
+                    survey_id: derive_id("sv", &[&event.event_id, r.kind.as_str(), &r.delay_hours.to_string()]),
+                    kind: r.kind,
+                    scale: self.scales[&r.kind],
+                    due_at,
+                    send_by,
+                    expires_at: send_by + Duration::days(self.link_validity_days.into()),
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Customer;
+
+    fn event(kind: EventType, category: Option<Category>) -> Event {
+        Event {
+            event_id: "e1".into(),
+            kind,
+            occurred_at: "2026-12-01T09:00:00Z".parse().unwrap(),
+            order_id: Some("o1".into()),
+            customer: Customer { id: "c1".into(), ..Default::default() },
+            category,
+            agent_id: None,
+            work_order_id: Some("w1".into()),
+            promised_at: None,
+            amount: None,
+        }
+    }
+
+    #[test]
+    fn high_value_delivery_is_due_three_days_later() {
+        let p = SurveyPolicy::default();
+        let plan = p.plan(&event(EventType::OrderDelivered, Some(Category::HighValue)));
+        assert_eq!(plan.len(), 1);
+        assert_eq!(plan[0].kind, SurveyKind::Product);
+        assert_eq!(plan[0].scale, Scale::Nps);
+        assert_eq!(plan[0].due_at.to_rfc3339(), "2026-12-04T09:00:00+00:00");
+        assert_eq!(plan[0].send_by.to_rfc3339(), "2026-12-08T09:00:00+00:00");
+        assert!(p.plan(&event(EventType::OrderDelivered, Some(Category::Standard))).is_empty());
+    }
+
+    #[test]
+    fn repair_plans_two_surveys_with_distinct_ids() {
+        let plan = SurveyPolicy::default().plan(&event(EventType::RepairCompleted, None));
+        assert_eq!(plan.len(), 2);
+        assert_ne!(plan[0].survey_id, plan[1].survey_id);
+        assert_eq!(plan, SurveyPolicy::default().plan(&event(EventType::RepairCompleted, None)));
+    }
+
+    #[test]
+    fn policy_roundtrips_and_bad_fields_are_named() {
+        let text = serde_json::to_string(&SurveyPolicy::default()).unwrap();
+        assert_eq!(SurveyPolicy::from_json(&text).unwrap(), SurveyPolicy::default());
+        let bad = text.replacen("\"delay_hours\":72", "\"delay_hours\":\"soon\"", 1);
+        let err = SurveyPolicy::from_json(&bad).unwrap_err();
+        assert!(err.contains("plans[0].delay_hours"), "{err}");
+        let bad = text.replace("\"UTC\"", "\"Nowhere/Land\"");
+        assert!(SurveyPolicy::from_json(&bad).unwrap_err().contains("default_time_zone"));
+    }
+
+    #[test]
+    fn scales() {
+        assert!(Scale::Nps.is_low(6) && !Scale::Nps.is_low(7));
+        assert!(Scale::Csat.is_low(2) && !Scale::Csat.is_low(3));
+        assert!(Scale::Nps.range().contains(&0) && !Scale::Csat.range().contains(&0));
+    }
+}

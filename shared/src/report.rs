@@ -1,0 +1,154 @@
+//! Reports computed from counters (kept exact with atomic increments).
+
+use chrono::{Duration, NaiveDate};
+use serde::Serialize;
+
+use crate::keys;
+use crate::policy::Scale;
+
+/// The loop counters the escalator keeps.
+pub const LOOP_COUNTERS: [&str; 6] =
+    ["created", "closed", "closed_within_deadline", "resolved", "recovered", "first_contact_seconds"];
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoopReport {
+    pub created: i64,
+    pub closed: i64,
+    pub closed_within_deadline: i64,
+    pub closed_within_deadline_pct: f64,
+    pub resolved: i64,
+    pub recovery_rate_pct: f64,
+    pub resolution_rate_pct: f64,
+    pub repeat_complaint_rate_pct: f64,
+    pub mean_time_to_first_contact_minutes: Option<f64>,
+}
+
+fn pct(part: i64, whole: i64) -> f64 {
+    if whole <= 0 {
+        0.0
+    } else {
+        (part as f64 * 1000.0 / whole as f64).round() / 10.0
+    }
+}
+
+/// `values` in the order of [`LOOP_COUNTERS`].
+pub fn loop_report(values: &[i64]) -> LoopReport {
+    let [created, closed, within, resolved, recovered, contact_secs] = values[..6] else {
+        panic!("loop_report needs the {} loop counters", LOOP_COUNTERS.len())
+    };
+    LoopReport {
+        created,
+        closed,
+        closed_within_deadline: within,
+        closed_within_deadline_pct: pct(within, closed),
+        resolved,
+        recovery_rate_pct: pct(recovered, resolved),
+        resolution_rate_pct: pct(resolved, closed),
+        repeat_complaint_rate_pct: 0.0,
+        mean_time_to_first_contact_minutes: (closed > 0).then(|| (contact_secs as f64 / closed as f64 / 60.0 * 10.0).round() / 10.0),
+    }
+}
+
+/// Metrics counted per answer for each summary dimension.
+pub const SUMMARY_METRICS: [&str; 7] = ["issued", "answers", "csat_n", "csat_sat", "nps_n", "nps_pro", "nps_det"];
+
+/// The metrics one answer adds to.
+pub fn answer_metrics(scale: Scale, score: u8) -> Vec<&'static str> {
+    let mut m = vec!["answers"];
+    match scale {
+        Scale::Csat => {
+            m.push("csat_n");
+            if score >= 4 {
+                m.push("csat_sat");
+            }
+        }
+        Scale::Nps => {
+            m.push("nps_n");
+            if score >= 9 {
+                m.push("nps_pro");
+            } else if score <= 6 {
+                m.push("nps_det");
+            }
+        }
+    }
+    m
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SummaryRow {
+    pub group: String,
+    pub issued: i64,
+    pub answers: i64,
+    pub response_rate_pct: f64,
+    pub csat_answers: i64,
+    pub csat_pct: Option<f64>,
+    pub nps_answers: i64,
+    pub nps: Option<f64>,
+}
+
+/// A row from the metric values (in [`SUMMARY_METRICS`] order).
+pub fn summary_row(group: String, v: &[i64]) -> SummaryRow {
+    let [issued, answers, csat_n, csat_sat, nps_n, nps_pro, nps_det] = v[..7] else {
+        panic!("summary_row needs {} metrics", SUMMARY_METRICS.len())
+    };
+    SummaryRow {
+        group,
+        issued,
+        answers,
+        response_rate_pct: pct(answers, issued),
+        csat_answers: csat_n,
+        csat_pct: (csat_n > 0).then(|| pct(csat_sat, csat_n)),
+        nps_answers: nps_n,
+        nps: (nps_n > 0).then(|| pct(nps_pro, nps_n) - pct(nps_det, nps_n)),
+    }
+}
+
+/// The days of a report range, at most `max_days`.
+pub fn days(from: NaiveDate, to: NaiveDate, max_days: i64) -> Result<Vec<NaiveDate>, String> {
+    if to < from {
+        return Err("`to` is before `from`".into());
+    }
+    if (to - from).num_days() >= max_days {
+        return Err(format!("a report covers at most {max_days} days; narrow from/to"));
+    }
+    Ok((0..=(to - from).num_days()).map(|d| from + Duration::days(d)).collect())
+}
+
+/// The counter keys for `(day, dimension, value)` in metric order.
+pub fn summary_keys(day: NaiveDate, dimension: &str, value: &str) -> Vec<String> {
+    let d = day.format("%Y%m%d").to_string();
+    SUMMARY_METRICS.iter().map(|m| keys::summary_counter(&d, dimension, value, m)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loop_percentages() {
+        let r = loop_report(&[4, 2, 1, 2, 1, 1200]);
+        assert_eq!(r.closed_within_deadline_pct, 50.0);
+        assert_eq!(r.recovery_rate_pct, 50.0);
+        assert_eq!(r.resolution_rate_pct, 100.0);
+        assert_eq!(r.mean_time_to_first_contact_minutes, Some(10.0));
+        assert_eq!(loop_report(&[0; 6]).closed_within_deadline_pct, 0.0);
+    }
+
+    #[test]
+    fn nps_and_csat() {
+        let row = summary_row("all".into(), &[10, 4, 2, 1, 2, 1, 1]);
+        assert_eq!(row.response_rate_pct, 40.0);
+        assert_eq!(row.csat_pct, Some(50.0));
+        assert_eq!(row.nps, Some(0.0));
+        assert_eq!(answer_metrics(Scale::Nps, 6), vec!["answers", "nps_n", "nps_det"]);
+        assert_eq!(answer_metrics(Scale::Nps, 8), vec!["answers", "nps_n"]);
+    }
+
+    #[test]
+    fn day_ranges_are_bounded() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        assert_eq!(days(d("2026-12-01"), d("2026-12-03"), 92).unwrap().len(), 3);
+        assert!(days(d("2026-12-03"), d("2026-12-01"), 92).is_err());
+        assert!(days(d("2026-01-01"), d("2026-12-31"), 92).is_err());
+    }
+}

@@ -1,0 +1,238 @@
+//! The one small storage trait components do all key-value I/O through, typed
+//! helpers over it, and an in-memory implementation for native tests.
+//!
+//! The trait mirrors `wasi:keyvalue` (store, atomics, batch) so the wasm
+//! implementation is a thin pass-through; race-prone writes go through
+//! [`Storage::increment`] or the compare-and-swap pair.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+pub trait Storage {
+    /// A pending compare-and-swap: the value the key had when it was read.
+    type Cas;
+
+    fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    fn set(&self, key: &str, value: &[u8]) -> StoreResult<()>;
+    fn delete(&self, key: &str) -> StoreResult<()>;
+    fn get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<Vec<u8>>>>;
+    /// Atomically add `delta` to the counter at `key` (absent = 0); the new value.
+    fn increment(&self, key: &str, delta: i64) -> StoreResult<i64>;
+    /// Read `key` for a later [`Storage::cas_swap`].
+    fn cas_begin(&self, key: &str) -> StoreResult<(Option<Vec<u8>>, Self::Cas)>;
+    /// Write `value` if the key is unchanged since `cas_begin`; `false` if it changed.
+    fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> StoreResult<bool>;
+}
+
+/// How an [`StorageExt::update_json`] closure answers.
+pub enum Update<T> {
+    Write(T),
+    Keep,
+}
+
+/// How many times a compare-and-swap update is retried under contention.
+const CAS_ATTEMPTS: usize = 64;
+
+pub trait StorageExt: Storage {
+    fn get_json<T: DeserializeOwned>(&self, key: &str) -> StoreResult<Option<T>> {
+        match self.get(key)? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| StoreError(format!("stored value at `{key}` does not parse: {e}"))),
+        }
+    }
+
+    fn put_json<T: Serialize>(&self, key: &str, value: &T) -> StoreResult<()> {
+        self.set(key, &to_bytes(value))
+    }
+
+    /// Store `value` only if `key` is absent. `true` if this call created it.
+    fn create_json<T: Serialize>(&self, key: &str, value: &T) -> StoreResult<bool> {
+        let (current, cas) = self.cas_begin(key)?;
+        if current.is_some() {
+            return Ok(false);
+        }
+        self.cas_swap(cas, &to_bytes(value))
+    }
+
+    /// Read-modify-write with compare-and-swap, retried while others write in
+    /// between. Returns the value as written (or as kept).
+    fn update_json<T, F>(&self, key: &str, mut f: F) -> StoreResult<Option<T>>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnMut(Option<T>) -> Update<T>,
+    {
+        for _ in 0..CAS_ATTEMPTS {
+            let (current, cas) = self.cas_begin(key)?;
+            let parsed = match &current {
+                None => None,
+                Some(b) => Some(serde_json::from_slice::<T>(b).map_err(|e| {
+                    StoreError(format!("stored value at `{key}` does not parse: {e}"))
+                })?),
+            };
+            match f(parsed) {
+                Update::Keep => {
+                    return match current {
+                        None => Ok(None),
+                        Some(b) => Ok(serde_json::from_slice(&b).ok()),
+                    }
+                }
+                Update::Write(next) => {
+                    if self.cas_swap(cas, &to_bytes(&next))? {
+                        return Ok(Some(next));
+                    }
+                }
+            }
+        }
+        Err(StoreError(format!("`{key}` changed {CAS_ATTEMPTS} times while being updated; retry")))
+    }
+
+    /// A counter's value (0 when absent), as written by `increment`.
+    fn counter(&self, key: &str) -> StoreResult<i64> {
+        Ok(self.get(key)?.as_deref().map(decode_counter).unwrap_or(0))
+    }
+
+    /// Several counters in one batch read.
+    fn counters(&self, keys: &[String]) -> StoreResult<Vec<i64>> {
+        Ok(self
+            .get_many(keys)?
+            .into_iter()
+            .map(|v| v.as_deref().map(decode_counter).unwrap_or(0))
+            .collect())
+    }
+}
+
+impl<S: Storage + ?Sized> StorageExt for S {}
+
+fn to_bytes<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("domain types always serialize")
+}
+
+/// Counters are 8-byte little-endian `i64`, as Spin's stores keep them.
+pub fn decode_counter(bytes: &[u8]) -> i64 {
+    <[u8; 8]>::try_from(bytes).map(i64::from_le_bytes).unwrap_or(0)
+}
+
+/// An in-memory [`Storage`] for native tests, with the same semantics.
+#[derive(Default)]
+pub struct MemoryStorage {
+    data: Mutex<BTreeMap<String, Vec<u8>>>,
+}
+
+impl MemoryStorage {
+    pub fn new() -> MemoryStorage {
+        MemoryStorage::default()
+    }
+
+    /// All keys, for tests that inspect the layout.
+    pub fn keys(&self) -> Vec<String> {
+        self.data.lock().unwrap().keys().cloned().collect()
+    }
+}
+
+pub struct MemoryCas {
+    key: String,
+    original: Option<Vec<u8>>,
+}
+
+impl Storage for MemoryStorage {
+    type Cas = MemoryCas;
+
+    fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self.data.lock().unwrap().get(key).cloned())
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> StoreResult<()> {
+        self.data.lock().unwrap().insert(key.to_string(), value.to_vec());
+        Ok(())
+    }
+
+    fn delete(&self, key: &str) -> StoreResult<()> {
+        self.data.lock().unwrap().remove(key);
+        Ok(())
+    }
+
+    fn get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+        let data = self.data.lock().unwrap();
+        Ok(keys.iter().map(|k| data.get(k).cloned()).collect())
+    }
+
+    fn increment(&self, key: &str, delta: i64) -> StoreResult<i64> {
+        let mut data = self.data.lock().unwrap();
+        let current = match data.get(key) {
+            None => 0,
+            Some(b) if b.len() == 8 => decode_counter(b),
+            Some(_) => return Err(StoreError(format!("`{key}` does not hold an 8-byte counter"))),
+        };
+        let next = current + delta;
+        data.insert(key.to_string(), next.to_le_bytes().to_vec());
+        Ok(next)
+    }
+
+    fn cas_begin(&self, key: &str) -> StoreResult<(Option<Vec<u8>>, MemoryCas)> {
+        let original = self.get(key)?;
+        Ok((original.clone(), MemoryCas { key: key.to_string(), original }))
+    }
+
+    fn cas_swap(&self, cas: MemoryCas, value: &[u8]) -> StoreResult<bool> {
+        let mut data = self.data.lock().unwrap();
+        if data.get(&cas.key) != cas.original.as_ref() {
+            return Ok(false);
+        }
+        data.insert(cas.key, value.to_vec());
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_is_insert_if_absent() {
+        let s = MemoryStorage::new();
+        assert!(s.create_json("k", &1).unwrap());
+        assert!(!s.create_json("k", &2).unwrap());
+        assert_eq!(s.get_json::<i32>("k").unwrap(), Some(1));
+    }
+
+    #[test]
+    fn update_retries_until_it_wins() {
+        let s = std::sync::Arc::new(MemoryStorage::new());
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        s.update_json::<Vec<u32>, _>("list", |cur| {
+                            let mut v = cur.unwrap_or_default();
+                            v.push(1);
+                            Update::Write(v)
+                        })
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(s.get_json::<Vec<u32>>("list").unwrap().unwrap().len(), 400);
+    }
+
+    #[test]
+    fn counters_are_le_i64() {
+        let s = MemoryStorage::new();
+        s.increment("c", 3).unwrap();
+        s.increment("c", 4).unwrap();
+        assert_eq!(s.counter("c").unwrap(), 7);
+        assert_eq!(s.counters(&["c".into(), "none".into()]).unwrap(), vec![7, 0]);
+    }
+}

@@ -1,0 +1,249 @@
+//! A planned survey's record, and the send-time decision the issuer's tick makes.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::calling_hours::{customer_zone, CallingHours};
+use crate::policy::{Channel, PlannedSurvey, Scale, SurveyKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SurveyState {
+    Planned,
+    /// Claimed by one tick while its messages are handed to the sender.
+    Sending,
+    Sent,
+    Answered,
+    Expired,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// Deferred, not dropped: sent when calling hours open.
+    QuietHours,
+    OptedOut,
+    /// The validity window passed before it could be sent.
+    Expired,
+    /// No address for any of the policy's channels.
+    NoChannel,
+    /// The sender could not be reached or refused; retried by a later tick.
+    SendFailed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub at: DateTime<Utc>,
+    pub what: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<SkipReason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Survey {
+    pub survey_id: String,
+    pub event_id: String,
+    pub kind: SurveyKind,
+    pub scale: Scale,
+    pub customer_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_order_id: Option<String>,
+    pub due_at: DateTime<Utc>,
+    pub send_by: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// When the tick should look at it next (due_at, or after a deferral).
+    pub next_attempt_at: DateTime<Utc>,
+    pub state: SurveyState,
+    #[serde(default)]
+    pub sent_channels: Vec<Channel>,
+    #[serde(default)]
+    pub timeline: Vec<TimelineEntry>,
+}
+
+impl Survey {
+    pub fn new(plan: &PlannedSurvey, event: &crate::event::Event, now: DateTime<Utc>) -> Survey {
+        Survey {
+            survey_id: plan.survey_id.clone(),
+            event_id: event.event_id.clone(),
+            kind: plan.kind,
+            scale: plan.scale,
+            customer_id: event.customer.id.clone(),
+            order_id: event.order_id.clone(),
+            agent_id: event.agent_id.clone(),
+            work_order_id: event.work_order_id.clone(),
+            due_at: plan.due_at,
+            send_by: plan.send_by,
+            expires_at: plan.expires_at,
+            next_attempt_at: plan.due_at.max(now),
+            state: SurveyState::Planned,
+            sent_channels: Vec::new(),
+            timeline: vec![TimelineEntry { at: now, what: "planned".into(), reason: None, detail: None }],
+        }
+    }
+
+    pub fn note(&mut self, at: DateTime<Utc>, what: &str, reason: Option<SkipReason>, detail: Option<String>) {
+        self.timeline.push(TimelineEntry { at, what: what.to_string(), reason, detail });
+    }
+
+    /// The skip reasons recorded so far, for `GET /surveys/{id}`.
+    pub fn skip_reasons(&self) -> Vec<SkipReason> {
+        let mut out: Vec<SkipReason> = self.timeline.iter().filter_map(|t| t.reason).collect();
+        out.dedup();
+        out
+    }
+}
+
+/// What the contact record says about the customer at send time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Contact {
+    pub customer_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whatsapp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birthday: Option<String>,
+    #[serde(default)]
+    pub opted_out: bool,
+}
+
+impl Contact {
+    pub fn address(&self, channel: Channel) -> Option<&str> {
+        match channel {
+            Channel::Email => self.email.as_deref(),
+            Channel::Sms => self.phone.as_deref(),
+            Channel::Whatsapp => self.whatsapp.as_deref().or(self.phone.as_deref()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendDecision {
+    /// Send now on these channels.
+    Send(Vec<Channel>),
+    /// Not now: look again at `until` (quiet hours).
+    Defer { until: DateTime<Utc>, reason: SkipReason },
+    /// Never: record why.
+    Drop(SkipReason),
+    /// Not due yet, or already dealt with: leave it alone.
+    Nothing,
+}
+
+/// Whether a due survey goes out now (SPEC 1: never past its window, never at
+/// night in the customer's zone, never to someone who opted out).
+pub fn decide_send(
+    survey: &Survey,
+    contact: &Contact,
+    channels: &[Channel],
+    hours: &CallingHours,
+    default_zone: &str,
+    now: DateTime<Utc>,
+) -> SendDecision {
+    if survey.state != SurveyState::Planned || now < survey.next_attempt_at {
+        return SendDecision::Nothing;
+    }
+    if now >= survey.send_by {
+        return SendDecision::Drop(SkipReason::Expired);
+    }
+    if contact.opted_out {
+        return SendDecision::Drop(SkipReason::OptedOut);
+    }
+    let usable: Vec<Channel> = channels.iter().copied().filter(|c| contact.address(*c).is_some()).collect();
+    if usable.is_empty() {
+        return SendDecision::Drop(SkipReason::NoChannel);
+    }
+    let (tz, _) = customer_zone(contact.time_zone.as_deref(), default_zone);
+    if !hours.is_open(now, tz) {
+        return SendDecision::Defer { until: hours.next_opening(now, tz), reason: SkipReason::QuietHours };
+    }
+    SendDecision::Send(usable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Category, Customer, Event, EventType};
+    use crate::policy::SurveyPolicy;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn survey() -> Survey {
+        let e = Event {
+            event_id: "e1".into(),
+            kind: EventType::OrderDelivered,
+            occurred_at: utc("2026-12-01T10:00:00+01:00"),
+            order_id: Some("o1".into()),
+            customer: Customer { id: "c1".into(), ..Default::default() },
+            category: Some(Category::HighValue),
+            agent_id: None,
+            work_order_id: None,
+            promised_at: None,
+            amount: None,
+        };
+        let plan = SurveyPolicy::default().plan(&e);
+        Survey::new(&plan[0], &e, e.occurred_at)
+    }
+
+    fn contact() -> Contact {
+        Contact {
+            customer_id: "c1".into(),
+            email: Some("a@b.de".into()),
+            time_zone: Some("Europe/Berlin".into()),
+            ..Default::default()
+        }
+    }
+
+    fn decide(s: &Survey, c: &Contact, now: &str) -> SendDecision {
+        decide_send(s, c, &[Channel::Email], &CallingHours::default(), "UTC", utc(now))
+    }
+
+    #[test]
+    fn nothing_before_due_then_send_in_hours() {
+        let s = survey();
+        assert_eq!(decide(&s, &contact(), "2026-12-03T10:00:00+01:00"), SendDecision::Nothing);
+        assert_eq!(decide(&s, &contact(), "2026-12-04T10:00:00+01:00"), SendDecision::Send(vec![Channel::Email]));
+    }
+
+    #[test]
+    fn quiet_hours_defer_to_the_morning() {
+        let s = survey();
+        match decide(&s, &contact(), "2026-12-04T22:45:00+01:00") {
+            SendDecision::Defer { until, reason } => {
+                assert_eq!(reason, SkipReason::QuietHours);
+                assert_eq!(until, utc("2026-12-05T09:00:00+01:00"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn never_late_never_opted_out() {
+        let s = survey();
+        assert_eq!(decide(&s, &contact(), "2026-12-08T10:00:00+01:00"), SendDecision::Drop(SkipReason::Expired));
+        let mut c = contact();
+        c.opted_out = true;
+        assert_eq!(decide(&s, &c, "2026-12-04T10:00:00+01:00"), SendDecision::Drop(SkipReason::OptedOut));
+        c = contact();
+        c.email = None;
+        assert_eq!(decide(&s, &c, "2026-12-04T10:00:00+01:00"), SendDecision::Drop(SkipReason::NoChannel));
+    }
+}

@@ -1,0 +1,170 @@
+//! Whether a callback may be made now, and when it next may (SPEC 3.4).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::calling_hours::{customer_zone, Window, ZoneSource};
+use crate::survey::Contact;
+use crate::task::{CallbackTask, EscalationPolicy};
+
+/// A work order as the issuer records it from `work_order.opened` / `*.completed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkOrder {
+    pub work_order_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowReason {
+    /// The service behind the task is not recorded as completed.
+    ServiceNotCompleted,
+    /// Past the task's validity: it expires.
+    TooLate,
+    QuietHours,
+    ContactLimit,
+    OptedOut,
+    /// Too soon after an unreachable attempt.
+    RetrySpacing,
+    /// The task is already closed.
+    TaskClosed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowCheck {
+    pub callable_now: bool,
+    pub reasons: Vec<WindowReason>,
+    /// The earliest window all rules allow; `null` when none can be known
+    /// (too late, opted out, or waiting for the service to be completed).
+    pub next_window: Option<Window>,
+    pub customer_local_time: String,
+    pub time_zone: String,
+    pub time_zone_source: ZoneSource,
+}
+
+pub fn check_window(
+    task: &CallbackTask,
+    contact: &Contact,
+    work_order: Option<&WorkOrder>,
+    policy: &EscalationPolicy,
+    now: DateTime<Utc>,
+) -> WindowCheck {
+    let (tz, source) = customer_zone(contact.time_zone.as_deref(), &policy.default_time_zone);
+    let hours = &policy.calling_hours;
+    let mut reasons = Vec::new();
+    let mut blocked_for_good = false;
+    if task.state.is_closed() {
+        reasons.push(WindowReason::TaskClosed);
+        blocked_for_good = true;
+    }
+    if now >= task.expires_at {
+        reasons.push(WindowReason::TooLate);
+        blocked_for_good = true;
+    }
+    if contact.opted_out {
+        reasons.push(WindowReason::OptedOut);
+        blocked_for_good = true;
+    }
+    let waiting_for_service = task.work_order_id.is_some() && work_order.is_none_or(|w| w.completed_at.is_none());
+    if waiting_for_service {
+        reasons.push(WindowReason::ServiceNotCompleted);
+    }
+    let earliest = match task.next_attempt_at {
+        Some(t) if t > now => {
+            reasons.push(WindowReason::RetrySpacing);
+            t
+        }
+        _ => now,
+    };
+    if !hours.is_open(now, tz) {
+        reasons.push(WindowReason::QuietHours);
+    }
+    let next_window = if blocked_for_good || waiting_for_service {
+        None
+    } else {
+        Some(hours.window_from(earliest, tz)).filter(|w| w.start < task.expires_at)
+    };
+    WindowCheck {
+        callable_now: reasons.is_empty(),
+        reasons,
+        next_window,
+        customer_local_time: now.with_timezone(&tz).to_rfc3339(),
+        time_zone: tz.name().to_string(),
+        time_zone_source: source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::{plan_task, EscalationRequest, TaskReason};
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn setup(work_order: Option<&str>) -> (CallbackTask, Contact, EscalationPolicy) {
+        let contact = Contact { customer_id: "c1".into(), time_zone: Some("Europe/Berlin".into()), ..Default::default() };
+        let req = EscalationRequest {
+            source_id: "s".into(),
+            reasons: vec![TaskReason::LowScore],
+            contact: contact.clone(),
+            answer: None,
+            question: None,
+            order_id: None,
+            agent_id: None,
+            work_order_id: work_order.map(str::to_string),
+            history: vec![],
+            occurred_at: utc("2026-12-04T10:00:00+01:00"),
+        };
+        let p = EscalationPolicy::default();
+        (plan_task(&req, &p, utc("2026-12-04T10:00:00+01:00")).unwrap(), contact, p)
+    }
+
+    #[test]
+    fn callable_by_day_not_at_night() {
+        let (t, c, p) = setup(None);
+        let day = check_window(&t, &c, None, &p, utc("2026-12-04T10:00:00+01:00"));
+        assert!(day.callable_now, "{day:?}");
+        assert_eq!(day.customer_local_time, "2026-12-04T10:00:00+01:00");
+        let night = check_window(&t, &c, None, &p, utc("2026-12-04T22:30:00+01:00"));
+        assert!(!night.callable_now);
+        assert_eq!(night.reasons, vec![WindowReason::QuietHours]);
+        assert_eq!(night.next_window.unwrap().start, utc("2026-12-05T09:00:00+01:00"));
+    }
+
+    #[test]
+    fn not_before_the_service_is_done() {
+        let (t, c, p) = setup(Some("w1"));
+        let now = utc("2026-12-04T10:00:00+01:00");
+        let open = WorkOrder { work_order_id: "w1".into(), opened_at: Some(now), completed_at: None };
+        let r = check_window(&t, &c, Some(&open), &p, now);
+        assert_eq!(r.reasons, vec![WindowReason::ServiceNotCompleted]);
+        assert!(r.next_window.is_none());
+        let done = WorkOrder { completed_at: Some(now), ..open };
+        assert!(check_window(&t, &c, Some(&done), &p, now).callable_now);
+    }
+
+    #[test]
+    fn too_late_and_opted_out() {
+        let (t, mut c, p) = setup(None);
+        let late = check_window(&t, &c, None, &p, t.expires_at);
+        assert!(late.reasons.contains(&WindowReason::TooLate));
+        assert!(late.next_window.is_none());
+        c.opted_out = true;
+        let r = check_window(&t, &c, None, &p, utc("2026-12-04T10:00:00+01:00"));
+        assert_eq!(r.reasons, vec![WindowReason::OptedOut]);
+    }
+
+    #[test]
+    fn retry_spacing_moves_the_window() {
+        let (mut t, c, p) = setup(None);
+        t.next_attempt_at = Some(utc("2026-12-04T12:00:00+01:00"));
+        let r = check_window(&t, &c, None, &p, utc("2026-12-04T10:00:00+01:00"));
+        assert_eq!(r.reasons, vec![WindowReason::RetrySpacing]);
+        assert_eq!(r.next_window.unwrap().start, utc("2026-12-04T12:00:00+01:00"));
+    }
+}
