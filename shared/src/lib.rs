@@ -27,3 +27,24 @@ pub mod window;
 pub mod spin;
 
 pub use error::ApiError;
+
+/// The survey policy from its JSON text, or the defaults when there is none.
+/// A policy that does not parse is refused, naming the bad field.
+pub fn survey_policy_or_default(text: Option<&str>) -> Result<policy::SurveyPolicy, ApiError> {
+    match text {
+        None => Ok(policy::SurveyPolicy::default()),
+        Some(t) => policy::SurveyPolicy::from_json(t).map_err(ApiError::internal),
+    }
+}
+
+/// The escalation policy from its JSON text, or the defaults when there is none.
+pub fn escalation_policy_or_default(text: Option<&str>) -> Result<task::EscalationPolicy, ApiError> {
+    match text {
+        None => Ok(task::EscalationPolicy::default()),
+        Some(t) => {
+            let de = &mut serde_json::Deserializer::from_str(t);
+            serde_path_to_error::deserialize(de)
+                .map_err(|e| ApiError::internal(format!("escalation policy: at `{}`: {}", e.path(), e.inner())))
+        }
+    }
+}

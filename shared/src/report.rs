@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::keys;
 use crate::policy::Scale;
+use crate::storage::{Storage, StorageExt, StoreResult, Update};
 
 /// The loop counters the escalator keeps.
 pub const LOOP_COUNTERS: [&str; 6] =
@@ -118,6 +119,30 @@ pub fn days(from: NaiveDate, to: NaiveDate, max_days: i64) -> Result<Vec<NaiveDa
 pub fn summary_keys(day: NaiveDate, dimension: &str, value: &str) -> Vec<String> {
     let d = day.format("%Y%m%d").to_string();
     SUMMARY_METRICS.iter().map(|m| keys::summary_counter(&d, dimension, value, m)).collect()
+}
+
+/// The values seen for a dimension on a day (e.g. which agents had answers),
+/// so a report can name its groups without listing keys.
+pub fn dimension_index_key(day: &str, dimension: &str) -> String {
+    format!("ix/sum/{day}/{dimension}")
+}
+
+/// Add 1 to `metric` for each `(dimension, value)` on `day`.
+pub fn bump_summary<S: Storage + ?Sized>(store: &S, day: &str, dims: &[(&str, String)], metric: &str) -> StoreResult<()> {
+    for (dimension, value) in dims {
+        let n = store.increment(&keys::summary_counter(day, dimension, value, metric), 1)?;
+        if n == 1 {
+            store.update_json::<Vec<String>, _>(&dimension_index_key(day, dimension), |cur| {
+                let mut seen = cur.unwrap_or_default();
+                if seen.contains(value) {
+                    return Update::Keep;
+                }
+                seen.push(value.clone());
+                Update::Write(seen)
+            })?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,1 +1,350 @@
+//! survey-link-issuer: takes business events, plans surveys by the policy, and
+//! on each tick sends what is due — re-checking at send time that sending still
+//! makes sense — through the seller's sender.
+//!
+//! Routes: `POST /events`, `POST /issuer/tick`, `GET /surveys/:survey_id`.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, Utc};
+use revisit_shared::event::{Event, EventType};
+use revisit_shared::i18n::{texts, Lang};
+use revisit_shared::keys;
+use revisit_shared::policy::Channel;
+use revisit_shared::report::bump_summary;
+use revisit_shared::signing::{verify_webhook, LinkToken};
+use revisit_shared::spin::{self as shell, SpinStore};
+use revisit_shared::storage::{Storage, StorageExt, Update};
+use revisit_shared::survey::{decide_send, Contact, SendDecision, SkipReason, Survey, SurveyState};
+use revisit_shared::window::WorkOrder;
+use revisit_shared::{error::parse_json, ApiError};
+use serde::{Deserialize, Serialize};
+use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http_component;
+
+#[http_component]
+async fn handle(req: Request) -> Response {
+    let route = req.header("spin-matched-route").and_then(|h| h.as_str()).unwrap_or("").to_string();
+    let result = match (route.as_str(), req.method()) {
+        ("/events", Method::Post) => intake(&req),
+        ("/events", _) => Err(ApiError::method_not_allowed("POST")),
+        ("/issuer/tick", Method::Post) => tick(&req).await,
+        ("/issuer/tick", _) => Err(ApiError::method_not_allowed("POST")),
+        ("/surveys/:survey_id", Method::Get) => get_survey(&req),
+        ("/surveys/:survey_id", _) => Err(ApiError::method_not_allowed("GET")),
+        _ => Err(ApiError::not_found("no such endpoint")),
+    };
+    shell::render(result)
+}
+
+/// What is kept per event for idempotency.
+#[derive(Serialize, Deserialize)]
+struct EventRecord {
+    event_id: String,
+    kind: EventType,
+    received_at: DateTime<Utc>,
+    survey_ids: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct PlannedView {
+    survey_id: String,
+    kind: revisit_shared::policy::SurveyKind,
+    due_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+/// `POST /events`: verify, parse, plan, store — idempotent per `event_id`.
+fn intake(req: &Request) -> Result<Response, ApiError> {
+    let body = shell::body(req)?;
+    let now = shell::now();
+    let secret = shell::variable("webhook_secret")?;
+    verify_webhook(&secret, req.header("x-revisit-signature").and_then(|h| h.as_str()), body, now)?;
+    let event: Event = parse_json(body)?;
+    event.validate()?;
+    let policy = shell::survey_policy()?;
+    let store = SpinStore::open()?;
+
+    let plan = policy.plan(&event);
+    let record = EventRecord {
+        event_id: event.event_id.clone(),
+        kind: event.kind,
+        received_at: now,
+        survey_ids: plan.iter().map(|p| p.survey_id.clone()).collect(),
+    };
+    let first_delivery = store.create_json(&keys::event(&event.event_id), &record)?;
+    if first_delivery {
+        apply_side_effects(&store, &event)?;
+    }
+    // Create each survey exactly once (compare-and-swap), and index it where
+    // the tick will find it. A repeated delivery repairs anything a crash left out.
+    for p in &plan {
+        let survey = Survey::new(p, &event, now);
+        if store.create_json(&keys::survey(&p.survey_id), &survey)? {
+            index_due(&store, &p.survey_id, survey.next_attempt_at)?;
+        }
+    }
+    let surveys: Vec<PlannedView> = plan
+        .iter()
+        .map(|p| PlannedView { survey_id: p.survey_id.clone(), kind: p.kind, due_at: p.due_at, expires_at: p.expires_at })
+        .collect();
+    Ok(shell::json(
+        202,
+        &serde_json::json!({ "event_id": event.event_id, "duplicate": !first_delivery, "surveys": surveys }),
+    ))
+}
+
+/// What an event changes besides planning: the contact record, work orders.
+fn apply_side_effects(store: &SpinStore, event: &Event) -> Result<(), ApiError> {
+    let c = &event.customer;
+    let opted_out = event.kind == EventType::CustomerOptedOut;
+    store.update_json::<Contact, _>(&keys::contact(&c.id), |current| {
+        let mut contact = current.unwrap_or_else(|| Contact { customer_id: c.id.clone(), ..Default::default() });
+        for (field, value) in [
+            (&mut contact.name, &c.name),
+            (&mut contact.email, &c.email),
+            (&mut contact.phone, &c.phone),
+            (&mut contact.whatsapp, &c.whatsapp),
+            (&mut contact.locale, &c.locale),
+            (&mut contact.time_zone, &c.time_zone),
+            (&mut contact.tier, &c.tier),
+            (&mut contact.birthday, &c.birthday),
+        ] {
+            if value.is_some() {
+                *field = value.clone();
+            }
+        }
+        contact.opted_out |= opted_out;
+        Update::Write(contact)
+    })?;
+    if let Some(wo) = &event.work_order_id {
+        let opened = event.kind == EventType::WorkOrderOpened;
+        let completed = event.kind.completes_work_order();
+        if opened || completed {
+            store.update_json::<WorkOrder, _>(&keys::work_order(wo), |current| {
+                let mut w = current.unwrap_or(WorkOrder { work_order_id: wo.clone(), opened_at: None, completed_at: None });
+                if opened {
+                    w.opened_at.get_or_insert(event.occurred_at);
+                }
+                if completed {
+                    w.completed_at = Some(event.occurred_at);
+                }
+                Update::Write(w)
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Put a survey id into the hour bucket of `at` (slot allocated atomically).
+fn index_due(store: &SpinStore, survey_id: &str, at: DateTime<Utc>) -> Result<(), ApiError> {
+    let bucket = keys::hour_bucket(at);
+    let n = store.increment(&keys::due_count(&bucket), 1)?;
+    store.set(&keys::due_slot(&bucket, n), survey_id.as_bytes())?;
+    Ok(())
+}
+
+/// How far back a tick looks when it has never run (a month of hour buckets).
+const FIRST_TICK_LOOKBACK_HOURS: i64 = 24 * 31;
+
+#[derive(Default, Serialize)]
+struct TickReport {
+    examined: usize,
+    sent: usize,
+    deferred: usize,
+    dropped: usize,
+    failed: usize,
+    messages: usize,
+}
+
+/// `POST /issuer/tick`: send what is due now. Reads only the hour buckets since
+/// the last tick and the surveys in them — never the whole store.
+async fn tick(req: &Request) -> Result<Response, ApiError> {
+    shell::require_admin(req)?;
+    let now = shell::now();
+    let policy = shell::survey_policy()?;
+    let store = SpinStore::open()?;
+
+    let start: DateTime<Utc> = store
+        .get_json::<DateTime<Utc>>(keys::TICK_CURSOR)?
+        .unwrap_or(now - Duration::hours(FIRST_TICK_LOOKBACK_HOURS));
+    let mut buckets = Vec::new();
+    let mut t = start;
+    while keys::hour_bucket(t) <= keys::hour_bucket(now) && buckets.len() < 2 * FIRST_TICK_LOOKBACK_HOURS as usize {
+        buckets.push(keys::hour_bucket(t));
+        t += Duration::hours(1);
+    }
+    let counts = store.counters(&buckets.iter().map(|b| keys::due_count(b)).collect::<Vec<_>>())?;
+    let slot_keys: Vec<String> = buckets
+        .iter()
+        .zip(&counts)
+        .flat_map(|(b, n)| (1..=*n).map(move |i| keys::due_slot(b, i)))
+        .collect();
+    let ids: BTreeSet<String> = store
+        .get_many(&slot_keys)?
+        .into_iter()
+        .flatten()
+        .filter_map(|v| String::from_utf8(v).ok())
+        .collect();
+    let ids: Vec<String> = ids.into_iter().collect();
+    let surveys = store.get_many(&ids.iter().map(|i| keys::survey(i)).collect::<Vec<_>>())?;
+
+    let mut report = TickReport::default();
+    let mut contacts: BTreeMap<String, Contact> = BTreeMap::new();
+    for raw in surveys.into_iter().flatten() {
+        let Ok(survey) = serde_json::from_slice::<Survey>(&raw) else { continue };
+        if survey.state != SurveyState::Planned || survey.next_attempt_at > now {
+            continue;
+        }
+        report.examined += 1;
+        if !contacts.contains_key(&survey.customer_id) {
+            let c = store.get_json::<Contact>(&keys::contact(&survey.customer_id))?.unwrap_or_default();
+            contacts.insert(survey.customer_id.clone(), c);
+        }
+        let contact = &contacts[&survey.customer_id];
+        let decision =
+            decide_send(&survey, contact, &policy.channels, &policy.calling_hours, &policy.default_time_zone, now);
+        match decision {
+            SendDecision::Nothing => {}
+            SendDecision::Drop(reason) => {
+                let state = if reason == SkipReason::Expired { SurveyState::Expired } else { SurveyState::Cancelled };
+                transition(&store, &survey.survey_id, now, |s| {
+                    s.state = state;
+                    s.note(now, state_word(state), Some(reason), None);
+                })?;
+                report.dropped += 1;
+            }
+            SendDecision::Defer { until, reason } => {
+                if transition(&store, &survey.survey_id, now, |s| {
+                    s.next_attempt_at = until;
+                    s.note(now, "deferred", Some(reason), Some(format!("until {}", until.to_rfc3339())));
+                })? {
+                    index_due(&store, &survey.survey_id, until)?;
+                }
+                report.deferred += 1;
+            }
+            SendDecision::Send(channels) => {
+                // Claim it first, so concurrent ticks never send one survey twice.
+                if !transition(&store, &survey.survey_id, now, |s| s.state = SurveyState::Sending)? {
+                    continue;
+                }
+                match send_all(&survey, contact, &channels).await {
+                    Ok(()) => {
+                        transition_from(&store, &survey.survey_id, SurveyState::Sending, |s| {
+                            s.state = SurveyState::Sent;
+                            s.sent_channels = channels.clone();
+                            let names: Vec<&str> = channels.iter().map(|c| c.as_str()).collect();
+                            s.note(now, "sent", None, Some(format!("via {}", names.join(", "))));
+                        })?;
+                        let day = now.format("%Y%m%d").to_string();
+                        for ch in &channels {
+                            bump_summary(&store, &day, &summary_dims(&survey, *ch), "issued")?;
+                        }
+                        report.sent += 1;
+                        report.messages += channels.len();
+                    }
+                    Err(problem) => {
+                        let retry_at = now + Duration::minutes(10);
+                        transition_from(&store, &survey.survey_id, SurveyState::Sending, |s| {
+                            s.state = SurveyState::Planned;
+                            s.next_attempt_at = retry_at;
+                            s.note(now, "send failed, will retry", Some(SkipReason::SendFailed), Some(problem.clone()));
+                        })?;
+                        index_due(&store, &survey.survey_id, retry_at)?;
+                        report.failed += 1;
+                    }
+                }
+            }
+        }
+    }
+    store.update_json::<DateTime<Utc>, _>(keys::TICK_CURSOR, |cur| match cur {
+        Some(c) if c >= now => Update::Keep,
+        _ => Update::Write(now),
+    })?;
+    Ok(shell::json(200, &report))
+}
+
+fn summary_dims(survey: &Survey, channel: Channel) -> Vec<(&'static str, String)> {
+    vec![
+        ("all", "all".to_string()),
+        ("channel", channel.as_str().to_string()),
+        ("kind", survey.kind.as_str().to_string()),
+        ("agent", survey.agent_id.clone().unwrap_or_else(|| "none".into())),
+    ]
+}
+
+fn state_word(s: SurveyState) -> &'static str {
+    match s {
+        SurveyState::Expired => "expired",
+        SurveyState::Cancelled => "cancelled",
+        _ => "updated",
+    }
+}
+
+/// Apply `f` to a survey still `Planned`; `false` if someone else moved it first.
+fn transition(store: &SpinStore, id: &str, _now: DateTime<Utc>, f: impl FnMut(&mut Survey)) -> Result<bool, ApiError> {
+    transition_from(store, id, SurveyState::Planned, f)
+}
+
+fn transition_from(store: &SpinStore, id: &str, from: SurveyState, mut f: impl FnMut(&mut Survey)) -> Result<bool, ApiError> {
+    let mut changed = false;
+    store.update_json::<Survey, _>(&keys::survey(id), |cur| match cur {
+        Some(mut s) if s.state == from => {
+            f(&mut s);
+            changed = true;
+            Update::Write(s)
+        }
+        _ => {
+            changed = false;
+            Update::Keep
+        }
+    })?;
+    Ok(changed)
+}
+
+/// Hand one message per channel to the sender; each carries its own link.
+async fn send_all(survey: &Survey, contact: &Contact, channels: &[Channel]) -> Result<(), String> {
+    let sender_url = shell::variable("sender_url").map_err(|e| e.message)?;
+    let base = shell::variable("public_base_url").map_err(|e| e.message)?;
+    let link_secret = shell::variable("link_secret").map_err(|e| e.message)?;
+    let merchant = shell::optional_variable("merchant_name").unwrap_or_else(|| "Revisit".into());
+    let lang = Lang::from_locale(contact.locale.as_deref());
+    for channel in channels {
+        let token = LinkToken { survey_id: survey.survey_id.clone(), channel: *channel }.encode(&link_secret);
+        let link = format!("{}/s/{token}", base.trim_end_matches('/'));
+        let text = format!("{} {link}", texts(lang).message(survey.kind, &merchant));
+        let message = serde_json::json!({
+            "message_id": revisit_shared::signing::derive_id("msg", &[&survey.survey_id, channel.as_str()]),
+            "survey_id": survey.survey_id,
+            "channel": channel,
+            "to": contact.address(*channel),
+            "locale": lang.tag(),
+            "text": text,
+            "link": link,
+        });
+        let request = Request::builder()
+            .method(Method::Post)
+            .uri(&sender_url)
+            .header("content-type", "application/json")
+            .body(message.to_string())
+            .build();
+        let response: Response = spin_sdk::http::send(request).await.map_err(|e| format!("sender unreachable: {e}"))?;
+        if !(200..300).contains(response.status()) {
+            return Err(format!("sender answered {}", response.status()));
+        }
+    }
+    Ok(())
+}
+
+/// `GET /surveys/:survey_id`: state, timeline and skip reasons.
+fn get_survey(req: &Request) -> Result<Response, ApiError> {
+    shell::require_admin(req)?;
+    let id = shell::path_param(req, "survey_id")?;
+    let store = SpinStore::open()?;
+    let survey: Survey = store
+        .get_json(&keys::survey(&id))?
+        .ok_or_else(|| ApiError::not_found(format!("no survey {id}")))?;
+    let mut value = serde_json::to_value(&survey).map_err(|e| ApiError::internal(e.to_string()))?;
+    value["skip_reasons"] = serde_json::to_value(survey.skip_reasons()).unwrap_or_default();
+    Ok(shell::json(200, &value))
+}

@@ -1,0 +1,179 @@
+//! The imperative shell shared by the four components: `wasi:keyvalue` storage,
+//! Spin variables, and HTTP glue (auth, body limits, JSON/HTML responses).
+
+use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::wit::wasi::keyvalue::{atomics, batch, store};
+
+use crate::error::{ApiError, MAX_BODY_BYTES};
+use crate::signing::bearer_matches;
+use crate::storage::{Storage, StoreError, StoreResult};
+use crate::survey_policy_or_default;
+
+/// [`Storage`] over the host's `default` key-value store.
+pub struct SpinStore {
+    bucket: store::Bucket,
+}
+
+impl SpinStore {
+    pub fn open() -> Result<SpinStore, ApiError> {
+        store::open("default").map(|bucket| SpinStore { bucket }).map_err(|e| {
+            ApiError::unavailable(format!(
+                "cannot open the key-value store `default` ({e:?}); is `key_value_stores = [\"default\"]` set for this component?"
+            ))
+        })
+    }
+}
+
+fn err(e: store::Error) -> StoreError {
+    StoreError(match e {
+        store::Error::NoSuchStore => "no such store".into(),
+        store::Error::AccessDenied => "access denied".into(),
+        store::Error::Other(m) => m,
+    })
+}
+
+impl Storage for SpinStore {
+    type Cas = atomics::Cas;
+
+    fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.bucket.get(key).map_err(err)
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> StoreResult<()> {
+        self.bucket.set(key, value).map_err(err)
+    }
+
+    fn delete(&self, key: &str) -> StoreResult<()> {
+        self.bucket.delete(key).map_err(err)
+    }
+
+    fn get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found = batch::get_many(&self.bucket, keys).map_err(err)?;
+        // Hosts answer in key order; match by key all the same.
+        let mut by_key: std::collections::HashMap<String, Option<Vec<u8>>> = found.into_iter().collect();
+        Ok(keys.iter().map(|k| by_key.remove(k).flatten()).collect())
+    }
+
+    fn increment(&self, key: &str, delta: i64) -> StoreResult<i64> {
+        atomics::increment(&self.bucket, key, delta).map_err(err)
+    }
+
+    fn cas_begin(&self, key: &str) -> StoreResult<(Option<Vec<u8>>, atomics::Cas)> {
+        let cas = atomics::Cas::new(&self.bucket, key).map_err(err)?;
+        let current = cas.current().map_err(err)?;
+        Ok((current, cas))
+    }
+
+    fn cas_swap(&self, cas: atomics::Cas, value: &[u8]) -> StoreResult<bool> {
+        match atomics::swap(cas, value) {
+            Ok(()) => Ok(true),
+            Err(atomics::CasError::CasFailed(_)) => Ok(false),
+            Err(atomics::CasError::StoreError(e)) => Err(err(e)),
+        }
+    }
+}
+
+/// A Spin variable; a clear error when it is not set.
+pub fn variable(name: &str) -> Result<String, ApiError> {
+    spin_sdk::variables::get(name).map_err(|e| {
+        ApiError::internal(format!(
+            "the `{name}` variable is not available ({e}); set SPIN_VARIABLE_{} for the app",
+            name.to_ascii_uppercase()
+        ))
+    })
+}
+
+/// A Spin variable that may be empty or absent.
+pub fn optional_variable(name: &str) -> Option<String> {
+    spin_sdk::variables::get(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The survey policy from the `survey_policy` variable (defaults when empty).
+pub fn survey_policy() -> Result<crate::policy::SurveyPolicy, ApiError> {
+    survey_policy_or_default(optional_variable("survey_policy").as_deref())
+}
+
+/// The escalation policy from the `escalation_policy` variable (defaults when empty).
+pub fn escalation_policy() -> Result<crate::task::EscalationPolicy, ApiError> {
+    crate::escalation_policy_or_default(optional_variable("escalation_policy").as_deref())
+}
+
+/// `401` unless the request carries `Authorization: Bearer <admin_token>`.
+pub fn require_admin(req: &Request) -> Result<(), ApiError> {
+    let expected = variable("admin_token")?;
+    let given = req.header("authorization").and_then(|h| h.as_str());
+    if bearer_matches(given, &expected) {
+        Ok(())
+    } else {
+        Err(ApiError::unauthorized("this endpoint needs `Authorization: Bearer <admin token>`"))
+    }
+}
+
+/// The body, or `413` when it is over the limit.
+pub fn body(req: &Request) -> Result<&[u8], ApiError> {
+    let b = req.body();
+    if b.len() > MAX_BODY_BYTES {
+        return Err(ApiError::too_large(MAX_BODY_BYTES));
+    }
+    Ok(b)
+}
+
+/// A query parameter, percent-decoded.
+pub fn query_param(req: &Request, name: &str) -> Option<String> {
+    form_urlencoded::parse(req.query().as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+pub fn json(status: u16, value: &impl serde::Serialize) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("cache-control", "no-store")
+        .body(serde_json::to_string(value).expect("responses serialize"))
+        .build()
+}
+
+pub fn error(e: &ApiError) -> Response {
+    Response::builder()
+        .status(e.status)
+        .header("content-type", "application/json")
+        .body(e.to_json())
+        .build()
+}
+
+pub fn html(status: u16, page: String) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/html; charset=utf-8")
+        .header("cache-control", "no-store")
+        .header("x-content-type-options", "nosniff")
+        .header("content-security-policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+        .body(page)
+        .build()
+}
+
+/// Render a handler's result: the response, or the JSON error.
+pub fn render(result: Result<Response, ApiError>) -> Response {
+    match result {
+        Ok(r) => r,
+        Err(e) => error(&e),
+    }
+}
+
+pub fn method_is(req: &Request, m: Method) -> bool {
+    *req.method() == m
+}
+
+/// The `spin-path-match-<name>` value of a `:name` route segment.
+pub fn path_param(req: &Request, name: &str) -> Result<String, ApiError> {
+    req.header(&format!("spin-path-match-{name}"))
+        .and_then(|h| h.as_str())
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::not_found(format!("no `{name}` in the path")))
+}
+
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
