@@ -66,14 +66,11 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Build { manifest } => load(&manifest).and_then(|m| build(&m)),
+        Command::Build { manifest } => build(&manifest),
         Command::Up { manifest, build: do_build, listen, data_dir, test_clock } => {
-            load(&manifest).and_then(|m| {
-                if do_build {
-                    build(&m)?;
-                }
-                up(m, listen, data_dir, test_clock)
-            })
+            (if do_build { build(&manifest) } else { Ok(()) })
+                .and_then(|_| load(&manifest))
+                .and_then(|m| up(m, listen, data_dir, test_clock))
         }
     };
     match result {
@@ -89,9 +86,9 @@ fn load(path: &Path) -> Result<Manifest> {
     Manifest::load(path, &|name| std::env::var(name).ok())
 }
 
-fn build(manifest: &Manifest) -> Result<()> {
-    for (id, c) in &manifest.components {
-        let Some(step) = &c.build else {
+fn build(manifest: &Path) -> Result<()> {
+    for (id, step) in Manifest::load_build_steps(manifest)? {
+        let Some(step) = step else {
             eprintln!("component `{id}`: no build command, skipped");
             continue;
         };

@@ -88,7 +88,6 @@ pub struct ComponentConfig {
     /// Component variables, already resolved against the application variables.
     pub variables: BTreeMap<String, String>,
     pub environment: BTreeMap<String, String>,
-    pub build: Option<BuildStep>,
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +124,26 @@ impl Manifest {
             .unwrap_or_else(|| PathBuf::from("."));
         let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
         Self::parse(&text, &dir, env).with_context(|| format!("invalid manifest {}", path.display()))
+    }
+
+    /// Only the build steps: `build` needs no variable values, as with `spin build`.
+    pub fn load_build_steps(path: &Path) -> Result<Vec<(String, Option<BuildStep>)>> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the manifest {}", path.display()))?;
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let raw: RawManifest =
+            toml::from_str(&text).with_context(|| format!("invalid manifest {}", path.display()))?;
+        Ok(raw
+            .component
+            .into_iter()
+            .map(|(id, c)| {
+                let step = c.build.map(|b| BuildStep { command: b.command, workdir: dir.join(b.workdir.unwrap_or_default()) });
+                (id, step)
+            })
+            .collect())
     }
 
     pub fn parse(text: &str, dir: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Manifest> {
@@ -176,10 +195,6 @@ impl Manifest {
             }
             let allowed_hosts = AllowedHosts::parse(&hosts)
                 .with_context(|| format!("component `{id}` allowed_outbound_hosts"))?;
-            let build = c.build.map(|b| BuildStep {
-                command: b.command,
-                workdir: dir.join(b.workdir.unwrap_or_default()),
-            });
             components.insert(
                 id.clone(),
                 ComponentConfig {
@@ -189,7 +204,6 @@ impl Manifest {
                     key_value_stores: c.key_value_stores,
                     variables: component_vars,
                     environment: c.environment,
-                    build,
                 },
             );
         }

@@ -174,6 +174,8 @@ pub fn path_param(req: &Request, name: &str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("no `{name}` in the path")))
 }
 
+/// The wall clock, to whole seconds: every stored time is second-precise.
 pub fn now() -> chrono::DateTime<chrono::Utc> {
-    chrono::Utc::now()
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(0)
 }

@@ -203,7 +203,8 @@ pub fn plan_task(req: &EscalationRequest, policy: &EscalationPolicy, now: DateTi
         .reasons
         .iter()
         .map(|r| policy.calling_hours.deadline(arrival, r.deadline_hours(), tz))
-        .min()?;
+        .min()
+        .map(floor_to_minute)?;
     let vip = req.contact.tier.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("vip"));
     let priority = reason.priority().saturating_sub(u8::from(vip)).max(1);
     let owner = match (policy.owner_mode, &req.agent_id) {
@@ -238,6 +239,12 @@ pub fn plan_task(req: &EscalationRequest, policy: &EscalationPolicy, now: DateTi
             history: req.history.clone(),
         },
     })
+}
+
+/// Deadlines are whole minutes ("due by 10:00"), never later than the rule says.
+fn floor_to_minute(t: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::{DurationRound, TimeDelta};
+    t.duration_trunc(TimeDelta::minutes(1)).unwrap_or(t)
 }
 
 /// An outcome as posted to `POST /callbacks/{id}/outcome`.
@@ -358,6 +365,13 @@ mod tests {
         let team = plan_task(&request(vec![TaskReason::LowScore], None), &EscalationPolicy::default(), now).unwrap();
         assert_eq!(team.owner, "quality-team");
         assert!(plan_task(&request(vec![], None), &EscalationPolicy::default(), now).is_none());
+    }
+
+    #[test]
+    fn deadlines_are_whole_minutes() {
+        let now = utc("2026-12-04T10:00:00.750+01:00");
+        let t = plan_task(&request(vec![TaskReason::LowScore], None), &EscalationPolicy::default(), now).unwrap();
+        assert_eq!(t.due_by, utc("2026-12-06T10:00:00+01:00"));
     }
 
     #[test]

@@ -1,1 +1,309 @@
+//! Test support: the real `revisit-host` binary serving the real components
+//! over real HTTP on loopback, a local sender that records what it is handed,
+//! and helpers that sign events with the host's (shiftable) clock.
+//!
+//! The components and the host must be built first (`./run test` does it).
 
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+
+pub const WEBHOOK_SECRET: &str = "test-webhook-secret";
+pub const LINK_SECRET: &str = "test-link-secret";
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn host_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("REVISIT_HOST_BIN") {
+        return PathBuf::from(p);
+    }
+    let p = project_root().join("target/release/revisit-host");
+    assert!(p.exists(), "{} is missing: build it with `cargo build --release -p revisit-host` (./run test does)", p.display());
+    p
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A unique scratch directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let p = std::env::temp_dir().join(format!("revisit-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What the host is started with.
+#[derive(Clone)]
+pub struct HostConfig {
+    pub manifest: PathBuf,
+    pub env: Vec<(String, String)>,
+}
+
+impl HostConfig {
+    /// The Revisit app (`spin.toml`) with test secrets and the given sender.
+    pub fn revisit(sender_port: u16) -> HostConfig {
+        let origin = format!("http://127.0.0.1:{sender_port}");
+        HostConfig {
+            manifest: project_root().join("spin.toml"),
+            env: vec![
+                ("SPIN_VARIABLE_WEBHOOK_SECRET".into(), WEBHOOK_SECRET.into()),
+                ("SPIN_VARIABLE_LINK_SECRET".into(), LINK_SECRET.into()),
+                ("SPIN_VARIABLE_ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
+                ("SPIN_VARIABLE_SENDER_URL".into(), format!("{origin}/messages")),
+                ("SPIN_VARIABLE_SENDER_ORIGIN".into(), origin),
+                ("SPIN_VARIABLE_MERCHANT_NAME".into(), "Acme Appliances".into()),
+            ],
+        }
+    }
+
+    pub fn set(mut self, name: &str, value: &str) -> HostConfig {
+        self.env.retain(|(k, _)| k != name);
+        self.env.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// A running host; killed on drop.
+pub struct Host {
+    child: Option<Child>,
+    pub port: u16,
+    pub base: String,
+    pub config: HostConfig,
+    pub data: Arc<TempDir>,
+    pub http: reqwest::blocking::Client,
+    log: PathBuf,
+}
+
+impl Host {
+    pub fn start(config: HostConfig) -> Host {
+        Host::start_in(config, Arc::new(TempDir::new("host")))
+    }
+
+    pub fn start_in(config: HostConfig, data: Arc<TempDir>) -> Host {
+        let port = free_port();
+        let log = data.0.join(format!("host-{port}.log"));
+        let log_file = std::fs::File::create(&log).unwrap();
+        let mut cmd = Command::new(host_binary());
+        cmd.arg("up")
+            .arg("--from")
+            .arg(&config.manifest)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(data.0.join("store"))
+            .arg("--test-clock")
+            .current_dir(project_root())
+            .stdout(Stdio::null())
+            .stderr(log_file);
+        for (k, v) in &config.env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start revisit-host");
+        let host = Host {
+            child: Some(child),
+            port,
+            base: format!("http://127.0.0.1:{port}"),
+            config,
+            data,
+            http: reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+            log,
+        };
+        host.wait_ready();
+        host
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if self.http.get(format!("{}/.well-known/revisit-host/clock", self.base)).send().is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the host did not come up; its log:\n{}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Kill the host (SIGKILL) and start it again on the same data.
+    pub fn restart(mut self) -> Host {
+        self.kill();
+        Host::start_in(self.config.clone(), self.data.clone())
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Make the components' wall clock read `now` (RFC 3339).
+    pub fn set_clock(&self, now: &str) {
+        let r = self.http.put(self.url("/.well-known/revisit-host/clock")).body(format!("{{\"now\":\"{now}\"}}")).send().unwrap();
+        assert_eq!(r.status(), 200, "set clock: {}", r.text().unwrap_or_default());
+    }
+
+    pub fn clock(&self) -> DateTime<Utc> {
+        let v: Value = self.http.get(self.url("/.well-known/revisit-host/clock")).send().unwrap().json().unwrap();
+        v["now"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// POST an event signed now (by the host's clock).
+    pub fn post_event(&self, body: &str) -> reqwest::blocking::Response {
+        let t = self.clock().timestamp();
+        self.post_signed(body, t, WEBHOOK_SECRET)
+    }
+
+    pub fn post_signed(&self, body: &str, t: i64, secret: &str) -> reqwest::blocking::Response {
+        self.http
+            .post(self.url("/events"))
+            .header("x-revisit-signature", sign(secret, t, body.as_bytes()))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap()
+    }
+
+    pub fn admin_get(&self, path: &str) -> reqwest::blocking::Response {
+        self.http.get(self.url(path)).bearer_auth(ADMIN_TOKEN).send().unwrap()
+    }
+
+    pub fn admin_post(&self, path: &str, body: &str) -> reqwest::blocking::Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap()
+    }
+
+    /// Read the key-value store directly (tests that inspect the layout).
+    pub fn store_value(&self, key: &str) -> Option<Vec<u8>> {
+        let conn = rusqlite::Connection::open(self.data.0.join("store/sqlite_key_value.db")).unwrap();
+        conn.query_row("SELECT value FROM spin_key_value WHERE store = 'default' AND key = ?1", [key], |r| r.get(0))
+            .ok()
+    }
+
+    pub fn store_keys(&self) -> Vec<String> {
+        let conn = rusqlite::Connection::open(self.data.0.join("store/sqlite_key_value.db")).unwrap();
+        let mut stmt = conn.prepare("SELECT key FROM spin_key_value WHERE store = 'default'").unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `X-Revisit-Signature` for a body signed at `t`.
+pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// A local stand-in for the seller's message sender: records every JSON body
+/// it is handed, and can be told to fail.
+pub struct Sender {
+    pub port: u16,
+    pub received: Arc<Mutex<Vec<Value>>>,
+    pub fail: Arc<Mutex<bool>>,
+    server: Arc<tiny_http::Server>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sender {
+    pub fn start() -> Sender {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let port = server.server_addr().to_ip().unwrap().port();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let fail = Arc::new(Mutex::new(false));
+        let (s, r, f) = (server.clone(), received.clone(), fail.clone());
+        let thread = std::thread::spawn(move || {
+            for mut req in s.incoming_requests() {
+                let mut body = String::new();
+                let _ = std::io::Read::read_to_string(req.as_reader(), &mut body);
+                if *f.lock().unwrap() {
+                    let _ = req.respond(tiny_http::Response::from_string("down").with_status_code(503));
+                    continue;
+                }
+                let value = serde_json::from_str(&body).unwrap_or(Value::String(body));
+                r.lock().unwrap().push(value);
+                let _ = req.respond(tiny_http::Response::from_string("{\"ok\":true}").with_status_code(202));
+            }
+        });
+        Sender { port, received, fail, server, thread: Some(thread) }
+    }
+
+    pub fn messages(&self) -> Vec<Value> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A signed-event body for a customer in `time_zone`.
+pub fn delivery_event(event_id: &str, occurred_at: &str, time_zone: &str) -> String {
+    serde_json::json!({
+        "event_id": event_id,
+        "type": "order.delivered",
+        "occurred_at": occurred_at,
+        "order_id": format!("order-{event_id}"),
+        "category": "high_value",
+        "agent_id": "agent-7",
+        "customer": {
+            "id": format!("cust-{event_id}"),
+            "name": "Anna Schmidt",
+            "email": "anna@example.de",
+            "locale": "de-DE",
+            "time_zone": time_zone
+        }
+    })
+    .to_string()
+}
+
+/// The path part of a link (`/s/<token>`).
+pub fn link_path(link: &str) -> String {
+    let i = link.find("/s/").expect("a survey link");
+    link[i..].to_string()
+}
