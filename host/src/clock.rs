@@ -16,7 +16,10 @@ pub struct ShiftableClock {
 
 impl ShiftableClock {
     fn real_nanos() -> i64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos() as i64
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as i64
     }
 
     pub fn now_nanos(&self) -> i64 {
@@ -25,7 +28,8 @@ impl ShiftableClock {
 
     /// Make "now" be `unix_nanos`; the clock keeps running from there.
     pub fn set_now(&self, unix_nanos: i64) {
-        self.offset_nanos.store(unix_nanos - Self::real_nanos(), Ordering::SeqCst);
+        self.offset_nanos
+            .store(unix_nanos - Self::real_nanos(), Ordering::SeqCst);
     }
 }
 

@@ -43,7 +43,10 @@ impl KvStore {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
         }
-        let store = KvStore { path: path.to_path_buf(), pool: Mutex::new(Vec::new()) };
+        let store = KvStore {
+            path: path.to_path_buf(),
+            pool: Mutex::new(Vec::new()),
+        };
         let conn = store.connect()?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS spin_key_value (
@@ -58,8 +61,9 @@ impl KvStore {
     }
 
     fn connect(&self) -> Result<Connection> {
-        let conn = Connection::open(&self.path)
-            .with_context(|| format!("cannot open the key-value database {}", self.path.display()))?;
+        let conn = Connection::open(&self.path).with_context(|| {
+            format!("cannot open the key-value database {}", self.path.display())
+        })?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -185,10 +189,14 @@ impl KvStore {
             let tx = c.transaction()?;
             let mut out = Vec::with_capacity(keys.len());
             {
-                let mut stmt = tx
-                    .prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?;
+                let mut stmt = tx.prepare_cached(
+                    "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2",
+                )?;
                 for key in keys {
-                    out.push(stmt.query_row(params![label, key], |r| r.get(0)).optional()?);
+                    out.push(
+                        stmt.query_row(params![label, key], |r| r.get(0))
+                            .optional()?,
+                    );
                 }
             }
             tx.commit()?;
@@ -239,8 +247,16 @@ impl RequestState {
 }
 
 impl store::Host for RequestState {
-    fn open(&mut self, identifier: String) -> wasmtime::Result<Result<Resource<Bucket>, store::Error>> {
-        if !self.component.key_value_stores.iter().any(|s| *s == identifier) {
+    fn open(
+        &mut self,
+        identifier: String,
+    ) -> wasmtime::Result<Result<Resource<Bucket>, store::Error>> {
+        if !self
+            .component
+            .key_value_stores
+            .iter()
+            .any(|s| *s == identifier)
+        {
             return Ok(Err(store::Error::AccessDenied));
         }
         Ok(Ok(self.table.push(Bucket { label: identifier })?))
@@ -254,22 +270,51 @@ impl store::HostBucket for RequestState {
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, store::Error>> {
         let label = self.bucket(&b)?;
-        Ok(self.faults.check().and_then(|_| self.kv.get(&label, &key)).map_err(other))
+        Ok(self
+            .faults
+            .check()
+            .and_then(|_| self.kv.get(&label, &key))
+            .map_err(other))
     }
 
-    fn set(&mut self, b: Resource<Bucket>, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), store::Error>> {
+    fn set(
+        &mut self,
+        b: Resource<Bucket>,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), store::Error>> {
         let label = self.bucket(&b)?;
-        Ok(self.faults.check().and_then(|_| self.kv.set(&label, &key, &value)).map_err(other))
+        Ok(self
+            .faults
+            .check()
+            .and_then(|_| self.kv.set(&label, &key, &value))
+            .map_err(other))
     }
 
-    fn delete(&mut self, b: Resource<Bucket>, key: String) -> wasmtime::Result<Result<(), store::Error>> {
+    fn delete(
+        &mut self,
+        b: Resource<Bucket>,
+        key: String,
+    ) -> wasmtime::Result<Result<(), store::Error>> {
         let label = self.bucket(&b)?;
-        Ok(self.faults.check().and_then(|_| self.kv.delete(&label, &key)).map_err(other))
+        Ok(self
+            .faults
+            .check()
+            .and_then(|_| self.kv.delete(&label, &key))
+            .map_err(other))
     }
 
-    fn exists(&mut self, b: Resource<Bucket>, key: String) -> wasmtime::Result<Result<bool, store::Error>> {
+    fn exists(
+        &mut self,
+        b: Resource<Bucket>,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, store::Error>> {
         let label = self.bucket(&b)?;
-        Ok(self.faults.check().and_then(|_| self.kv.exists(&label, &key)).map_err(other))
+        Ok(self
+            .faults
+            .check()
+            .and_then(|_| self.kv.exists(&label, &key))
+            .map_err(other))
     }
 
     fn list_keys(
@@ -293,16 +338,27 @@ impl store::HostBucket for RequestState {
 }
 
 impl atomics::HostCas for RequestState {
-    fn new(&mut self, b: Resource<Bucket>, key: String) -> wasmtime::Result<Result<Resource<Cas>, store::Error>> {
+    fn new(
+        &mut self,
+        b: Resource<Bucket>,
+        key: String,
+    ) -> wasmtime::Result<Result<Resource<Cas>, store::Error>> {
         let label = self.bucket(&b)?;
         let original = match self.faults.check().and_then(|_| self.kv.get(&label, &key)) {
             Ok(v) => v,
             Err(e) => return Ok(Err(other(e))),
         };
-        Ok(Ok(self.table.push(Cas { label, key, original })?))
+        Ok(Ok(self.table.push(Cas {
+            label,
+            key,
+            original,
+        })?))
     }
 
-    fn current(&mut self, cas: Resource<Cas>) -> wasmtime::Result<Result<Option<Vec<u8>>, store::Error>> {
+    fn current(
+        &mut self,
+        cas: Resource<Cas>,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, store::Error>> {
         Ok(Ok(self.table.get(&cas)?.original.clone()))
     }
 
@@ -320,10 +376,18 @@ impl atomics::Host for RequestState {
         delta: i64,
     ) -> wasmtime::Result<Result<i64, store::Error>> {
         let label = self.bucket(&b)?;
-        Ok(self.faults.check().and_then(|_| self.kv.increment(&label, &key, delta)).map_err(other))
+        Ok(self
+            .faults
+            .check()
+            .and_then(|_| self.kv.increment(&label, &key, delta))
+            .map_err(other))
     }
 
-    fn swap(&mut self, cas: Resource<Cas>, value: Vec<u8>) -> wasmtime::Result<Result<(), atomics::CasError>> {
+    fn swap(
+        &mut self,
+        cas: Resource<Cas>,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), atomics::CasError>> {
         self.kv_ops += 1;
         let (label, key, original) = {
             let c = self.table.get(&cas)?;
@@ -358,9 +422,7 @@ impl batch::Host for RequestState {
             .faults
             .check()
             .and_then(|_| self.kv.get_many(&label, &keys))
-            .map(|values| {
-                keys.into_iter().zip(values).collect()
-            })
+            .map(|values| keys.into_iter().zip(values).collect())
             .map_err(other))
     }
 
@@ -370,12 +432,24 @@ impl batch::Host for RequestState {
         pairs: Vec<(String, Vec<u8>)>,
     ) -> wasmtime::Result<Result<(), store::Error>> {
         let label = self.bucket(&b)?;
-        Ok(self.faults.check().and_then(|_| self.kv.set_many(&label, &pairs)).map_err(other))
+        Ok(self
+            .faults
+            .check()
+            .and_then(|_| self.kv.set_many(&label, &pairs))
+            .map_err(other))
     }
 
-    fn delete_many(&mut self, b: Resource<Bucket>, keys: Vec<String>) -> wasmtime::Result<Result<(), store::Error>> {
+    fn delete_many(
+        &mut self,
+        b: Resource<Bucket>,
+        keys: Vec<String>,
+    ) -> wasmtime::Result<Result<(), store::Error>> {
         let label = self.bucket(&b)?;
-        Ok(self.faults.check().and_then(|_| self.kv.delete_many(&label, &keys)).map_err(other))
+        Ok(self
+            .faults
+            .check()
+            .and_then(|_| self.kv.delete_many(&label, &keys))
+            .map_err(other))
     }
 }
 
@@ -396,7 +470,10 @@ mod tests {
                 let p = std::env::temp_dir().join(format!(
                     "revisit-kv-test-{}-{}",
                     std::process::id(),
-                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_nanos()
                 ));
                 std::fs::create_dir_all(&p).unwrap();
                 TempDir(p)
@@ -414,7 +491,10 @@ mod tests {
         let (_d, kv) = store();
         assert_eq!(kv.increment("default", "c", 5).unwrap(), 5);
         assert_eq!(kv.increment("default", "c", -2).unwrap(), 3);
-        assert_eq!(kv.get("default", "c").unwrap().unwrap(), 3i64.to_le_bytes().to_vec());
+        assert_eq!(
+            kv.get("default", "c").unwrap().unwrap(),
+            3i64.to_le_bytes().to_vec()
+        );
         kv.set("default", "s", b"text").unwrap();
         assert!(kv.increment("default", "s", 1).is_err());
     }
@@ -431,9 +511,15 @@ mod tests {
     #[test]
     fn stores_are_separate_and_batches_work() {
         let (_d, kv) = store();
-        kv.set_many("default", &[("a".into(), b"1".to_vec()), ("b".into(), b"2".to_vec())]).unwrap();
+        kv.set_many(
+            "default",
+            &[("a".into(), b"1".to_vec()), ("b".into(), b"2".to_vec())],
+        )
+        .unwrap();
         kv.set("other", "a", b"x").unwrap();
-        let got = kv.get_many("default", &["a".into(), "zz".into(), "b".into()]).unwrap();
+        let got = kv
+            .get_many("default", &["a".into(), "zz".into(), "b".into()])
+            .unwrap();
         assert_eq!(got, vec![Some(b"1".to_vec()), None, Some(b"2".to_vec())]);
         kv.delete_many("default", &["a".into()]).unwrap();
         assert!(!kv.exists("default", "a").unwrap());

@@ -29,7 +29,11 @@ use crate::manifest::Manifest;
 use crate::server::{App, AppOptions, CONTROL_PREFIX};
 
 #[derive(Parser)]
-#[command(name = "revisit-host", version, about = "Serve a Spin app (spin.toml) on wasmtime with a SQLite key-value store")]
+#[command(
+    name = "revisit-host",
+    version,
+    about = "Serve a Spin app (spin.toml) on wasmtime with a SQLite key-value store"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -67,11 +71,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Build { manifest } => build(&manifest),
-        Command::Up { manifest, build: do_build, listen, data_dir, test_clock } => {
-            (if do_build { build(&manifest) } else { Ok(()) })
-                .and_then(|_| load(&manifest))
-                .and_then(|m| up(m, listen, data_dir, test_clock))
-        }
+        Command::Up {
+            manifest,
+            build: do_build,
+            listen,
+            data_dir,
+            test_clock,
+        } => (if do_build { build(&manifest) } else { Ok(()) })
+            .and_then(|_| load(&manifest))
+            .and_then(|m| up(m, listen, data_dir, test_clock)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -107,7 +115,9 @@ fn build(manifest: &Path) -> Result<()> {
 }
 
 fn up(manifest: Manifest, listen: SocketAddr, data_dir: PathBuf, test_mode: bool) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let listener = match tokio::net::TcpListener::bind(listen).await {
             Ok(l) => l,

@@ -122,8 +122,13 @@ impl Manifest {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
-        let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
-        Self::parse(&text, &dir, env).with_context(|| format!("invalid manifest {}", path.display()))
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
+        Self::parse(&text, &dir, env)
+            .with_context(|| format!("invalid manifest {}", path.display()))
     }
 
     /// Only the build steps: `build` needs no variable values, as with `spin build`.
@@ -134,13 +139,16 @@ impl Manifest {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let raw: RawManifest =
-            toml::from_str(&text).with_context(|| format!("invalid manifest {}", path.display()))?;
+        let raw: RawManifest = toml::from_str(&text)
+            .with_context(|| format!("invalid manifest {}", path.display()))?;
         Ok(raw
             .component
             .into_iter()
             .map(|(id, c)| {
-                let step = c.build.map(|b| BuildStep { command: b.command, workdir: dir.join(b.workdir.unwrap_or_default()) });
+                let step = c.build.map(|b| BuildStep {
+                    command: b.command,
+                    workdir: dir.join(b.workdir.unwrap_or_default()),
+                });
                 (id, step)
             })
             .collect())
@@ -160,7 +168,10 @@ impl Manifest {
             if var.required && var.default.is_some() {
                 bail!("variable `{name}` cannot be both required and have a default");
             }
-            declared.insert(name.clone(), (var.default.clone(), var.required, var.secret));
+            declared.insert(
+                name.clone(),
+                (var.default.clone(), var.required, var.secret),
+            );
         }
         let variables = Variables::resolve(&declared, env)?;
 
@@ -189,8 +200,9 @@ impl Manifest {
             }
             let mut hosts = Vec::new();
             for entry in &c.allowed_outbound_hosts {
-                let expanded = expand_template(entry, &variables)
-                    .with_context(|| format!("component `{id}` allowed_outbound_hosts `{entry}`"))?;
+                let expanded = expand_template(entry, &variables).with_context(|| {
+                    format!("component `{id}` allowed_outbound_hosts `{entry}`")
+                })?;
                 hosts.push(expanded);
             }
             let allowed_hosts = AllowedHosts::parse(&hosts)
@@ -213,12 +225,15 @@ impl Manifest {
             if kind != "http" {
                 bail!("trigger type `{kind}` is not supported by this host (only `http`)");
             }
-            let list: Vec<RawHttpTrigger> = value
-                .try_into()
-                .context("[[trigger.http]] must be a list of tables with `route` and `component`")?;
+            let list: Vec<RawHttpTrigger> = value.try_into().context(
+                "[[trigger.http]] must be a list of tables with `route` and `component`",
+            )?;
             for t in list {
                 if !components.contains_key(&t.component) {
-                    bail!("a trigger names component `{}`, which is not defined", t.component);
+                    bail!(
+                        "a trigger names component `{}`, which is not defined",
+                        t.component
+                    );
                 }
                 let route = match t.route {
                     RawRoute::Path(p) => Some(Route::parse(&p)?),
@@ -227,20 +242,29 @@ impl Manifest {
                         bail!("route = {{ private = false }} is not valid; give a path instead")
                     }
                 };
-                triggers.push(HttpTrigger { route, component: t.component });
+                triggers.push(HttpTrigger {
+                    route,
+                    component: t.component,
+                });
             }
         }
         if triggers.is_empty() {
             bail!("the manifest has no [[trigger.http]]; there is nothing to serve");
         }
-        Ok(Manifest { name: raw.application.name, components, triggers })
+        Ok(Manifest {
+            name: raw.application.name,
+            components,
+            triggers,
+        })
     }
 }
 
 fn check_variable_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if !ok {
         bail!("variable name `{name}` must be lower-case letters, digits and `_`, starting with a letter (Spin's rule)");
     }
@@ -275,12 +299,18 @@ g = "{{ greeting }}, world"
 "#;
 
     fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]
     fn resolves_variables_and_templates() {
-        let m = Manifest::parse(APP, Path::new("."), &env(&[("SPIN_VARIABLE_SECRET", "s3")])).unwrap();
+        let m =
+            Manifest::parse(APP, Path::new("."), &env(&[("SPIN_VARIABLE_SECRET", "s3")])).unwrap();
         let a = &m.components["a"];
         assert_eq!(a.variables["s"], "s3");
         assert_eq!(a.variables["g"], "hi, world");
@@ -291,23 +321,29 @@ g = "{{ greeting }}, world"
     #[test]
     fn missing_required_variable_names_the_env_var() {
         let err = Manifest::parse(APP, Path::new("."), &env(&[])).unwrap_err();
-        assert!(format!("{err:#}").contains("SPIN_VARIABLE_SECRET"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("SPIN_VARIABLE_SECRET"),
+            "{err:#}"
+        );
     }
 
     #[test]
     fn refuses_other_store_labels_and_unknown_components() {
         let bad = APP.replace("[\"default\"]", "[\"other\"]");
-        let err = Manifest::parse(&bad, Path::new("."), &env(&[("SPIN_VARIABLE_SECRET", "x")])).unwrap_err();
+        let err = Manifest::parse(&bad, Path::new("."), &env(&[("SPIN_VARIABLE_SECRET", "x")]))
+            .unwrap_err();
         assert!(format!("{err:#}").contains("other"));
         let bad = APP.replace("component = \"a\"\n[[", "component = \"zz\"\n[[");
-        let err = Manifest::parse(&bad, Path::new("."), &env(&[("SPIN_VARIABLE_SECRET", "x")])).unwrap_err();
+        let err = Manifest::parse(&bad, Path::new("."), &env(&[("SPIN_VARIABLE_SECRET", "x")]))
+            .unwrap_err();
         assert!(format!("{err:#}").contains("zz"));
     }
 
     #[test]
     fn refuses_undeclared_template_variable() {
         let bad = APP.replace("{{ greeting }}", "{{ nope }}");
-        let err = Manifest::parse(&bad, Path::new("."), &env(&[("SPIN_VARIABLE_SECRET", "x")])).unwrap_err();
+        let err = Manifest::parse(&bad, Path::new("."), &env(&[("SPIN_VARIABLE_SECRET", "x")]))
+            .unwrap_err();
         assert!(format!("{err:#}").contains("nope"), "{err:#}");
     }
 }

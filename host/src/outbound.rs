@@ -118,7 +118,9 @@ impl AllowedHost {
 fn split_host_port(s: &str) -> Result<(&str, Option<&str>)> {
     if let Some(rest) = s.strip_prefix('[') {
         // IPv6 literal
-        let Some((host, after)) = rest.split_once(']') else { bail!("unclosed `[`") };
+        let Some((host, after)) = rest.split_once(']') else {
+            bail!("unclosed `[`")
+        };
         return Ok((host, after.strip_prefix(':')));
     }
     Ok(match s.rsplit_once(':') {
@@ -137,7 +139,11 @@ mod tests {
 
     #[test]
     fn matches_like_spin() {
-        let h = hosts(&["https://api.example.com", "http://127.0.0.1:8080", "http://*.spin.internal"]);
+        let h = hosts(&[
+            "https://api.example.com",
+            "http://127.0.0.1:8080",
+            "http://*.spin.internal",
+        ]);
         assert!(h.allows("https", "api.example.com", 443));
         assert!(!h.allows("https", "api.example.com", 8443));
         assert!(!h.allows("http", "api.example.com", 80));

@@ -58,7 +58,11 @@ impl Route {
                 None => Segment::Literal(seg.to_string()),
             });
         }
-        Ok(Route { raw: raw.to_string(), segments, trailing_wildcard })
+        Ok(Route {
+            raw: raw.to_string(),
+            segments,
+            trailing_wildcard,
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -83,9 +87,22 @@ impl Route {
             }
         }
         let rest = &parts[self.segments.len()..];
-        let path_info = if rest.is_empty() { String::new() } else { format!("/{}", rest.join("/")) };
-        let component_route = self.raw.strip_suffix("/...").unwrap_or(&self.raw).to_string();
-        Some(RouteMatch { raw_route: self.raw.clone(), component_route, path_info, params })
+        let path_info = if rest.is_empty() {
+            String::new()
+        } else {
+            format!("/{}", rest.join("/"))
+        };
+        let component_route = self
+            .raw
+            .strip_suffix("/...")
+            .unwrap_or(&self.raw)
+            .to_string();
+        Some(RouteMatch {
+            raw_route: self.raw.clone(),
+            component_route,
+            path_info,
+            params,
+        })
     }
 
     /// Orders routes so that the more specific one is `Greater`.
@@ -143,12 +160,21 @@ mod tests {
     use super::*;
 
     fn router(routes: &[(&str, &str)]) -> Router {
-        Router::new(routes.iter().map(|(r, c)| (Route::parse(r).unwrap(), c.to_string())).collect())
+        Router::new(
+            routes
+                .iter()
+                .map(|(r, c)| (Route::parse(r).unwrap(), c.to_string()))
+                .collect(),
+        )
     }
 
     #[test]
     fn exact_and_wildcards() {
-        let r = router(&[("/cart", "cart"), ("/cart/checkout", "checkout"), ("/users/...", "users")]);
+        let r = router(&[
+            ("/cart", "cart"),
+            ("/cart/checkout", "checkout"),
+            ("/users/...", "users"),
+        ]);
         assert_eq!(r.route("/cart").unwrap().0, "cart");
         assert_eq!(r.route("/cart/checkout").unwrap().0, "checkout");
         assert!(r.route("/cart/other").is_none());

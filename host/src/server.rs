@@ -68,7 +68,10 @@ impl App {
         let mut linker = Linker::<RequestState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        crate::bindings::HostServices::add_to_linker::<_, HasSelf<RequestState>>(&mut linker, |s| s)?;
+        crate::bindings::HostServices::add_to_linker::<_, HasSelf<RequestState>>(
+            &mut linker,
+            |s| s,
+        )?;
 
         let mut components = HashMap::new();
         for (id, c) in &manifest.components {
@@ -81,16 +84,25 @@ impl App {
             }
             let component = Component::from_file(&engine, &c.source)
                 .map_err(anyhow::Error::from)
-                .with_context(|| format!("component `{id}`: cannot compile {}", c.source.display()))?;
-            let pre = linker.instantiate_pre(&component).map_err(anyhow::Error::from).with_context(|| {
-                format!("component `{id}` needs an import this host does not provide")
-            })?;
+                .with_context(|| {
+                    format!("component `{id}`: cannot compile {}", c.source.display())
+                })?;
+            let pre = linker
+                .instantiate_pre(&component)
+                .map_err(anyhow::Error::from)
+                .with_context(|| {
+                    format!("component `{id}` needs an import this host does not provide")
+                })?;
             let pre = ProxyPre::new(pre).map_err(anyhow::Error::from).with_context(|| {
                 format!("component `{id}` does not export wasi:http/incoming-handler (is it an HTTP component?)")
             })?;
             components.insert(
                 id.clone(),
-                LoadedComponent { config: Arc::new(c.clone()), pre, stats: ComponentStats::default() },
+                LoadedComponent {
+                    config: Arc::new(c.clone()),
+                    pre,
+                    stats: ComponentStats::default(),
+                },
             );
         }
         let router = Router::new(
@@ -100,7 +112,9 @@ impl App {
                 .filter_map(|t| t.route.clone().map(|r| (r, t.component.clone())))
                 .collect(),
         );
-        let kv = Arc::new(KvStore::open(&options.data_dir.join("sqlite_key_value.db"))?);
+        let kv = Arc::new(KvStore::open(
+            &options.data_dir.join("sqlite_key_value.db"),
+        )?);
         Ok(Arc::new(App {
             components,
             router,
@@ -123,7 +137,11 @@ impl App {
         let path = req.uri().path().to_string();
         if self.test_mode && path.starts_with(CONTROL_PREFIX) {
             let resp = self.control(req).await;
-            eprintln!("{method} {path} -> host {} {:.1}ms", resp.status().as_u16(), ms(start));
+            eprintln!(
+                "{method} {path} -> host {} {:.1}ms",
+                resp.status().as_u16(),
+                ms(start)
+            );
             return Ok(resp);
         }
         let Some((component, matched)) = self.router.route(&path) else {
@@ -139,7 +157,11 @@ impl App {
                 plain(500, "Internal Server Error")
             }
         };
-        eprintln!("{method} {path} -> {component} {} {:.1}ms", resp.status().as_u16(), ms(start));
+        eprintln!(
+            "{method} {path} -> {component} {} {:.1}ms",
+            resp.status().as_u16(),
+            ms(start)
+        );
         Ok(resp)
     }
 
@@ -159,10 +181,16 @@ impl App {
             let method = req.method().clone();
             let (mut parts, body) = req.into_parts();
             let full_url = parts.uri.to_string();
-            let path_and_query = parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
+            let path_and_query = parts
+                .uri
+                .path_and_query()
+                .map(|p| p.to_string())
+                .unwrap_or_default();
             set_header(&mut parts.headers, "spin-full-url", &full_url);
             set_header(&mut parts.headers, "spin-path-info", &path_and_query);
-            let resp = self.serve_component(&target, http::Request::from_parts(parts, body)).await?;
+            let resp = self
+                .serve_component(&target, http::Request::from_parts(parts, body))
+                .await?;
             eprintln!(
                 "{method} {path} -> {target} (chained) {} {:.1}ms",
                 resp.status().as_u16(),
@@ -184,9 +212,14 @@ impl App {
         let app = self.clone();
         let id = id.to_string();
         Box::pin(async move {
-            let loaded = app.components.get(&id).ok_or_else(|| anyhow!("no component `{id}`"))?;
+            let loaded = app
+                .components
+                .get(&id)
+                .ok_or_else(|| anyhow!("no component `{id}`"))?;
             let mut wasi = WasiCtx::builder();
-            wasi.inherit_stderr().inherit_stdout().wall_clock(app.clock.clone());
+            wasi.inherit_stderr()
+                .inherit_stdout()
+                .wall_clock(app.clock.clone());
             for (k, v) in &loaded.config.environment {
                 wasi.env(k, v);
             }
@@ -194,7 +227,10 @@ impl App {
                 wasi: wasi.build(),
                 http: WasiHttpCtx::new(),
                 table: ResourceTable::new(),
-                hooks: OutboundHooks { app: app.clone(), component: loaded.config.clone() },
+                hooks: OutboundHooks {
+                    app: app.clone(),
+                    component: loaded.config.clone(),
+                },
                 component: loaded.config.clone(),
                 kv: app.kv.clone(),
                 faults: app.faults.clone(),
@@ -202,7 +238,10 @@ impl App {
             };
             let mut store = Store::new(loaded.pre.engine(), state);
             let (sender, receiver) = tokio::sync::oneshot::channel();
-            let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+            let req = store
+                .data_mut()
+                .http()
+                .new_incoming_request(Scheme::Http, req)?;
             let out = store.data_mut().http().new_response_outparam(sender)?;
             let pre = loaded.pre.clone();
             let task_app = app.clone();
@@ -211,10 +250,17 @@ impl App {
                 let t0 = Instant::now();
                 let proxy = pre.instantiate_async(&mut store).await?;
                 let stats = &task_app.components[&task_id].stats;
-                stats.instantiate_nanos.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                let result = proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await;
+                stats
+                    .instantiate_nanos
+                    .fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                let result = proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, req, out)
+                    .await;
                 stats.requests.fetch_add(1, Ordering::Relaxed);
-                stats.kv_ops.fetch_add(store.data().kv_ops, Ordering::Relaxed);
+                stats
+                    .kv_ops
+                    .fetch_add(store.data().kv_ops, Ordering::Relaxed);
                 result
             });
             match receiver.await {
@@ -233,32 +279,55 @@ impl App {
     }
 
     /// Host-only endpoints for tests: the clock, injected store faults, stats.
-    async fn control(&self, req: hyper::Request<hyper::body::Incoming>) -> hyper::Response<HyperOutgoingBody> {
+    async fn control(
+        &self,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> hyper::Response<HyperOutgoingBody> {
         let what = req.uri().path()[CONTROL_PREFIX.len()..].to_string();
         let method = req.method().clone();
         let body = match req.into_body().collect().await {
             Ok(b) => b.to_bytes(),
-            Err(e) => return json(400, &serde_json::json!({"error": format!("cannot read body: {e}")})),
+            Err(e) => {
+                return json(
+                    400,
+                    &serde_json::json!({"error": format!("cannot read body: {e}")}),
+                )
+            }
         };
         let parsed = || serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default();
         match (method.as_str(), what.as_str()) {
-            ("GET", "clock") => json(200, &serde_json::json!({"now": rfc3339(self.clock.now_nanos())})),
+            ("GET", "clock") => json(
+                200,
+                &serde_json::json!({"now": rfc3339(self.clock.now_nanos())}),
+            ),
             ("PUT", "clock") => {
                 let v = parsed();
                 let Some(now) = v.get("now").and_then(|n| n.as_str()) else {
-                    return json(400, &serde_json::json!({"error": "expected {\"now\": \"<RFC 3339>\"}"}));
+                    return json(
+                        400,
+                        &serde_json::json!({"error": "expected {\"now\": \"<RFC 3339>\"}"}),
+                    );
                 };
                 match chrono::DateTime::parse_from_rfc3339(now) {
                     Ok(t) => {
                         let nanos = t.timestamp_nanos_opt().unwrap_or_default();
                         self.clock.set_now(nanos);
-                        json(200, &serde_json::json!({"now": rfc3339(self.clock.now_nanos())}))
+                        json(
+                            200,
+                            &serde_json::json!({"now": rfc3339(self.clock.now_nanos())}),
+                        )
                     }
-                    Err(e) => json(400, &serde_json::json!({"error": format!("`now` is not RFC 3339: {e}")})),
+                    Err(e) => json(
+                        400,
+                        &serde_json::json!({"error": format!("`now` is not RFC 3339: {e}")}),
+                    ),
                 }
             }
             ("PUT", "faults") => {
-                let n = parsed().get("fail_next_kv_ops").and_then(|n| n.as_u64()).unwrap_or(0);
+                let n = parsed()
+                    .get("fail_next_kv_ops")
+                    .and_then(|n| n.as_u64())
+                    .unwrap_or(0);
                 self.faults.fail_next(n);
                 json(200, &serde_json::json!({"fail_next_kv_ops": n}))
             }
@@ -276,7 +345,10 @@ impl App {
                 }
                 json(200, &serde_json::json!(out))
             }
-            _ => json(404, &serde_json::json!({"error": "unknown host control endpoint"})),
+            _ => json(
+                404,
+                &serde_json::json!({"error": "unknown host control endpoint"}),
+            ),
         }
     }
 }
@@ -294,7 +366,11 @@ fn add_spin_headers(
         .and_then(|h| h.to_str().ok())
         .map(str::to_string)
         .unwrap_or_else(|| local.to_string());
-    let path_and_query = parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_else(|| "/".into());
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_else(|| "/".into());
     let full_url = format!("http://{host}{path_and_query}");
     if parts.uri.authority().is_none() {
         if let Ok(uri) = full_url.parse() {
@@ -316,13 +392,18 @@ fn add_spin_headers(
 }
 
 fn set_header(h: &mut http::HeaderMap, name: &str, value: &str) {
-    if let (Ok(n), Ok(v)) = (http::HeaderName::try_from(name), http::HeaderValue::try_from(value)) {
+    if let (Ok(n), Ok(v)) = (
+        http::HeaderName::try_from(name),
+        http::HeaderValue::try_from(value),
+    ) {
         h.insert(n, v);
     }
 }
 
 fn body(bytes: impl Into<Bytes>) -> HyperOutgoingBody {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 fn plain(status: u16, text: &'static str) -> hyper::Response<HyperOutgoingBody> {

@@ -106,7 +106,10 @@ mod tests {
         let mut d = BTreeMap::new();
         d.insert("a".to_string(), (Some("x".to_string()), false, false));
         let v = Variables::resolve(&d, &|_| None).unwrap();
-        assert_eq!(expand_template("pre {{ a }} {{a}}.", &v).unwrap(), "pre x x.");
+        assert_eq!(
+            expand_template("pre {{ a }} {{a}}.", &v).unwrap(),
+            "pre x x."
+        );
         assert!(expand_template("{{ b }}", &v).is_err());
         assert!(expand_template("{{ a", &v).is_err());
     }
@@ -115,7 +118,8 @@ mod tests {
     fn environment_overrides_default() {
         let mut d = BTreeMap::new();
         d.insert("a".to_string(), (Some("x".to_string()), false, false));
-        let v = Variables::resolve(&d, &|k| (k == "SPIN_VARIABLE_A").then(|| "y".to_string())).unwrap();
+        let v =
+            Variables::resolve(&d, &|k| (k == "SPIN_VARIABLE_A").then(|| "y".to_string())).unwrap();
         assert_eq!(v.get("a"), Some("y"));
     }
 }

@@ -43,17 +43,26 @@ pub fn validate_answer(
             range.end()
         )));
     };
-    let score = raw.parse::<u8>().ok().filter(|s| range.contains(s)).ok_or_else(|| {
-        ApiError::unprocessable(format!(
-            "score must be a whole number from {} to {} (got {raw:?})",
-            range.start(),
-            range.end()
-        ))
-    })?;
-    let comment = comment.map(str::trim).filter(|c| !c.is_empty()).map(str::to_string);
+    let score = raw
+        .parse::<u8>()
+        .ok()
+        .filter(|s| range.contains(s))
+        .ok_or_else(|| {
+            ApiError::unprocessable(format!(
+                "score must be a whole number from {} to {} (got {raw:?})",
+                range.start(),
+                range.end()
+            ))
+        })?;
+    let comment = comment
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_string);
     if let Some(c) = &comment {
         if c.chars().count() > MAX_COMMENT_CHARS {
-            return Err(ApiError::unprocessable(format!("comment is limited to {MAX_COMMENT_CHARS} characters")));
+            return Err(ApiError::unprocessable(format!(
+                "comment is limited to {MAX_COMMENT_CHARS} characters"
+            )));
         }
     }
     if reasons.len() > MAX_REASONS || reasons.iter().any(|r| r.chars().count() > MAX_REASON_CHARS) {
@@ -113,7 +122,8 @@ pub fn classify(before: &History, scale: Scale, score: u8) -> Vec<TaskReason> {
     }
     if scale.is_satisfied(score) {
         let last = before.answers.last();
-        let was_unhappy = last.is_some_and(|a| a.scale.is_low(a.score)) || before.complaints_since_satisfied > 0;
+        let was_unhappy =
+            last.is_some_and(|a| a.scale.is_low(a.score)) || before.complaints_since_satisfied > 0;
         if was_unhappy {
             reasons.push(TaskReason::Recovered);
         } else if scale.is_top(score) && !before.answers.iter().any(|a| a.scale.is_top(a.score)) {
@@ -128,7 +138,12 @@ mod tests {
     use super::*;
 
     fn entry(id: &str, scale: Scale, score: u8) -> HistoryEntry {
-        HistoryEntry { survey_id: id.into(), scale, score, at: "2026-12-01T00:00:00Z".parse().unwrap() }
+        HistoryEntry {
+            survey_id: id.into(),
+            scale,
+            score,
+            at: "2026-12-01T00:00:00Z".parse().unwrap(),
+        }
     }
 
     fn history(entries: &[(Scale, u8)]) -> History {
@@ -141,34 +156,86 @@ mod tests {
 
     #[test]
     fn validates_scores_per_scale() {
-        assert_eq!(validate_answer(Scale::Nps, Some("0"), None, &[]).unwrap().0, 0);
-        assert_eq!(validate_answer(Scale::Nps, Some("11"), None, &[]).unwrap_err().status, 422);
-        assert_eq!(validate_answer(Scale::Csat, Some("0"), None, &[]).unwrap_err().status, 422);
-        assert_eq!(validate_answer(Scale::Csat, Some("x"), None, &[]).unwrap_err().status, 422);
-        assert!(validate_answer(Scale::Csat, None, None, &[]).unwrap_err().message.contains("required"));
+        assert_eq!(
+            validate_answer(Scale::Nps, Some("0"), None, &[]).unwrap().0,
+            0
+        );
+        assert_eq!(
+            validate_answer(Scale::Nps, Some("11"), None, &[])
+                .unwrap_err()
+                .status,
+            422
+        );
+        assert_eq!(
+            validate_answer(Scale::Csat, Some("0"), None, &[])
+                .unwrap_err()
+                .status,
+            422
+        );
+        assert_eq!(
+            validate_answer(Scale::Csat, Some("x"), None, &[])
+                .unwrap_err()
+                .status,
+            422
+        );
+        assert!(validate_answer(Scale::Csat, None, None, &[])
+            .unwrap_err()
+            .message
+            .contains("required"));
         let long = "é".repeat(2001);
-        assert_eq!(validate_answer(Scale::Csat, Some("3"), Some(&long), &[]).unwrap_err().status, 422);
-        assert_eq!(validate_answer(Scale::Csat, Some("3"), Some("  "), &[]).unwrap().1, None);
+        assert_eq!(
+            validate_answer(Scale::Csat, Some("3"), Some(&long), &[])
+                .unwrap_err()
+                .status,
+            422
+        );
+        assert_eq!(
+            validate_answer(Scale::Csat, Some("3"), Some("  "), &[])
+                .unwrap()
+                .1,
+            None
+        );
     }
 
     #[test]
     fn low_and_dropping() {
-        assert_eq!(classify(&History::default(), Scale::Nps, 3), vec![TaskReason::LowScore]);
-        assert_eq!(classify(&history(&[(Scale::Nps, 10)]), Scale::Nps, 7), vec![TaskReason::Dropping]);
-        assert_eq!(classify(&history(&[(Scale::Nps, 9)]), Scale::Nps, 7), vec![]);
+        assert_eq!(
+            classify(&History::default(), Scale::Nps, 3),
+            vec![TaskReason::LowScore]
+        );
+        assert_eq!(
+            classify(&history(&[(Scale::Nps, 10)]), Scale::Nps, 7),
+            vec![TaskReason::Dropping]
+        );
+        assert_eq!(
+            classify(&history(&[(Scale::Nps, 9)]), Scale::Nps, 7),
+            vec![]
+        );
         assert_eq!(
             classify(&history(&[(Scale::Csat, 5)]), Scale::Csat, 2),
             vec![TaskReason::LowScore, TaskReason::Dropping]
         );
         // Other scales do not count for dropping.
-        assert_eq!(classify(&history(&[(Scale::Nps, 10)]), Scale::Csat, 3), vec![]);
+        assert_eq!(
+            classify(&history(&[(Scale::Nps, 10)]), Scale::Csat, 3),
+            vec![]
+        );
     }
 
     #[test]
     fn first_promoter_and_recovered() {
-        assert_eq!(classify(&History::default(), Scale::Csat, 5), vec![TaskReason::FirstPromoter]);
-        assert_eq!(classify(&history(&[(Scale::Csat, 5)]), Scale::Csat, 5), vec![]);
-        assert_eq!(classify(&history(&[(Scale::Nps, 3)]), Scale::Csat, 4), vec![TaskReason::Recovered]);
+        assert_eq!(
+            classify(&History::default(), Scale::Csat, 5),
+            vec![TaskReason::FirstPromoter]
+        );
+        assert_eq!(
+            classify(&history(&[(Scale::Csat, 5)]), Scale::Csat, 5),
+            vec![]
+        );
+        assert_eq!(
+            classify(&history(&[(Scale::Nps, 3)]), Scale::Csat, 4),
+            vec![TaskReason::Recovered]
+        );
         let mut h = history(&[(Scale::Csat, 4)]);
         h.complaints_since_satisfied = 1;
         assert_eq!(classify(&h, Scale::Nps, 9), vec![TaskReason::Recovered]);

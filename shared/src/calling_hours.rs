@@ -46,7 +46,11 @@ impl CallingHours {
             return at;
         }
         let local = at.with_timezone(&tz);
-        let day = if local.time() < self.start { local.date_naive() } else { local.date_naive() + Duration::days(1) };
+        let day = if local.time() < self.start {
+            local.date_naive()
+        } else {
+            local.date_naive() + Duration::days(1)
+        };
         local_instant(tz, day, self.start)
     }
 
@@ -54,7 +58,10 @@ impl CallingHours {
     pub fn window_from(&self, at: DateTime<Utc>, tz: Tz) -> Window {
         let start = self.next_opening(at, tz);
         let day = start.with_timezone(&tz).date_naive();
-        Window { start, end: local_instant(tz, day, self.end) }
+        Window {
+            start,
+            end: local_instant(tz, day, self.end),
+        }
     }
 
     /// A deadline `hours` after `arrival`, counted in calling hours: the clock
@@ -95,7 +102,10 @@ pub fn customer_zone(customer_zone: Option<&str>, default_zone: &str) -> (Tz, Zo
     if let Some(tz) = customer_zone.and_then(|z| z.parse::<Tz>().ok()) {
         return (tz, ZoneSource::Customer);
     }
-    (default_zone.parse().unwrap_or(Tz::UTC), ZoneSource::SellerDefault)
+    (
+        default_zone.parse().unwrap_or(Tz::UTC),
+        ZoneSource::SellerDefault,
+    )
 }
 
 mod hhmm {
@@ -107,8 +117,9 @@ mod hhmm {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveTime, D::Error> {
         let s = String::deserialize(d)?;
-        NaiveTime::parse_from_str(&s, "%H:%M")
-            .map_err(|_| serde::de::Error::custom(format!("expected a local time as HH:MM, got {s:?}")))
+        NaiveTime::parse_from_str(&s, "%H:%M").map_err(|_| {
+            serde::de::Error::custom(format!("expected a local time as HH:MM, got {s:?}"))
+        })
     }
 }
 
@@ -132,8 +143,14 @@ mod tests {
         assert!(!h.is_open(utc("2026-12-04T22:30:00+01:00"), berlin));
         assert!(!h.is_open(utc("2026-12-04T21:30:00+01:00"), berlin));
         assert!(!h.is_open(utc("2026-12-04T08:59:00+01:00"), berlin));
-        assert_eq!(h.next_opening(utc("2026-12-04T22:30:00+01:00"), berlin), utc("2026-12-05T09:00:00+01:00"));
-        assert_eq!(h.next_opening(utc("2026-12-05T03:00:00+01:00"), berlin), utc("2026-12-05T09:00:00+01:00"));
+        assert_eq!(
+            h.next_opening(utc("2026-12-04T22:30:00+01:00"), berlin),
+            utc("2026-12-05T09:00:00+01:00")
+        );
+        assert_eq!(
+            h.next_opening(utc("2026-12-05T03:00:00+01:00"), berlin),
+            utc("2026-12-05T09:00:00+01:00")
+        );
     }
 
     #[test]
@@ -151,7 +168,10 @@ mod tests {
         let due = h.deadline(utc("2026-12-04T10:00:00+01:00"), 48, berlin);
         assert_eq!(due, utc("2026-12-06T10:00:00+01:00"));
         // Arriving at 20:00, 48 h later is 20:00, still open.
-        assert_eq!(h.deadline(utc("2026-12-04T20:00:00+01:00"), 48, berlin), utc("2026-12-06T20:00:00+01:00"));
+        assert_eq!(
+            h.deadline(utc("2026-12-04T20:00:00+01:00"), 48, berlin),
+            utc("2026-12-06T20:00:00+01:00")
+        );
     }
 
     #[test]
@@ -165,7 +185,10 @@ mod tests {
         assert!(h.is_open(utc("2026-12-04T03:30:00Z"), kolkata)); // 09:00 IST
         assert!(!h.is_open(utc("2026-12-04T03:29:00Z"), kolkata));
         // A start time that falls in a spring-forward gap moves past the gap.
-        let odd = CallingHours { start: NaiveTime::from_hms_opt(2, 30, 0).unwrap(), end: NaiveTime::from_hms_opt(20, 0, 0).unwrap() };
+        let odd = CallingHours {
+            start: NaiveTime::from_hms_opt(2, 30, 0).unwrap(),
+            end: NaiveTime::from_hms_opt(20, 0, 0).unwrap(),
+        };
         let t = odd.next_opening(utc("2026-03-08T01:00:00-05:00"), ny);
         assert_eq!(t, utc("2026-03-08T03:00:00-04:00"));
     }
@@ -181,8 +204,17 @@ mod tests {
 
     #[test]
     fn zone_falls_back_to_seller_default() {
-        assert_eq!(customer_zone(Some("Asia/Tokyo"), "UTC"), (tz("Asia/Tokyo"), ZoneSource::Customer));
-        assert_eq!(customer_zone(Some("bogus"), "Europe/Paris"), (tz("Europe/Paris"), ZoneSource::SellerDefault));
-        assert_eq!(customer_zone(None, "Europe/Paris").1, ZoneSource::SellerDefault);
+        assert_eq!(
+            customer_zone(Some("Asia/Tokyo"), "UTC"),
+            (tz("Asia/Tokyo"), ZoneSource::Customer)
+        );
+        assert_eq!(
+            customer_zone(Some("bogus"), "Europe/Paris"),
+            (tz("Europe/Paris"), ZoneSource::SellerDefault)
+        );
+        assert_eq!(
+            customer_zone(None, "Europe/Paris").1,
+            ZoneSource::SellerDefault
+        );
     }
 }

@@ -13,7 +13,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> ApiError {
@@ -37,11 +41,19 @@ impl ApiError {
     }
 
     pub fn too_large(limit: usize) -> ApiError {
-        ApiError::new(413, "body_too_large", format!("the request body is over {} KiB; send less", limit / 1024))
+        ApiError::new(
+            413,
+            "body_too_large",
+            format!("the request body is over {} KiB; send less", limit / 1024),
+        )
     }
 
     pub fn method_not_allowed(allowed: &str) -> ApiError {
-        ApiError::new(405, "method_not_allowed", format!("use {allowed} on this path"))
+        ApiError::new(
+            405,
+            "method_not_allowed",
+            format!("use {allowed} on this path"),
+        )
     }
 
     /// The store failed: nothing was half-done that a retry would duplicate.
@@ -69,7 +81,10 @@ impl std::error::Error for ApiError {}
 
 impl From<crate::storage::StoreError> for ApiError {
     fn from(e: crate::storage::StoreError) -> ApiError {
-        ApiError::unavailable(format!("the key-value store failed ({}); nothing was recorded, retry the request", e.0))
+        ApiError::unavailable(format!(
+            "the key-value store failed ({}); nothing was recorded, retry the request",
+            e.0
+        ))
     }
 }
 
@@ -81,5 +96,7 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
     if body.len() > MAX_BODY_BYTES {
         return Err(ApiError::too_large(MAX_BODY_BYTES));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON for this endpoint: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!("the body is not valid JSON for this endpoint: {e}"))
+    })
 }

@@ -34,7 +34,12 @@ pub enum EventType {
 impl EventType {
     /// Events that record a work order as done.
     pub fn completes_work_order(self) -> bool {
-        matches!(self, EventType::ServiceCompleted | EventType::RepairCompleted | EventType::InstallationCompleted)
+        matches!(
+            self,
+            EventType::ServiceCompleted
+                | EventType::RepairCompleted
+                | EventType::InstallationCompleted
+        )
     }
 }
 
@@ -95,7 +100,11 @@ impl Event {
     pub fn validate(&self) -> Result<(), ApiError> {
         check_id("event_id", &self.event_id)?;
         check_id("customer.id", &self.customer.id)?;
-        for (field, v) in [("order_id", &self.order_id), ("agent_id", &self.agent_id), ("work_order_id", &self.work_order_id)] {
+        for (field, v) in [
+            ("order_id", &self.order_id),
+            ("agent_id", &self.agent_id),
+            ("work_order_id", &self.work_order_id),
+        ] {
             if let Some(v) = v {
                 check_id(field, v)?;
             }
@@ -103,14 +112,20 @@ impl Event {
         if self.kind == EventType::OrderDelivered && self.order_id.is_none() {
             return Err(ApiError::unprocessable("order.delivered needs order_id"));
         }
-        if self.kind.completes_work_order() && self.work_order_id.is_none() && self.order_id.is_none() {
+        if self.kind.completes_work_order()
+            && self.work_order_id.is_none()
+            && self.order_id.is_none()
+        {
             return Err(ApiError::unprocessable(format!(
                 "{:?} needs work_order_id (or order_id) to say what was completed",
                 self.kind
             )));
         }
         let c = &self.customer;
-        for (field, v) in [("customer.phone", &c.phone), ("customer.whatsapp", &c.whatsapp)] {
+        for (field, v) in [
+            ("customer.phone", &c.phone),
+            ("customer.whatsapp", &c.whatsapp),
+        ] {
             if let Some(p) = v {
                 if !is_e164(p) {
                     return Err(ApiError::unprocessable(format!(
@@ -120,9 +135,13 @@ impl Event {
             }
         }
         if let Some(e) = &c.email {
-            let ok = e.len() <= 254 && e.split_once('@').is_some_and(|(a, b)| !a.is_empty() && b.contains('.'));
+            let ok = e.len() <= 254
+                && e.split_once('@')
+                    .is_some_and(|(a, b)| !a.is_empty() && b.contains('.'));
             if !ok {
-                return Err(ApiError::unprocessable(format!("customer.email is not an e-mail address: {e:?}")));
+                return Err(ApiError::unprocessable(format!(
+                    "customer.email is not an e-mail address: {e:?}"
+                )));
             }
         }
         if let Some(tz) = &c.time_zone {
@@ -147,7 +166,9 @@ fn check_id(field: &str, v: &str) -> Result<(), ApiError> {
 
 /// `+` then 8 to 15 digits, the first not 0.
 pub fn is_e164(s: &str) -> bool {
-    let Some(digits) = s.strip_prefix('+') else { return false };
+    let Some(digits) = s.strip_prefix('+') else {
+        return false;
+    };
     (8..=15).contains(&digits.len())
         && digits.chars().all(|c| c.is_ascii_digit())
         && !digits.starts_with('0')

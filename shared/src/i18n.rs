@@ -15,7 +15,16 @@ pub enum Lang {
     Pt,
 }
 
-pub const ALL_LANGS: [Lang; 8] = [Lang::En, Lang::ZhHans, Lang::ZhHant, Lang::Es, Lang::De, Lang::Fr, Lang::Ja, Lang::Pt];
+pub const ALL_LANGS: [Lang; 8] = [
+    Lang::En,
+    Lang::ZhHans,
+    Lang::ZhHant,
+    Lang::Es,
+    Lang::De,
+    Lang::Fr,
+    Lang::Ja,
+    Lang::Pt,
+];
 
 impl Lang {
     /// The best supported language for a BCP 47 tag.
@@ -25,7 +34,10 @@ impl Lang {
         match parts.next().unwrap_or("") {
             "zh" => {
                 let rest: Vec<&str> = parts.collect();
-                if rest.iter().any(|p| matches!(*p, "hant" | "tw" | "hk" | "mo")) {
+                if rest
+                    .iter()
+                    .any(|p| matches!(*p, "hant" | "tw" | "hk" | "mo"))
+                {
                     Lang::ZhHant
                 } else {
                     Lang::ZhHans
@@ -106,7 +118,9 @@ impl Texts {
     }
 
     pub fn message(&self, kind: SurveyKind, merchant: &str) -> String {
-        self.message.replace("{m}", merchant).replace("{k}", self.kind(kind))
+        self.message
+            .replace("{m}", merchant)
+            .replace("{k}", self.kind(kind))
     }
 }
 
@@ -257,7 +271,11 @@ mod tests {
     fn every_language_has_every_text() {
         for lang in ALL_LANGS {
             let t = texts(lang);
-            assert!(t.question(Scale::Nps, SurveyKind::Product, "Shop").contains("Shop"), "{lang:?}");
+            assert!(
+                t.question(Scale::Nps, SurveyKind::Product, "Shop")
+                    .contains("Shop"),
+                "{lang:?}"
+            );
             assert!(t.message(SurveyKind::Product, "Shop").contains("Shop"));
             assert!(t.thanks_low.contains("{when}"), "{lang:?}");
         }

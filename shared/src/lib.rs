@@ -38,13 +38,20 @@ pub fn survey_policy_or_default(text: Option<&str>) -> Result<policy::SurveyPoli
 }
 
 /// The escalation policy from its JSON text, or the defaults when there is none.
-pub fn escalation_policy_or_default(text: Option<&str>) -> Result<task::EscalationPolicy, ApiError> {
+pub fn escalation_policy_or_default(
+    text: Option<&str>,
+) -> Result<task::EscalationPolicy, ApiError> {
     match text {
         None => Ok(task::EscalationPolicy::default()),
         Some(t) => {
             let de = &mut serde_json::Deserializer::from_str(t);
-            serde_path_to_error::deserialize(de)
-                .map_err(|e| ApiError::internal(format!("escalation policy: at `{}`: {}", e.path(), e.inner())))
+            serde_path_to_error::deserialize(de).map_err(|e| {
+                ApiError::internal(format!(
+                    "escalation policy: at `{}`: {}",
+                    e.path(),
+                    e.inner()
+                ))
+            })
         }
     }
 }

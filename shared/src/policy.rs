@@ -167,9 +167,14 @@ impl Default for SurveyPolicy {
                 rule(InstallationCompleted, None, Installation, 2, 34),
                 rule(InstallationCompleted, None, Product, 72, 96),
             ],
-            scales: [(Service, Scale::Csat), (Usage, Scale::Csat), (Installation, Scale::Csat), (Product, Scale::Nps)]
-                .into_iter()
-                .collect(),
+            scales: [
+                (Service, Scale::Csat),
+                (Usage, Scale::Csat),
+                (Installation, Scale::Csat),
+                (Product, Scale::Nps),
+            ]
+            .into_iter()
+            .collect(),
             channels: vec![Channel::Email],
             link_validity_days: 14,
             calling_hours: CallingHours::default(),
@@ -204,17 +209,25 @@ impl SurveyPolicy {
     fn check(&self) -> Result<(), String> {
         for (i, p) in self.plans.iter().enumerate() {
             if !self.scales.contains_key(&p.kind) {
-                return Err(format!("survey policy: at `plans[{i}].kind`: no scale is set for {:?} in `scales`", p.kind));
+                return Err(format!(
+                    "survey policy: at `plans[{i}].kind`: no scale is set for {:?} in `scales`",
+                    p.kind
+                ));
             }
             if p.send_within_hours == 0 {
-                return Err(format!("survey policy: at `plans[{i}].send_within_hours`: must be at least 1"));
+                return Err(format!(
+                    "survey policy: at `plans[{i}].send_within_hours`: must be at least 1"
+                ));
             }
         }
         if self.channels.is_empty() {
             return Err("survey policy: at `channels`: give at least one channel".into());
         }
         if self.default_time_zone.parse::<chrono_tz::Tz>().is_err() {
-            return Err(format!("survey policy: at `default_time_zone`: {:?} is not an IANA zone", self.default_time_zone));
+            return Err(format!(
+                "survey policy: at `default_time_zone`: {:?} is not an IANA zone",
+                self.default_time_zone
+            ));
         }
         Ok(())
     }
@@ -224,12 +237,17 @@ impl SurveyPolicy {
     pub fn plan(&self, event: &Event) -> Vec<PlannedSurvey> {
         self.plans
             .iter()
-            .filter(|r| r.on == event.kind && (r.category.is_none() || r.category == event.category))
+            .filter(|r| {
+                r.on == event.kind && (r.category.is_none() || r.category == event.category)
+            })
             .map(|r| {
                 let due_at = event.occurred_at + Duration::hours(r.delay_hours.into());
                 let send_by = due_at + Duration::hours(r.send_within_hours.into());
                 PlannedSurvey {
-                    survey_id: derive_id("sv", &[&event.event_id, r.kind.as_str(), &r.delay_hours.to_string()]),
+                    survey_id: derive_id(
+                        "sv",
+                        &[&event.event_id, r.kind.as_str(), &r.delay_hours.to_string()],
+                    ),
                     kind: r.kind,
                     scale: self.scales[&r.kind],
                     due_at,
@@ -252,7 +270,10 @@ mod tests {
             kind,
             occurred_at: "2026-12-01T09:00:00Z".parse().unwrap(),
             order_id: Some("o1".into()),
-            customer: Customer { id: "c1".into(), ..Default::default() },
+            customer: Customer {
+                id: "c1".into(),
+                ..Default::default()
+            },
             category,
             agent_id: None,
             work_order_id: Some("w1".into()),
@@ -270,7 +291,9 @@ mod tests {
         assert_eq!(plan[0].scale, Scale::Nps);
         assert_eq!(plan[0].due_at.to_rfc3339(), "2026-12-04T09:00:00+00:00");
         assert_eq!(plan[0].send_by.to_rfc3339(), "2026-12-08T09:00:00+00:00");
-        assert!(p.plan(&event(EventType::OrderDelivered, Some(Category::Standard))).is_empty());
+        assert!(p
+            .plan(&event(EventType::OrderDelivered, Some(Category::Standard)))
+            .is_empty());
     }
 
     #[test]
@@ -278,18 +301,26 @@ mod tests {
         let plan = SurveyPolicy::default().plan(&event(EventType::RepairCompleted, None));
         assert_eq!(plan.len(), 2);
         assert_ne!(plan[0].survey_id, plan[1].survey_id);
-        assert_eq!(plan, SurveyPolicy::default().plan(&event(EventType::RepairCompleted, None)));
+        assert_eq!(
+            plan,
+            SurveyPolicy::default().plan(&event(EventType::RepairCompleted, None))
+        );
     }
 
     #[test]
     fn policy_roundtrips_and_bad_fields_are_named() {
         let text = serde_json::to_string(&SurveyPolicy::default()).unwrap();
-        assert_eq!(SurveyPolicy::from_json(&text).unwrap(), SurveyPolicy::default());
+        assert_eq!(
+            SurveyPolicy::from_json(&text).unwrap(),
+            SurveyPolicy::default()
+        );
         let bad = text.replacen("\"delay_hours\":72", "\"delay_hours\":\"soon\"", 1);
         let err = SurveyPolicy::from_json(&bad).unwrap_err();
         assert!(err.contains("plans[0].delay_hours"), "{err}");
         let bad = text.replace("\"UTC\"", "\"Nowhere/Land\"");
-        assert!(SurveyPolicy::from_json(&bad).unwrap_err().contains("default_time_zone"));
+        assert!(SurveyPolicy::from_json(&bad)
+            .unwrap_err()
+            .contains("default_time_zone"));
     }
 
     #[test]

@@ -8,8 +8,14 @@ use crate::policy::Scale;
 use crate::storage::{Storage, StorageExt, StoreResult, Update};
 
 /// The loop counters the escalator keeps.
-pub const LOOP_COUNTERS: [&str; 6] =
-    ["created", "closed", "closed_within_deadline", "resolved", "recovered", "first_contact_seconds"];
+pub const LOOP_COUNTERS: [&str; 6] = [
+    "created",
+    "closed",
+    "closed_within_deadline",
+    "resolved",
+    "recovered",
+    "first_contact_seconds",
+];
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LoopReport {
@@ -35,7 +41,10 @@ fn pct(part: i64, whole: i64) -> f64 {
 /// `values` in the order of [`LOOP_COUNTERS`].
 pub fn loop_report(values: &[i64]) -> LoopReport {
     let [created, closed, within, resolved, recovered, contact_secs] = values[..6] else {
-        panic!("loop_report needs the {} loop counters", LOOP_COUNTERS.len())
+        panic!(
+            "loop_report needs the {} loop counters",
+            LOOP_COUNTERS.len()
+        )
     };
     LoopReport {
         created,
@@ -46,12 +55,15 @@ pub fn loop_report(values: &[i64]) -> LoopReport {
         recovery_rate_pct: pct(recovered, resolved),
         resolution_rate_pct: pct(resolved, closed),
         repeat_complaint_rate_pct: 0.0,
-        mean_time_to_first_contact_minutes: (closed > 0).then(|| (contact_secs as f64 / closed as f64 / 60.0 * 10.0).round() / 10.0),
+        mean_time_to_first_contact_minutes: (closed > 0)
+            .then(|| (contact_secs as f64 / closed as f64 / 60.0 * 10.0).round() / 10.0),
     }
 }
 
 /// Metrics counted per answer for each summary dimension.
-pub const SUMMARY_METRICS: [&str; 7] = ["issued", "answers", "csat_n", "csat_sat", "nps_n", "nps_pro", "nps_det"];
+pub const SUMMARY_METRICS: [&str; 7] = [
+    "issued", "answers", "csat_n", "csat_sat", "nps_n", "nps_pro", "nps_det",
+];
 
 /// The metrics one answer adds to.
 pub fn answer_metrics(scale: Scale, score: u8) -> Vec<&'static str> {
@@ -110,15 +122,22 @@ pub fn days(from: NaiveDate, to: NaiveDate, max_days: i64) -> Result<Vec<NaiveDa
         return Err("`to` is before `from`".into());
     }
     if (to - from).num_days() >= max_days {
-        return Err(format!("a report covers at most {max_days} days; narrow from/to"));
+        return Err(format!(
+            "a report covers at most {max_days} days; narrow from/to"
+        ));
     }
-    Ok((0..=(to - from).num_days()).map(|d| from + Duration::days(d)).collect())
+    Ok((0..=(to - from).num_days())
+        .map(|d| from + Duration::days(d))
+        .collect())
 }
 
 /// The counter keys for `(day, dimension, value)` in metric order.
 pub fn summary_keys(day: NaiveDate, dimension: &str, value: &str) -> Vec<String> {
     let d = day.format("%Y%m%d").to_string();
-    SUMMARY_METRICS.iter().map(|m| keys::summary_counter(&d, dimension, value, m)).collect()
+    SUMMARY_METRICS
+        .iter()
+        .map(|m| keys::summary_counter(&d, dimension, value, m))
+        .collect()
 }
 
 /// The values seen for a dimension on a day (e.g. which agents had answers),
@@ -128,7 +147,12 @@ pub fn dimension_index_key(day: &str, dimension: &str) -> String {
 }
 
 /// Add 1 to `metric` for each `(dimension, value)` on `day`.
-pub fn bump_summary<S: Storage + ?Sized>(store: &S, day: &str, dims: &[(&str, String)], metric: &str) -> StoreResult<()> {
+pub fn bump_summary<S: Storage + ?Sized>(
+    store: &S,
+    day: &str,
+    dims: &[(&str, String)],
+    metric: &str,
+) -> StoreResult<()> {
     for (dimension, value) in dims {
         let n = store.increment(&keys::summary_counter(day, dimension, value, metric), 1)?;
         if n == 1 {
@@ -165,7 +189,10 @@ mod tests {
         assert_eq!(row.response_rate_pct, 40.0);
         assert_eq!(row.csat_pct, Some(50.0));
         assert_eq!(row.nps, Some(0.0));
-        assert_eq!(answer_metrics(Scale::Nps, 6), vec!["answers", "nps_n", "nps_det"]);
+        assert_eq!(
+            answer_metrics(Scale::Nps, 6),
+            vec!["answers", "nps_n", "nps_det"]
+        );
         assert_eq!(answer_metrics(Scale::Nps, 8), vec!["answers", "nps_n"]);
     }
 

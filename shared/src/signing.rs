@@ -27,7 +27,12 @@ pub fn sign_webhook(secret: &str, t: i64, body: &[u8]) -> String {
 }
 
 /// Check `X-Revisit-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
-pub fn verify_webhook(secret: &str, header: Option<&str>, body: &[u8], now: DateTime<Utc>) -> Result<(), ApiError> {
+pub fn verify_webhook(
+    secret: &str,
+    header: Option<&str>,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
     let header = header.ok_or_else(|| {
         ApiError::unauthorized("missing X-Revisit-Signature header; sign the body as t=<unix seconds>,v1=<hex HMAC-SHA256>")
     })?;
@@ -40,22 +45,29 @@ pub fn verify_webhook(secret: &str, header: Option<&str>, body: &[u8], now: Date
             _ => {}
         }
     }
-    let t = t.ok_or_else(|| ApiError::unauthorized("X-Revisit-Signature has no valid t=<unix seconds>"))?;
+    let t = t.ok_or_else(|| {
+        ApiError::unauthorized("X-Revisit-Signature has no valid t=<unix seconds>")
+    })?;
     if (now.timestamp() - t).abs() > WEBHOOK_TOLERANCE_SECS {
         return Err(ApiError::unauthorized(
             "the signature timestamp is more than 5 minutes from now; sign each delivery when you send it and check your clock",
         ));
     }
     for candidate in candidates {
-        let Ok(given) = hex::decode(candidate) else { continue };
-        let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+        let Ok(given) = hex::decode(candidate) else {
+            continue;
+        };
+        let mut mac =
+            HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
         mac.update(format!("{t}.").as_bytes());
         mac.update(body);
         if mac.verify_slice(&given).is_ok() {
             return Ok(());
         }
     }
-    Err(ApiError::unauthorized("the webhook signature does not match the body; check the webhook secret"))
+    Err(ApiError::unauthorized(
+        "the webhook signature does not match the body; check the webhook secret",
+    ))
 }
 
 /// What a survey link stands for: one survey, one channel. Nothing personal.
@@ -72,8 +84,9 @@ const LINK_MAC_BYTES: usize = 16;
 impl LinkToken {
     /// The URL-safe token (34 characters): survey id, channel, truncated HMAC.
     pub fn encode(&self, secret: &str) -> String {
-        let mut payload = hex::decode(&self.survey_id[self.survey_id.len() - SURVEY_ID_BYTES * 2..])
-            .expect("survey ids end in 16 hex digits");
+        let mut payload =
+            hex::decode(&self.survey_id[self.survey_id.len() - SURVEY_ID_BYTES * 2..])
+                .expect("survey ids end in 16 hex digits");
         payload.push(self.channel.code());
         let mac = link_mac(secret, &payload);
         payload.extend_from_slice(&mac[..LINK_MAC_BYTES]);
@@ -90,7 +103,8 @@ impl LinkToken {
             return None;
         }
         let (payload, mac) = bytes.split_at(SURVEY_ID_BYTES + 1);
-        let mut m = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+        let mut m =
+            HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
         m.update(LINK_CONTEXT);
         m.update(payload);
         m.verify_truncated_left(mac).ok()?;
@@ -111,7 +125,9 @@ fn link_mac(secret: &str, payload: &[u8]) -> Vec<u8> {
 /// Whether an `Authorization` header carries `Bearer <expected>` (constant time).
 /// An empty expected token never matches.
 pub fn bearer_matches(header: Option<&str>, expected: &str) -> bool {
-    let Some(given) = header.and_then(|h| h.strip_prefix("Bearer ")) else { return false };
+    let Some(given) = header.and_then(|h| h.strip_prefix("Bearer ")) else {
+        return false;
+    };
     !expected.is_empty() && bool::from(given.trim().as_bytes().ct_eq(expected.as_bytes()))
 }
 
@@ -142,8 +158,18 @@ mod tests {
         let body = br#"{"a":1}"#;
         let h = sign_webhook("s3cret", 1_700_000_000, body);
         assert!(verify_webhook("s3cret", Some(&h), body, at(1_700_000_100)).is_ok());
-        assert_eq!(verify_webhook("other", Some(&h), body, at(1_700_000_100)).unwrap_err().status, 401);
-        assert_eq!(verify_webhook("s3cret", Some(&h), b"{}", at(1_700_000_100)).unwrap_err().status, 401);
+        assert_eq!(
+            verify_webhook("other", Some(&h), body, at(1_700_000_100))
+                .unwrap_err()
+                .status,
+            401
+        );
+        assert_eq!(
+            verify_webhook("s3cret", Some(&h), b"{}", at(1_700_000_100))
+                .unwrap_err()
+                .status,
+            401
+        );
         let stale = verify_webhook("s3cret", Some(&h), body, at(1_700_000_301)).unwrap_err();
         assert!(stale.message.contains("5 minutes"));
         assert!(verify_webhook("s3cret", None, body, at(1_700_000_000)).is_err());
@@ -153,15 +179,23 @@ mod tests {
     #[test]
     fn link_tokens_are_short_signed_and_channel_bound() {
         let id = derive_id("sv", &["event-1", "product"]);
-        let tok = LinkToken { survey_id: id.clone(), channel: Channel::Email };
+        let tok = LinkToken {
+            survey_id: id.clone(),
+            channel: Channel::Email,
+        };
         let s = tok.encode("k");
         assert!(s.len() <= 40, "{}", s.len());
-        assert!(s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         assert_eq!(LinkToken::decode(&s, "k"), Some(tok));
         assert_eq!(LinkToken::decode(&s, "other-key"), None);
         let mut tampered = s.clone().into_bytes();
         tampered[3] = if tampered[3] == b'A' { b'B' } else { b'A' };
-        assert_eq!(LinkToken::decode(std::str::from_utf8(&tampered).unwrap(), "k"), None);
+        assert_eq!(
+            LinkToken::decode(std::str::from_utf8(&tampered).unwrap(), "k"),
+            None
+        );
     }
 
     #[test]

@@ -53,7 +53,8 @@ impl Storage for SpinStore {
         }
         let found = batch::get_many(&self.bucket, keys).map_err(err)?;
         // Hosts answer in key order; match by key all the same.
-        let mut by_key: std::collections::HashMap<String, Option<Vec<u8>>> = found.into_iter().collect();
+        let mut by_key: std::collections::HashMap<String, Option<Vec<u8>>> =
+            found.into_iter().collect();
         Ok(keys.iter().map(|k| by_key.remove(k).flatten()).collect())
     }
 
@@ -88,7 +89,9 @@ pub fn variable(name: &str) -> Result<String, ApiError> {
 
 /// A Spin variable that may be empty or absent.
 pub fn optional_variable(name: &str) -> Option<String> {
-    spin_sdk::variables::get(name).ok().filter(|v| !v.trim().is_empty())
+    spin_sdk::variables::get(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
 }
 
 /// The survey policy from the `survey_policy` variable (defaults when empty).
@@ -108,7 +111,9 @@ pub fn require_admin(req: &Request) -> Result<(), ApiError> {
     if bearer_matches(given, &expected) {
         Ok(())
     } else {
-        Err(ApiError::unauthorized("this endpoint needs `Authorization: Bearer <admin token>`"))
+        Err(ApiError::unauthorized(
+            "this endpoint needs `Authorization: Bearer <admin token>`",
+        ))
     }
 }
 
@@ -123,7 +128,9 @@ pub fn body(req: &Request) -> Result<&[u8], ApiError> {
 
 /// A query parameter, percent-decoded.
 pub fn query_param(req: &Request, name: &str) -> Option<String> {
-    form_urlencoded::parse(req.query().as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    form_urlencoded::parse(req.query().as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 pub fn json(status: u16, value: &impl serde::Serialize) -> Response {
@@ -149,7 +156,10 @@ pub fn html(status: u16, page: String) -> Response {
         .header("content-type", "text/html; charset=utf-8")
         .header("cache-control", "no-store")
         .header("x-content-type-options", "nosniff")
-        .header("content-security-policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+        .header(
+            "content-security-policy",
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+        )
         .body(page)
         .build()
 }

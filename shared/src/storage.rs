@@ -93,7 +93,9 @@ pub trait StorageExt: Storage {
                 }
             }
         }
-        Err(StoreError(format!("`{key}` changed {CAS_ATTEMPTS} times while being updated; retry")))
+        Err(StoreError(format!(
+            "`{key}` changed {CAS_ATTEMPTS} times while being updated; retry"
+        )))
     }
 
     /// A counter's value (0 when absent), as written by `increment`.
@@ -119,7 +121,9 @@ fn to_bytes<T: Serialize>(value: &T) -> Vec<u8> {
 
 /// Counters are 8-byte little-endian `i64`, as Spin's stores keep them.
 pub fn decode_counter(bytes: &[u8]) -> i64 {
-    <[u8; 8]>::try_from(bytes).map(i64::from_le_bytes).unwrap_or(0)
+    <[u8; 8]>::try_from(bytes)
+        .map(i64::from_le_bytes)
+        .unwrap_or(0)
 }
 
 /// An in-memory [`Storage`] for native tests, with the same semantics.
@@ -152,7 +156,10 @@ impl Storage for MemoryStorage {
     }
 
     fn set(&self, key: &str, value: &[u8]) -> StoreResult<()> {
-        self.data.lock().unwrap().insert(key.to_string(), value.to_vec());
+        self.data
+            .lock()
+            .unwrap()
+            .insert(key.to_string(), value.to_vec());
         Ok(())
     }
 
@@ -171,7 +178,11 @@ impl Storage for MemoryStorage {
         let current = match data.get(key) {
             None => 0,
             Some(b) if b.len() == 8 => decode_counter(b),
-            Some(_) => return Err(StoreError(format!("`{key}` does not hold an 8-byte counter"))),
+            Some(_) => {
+                return Err(StoreError(format!(
+                    "`{key}` does not hold an 8-byte counter"
+                )))
+            }
         };
         let next = current + delta;
         data.insert(key.to_string(), next.to_le_bytes().to_vec());
@@ -180,7 +191,13 @@ impl Storage for MemoryStorage {
 
     fn cas_begin(&self, key: &str) -> StoreResult<(Option<Vec<u8>>, MemoryCas)> {
         let original = self.get(key)?;
-        Ok((original.clone(), MemoryCas { key: key.to_string(), original }))
+        Ok((
+            original.clone(),
+            MemoryCas {
+                key: key.to_string(),
+                original,
+            },
+        ))
     }
 
     fn cas_swap(&self, cas: MemoryCas, value: &[u8]) -> StoreResult<bool> {
@@ -233,6 +250,9 @@ mod tests {
         s.increment("c", 3).unwrap();
         s.increment("c", 4).unwrap();
         assert_eq!(s.counter("c").unwrap(), 7);
-        assert_eq!(s.counters(&["c".into(), "none".into()]).unwrap(), vec![7, 0]);
+        assert_eq!(
+            s.counters(&["c".into(), "none".into()]).unwrap(),
+            vec![7, 0]
+        );
     }
 }

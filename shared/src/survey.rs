@@ -84,12 +84,28 @@ impl Survey {
             next_attempt_at: plan.due_at.max(now),
             state: SurveyState::Planned,
             sent_channels: Vec::new(),
-            timeline: vec![TimelineEntry { at: now, what: "planned".into(), reason: None, detail: None }],
+            timeline: vec![TimelineEntry {
+                at: now,
+                what: "planned".into(),
+                reason: None,
+                detail: None,
+            }],
         }
     }
 
-    pub fn note(&mut self, at: DateTime<Utc>, what: &str, reason: Option<SkipReason>, detail: Option<String>) {
-        self.timeline.push(TimelineEntry { at, what: what.to_string(), reason, detail });
+    pub fn note(
+        &mut self,
+        at: DateTime<Utc>,
+        what: &str,
+        reason: Option<SkipReason>,
+        detail: Option<String>,
+    ) {
+        self.timeline.push(TimelineEntry {
+            at,
+            what: what.to_string(),
+            reason,
+            detail,
+        });
     }
 
     /// The skip reasons recorded so far, for `GET /surveys/{id}`.
@@ -139,7 +155,10 @@ pub enum SendDecision {
     /// Send now on these channels.
     Send(Vec<Channel>),
     /// Not now: look again at `until` (quiet hours).
-    Defer { until: DateTime<Utc>, reason: SkipReason },
+    Defer {
+        until: DateTime<Utc>,
+        reason: SkipReason,
+    },
     /// Never: record why.
     Drop(SkipReason),
     /// Not due yet, or already dealt with: leave it alone.
@@ -165,13 +184,20 @@ pub fn decide_send(
     if contact.opted_out {
         return SendDecision::Drop(SkipReason::OptedOut);
     }
-    let usable: Vec<Channel> = channels.iter().copied().filter(|c| contact.address(*c).is_some()).collect();
+    let usable: Vec<Channel> = channels
+        .iter()
+        .copied()
+        .filter(|c| contact.address(*c).is_some())
+        .collect();
     if usable.is_empty() {
         return SendDecision::Drop(SkipReason::NoChannel);
     }
     let (tz, _) = customer_zone(contact.time_zone.as_deref(), default_zone);
     if !hours.is_open(now, tz) {
-        return SendDecision::Defer { until: hours.next_opening(now, tz), reason: SkipReason::QuietHours };
+        return SendDecision::Defer {
+            until: hours.next_opening(now, tz),
+            reason: SkipReason::QuietHours,
+        };
     }
     SendDecision::Send(usable)
 }
@@ -192,7 +218,10 @@ mod tests {
             kind: EventType::OrderDelivered,
             occurred_at: utc("2026-12-01T10:00:00+01:00"),
             order_id: Some("o1".into()),
-            customer: Customer { id: "c1".into(), ..Default::default() },
+            customer: Customer {
+                id: "c1".into(),
+                ..Default::default()
+            },
             category: Some(Category::HighValue),
             agent_id: None,
             work_order_id: None,
@@ -213,14 +242,27 @@ mod tests {
     }
 
     fn decide(s: &Survey, c: &Contact, now: &str) -> SendDecision {
-        decide_send(s, c, &[Channel::Email], &CallingHours::default(), "UTC", utc(now))
+        decide_send(
+            s,
+            c,
+            &[Channel::Email],
+            &CallingHours::default(),
+            "UTC",
+            utc(now),
+        )
     }
 
     #[test]
     fn nothing_before_due_then_send_in_hours() {
         let s = survey();
-        assert_eq!(decide(&s, &contact(), "2026-12-03T10:00:00+01:00"), SendDecision::Nothing);
-        assert_eq!(decide(&s, &contact(), "2026-12-04T10:00:00+01:00"), SendDecision::Send(vec![Channel::Email]));
+        assert_eq!(
+            decide(&s, &contact(), "2026-12-03T10:00:00+01:00"),
+            SendDecision::Nothing
+        );
+        assert_eq!(
+            decide(&s, &contact(), "2026-12-04T10:00:00+01:00"),
+            SendDecision::Send(vec![Channel::Email])
+        );
     }
 
     #[test]
@@ -238,12 +280,21 @@ mod tests {
     #[test]
     fn never_late_never_opted_out() {
         let s = survey();
-        assert_eq!(decide(&s, &contact(), "2026-12-08T10:00:00+01:00"), SendDecision::Drop(SkipReason::Expired));
+        assert_eq!(
+            decide(&s, &contact(), "2026-12-08T10:00:00+01:00"),
+            SendDecision::Drop(SkipReason::Expired)
+        );
         let mut c = contact();
         c.opted_out = true;
-        assert_eq!(decide(&s, &c, "2026-12-04T10:00:00+01:00"), SendDecision::Drop(SkipReason::OptedOut));
+        assert_eq!(
+            decide(&s, &c, "2026-12-04T10:00:00+01:00"),
+            SendDecision::Drop(SkipReason::OptedOut)
+        );
         c = contact();
         c.email = None;
-        assert_eq!(decide(&s, &c, "2026-12-04T10:00:00+01:00"), SendDecision::Drop(SkipReason::NoChannel));
+        assert_eq!(
+            decide(&s, &c, "2026-12-04T10:00:00+01:00"),
+            SendDecision::Drop(SkipReason::NoChannel)
+        );
     }
 }

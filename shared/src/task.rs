@@ -29,8 +29,14 @@ impl TaskReason {
     pub fn deadline_hours(self) -> i64 {
         match self {
             TaskReason::MissedCall => 1,
-            TaskReason::LowScore | TaskReason::Dropping | TaskReason::Complaint | TaskReason::VipRepeat => 48,
-            TaskReason::FirstPromoter | TaskReason::Recovered | TaskReason::Birthday | TaskReason::LateDelivery => 72,
+            TaskReason::LowScore
+            | TaskReason::Dropping
+            | TaskReason::Complaint
+            | TaskReason::VipRepeat => 48,
+            TaskReason::FirstPromoter
+            | TaskReason::Recovered
+            | TaskReason::Birthday
+            | TaskReason::LateDelivery => 72,
         }
     }
 
@@ -59,7 +65,10 @@ pub enum TaskState {
 
 impl TaskState {
     pub fn is_closed(self) -> bool {
-        matches!(self, TaskState::Resolved | TaskState::Refused | TaskState::Expired)
+        matches!(
+            self,
+            TaskState::Resolved | TaskState::Refused | TaskState::Expired
+        )
     }
 }
 
@@ -195,17 +204,29 @@ pub fn task_id_for(source_id: &str) -> String {
 }
 
 /// Build the task a request asks for (`None` when it names no reason).
-pub fn plan_task(req: &EscalationRequest, policy: &EscalationPolicy, now: DateTime<Utc>) -> Option<CallbackTask> {
+pub fn plan_task(
+    req: &EscalationRequest,
+    policy: &EscalationPolicy,
+    now: DateTime<Utc>,
+) -> Option<CallbackTask> {
     let reason = *req.reasons.iter().min_by_key(|r| (r.priority(), **r))?;
     let (tz, _) = customer_zone(req.contact.time_zone.as_deref(), &policy.default_time_zone);
     let arrival = req.occurred_at.max(now - Duration::hours(1)).min(now);
     let due_by = req
         .reasons
         .iter()
-        .map(|r| policy.calling_hours.deadline(arrival, r.deadline_hours(), tz))
+        .map(|r| {
+            policy
+                .calling_hours
+                .deadline(arrival, r.deadline_hours(), tz)
+        })
         .min()
         .map(floor_to_minute)?;
-    let vip = req.contact.tier.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("vip"));
+    let vip = req
+        .contact
+        .tier
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("vip"));
     let priority = reason.priority().saturating_sub(u8::from(vip)).max(1);
     let owner = match (policy.owner_mode, &req.agent_id) {
         (OwnerMode::Responsible, Some(agent)) => agent.clone(),
@@ -272,13 +293,25 @@ pub fn apply_outcome(
             task.task_id, task.state
         )));
     }
-    if input.note.as_ref().is_some_and(|n| n.chars().count() > 2000)
-        || input.resolution.as_ref().is_some_and(|n| n.chars().count() > 2000)
+    if input
+        .note
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > 2000)
+        || input
+            .resolution
+            .as_ref()
+            .is_some_and(|n| n.chars().count() > 2000)
     {
-        return Err(ApiError::unprocessable("note and resolution are limited to 2000 characters"));
+        return Err(ApiError::unprocessable(
+            "note and resolution are limited to 2000 characters",
+        ));
     }
     let mut t = task.clone();
-    t.attempts.push(Attempt { at: now, outcome: input.outcome, note: input.note.clone() });
+    t.attempts.push(Attempt {
+        at: now,
+        outcome: input.outcome,
+        note: input.note.clone(),
+    });
     match input.outcome {
         Outcome::Reached => {
             t.state = TaskState::Reached;
@@ -286,7 +319,11 @@ pub fn apply_outcome(
             t.next_attempt_at = None;
         }
         Outcome::Unreachable => {
-            let misses = t.attempts.iter().filter(|a| a.outcome == Outcome::Unreachable).count() as u32;
+            let misses = t
+                .attempts
+                .iter()
+                .filter(|a| a.outcome == Outcome::Unreachable)
+                .count() as u32;
             if misses >= policy.max_unreachable {
                 t.state = TaskState::Expired;
                 t.closed_at = Some(now);
@@ -296,8 +333,14 @@ pub fn apply_outcome(
             }
         }
         Outcome::Resolved => {
-            if input.resolution.as_deref().is_none_or(|r| r.trim().is_empty()) {
-                return Err(ApiError::unprocessable("a resolved outcome needs `resolution`: what was done"));
+            if input
+                .resolution
+                .as_deref()
+                .is_none_or(|r| r.trim().is_empty())
+            {
+                return Err(ApiError::unprocessable(
+                    "a resolved outcome needs `resolution`: what was done",
+                ));
             }
             t.state = TaskState::Resolved;
             t.first_contact_at.get_or_insert(now);
@@ -309,7 +352,10 @@ pub fn apply_outcome(
             t.state = TaskState::Refused;
             t.first_contact_at.get_or_insert(now);
             t.closed_at = Some(now);
-            t.resolution = input.resolution.clone().or_else(|| Some("customer refused the callback".into()));
+            t.resolution = input
+                .resolution
+                .clone()
+                .or_else(|| Some("customer refused the callback".into()));
         }
     }
     Ok(t)
@@ -317,7 +363,11 @@ pub fn apply_outcome(
 
 /// Mark a task breached when its deadline passed while still open.
 /// Returns the updated task when it changed.
-pub fn mark_breach(task: &CallbackTask, supervisor: &str, now: DateTime<Utc>) -> Option<CallbackTask> {
+pub fn mark_breach(
+    task: &CallbackTask,
+    supervisor: &str,
+    now: DateTime<Utc>,
+) -> Option<CallbackTask> {
     if task.state.is_closed() || task.breached || now < task.due_by {
         return None;
     }
@@ -357,12 +407,22 @@ mod tests {
     #[test]
     fn low_score_task_is_owned_and_due_in_48h() {
         let now = utc("2026-12-04T10:00:00+01:00");
-        let t = plan_task(&request(vec![TaskReason::LowScore], Some("agent-7")), &EscalationPolicy::default(), now).unwrap();
+        let t = plan_task(
+            &request(vec![TaskReason::LowScore], Some("agent-7")),
+            &EscalationPolicy::default(),
+            now,
+        )
+        .unwrap();
         assert_eq!(t.owner, "agent-7");
         assert_eq!(t.due_by, utc("2026-12-06T10:00:00+01:00"));
         assert_eq!(t.state, TaskState::Open);
         assert_eq!(t.task_id, task_id_for("sv_1"));
-        let team = plan_task(&request(vec![TaskReason::LowScore], None), &EscalationPolicy::default(), now).unwrap();
+        let team = plan_task(
+            &request(vec![TaskReason::LowScore], None),
+            &EscalationPolicy::default(),
+            now,
+        )
+        .unwrap();
         assert_eq!(team.owner, "quality-team");
         assert!(plan_task(&request(vec![], None), &EscalationPolicy::default(), now).is_none());
     }
@@ -370,7 +430,12 @@ mod tests {
     #[test]
     fn deadlines_are_whole_minutes() {
         let now = utc("2026-12-04T10:00:00.750+01:00");
-        let t = plan_task(&request(vec![TaskReason::LowScore], None), &EscalationPolicy::default(), now).unwrap();
+        let t = plan_task(
+            &request(vec![TaskReason::LowScore], None),
+            &EscalationPolicy::default(),
+            now,
+        )
+        .unwrap();
         assert_eq!(t.due_by, utc("2026-12-06T10:00:00+01:00"));
     }
 
@@ -379,7 +444,12 @@ mod tests {
         let p = EscalationPolicy::default();
         let now = utc("2026-12-04T10:00:00+01:00");
         let t = plan_task(&request(vec![TaskReason::LowScore], None), &p, now).unwrap();
-        let input = |o| OutcomeInput { outcome: o, resolution: Some("refund".into()), customer_satisfied: Some(true), note: None };
+        let input = |o| OutcomeInput {
+            outcome: o,
+            resolution: Some("refund".into()),
+            customer_satisfied: Some(true),
+            note: None,
+        };
         let t1 = apply_outcome(&t, &input(Outcome::Unreachable), &p, now).unwrap();
         assert_eq!(t1.state, TaskState::Open);
         assert_eq!(t1.next_attempt_at, Some(now + Duration::hours(2)));
@@ -389,8 +459,18 @@ mod tests {
         assert_eq!(t3.state, TaskState::Resolved);
         let err = apply_outcome(&t3, &input(Outcome::Reached), &p, now).unwrap_err();
         assert_eq!(err.status, 409);
-        let no_resolution = OutcomeInput { outcome: Outcome::Resolved, resolution: None, customer_satisfied: None, note: None };
-        assert_eq!(apply_outcome(&t, &no_resolution, &p, now).unwrap_err().status, 422);
+        let no_resolution = OutcomeInput {
+            outcome: Outcome::Resolved,
+            resolution: None,
+            customer_satisfied: None,
+            note: None,
+        };
+        assert_eq!(
+            apply_outcome(&t, &no_resolution, &p, now)
+                .unwrap_err()
+                .status,
+            422
+        );
     }
 
     #[test]
@@ -398,7 +478,12 @@ mod tests {
         let p = EscalationPolicy::default();
         let now = utc("2026-12-04T10:00:00+01:00");
         let mut t = plan_task(&request(vec![TaskReason::LowScore], None), &p, now).unwrap();
-        let miss = OutcomeInput { outcome: Outcome::Unreachable, resolution: None, customer_satisfied: None, note: None };
+        let miss = OutcomeInput {
+            outcome: Outcome::Unreachable,
+            resolution: None,
+            customer_satisfied: None,
+            note: None,
+        };
         for _ in 0..3 {
             t = apply_outcome(&t, &miss, &p, now).unwrap();
         }

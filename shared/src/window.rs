@@ -68,7 +68,8 @@ pub fn check_window(
         reasons.push(WindowReason::OptedOut);
         blocked_for_good = true;
     }
-    let waiting_for_service = task.work_order_id.is_some() && work_order.is_none_or(|w| w.completed_at.is_none());
+    let waiting_for_service =
+        task.work_order_id.is_some() && work_order.is_none_or(|w| w.completed_at.is_none());
     if waiting_for_service {
         reasons.push(WindowReason::ServiceNotCompleted);
     }
@@ -107,7 +108,11 @@ mod tests {
     }
 
     fn setup(work_order: Option<&str>) -> (CallbackTask, Contact, EscalationPolicy) {
-        let contact = Contact { customer_id: "c1".into(), time_zone: Some("Europe/Berlin".into()), ..Default::default() };
+        let contact = Contact {
+            customer_id: "c1".into(),
+            time_zone: Some("Europe/Berlin".into()),
+            ..Default::default()
+        };
         let req = EscalationRequest {
             source_id: "s".into(),
             reasons: vec![TaskReason::LowScore],
@@ -121,7 +126,11 @@ mod tests {
             occurred_at: utc("2026-12-04T10:00:00+01:00"),
         };
         let p = EscalationPolicy::default();
-        (plan_task(&req, &p, utc("2026-12-04T10:00:00+01:00")).unwrap(), contact, p)
+        (
+            plan_task(&req, &p, utc("2026-12-04T10:00:00+01:00")).unwrap(),
+            contact,
+            p,
+        )
     }
 
     #[test]
@@ -133,18 +142,28 @@ mod tests {
         let night = check_window(&t, &c, None, &p, utc("2026-12-04T22:30:00+01:00"));
         assert!(!night.callable_now);
         assert_eq!(night.reasons, vec![WindowReason::QuietHours]);
-        assert_eq!(night.next_window.unwrap().start, utc("2026-12-05T09:00:00+01:00"));
+        assert_eq!(
+            night.next_window.unwrap().start,
+            utc("2026-12-05T09:00:00+01:00")
+        );
     }
 
     #[test]
     fn not_before_the_service_is_done() {
         let (t, c, p) = setup(Some("w1"));
         let now = utc("2026-12-04T10:00:00+01:00");
-        let open = WorkOrder { work_order_id: "w1".into(), opened_at: Some(now), completed_at: None };
+        let open = WorkOrder {
+            work_order_id: "w1".into(),
+            opened_at: Some(now),
+            completed_at: None,
+        };
         let r = check_window(&t, &c, Some(&open), &p, now);
         assert_eq!(r.reasons, vec![WindowReason::ServiceNotCompleted]);
         assert!(r.next_window.is_none());
-        let done = WorkOrder { completed_at: Some(now), ..open };
+        let done = WorkOrder {
+            completed_at: Some(now),
+            ..open
+        };
         assert!(check_window(&t, &c, Some(&done), &p, now).callable_now);
     }
 
@@ -165,6 +184,9 @@ mod tests {
         t.next_attempt_at = Some(utc("2026-12-04T12:00:00+01:00"));
         let r = check_window(&t, &c, None, &p, utc("2026-12-04T10:00:00+01:00"));
         assert_eq!(r.reasons, vec![WindowReason::RetrySpacing]);
-        assert_eq!(r.next_window.unwrap().start, utc("2026-12-04T12:00:00+01:00"));
+        assert_eq!(
+            r.next_window.unwrap().start,
+            utc("2026-12-04T12:00:00+01:00")
+        );
     }
 }

@@ -20,7 +20,10 @@ pub const LINK_SECRET: &str = "test-link-secret";
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
 pub fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn host_binary() -> PathBuf {
@@ -28,12 +31,20 @@ fn host_binary() -> PathBuf {
         return PathBuf::from(p);
     }
     let p = project_root().join("target/release/revisit-host");
-    assert!(p.exists(), "{} is missing: build it with `cargo build --release -p revisit-host` (./run test does)", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: build it with `cargo build --release -p revisit-host` (./run test does)",
+        p.display()
+    );
     p
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A unique scratch directory, removed on drop.
@@ -41,7 +52,10 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
         let p = std::env::temp_dir().join(format!("revisit-{tag}-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
@@ -71,9 +85,15 @@ impl HostConfig {
                 ("SPIN_VARIABLE_WEBHOOK_SECRET".into(), WEBHOOK_SECRET.into()),
                 ("SPIN_VARIABLE_LINK_SECRET".into(), LINK_SECRET.into()),
                 ("SPIN_VARIABLE_ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
-                ("SPIN_VARIABLE_SENDER_URL".into(), format!("{origin}/messages")),
+                (
+                    "SPIN_VARIABLE_SENDER_URL".into(),
+                    format!("{origin}/messages"),
+                ),
                 ("SPIN_VARIABLE_SENDER_ORIGIN".into(), origin),
-                ("SPIN_VARIABLE_MERCHANT_NAME".into(), "Acme Appliances".into()),
+                (
+                    "SPIN_VARIABLE_MERCHANT_NAME".into(),
+                    "Acme Appliances".into(),
+                ),
             ],
         }
     }
@@ -127,7 +147,10 @@ impl Host {
             base: format!("http://127.0.0.1:{port}"),
             config,
             data,
-            http: reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+            http: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
             log,
         };
         host.wait_ready();
@@ -137,7 +160,12 @@ impl Host {
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if self.http.get(format!("{}/.well-known/revisit-host/clock", self.base)).send().is_ok() {
+            if self
+                .http
+                .get(format!("{}/.well-known/revisit-host/clock", self.base))
+                .send()
+                .is_ok()
+            {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -168,12 +196,28 @@ impl Host {
 
     /// Make the components' wall clock read `now` (RFC 3339).
     pub fn set_clock(&self, now: &str) {
-        let r = self.http.put(self.url("/.well-known/revisit-host/clock")).body(format!("{{\"now\":\"{now}\"}}")).send().unwrap();
-        assert_eq!(r.status(), 200, "set clock: {}", r.text().unwrap_or_default());
+        let r = self
+            .http
+            .put(self.url("/.well-known/revisit-host/clock"))
+            .body(format!("{{\"now\":\"{now}\"}}"))
+            .send()
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            200,
+            "set clock: {}",
+            r.text().unwrap_or_default()
+        );
     }
 
     pub fn clock(&self) -> DateTime<Utc> {
-        let v: Value = self.http.get(self.url("/.well-known/revisit-host/clock")).send().unwrap().json().unwrap();
+        let v: Value = self
+            .http
+            .get(self.url("/.well-known/revisit-host/clock"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
         v["now"].as_str().unwrap().parse().unwrap()
     }
 
@@ -194,7 +238,11 @@ impl Host {
     }
 
     pub fn admin_get(&self, path: &str) -> reqwest::blocking::Response {
-        self.http.get(self.url(path)).bearer_auth(ADMIN_TOKEN).send().unwrap()
+        self.http
+            .get(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .unwrap()
     }
 
     pub fn admin_post(&self, path: &str, body: &str) -> reqwest::blocking::Response {
@@ -209,15 +257,26 @@ impl Host {
 
     /// Read the key-value store directly (tests that inspect the layout).
     pub fn store_value(&self, key: &str) -> Option<Vec<u8>> {
-        let conn = rusqlite::Connection::open(self.data.0.join("store/sqlite_key_value.db")).unwrap();
-        conn.query_row("SELECT value FROM spin_key_value WHERE store = 'default' AND key = ?1", [key], |r| r.get(0))
-            .ok()
+        let conn =
+            rusqlite::Connection::open(self.data.0.join("store/sqlite_key_value.db")).unwrap();
+        conn.query_row(
+            "SELECT value FROM spin_key_value WHERE store = 'default' AND key = ?1",
+            [key],
+            |r| r.get(0),
+        )
+        .ok()
     }
 
     pub fn store_keys(&self) -> Vec<String> {
-        let conn = rusqlite::Connection::open(self.data.0.join("store/sqlite_key_value.db")).unwrap();
-        let mut stmt = conn.prepare("SELECT key FROM spin_key_value WHERE store = 'default'").unwrap();
-        stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+        let conn =
+            rusqlite::Connection::open(self.data.0.join("store/sqlite_key_value.db")).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT key FROM spin_key_value WHERE store = 'default'")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
     }
 }
 
@@ -257,15 +316,24 @@ impl Sender {
                 let mut body = String::new();
                 let _ = std::io::Read::read_to_string(req.as_reader(), &mut body);
                 if *f.lock().unwrap() {
-                    let _ = req.respond(tiny_http::Response::from_string("down").with_status_code(503));
+                    let _ =
+                        req.respond(tiny_http::Response::from_string("down").with_status_code(503));
                     continue;
                 }
                 let value = serde_json::from_str(&body).unwrap_or(Value::String(body));
                 r.lock().unwrap().push(value);
-                let _ = req.respond(tiny_http::Response::from_string("{\"ok\":true}").with_status_code(202));
+                let _ = req.respond(
+                    tiny_http::Response::from_string("{\"ok\":true}").with_status_code(202),
+                );
             }
         });
-        Sender { port, received, fail, server, thread: Some(thread) }
+        Sender {
+            port,
+            received,
+            fail,
+            server,
+            thread: Some(thread),
+        }
     }
 
     pub fn messages(&self) -> Vec<Value> {

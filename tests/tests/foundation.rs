@@ -6,7 +6,10 @@ use serde_json::Value;
 fn json(r: reqwest::blocking::Response) -> (u16, Value) {
     let status = r.status().as_u16();
     let text = r.text().unwrap();
-    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}")))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}")),
+    )
 }
 
 #[test]
@@ -63,15 +66,28 @@ fn the_whole_loop_from_delivery_to_closed_callback() {
     let page = host.http.get(host.url(&link)).send().unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().unwrap();
-    assert!(html.contains("<form") && html.contains("lang=\"de\""), "{html}");
+    assert!(
+        html.contains("<form") && html.contains("lang=\"de\""),
+        "{html}"
+    );
     let (_, state) = json(host.admin_get(&format!("/surveys/{survey_id}")));
     assert_eq!(state["state"], "sent");
 
     // NPS 3 with a comment is recorded; the same link again is a conflict.
-    let post = |body: &str| host.http.post(host.url(&link)).header("content-type", "application/x-www-form-urlencoded").body(body.to_string()).send().unwrap();
+    let post = |body: &str| {
+        host.http
+            .post(host.url(&link))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_string())
+            .send()
+            .unwrap()
+    };
     let first = post("score=3&comment=Die+Lieferung+kam+zerkratzt+an");
     assert_eq!(first.status(), 200);
-    assert!(first.text().unwrap().contains("2026-12-06"), "the thank-you page says when someone will call");
+    assert!(
+        first.text().unwrap().contains("2026-12-06"),
+        "the thank-you page says when someone will call"
+    );
     assert_eq!(post("score=9").status(), 409);
 
     // A callback task: low_score, owned by the agent who served, due 48 h later, with the comment.
@@ -84,7 +100,10 @@ fn the_whole_loop_from_delivery_to_closed_callback() {
     assert_eq!(task["owner"], "agent-7");
     assert_eq!(task["state"], "open");
     assert_eq!(task["due_by"], "2026-12-06T09:00:00Z");
-    assert_eq!(task["context"]["answer"]["comment"], "Die Lieferung kam zerkratzt an");
+    assert_eq!(
+        task["context"]["answer"]["comment"],
+        "Die Lieferung kam zerkratzt an"
+    );
     assert_eq!(task["context"]["answer"]["score"], 3);
     let task_id = task["task_id"].as_str().unwrap().to_string();
     let (_, one) = json(host.admin_get(&format!("/callbacks/{task_id}")));
@@ -129,8 +148,19 @@ fn bad_input_gets_a_clear_error() {
     assert_eq!(e["error"]["code"], "unauthorized");
     let (status, e) = json(host.post_signed(&event, now - 600, WEBHOOK_SECRET));
     assert_eq!(status, 401);
-    assert!(e["error"]["message"].as_str().unwrap().contains("5 minutes"), "{e}");
-    let unsigned = host.http.post(host.url("/events")).body(event.clone()).send().unwrap();
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("5 minutes"),
+        "{e}"
+    );
+    let unsigned = host
+        .http
+        .post(host.url("/events"))
+        .body(event.clone())
+        .send()
+        .unwrap();
     assert_eq!(unsigned.status(), 401);
 
     let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(100 * 1024));
@@ -139,16 +169,29 @@ fn bad_input_gets_a_clear_error() {
 
     let (status, e) = json(host.post_event("{\"event_id\": \"e1\", "));
     assert_eq!(status, 400);
-    assert!(e["error"]["message"].as_str().unwrap().contains("EOF"), "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("EOF"),
+        "{e}"
+    );
     let (status, e) = json(host.post_event(r#"{"event_id":"e1","type":"order.delivered","occurred_at":"2026-12-01T10:00:00Z","customer":{"id":"c"}}"#));
     assert_eq!(status, 422, "{e}");
-    assert!(e["error"]["message"].as_str().unwrap().contains("order_id"), "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("order_id"),
+        "{e}"
+    );
     let (status, e) = json(host.post_event(r#"{"type":"order.delivered"}"#));
     assert_eq!(status, 400);
-    assert!(e["error"]["message"].as_str().unwrap().contains("event_id"), "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("event_id"),
+        "{e}"
+    );
 
     // Nothing was stored by any of these.
-    assert!(host.store_keys().iter().all(|k| !k.starts_with("sv/")), "{:?}", host.store_keys());
+    assert!(
+        host.store_keys().iter().all(|k| !k.starts_with("sv/")),
+        "{:?}",
+        host.store_keys()
+    );
 
     // Survey links: tampered or made-up tokens are 404, on GET and POST alike.
     let (_, planned) = json(host.post_event(&event));
@@ -160,18 +203,63 @@ fn bad_input_gets_a_clear_error() {
     let i = tampered.len() - 5;
     tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
-    assert_eq!(host.http.get(host.url(&tampered)).send().unwrap().status(), 404);
-    assert_eq!(host.http.post(host.url(&tampered)).body("score=3").send().unwrap().status(), 404);
-    assert_eq!(host.http.get(host.url("/s/not-a-token")).send().unwrap().status(), 404);
+    assert_eq!(
+        host.http.get(host.url(&tampered)).send().unwrap().status(),
+        404
+    );
+    assert_eq!(
+        host.http
+            .post(host.url(&tampered))
+            .body("score=3")
+            .send()
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        host.http
+            .get(host.url("/s/not-a-token"))
+            .send()
+            .unwrap()
+            .status(),
+        404
+    );
     // A bad score is 422 and records nothing; the link still takes a good one.
-    let r = host.http.post(host.url(&link)).header("content-type", "application/json").body(r#"{"score": 11}"#).send().unwrap();
+    let r = host
+        .http
+        .post(host.url(&link))
+        .header("content-type", "application/json")
+        .body(r#"{"score": 11}"#)
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 422);
-    let r = host.http.post(host.url(&link)).header("content-type", "application/json").body(r#"{"score": 10}"#).send().unwrap();
+    let r = host
+        .http
+        .post(host.url(&link))
+        .header("content-type", "application/json")
+        .body(r#"{"score": 10}"#)
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 200);
 
     // Admin endpoints need the bearer token.
-    assert_eq!(host.http.post(host.url("/issuer/tick")).send().unwrap().status(), 401);
-    assert_eq!(host.http.get(host.url("/reports/loop")).bearer_auth("wrong").send().unwrap().status(), 401);
+    assert_eq!(
+        host.http
+            .post(host.url("/issuer/tick"))
+            .send()
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        host.http
+            .get(host.url("/reports/loop"))
+            .bearer_auth("wrong")
+            .send()
+            .unwrap()
+            .status(),
+        401
+    );
 }
 
 #[test]
@@ -182,21 +270,31 @@ fn concurrent_duplicates_plan_once_and_concurrent_answers_record_once() {
     let event = delivery_event("e-race", "2026-12-01T10:00:00+01:00", "Europe/Berlin");
 
     let results: Vec<Value> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..50).map(|_| s.spawn(|| json(host.post_event(&event)))).collect();
-        handles.into_iter().map(|h| h.join().unwrap()).map(|(status, v)| {
-            assert_eq!(status, 202, "{v}");
-            v
-        }).collect()
+        let handles: Vec<_> = (0..50)
+            .map(|_| s.spawn(|| json(host.post_event(&event))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .map(|(status, v)| {
+                assert_eq!(status, 202, "{v}");
+                v
+            })
+            .collect()
     });
     let firsts = results.iter().filter(|v| v["duplicate"] == false).count();
     assert_eq!(firsts, 1, "exactly one delivery is the first");
     // Exactly one survey was indexed for sending, and exactly one message goes out.
     let bucket = "2026120409";
-    let count = host.store_value(&format!("du/{bucket}/n")).expect("due index counter");
+    let count = host
+        .store_value(&format!("du/{bucket}/n"))
+        .expect("due index counter");
     assert_eq!(i64::from_le_bytes(count.try_into().unwrap()), 1);
     host.set_clock("2026-12-04T10:00:00+01:00");
     let ticks: Vec<Value> = std::thread::scope(|s| {
-        let hs: Vec<_> = (0..4).map(|_| s.spawn(|| json(host.admin_post("/issuer/tick", "")).1)).collect();
+        let hs: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| json(host.admin_post("/issuer/tick", "")).1))
+            .collect();
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let sent: i64 = ticks.iter().map(|t| t["sent"].as_i64().unwrap()).sum();
@@ -222,9 +320,18 @@ fn concurrent_duplicates_plan_once_and_concurrent_answers_record_once() {
             .collect();
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 49, "{statuses:?}");
-    let (_, summary) = json(host.admin_get("/reports/summary?from=2026-12-04&to=2026-12-04&group_by=channel"));
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        49,
+        "{statuses:?}"
+    );
+    let (_, summary) =
+        json(host.admin_get("/reports/summary?from=2026-12-04&to=2026-12-04&group_by=channel"));
     assert_eq!(summary["total"]["answers"], 1, "{summary}");
     assert_eq!(summary["total"]["issued"], 1, "{summary}");
 }
@@ -234,17 +341,31 @@ fn data_survives_a_host_restart() {
     let sender = Sender::start();
     let host = Host::start(HostConfig::revisit(sender.port));
     host.set_clock("2026-12-01T10:00:00+01:00");
-    let (status, planned) = json(host.post_event(&delivery_event("e-restart", "2026-12-01T10:00:00+01:00", "Asia/Shanghai")));
+    let (status, planned) = json(host.post_event(&delivery_event(
+        "e-restart",
+        "2026-12-01T10:00:00+01:00",
+        "Asia/Shanghai",
+    )));
     assert_eq!(status, 202);
-    let survey_id = planned["surveys"][0]["survey_id"].as_str().unwrap().to_string();
+    let survey_id = planned["surveys"][0]["survey_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let host = host.restart();
     host.set_clock("2026-12-01T10:05:00+01:00");
     let (status, survey) = json(host.admin_get(&format!("/surveys/{survey_id}")));
     assert_eq!(status, 200, "{survey}");
     assert_eq!(survey["state"], "planned");
-    let (_, again) = json(host.post_event(&delivery_event("e-restart", "2026-12-01T10:00:00+01:00", "Asia/Shanghai")));
-    assert_eq!(again["duplicate"], true, "the idempotency record survived too");
+    let (_, again) = json(host.post_event(&delivery_event(
+        "e-restart",
+        "2026-12-01T10:00:00+01:00",
+        "Asia/Shanghai",
+    )));
+    assert_eq!(
+        again["duplicate"], true,
+        "the idempotency record survived too"
+    );
 }
 
 #[test]
@@ -253,7 +374,10 @@ fn the_host_refuses_an_ungranted_store_and_an_unlisted_outbound_host() {
     let target = Sender::start();
     let config = HostConfig {
         manifest: project_root().join("tests/fixtures/probe.toml"),
-        env: vec![("SPIN_VARIABLE_ALLOWED_ORIGIN".into(), format!("http://127.0.0.1:{}", target.port))],
+        env: vec![(
+            "SPIN_VARIABLE_ALLOWED_ORIGIN".into(),
+            format!("http://127.0.0.1:{}", target.port),
+        )],
     };
     let host = Host::start(config);
     let get = |p: &str| {
@@ -276,17 +400,29 @@ fn the_host_refuses_an_ungranted_store_and_an_unlisted_outbound_host() {
     assert!(body.contains("HttpRequestDenied"), "{body}");
     let (status, _) = get(&format!("/nokv/fetch?url={allowed}"));
     assert_eq!(status, 502);
-    assert_eq!(target.messages().len(), 1, "the denied requests never left the host");
+    assert_eq!(
+        target.messages().len(),
+        1,
+        "the denied requests never left the host"
+    );
     assert!(host.log().contains("not in its allowed_outbound_hosts"));
 
     // In the Revisit app: a sender outside allowed_outbound_hosts gets nothing,
     // and the survey records the failure and stays planned for a retry.
     let sender = Sender::start();
-    let config = HostConfig::revisit(sender.port).set("SPIN_VARIABLE_SENDER_ORIGIN", "http://127.0.0.1:1");
+    let config =
+        HostConfig::revisit(sender.port).set("SPIN_VARIABLE_SENDER_ORIGIN", "http://127.0.0.1:1");
     let host = Host::start(config);
     host.set_clock("2026-12-01T10:00:00+01:00");
-    let (_, planned) = json(host.post_event(&delivery_event("e-denied", "2026-12-01T10:00:00+01:00", "Europe/Berlin")));
-    let survey_id = planned["surveys"][0]["survey_id"].as_str().unwrap().to_string();
+    let (_, planned) = json(host.post_event(&delivery_event(
+        "e-denied",
+        "2026-12-01T10:00:00+01:00",
+        "Europe/Berlin",
+    )));
+    let survey_id = planned["surveys"][0]["survey_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     host.set_clock("2026-12-04T10:00:00+01:00");
     let (_, tick) = json(host.admin_post("/issuer/tick", ""));
     assert_eq!(tick["failed"], 1, "{tick}");

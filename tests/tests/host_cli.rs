@@ -15,7 +15,10 @@ fn host() -> Command {
 fn fails_with(mut cmd: Command, needle: &str) {
     let out = cmd.output().expect("run revisit-host");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected failure, got success; stderr: {stderr}");
+    assert!(
+        !out.status.success(),
+        "expected failure, got success; stderr: {stderr}"
+    );
     assert!(stderr.contains(needle), "stderr lacks {needle:?}: {stderr}");
 }
 
@@ -29,7 +32,13 @@ fn revisit_env(cmd: &mut Command) {
 fn a_required_variable_without_a_value_is_named() {
     let dir = TempDir::new("cli");
     let mut cmd = host();
-    cmd.args(["up", "--listen", &format!("127.0.0.1:{}", free_port()), "--data-dir"]).arg(&dir.0);
+    cmd.args([
+        "up",
+        "--listen",
+        &format!("127.0.0.1:{}", free_port()),
+        "--data-dir",
+    ])
+    .arg(&dir.0);
     revisit_env(&mut cmd);
     cmd.env_remove("SPIN_VARIABLE_ADMIN_TOKEN");
     fails_with(cmd, "SPIN_VARIABLE_ADMIN_TOKEN");
@@ -41,7 +50,10 @@ fn a_bad_manifest_is_refused_with_the_reason() {
     let manifest = dir.0.join("spin.toml");
     std::fs::write(&manifest, "spin_manifest_version = 2\n[application]\nname = \"x\"\n[[trigger.http]]\nroute = \"/a\"\ncomponent = \"missing\"\n").unwrap();
     let mut cmd = host();
-    cmd.arg("up").arg("--from").arg(&manifest).args(["--listen", &format!("127.0.0.1:{}", free_port())]);
+    cmd.arg("up")
+        .arg("--from")
+        .arg(&manifest)
+        .args(["--listen", &format!("127.0.0.1:{}", free_port())]);
     fails_with(cmd, "component `missing`, which is not defined");
 
     std::fs::write(&manifest, "this is not toml = = =").unwrap();
@@ -60,7 +72,12 @@ fn a_missing_wasm_says_to_build() {
     )
     .unwrap();
     let mut cmd = host();
-    cmd.arg("up").arg("--from").arg(&manifest).args(["--listen", &format!("127.0.0.1:{}", free_port())]).arg("--data-dir").arg(&dir.0);
+    cmd.arg("up")
+        .arg("--from")
+        .arg(&manifest)
+        .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+        .arg("--data-dir")
+        .arg(&dir.0);
     fails_with(cmd, "revisit-host build");
 }
 
@@ -70,7 +87,8 @@ fn a_port_in_use_is_reported() {
     let port = busy.local_addr().unwrap().port();
     let dir = TempDir::new("cli");
     let mut cmd = host();
-    cmd.args(["up", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"]).arg(&dir.0);
+    cmd.args(["up", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(&dir.0);
     revisit_env(&mut cmd);
     fails_with(cmd, "already in use");
 }
@@ -81,7 +99,8 @@ fn the_clock_endpoint_exists_only_in_test_mode() {
     let port = free_port();
     let dir = TempDir::new("cli");
     let mut cmd = host();
-    cmd.args(["up", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"]).arg(&dir.0);
+    cmd.args(["up", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(&dir.0);
     cmd.stderr(std::process::Stdio::null());
     for (k, v) in HostConfig::revisit(sender.port).env {
         cmd.env(k, v);
@@ -91,7 +110,11 @@ fn the_clock_endpoint_exists_only_in_test_mode() {
     let url = format!("http://127.0.0.1:{port}/.well-known/revisit-host/clock");
     let mut status = None;
     for _ in 0..600 {
-        if let Ok(r) = client.put(&url).body("{\"now\":\"2030-01-01T00:00:00Z\"}").send() {
+        if let Ok(r) = client
+            .put(&url)
+            .body("{\"now\":\"2030-01-01T00:00:00Z\"}")
+            .send()
+        {
             status = Some(r.status().as_u16());
             break;
         }
@@ -99,5 +122,9 @@ fn the_clock_endpoint_exists_only_in_test_mode() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    assert_eq!(status, Some(404), "without --test-clock the clock cannot be set");
+    assert_eq!(
+        status,
+        Some(404),
+        "without --test-clock the clock cannot be set"
+    );
 }

@@ -16,7 +16,11 @@ use spin_sdk::http_component;
 
 #[http_component]
 fn handle(req: Request) -> Response {
-    let route = req.header("spin-matched-route").and_then(|h| h.as_str()).unwrap_or("").to_string();
+    let route = req
+        .header("spin-matched-route")
+        .and_then(|h| h.as_str())
+        .unwrap_or("")
+        .to_string();
     let result = match (route.as_str(), req.method()) {
         ("/callbacks/:task_id/window", Method::Get) => window(&req),
         ("/queue", Method::Get) => queue(&req),
@@ -27,14 +31,25 @@ fn handle(req: Request) -> Response {
 }
 
 /// The task's window, judged with the freshest contact and work-order records.
-fn judge(store: &SpinStore, task: &CallbackTask, policy: &EscalationPolicy) -> Result<WindowCheck, ApiError> {
-    let contact: Contact =
-        store.get_json(&keys::contact(&task.customer_id))?.unwrap_or_else(|| task.context.customer.clone());
+fn judge(
+    store: &SpinStore,
+    task: &CallbackTask,
+    policy: &EscalationPolicy,
+) -> Result<WindowCheck, ApiError> {
+    let contact: Contact = store
+        .get_json(&keys::contact(&task.customer_id))?
+        .unwrap_or_else(|| task.context.customer.clone());
     let work_order: Option<WorkOrder> = match &task.work_order_id {
         Some(id) => store.get_json(&keys::work_order(id))?,
         None => None,
     };
-    Ok(check_window(task, &contact, work_order.as_ref(), policy, shell::now()))
+    Ok(check_window(
+        task,
+        &contact,
+        work_order.as_ref(),
+        policy,
+        shell::now(),
+    ))
 }
 
 /// `GET /callbacks/:task_id/window`
@@ -43,8 +58,9 @@ fn window(req: &Request) -> Result<Response, ApiError> {
     let id = shell::path_param(req, "task_id")?;
     let store = SpinStore::open()?;
     let policy = shell::escalation_policy()?;
-    let task: CallbackTask =
-        store.get_json(&keys::task(&id))?.ok_or_else(|| ApiError::not_found(format!("no callback task {id}")))?;
+    let task: CallbackTask = store
+        .get_json(&keys::task(&id))?
+        .ok_or_else(|| ApiError::not_found(format!("no callback task {id}")))?;
     Ok(shell::json(200, &judge(&store, &task, &policy)?))
 }
 
@@ -106,5 +122,8 @@ fn queue(req: &Request) -> Result<Response, ApiError> {
     }
     now_list.sort_by_key(|e| (e.priority, e.due_by));
     later.sort_by_key(|e| (e.next_window.map(|w| w.start), e.priority));
-    Ok(shell::json(200, &serde_json::json!({ "callable_now": now_list, "later": later })))
+    Ok(shell::json(
+        200,
+        &serde_json::json!({ "callable_now": now_list, "later": later }),
+    ))
 }

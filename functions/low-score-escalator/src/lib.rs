@@ -10,7 +10,10 @@ use revisit_shared::keys;
 use revisit_shared::report::{loop_report, LOOP_COUNTERS};
 use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::storage::{Storage, StorageExt, Update};
-use revisit_shared::task::{apply_outcome, mark_breach, plan_task, CallbackTask, EscalationPolicy, EscalationRequest, OutcomeInput, TaskState};
+use revisit_shared::task::{
+    apply_outcome, mark_breach, plan_task, CallbackTask, EscalationPolicy, EscalationRequest,
+    OutcomeInput, TaskState,
+};
 use revisit_shared::{error::parse_json, ApiError};
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
@@ -23,7 +26,11 @@ const ALL_TASKS: &str = "ix/all-tasks";
 
 #[http_component]
 async fn handle(req: Request) -> Response {
-    let route = req.header("spin-matched-route").and_then(|h| h.as_str()).unwrap_or("").to_string();
+    let route = req
+        .header("spin-matched-route")
+        .and_then(|h| h.as_str())
+        .unwrap_or("")
+        .to_string();
     let result = match (route.as_str(), req.method()) {
         ("", Method::Post) if req.path() == INTERNAL_ESCALATIONS => escalation(&req),
         ("/callbacks", Method::Get) => list(&req),
@@ -31,8 +38,12 @@ async fn handle(req: Request) -> Response {
         ("/callbacks/:task_id/outcome", Method::Post) => outcome(&req),
         ("/escalator/tick", Method::Post) => tick(&req),
         ("/reports/loop", Method::Get) => report(&req),
-        ("/callbacks" | "/callbacks/:task_id" | "/reports/loop", _) => Err(ApiError::method_not_allowed("GET")),
-        ("/callbacks/:task_id/outcome" | "/escalator/tick", _) => Err(ApiError::method_not_allowed("POST")),
+        ("/callbacks" | "/callbacks/:task_id" | "/reports/loop", _) => {
+            Err(ApiError::method_not_allowed("GET"))
+        }
+        ("/callbacks/:task_id/outcome" | "/escalator/tick", _) => {
+            Err(ApiError::method_not_allowed("POST"))
+        }
         _ => Err(ApiError::not_found("no such endpoint")),
     };
     shell::render(result)
@@ -55,7 +66,9 @@ fn create_task(
     policy: &EscalationPolicy,
     now: DateTime<Utc>,
 ) -> Result<Option<CallbackTask>, ApiError> {
-    let Some(task) = plan_task(request, policy, now) else { return Ok(None) };
+    let Some(task) = plan_task(request, policy, now) else {
+        return Ok(None);
+    };
     if store.create_json(&keys::task(&task.task_id), &task)? {
         add_to_index(store, &keys::owner_tasks(&task.owner), &task.task_id)?;
         add_to_index(store, keys::OPEN_TASKS, &task.task_id)?;
@@ -115,7 +128,10 @@ fn list(req: &Request) -> Result<Response, ApiError> {
             ApiError::bad_request(format!("state must be open, claimed, reached, resolved, refused or expired (got {s:?})"))
         })?),
     };
-    let index = owner.as_deref().map(keys::owner_tasks).unwrap_or_else(|| ALL_TASKS.to_string());
+    let index = owner
+        .as_deref()
+        .map(keys::owner_tasks)
+        .unwrap_or_else(|| ALL_TASKS.to_string());
     let mut tasks: Vec<CallbackTask> = load_tasks(&store, &index)?
         .into_iter()
         .filter(|t| state.is_none_or(|s| t.state == s))
@@ -129,8 +145,9 @@ fn get(req: &Request) -> Result<Response, ApiError> {
     shell::require_admin(req)?;
     let id = shell::path_param(req, "task_id")?;
     let store = SpinStore::open()?;
-    let task: CallbackTask =
-        store.get_json(&keys::task(&id))?.ok_or_else(|| ApiError::not_found(format!("no callback task {id}")))?;
+    let task: CallbackTask = store
+        .get_json(&keys::task(&id))?
+        .ok_or_else(|| ApiError::not_found(format!("no callback task {id}")))?;
     Ok(shell::json(200, &task))
 }
 
@@ -185,7 +202,10 @@ fn count_closed(store: &SpinStore, task: &CallbackTask) -> Result<(), ApiError> 
         }
     }
     if let Some(first) = task.first_contact_at {
-        store.increment(&keys::loop_counter("first_contact_seconds"), (first - task.created_at).num_seconds().max(0))?;
+        store.increment(
+            &keys::loop_counter("first_contact_seconds"),
+            (first - task.created_at).num_seconds().max(0),
+        )?;
     }
     remove_from_index(store, keys::OPEN_TASKS, &task.task_id)
 }
@@ -215,19 +235,22 @@ fn tick(req: &Request) -> Result<Response, ApiError> {
         if !task.state.is_closed() && now >= task.expires_at {
             // Past its validity a call makes no sense any more: expire it.
             let mut won = false;
-            let updated = store.update_json::<CallbackTask, _>(&keys::task(&task.task_id), |cur| match cur {
-                Some(mut t) if !t.state.is_closed() => {
-                    t.state = TaskState::Expired;
-                    t.closed_at = Some(now);
-                    t.resolution = Some("expired: past its validity window".into());
-                    won = true;
-                    Update::Write(t)
-                }
-                _ => {
-                    won = false;
-                    Update::Keep
-                }
-            })?;
+            let updated = store.update_json::<CallbackTask, _>(
+                &keys::task(&task.task_id),
+                |cur| match cur {
+                    Some(mut t) if !t.state.is_closed() => {
+                        t.state = TaskState::Expired;
+                        t.closed_at = Some(now);
+                        t.resolution = Some("expired: past its validity window".into());
+                        won = true;
+                        Update::Write(t)
+                    }
+                    _ => {
+                        won = false;
+                        Update::Keep
+                    }
+                },
+            )?;
             if let (true, Some(t)) = (won, updated) {
                 count_closed(&store, &t)?;
                 expired += 1;
@@ -238,32 +261,45 @@ fn tick(req: &Request) -> Result<Response, ApiError> {
             continue;
         }
         let mut won = false;
-        store.update_json::<CallbackTask, _>(&keys::task(&task.task_id), |cur| match cur.and_then(|t| mark_breach(&t, &policy.supervisor, now)) {
-            Some(next) => {
-                won = true;
-                Update::Write(next)
-            }
-            None => {
-                won = false;
-                Update::Keep
+        store.update_json::<CallbackTask, _>(&keys::task(&task.task_id), |cur| {
+            match cur.and_then(|t| mark_breach(&t, &policy.supervisor, now)) {
+                Some(next) => {
+                    won = true;
+                    Update::Write(next)
+                }
+                None => {
+                    won = false;
+                    Update::Keep
+                }
             }
         })?;
         if won {
-            add_to_index(&store, &keys::owner_tasks(&policy.supervisor), &task.task_id)?;
+            add_to_index(
+                &store,
+                &keys::owner_tasks(&policy.supervisor),
+                &task.task_id,
+            )?;
             store.increment(&keys::loop_counter("breached"), 1)?;
             breached += 1;
         }
     }
-    Ok(shell::json(200, &serde_json::json!({ "delivered_from_outbox": delivered, "breached": breached, "expired": expired })))
+    Ok(shell::json(
+        200,
+        &serde_json::json!({ "delivered_from_outbox": delivered, "breached": breached, "expired": expired }),
+    ))
 }
 
 /// `GET /reports/loop`
 fn report(req: &Request) -> Result<Response, ApiError> {
     shell::require_admin(req)?;
     let store = SpinStore::open()?;
-    let keys: Vec<String> = LOOP_COUNTERS.iter().map(|c| keys::loop_counter(c)).collect();
+    let keys: Vec<String> = LOOP_COUNTERS
+        .iter()
+        .map(|c| keys::loop_counter(c))
+        .collect();
     let values = store.counters(&keys)?;
-    let mut report = serde_json::to_value(loop_report(&values)).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut report = serde_json::to_value(loop_report(&values))
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     report["breached"] = store.counter(&keys::loop_counter("breached"))?.into();
     Ok(shell::json(200, &report))
 }

@@ -12,7 +12,9 @@ use revisit_shared::answer::{classify, validate_answer, Answer, History, History
 use revisit_shared::i18n::{texts, Lang};
 use revisit_shared::keys;
 use revisit_shared::policy::Channel;
-use revisit_shared::report::{answer_metrics, bump_summary, days, dimension_index_key, summary_keys, summary_row};
+use revisit_shared::report::{
+    answer_metrics, bump_summary, days, dimension_index_key, summary_keys, summary_row,
+};
 use revisit_shared::signing::LinkToken;
 use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::storage::{Storage, StorageExt, Update};
@@ -25,7 +27,11 @@ use spin_sdk::http_component;
 
 #[http_component]
 async fn handle(req: Request) -> Response {
-    let route = req.header("spin-matched-route").and_then(|h| h.as_str()).unwrap_or("").to_string();
+    let route = req
+        .header("spin-matched-route")
+        .and_then(|h| h.as_str())
+        .unwrap_or("")
+        .to_string();
     match (route.as_str(), req.method()) {
         ("/s/:token", Method::Get) => show(&req),
         ("/s/:token", Method::Post) => answer(&req).await,
@@ -56,9 +62,18 @@ fn open(req: &Request, merchant: &str) -> Result<Opened, Response> {
         Ok(None) => return Err(not_found(Lang::En)),
         Err(e) => return Err(shell::error(&e.into())),
     };
-    let contact: Contact = store.get_json(&keys::contact(&survey.customer_id)).ok().flatten().unwrap_or_default();
+    let contact: Contact = store
+        .get_json(&keys::contact(&survey.customer_id))
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     let lang = Lang::from_locale(contact.locale.as_deref());
-    Ok(Opened { token, survey, lang, store })
+    Ok(Opened {
+        token,
+        survey,
+        lang,
+        store,
+    })
 }
 
 fn merchant() -> String {
@@ -76,11 +91,17 @@ fn show(req: &Request) -> Response {
     if now >= o.survey.expires_at {
         return shell::html(410, page::message(o.lang, &merchant, texts(o.lang).expired));
     }
-    if let Ok(Some(existing)) = o.store.get_json::<Answer>(&keys::answer(&o.survey.survey_id)) {
+    if let Ok(Some(existing)) = o
+        .store
+        .get_json::<Answer>(&keys::answer(&o.survey.survey_id))
+    {
         return shell::html(200, page::already_answered(o.lang, &merchant, &existing));
     }
     let preselect = shell::query_param(req, "score").and_then(|s| s.parse::<u8>().ok());
-    shell::html(200, page::question(o.lang, &merchant, &o.survey, preselect, None))
+    shell::html(
+        200,
+        page::question(o.lang, &merchant, &o.survey, preselect, None),
+    )
 }
 
 #[derive(Deserialize)]
@@ -101,16 +122,30 @@ struct Submitted {
 
 fn parse_submission(req: &Request) -> Result<Submitted, ApiError> {
     let body = shell::body(req)?;
-    let content_type = req.header("content-type").and_then(|h| h.as_str()).unwrap_or("").to_ascii_lowercase();
+    let content_type = req
+        .header("content-type")
+        .and_then(|h| h.as_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     if content_type.starts_with("application/json") {
         let a: JsonAnswer = revisit_shared::error::parse_json(body)?;
         let score = a.score.map(|v| match v {
             serde_json::Value::String(s) => s,
             other => other.to_string(),
         });
-        return Ok(Submitted { score, comment: a.comment, reasons: a.reasons, wants_json: true });
+        return Ok(Submitted {
+            score,
+            comment: a.comment,
+            reasons: a.reasons,
+            wants_json: true,
+        });
     }
-    let mut s = Submitted { score: None, comment: None, reasons: Vec::new(), wants_json: false };
+    let mut s = Submitted {
+        score: None,
+        comment: None,
+        reasons: Vec::new(),
+        wants_json: false,
+    };
     for (k, v) in form_urlencoded::parse(body) {
         match k.as_ref() {
             "score" => s.score = Some(v.into_owned()),
@@ -136,11 +171,21 @@ async fn answer(req: &Request) -> Response {
         Err(e) => return shell::error(&e),
     };
     let json = submitted.wants_json;
-    let fail = |status: u16, e: ApiError, html: String| if json { shell::error(&ApiError { status, ..e }) } else { shell::html(status, html) };
+    let fail = |status: u16, e: ApiError, html: String| {
+        if json {
+            shell::error(&ApiError { status, ..e })
+        } else {
+            shell::html(status, html)
+        }
+    };
     let now = shell::now();
     let t = texts(o.lang);
     if now >= o.survey.expires_at {
-        return fail(410, ApiError::new(410, "expired", "this survey link has expired"), page::message(o.lang, &merchant, t.expired));
+        return fail(
+            410,
+            ApiError::new(410, "expired", "this survey link has expired"),
+            page::message(o.lang, &merchant, t.expired),
+        );
     }
     let answer_key = keys::answer(&o.survey.survey_id);
     match o.store.get_json::<Answer>(&answer_key) {
@@ -173,7 +218,12 @@ async fn answer(req: &Request) -> Response {
     match o.store.create_json(&answer_key, &answer) {
         Ok(true) => {}
         Ok(false) => {
-            let existing = o.store.get_json::<Answer>(&answer_key).ok().flatten().unwrap_or(answer);
+            let existing = o
+                .store
+                .get_json::<Answer>(&answer_key)
+                .ok()
+                .flatten()
+                .unwrap_or(answer);
             return conflict(json, o.lang, &merchant, &existing);
         }
         Err(e) => return shell::error(&e.into()),
@@ -218,7 +268,16 @@ async fn after_answer(
     store.update_json::<Survey, _>(&keys::survey(&survey.survey_id), |cur| match cur {
         Some(mut s) if s.state != SurveyState::Answered => {
             s.state = SurveyState::Answered;
-            s.note(now, "answered", None, Some(format!("score {} via {}", answer.score, answer.channel.as_str())));
+            s.note(
+                now,
+                "answered",
+                None,
+                Some(format!(
+                    "score {} via {}",
+                    answer.score,
+                    answer.channel.as_str()
+                )),
+            );
             Update::Write(s)
         }
         _ => Update::Keep,
@@ -228,7 +287,12 @@ async fn after_answer(
         let h = cur.unwrap_or_default();
         before = h.clone();
         let mut next = h;
-        next.record(HistoryEntry { survey_id: survey.survey_id.clone(), scale: answer.scale, score: answer.score, at: now });
+        next.record(HistoryEntry {
+            survey_id: survey.survey_id.clone(),
+            scale: answer.scale,
+            score: answer.score,
+            at: now,
+        });
         Update::Write(next)
     })?;
     let day = now.format("%Y%m%d").to_string();
@@ -236,7 +300,10 @@ async fn after_answer(
         ("all", "all".to_string()),
         ("channel", answer.channel.as_str().to_string()),
         ("kind", answer.kind.as_str().to_string()),
-        ("agent", survey.agent_id.clone().unwrap_or_else(|| "none".into())),
+        (
+            "agent",
+            survey.agent_id.clone().unwrap_or_else(|| "none".into()),
+        ),
     ];
     for metric in answer_metrics(answer.scale, answer.score) {
         bump_summary(store, &day, &dims, metric)?;
@@ -246,10 +313,12 @@ async fn after_answer(
     if reasons.is_empty() {
         return Ok(None);
     }
-    let contact: Contact = store.get_json(&keys::contact(&survey.customer_id))?.unwrap_or(Contact {
-        customer_id: survey.customer_id.clone(),
-        ..Default::default()
-    });
+    let contact: Contact = store
+        .get_json(&keys::contact(&survey.customer_id))?
+        .unwrap_or(Contact {
+            customer_id: survey.customer_id.clone(),
+            ..Default::default()
+        });
     let lang = Lang::from_locale(contact.locale.as_deref());
     let request = EscalationRequest {
         source_id: survey.survey_id.clone(),
@@ -280,7 +349,9 @@ async fn after_answer(
 
 /// Try to hand the escalation to the escalator now; on success clear the outbox.
 async fn deliver(store: &SpinStore, request: &EscalationRequest) {
-    let Ok(token) = shell::variable("admin_token") else { return };
+    let Ok(token) = shell::variable("admin_token") else {
+        return;
+    };
     let http = Request::builder()
         .method(Method::Post)
         .uri("http://low-score-escalator.spin.internal/internal/escalations")
@@ -313,7 +384,9 @@ fn summary(req: &Request) -> Result<Response, ApiError> {
     let date = |name: &str| -> Result<NaiveDate, ApiError> {
         let v = shell::query_param(req, name)
             .ok_or_else(|| ApiError::bad_request(format!("`{name}` is required (YYYY-MM-DD)")))?;
-        v.parse().map_err(|_| ApiError::bad_request(format!("`{name}` must be a date as YYYY-MM-DD (got {v:?})")))
+        v.parse().map_err(|_| {
+            ApiError::bad_request(format!("`{name}` must be a date as YYYY-MM-DD (got {v:?})"))
+        })
     };
     let (from, to) = (date("from")?, date("to")?);
     let group_by = shell::query_param(req, "group_by").unwrap_or_else(|| "day".into());
@@ -321,10 +394,19 @@ fn summary(req: &Request) -> Result<Response, ApiError> {
     let store = SpinStore::open()?;
     let groups: Vec<String> = match group_by.as_str() {
         "day" => vec![],
-        "channel" => [Channel::Email, Channel::Sms, Channel::Whatsapp].iter().map(|c| c.as_str().to_string()).collect(),
-        "kind" => ["service", "usage", "installation", "product"].iter().map(|s| s.to_string()).collect(),
+        "channel" => [Channel::Email, Channel::Sms, Channel::Whatsapp]
+            .iter()
+            .map(|c| c.as_str().to_string())
+            .collect(),
+        "kind" => ["service", "usage", "installation", "product"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         "agent" => {
-            let idx: Vec<String> = days.iter().map(|d| dimension_index_key(&d.format("%Y%m%d").to_string(), "agent")).collect();
+            let idx: Vec<String> = days
+                .iter()
+                .map(|d| dimension_index_key(&d.format("%Y%m%d").to_string(), "agent"))
+                .collect();
             let mut agents: Vec<String> = store
                 .get_many(&idx)?
                 .into_iter()
@@ -336,17 +418,32 @@ fn summary(req: &Request) -> Result<Response, ApiError> {
             agents.dedup();
             agents
         }
-        other => return Err(ApiError::bad_request(format!("group_by must be day, agent, channel or kind (got {other:?})"))),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "group_by must be day, agent, channel or kind (got {other:?})"
+            )))
+        }
     };
     let rows = if group_by == "day" {
-        let keys: Vec<String> = days.iter().flat_map(|d| summary_keys(*d, "all", "all")).collect();
+        let keys: Vec<String> = days
+            .iter()
+            .flat_map(|d| summary_keys(*d, "all", "all"))
+            .collect();
         let values = store.counters(&keys)?;
-        days.iter().zip(values.chunks(7)).map(|(d, v)| summary_row(d.to_string(), v)).collect::<Vec<_>>()
+        days.iter()
+            .zip(values.chunks(7))
+            .map(|(d, v)| summary_row(d.to_string(), v))
+            .collect::<Vec<_>>()
     } else {
         let dimension = group_by.as_str();
         let days = &days;
-        let keys: Vec<String> =
-            groups.iter().flat_map(|g| days.iter().flat_map(move |d| summary_keys(*d, dimension, g))).collect();
+        let keys: Vec<String> = groups
+            .iter()
+            .flat_map(|g| {
+                days.iter()
+                    .flat_map(move |d| summary_keys(*d, dimension, g))
+            })
+            .collect();
         let values = store.counters(&keys)?;
         groups
             .iter()
@@ -362,7 +459,10 @@ fn summary(req: &Request) -> Result<Response, ApiError> {
             })
             .collect()
     };
-    let all_keys: Vec<String> = days.iter().flat_map(|d| summary_keys(*d, "all", "all")).collect();
+    let all_keys: Vec<String> = days
+        .iter()
+        .flat_map(|d| summary_keys(*d, "all", "all"))
+        .collect();
     let mut totals = [0i64; 7];
     for day in store.counters(&all_keys)?.chunks(7) {
         for (t, v) in totals.iter_mut().zip(day) {

@@ -38,7 +38,13 @@ pub fn message(lang: Lang, merchant: &str, text: &str) -> String {
     layout(lang, merchant, &format!("<p>{}</p>", esc(text)))
 }
 
-pub fn question(lang: Lang, merchant: &str, survey: &Survey, preselect: Option<u8>, error: Option<&str>) -> String {
+pub fn question(
+    lang: Lang,
+    merchant: &str,
+    survey: &Survey,
+    preselect: Option<u8>,
+    error: Option<&str>,
+) -> String {
     let t = texts(lang);
     let q = t.question(survey.scale, survey.kind, merchant);
     let mut options = String::new();
@@ -49,10 +55,16 @@ pub fn question(lang: Lang, merchant: &str, survey: &Survey, preselect: Option<u
         ));
     }
     let ends = match survey.scale {
-        Scale::Nps => format!("<div class=\"ends\" aria-hidden=\"true\"><span>{}</span><span>{}</span></div>", esc(t.not_likely), esc(t.very_likely)),
+        Scale::Nps => format!(
+            "<div class=\"ends\" aria-hidden=\"true\"><span>{}</span><span>{}</span></div>",
+            esc(t.not_likely),
+            esc(t.very_likely)
+        ),
         Scale::Csat => String::new(),
     };
-    let error = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e))).unwrap_or_default();
+    let error = error
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e)))
+        .unwrap_or_default();
     let body = format!(
         "{error}<form method=\"post\"><fieldset><legend>{}</legend><div class=\"scale\">{options}</div>{ends}</fieldset>\
 <label for=\"comment\">{}</label><textarea id=\"comment\" name=\"comment\" maxlength=\"2000\"></textarea>\
@@ -67,7 +79,9 @@ pub fn question(lang: Lang, merchant: &str, survey: &Survey, preselect: Option<u
 pub fn thanks(lang: Lang, merchant: &str, callback_by: Option<DateTime<Utc>>) -> String {
     let t = texts(lang);
     let text = match callback_by {
-        Some(when) => t.thanks_low.replace("{when}", &when.format("%Y-%m-%d %H:%M UTC").to_string()),
+        Some(when) => t
+            .thanks_low
+            .replace("{when}", &when.format("%Y-%m-%d %H:%M UTC").to_string()),
         None => t.thanks.to_string(),
     };
     message(lang, merchant, &text)
@@ -75,7 +89,15 @@ pub fn thanks(lang: Lang, merchant: &str, callback_by: Option<DateTime<Utc>>) ->
 
 pub fn already_answered(lang: Lang, merchant: &str, answer: &Answer) -> String {
     let t = texts(lang);
-    let comment = answer.comment.as_deref().map(|c| format!("<blockquote>{}</blockquote>", esc(c))).unwrap_or_default();
-    let body = format!("<p>{}</p><p><strong>{}</strong></p>{comment}", esc(t.already_answered), answer.score);
+    let comment = answer
+        .comment
+        .as_deref()
+        .map(|c| format!("<blockquote>{}</blockquote>", esc(c)))
+        .unwrap_or_default();
+    let body = format!(
+        "<p>{}</p><p><strong>{}</strong></p>{comment}",
+        esc(t.already_answered),
+        answer.score
+    );
     layout(lang, merchant, &body)
 }

@@ -24,7 +24,11 @@ use spin_sdk::http_component;
 
 #[http_component]
 async fn handle(req: Request) -> Response {
-    let route = req.header("spin-matched-route").and_then(|h| h.as_str()).unwrap_or("").to_string();
+    let route = req
+        .header("spin-matched-route")
+        .and_then(|h| h.as_str())
+        .unwrap_or("")
+        .to_string();
     let result = match (route.as_str(), req.method()) {
         ("/events", Method::Post) => intake(&req),
         ("/events", _) => Err(ApiError::method_not_allowed("POST")),
@@ -59,7 +63,12 @@ fn intake(req: &Request) -> Result<Response, ApiError> {
     let body = shell::body(req)?;
     let now = shell::now();
     let secret = shell::variable("webhook_secret")?;
-    verify_webhook(&secret, req.header("x-revisit-signature").and_then(|h| h.as_str()), body, now)?;
+    verify_webhook(
+        &secret,
+        req.header("x-revisit-signature").and_then(|h| h.as_str()),
+        body,
+        now,
+    )?;
     let event: Event = parse_json(body)?;
     event.validate()?;
     let policy = shell::survey_policy()?;
@@ -86,7 +95,12 @@ fn intake(req: &Request) -> Result<Response, ApiError> {
     }
     let surveys: Vec<PlannedView> = plan
         .iter()
-        .map(|p| PlannedView { survey_id: p.survey_id.clone(), kind: p.kind, due_at: p.due_at, expires_at: p.expires_at })
+        .map(|p| PlannedView {
+            survey_id: p.survey_id.clone(),
+            kind: p.kind,
+            due_at: p.due_at,
+            expires_at: p.expires_at,
+        })
         .collect();
     Ok(shell::json(
         202,
@@ -99,7 +113,10 @@ fn apply_side_effects(store: &SpinStore, event: &Event) -> Result<(), ApiError> 
     let c = &event.customer;
     let opted_out = event.kind == EventType::CustomerOptedOut;
     store.update_json::<Contact, _>(&keys::contact(&c.id), |current| {
-        let mut contact = current.unwrap_or_else(|| Contact { customer_id: c.id.clone(), ..Default::default() });
+        let mut contact = current.unwrap_or_else(|| Contact {
+            customer_id: c.id.clone(),
+            ..Default::default()
+        });
         for (field, value) in [
             (&mut contact.name, &c.name),
             (&mut contact.email, &c.email),
@@ -122,7 +139,11 @@ fn apply_side_effects(store: &SpinStore, event: &Event) -> Result<(), ApiError> 
         let completed = event.kind.completes_work_order();
         if opened || completed {
             store.update_json::<WorkOrder, _>(&keys::work_order(wo), |current| {
-                let mut w = current.unwrap_or(WorkOrder { work_order_id: wo.clone(), opened_at: None, completed_at: None });
+                let mut w = current.unwrap_or(WorkOrder {
+                    work_order_id: wo.clone(),
+                    opened_at: None,
+                    completed_at: None,
+                });
                 if opened {
                     w.opened_at.get_or_insert(event.occurred_at);
                 }
@@ -170,11 +191,18 @@ async fn tick(req: &Request) -> Result<Response, ApiError> {
         .unwrap_or(now - Duration::hours(FIRST_TICK_LOOKBACK_HOURS));
     let mut buckets = Vec::new();
     let mut t = start;
-    while keys::hour_bucket(t) <= keys::hour_bucket(now) && buckets.len() < 2 * FIRST_TICK_LOOKBACK_HOURS as usize {
+    while keys::hour_bucket(t) <= keys::hour_bucket(now)
+        && buckets.len() < 2 * FIRST_TICK_LOOKBACK_HOURS as usize
+    {
         buckets.push(keys::hour_bucket(t));
         t += Duration::hours(1);
     }
-    let counts = store.counters(&buckets.iter().map(|b| keys::due_count(b)).collect::<Vec<_>>())?;
+    let counts = store.counters(
+        &buckets
+            .iter()
+            .map(|b| keys::due_count(b))
+            .collect::<Vec<_>>(),
+    )?;
     let slot_keys: Vec<String> = buckets
         .iter()
         .zip(&counts)
@@ -192,22 +220,36 @@ async fn tick(req: &Request) -> Result<Response, ApiError> {
     let mut report = TickReport::default();
     let mut contacts: BTreeMap<String, Contact> = BTreeMap::new();
     for raw in surveys.into_iter().flatten() {
-        let Ok(survey) = serde_json::from_slice::<Survey>(&raw) else { continue };
+        let Ok(survey) = serde_json::from_slice::<Survey>(&raw) else {
+            continue;
+        };
         if survey.state != SurveyState::Planned || survey.next_attempt_at > now {
             continue;
         }
         report.examined += 1;
         if !contacts.contains_key(&survey.customer_id) {
-            let c = store.get_json::<Contact>(&keys::contact(&survey.customer_id))?.unwrap_or_default();
+            let c = store
+                .get_json::<Contact>(&keys::contact(&survey.customer_id))?
+                .unwrap_or_default();
             contacts.insert(survey.customer_id.clone(), c);
         }
         let contact = &contacts[&survey.customer_id];
-        let decision =
-            decide_send(&survey, contact, &policy.channels, &policy.calling_hours, &policy.default_time_zone, now);
+        let decision = decide_send(
+            &survey,
+            contact,
+            &policy.channels,
+            &policy.calling_hours,
+            &policy.default_time_zone,
+            now,
+        );
         match decision {
             SendDecision::Nothing => {}
             SendDecision::Drop(reason) => {
-                let state = if reason == SkipReason::Expired { SurveyState::Expired } else { SurveyState::Cancelled };
+                let state = if reason == SkipReason::Expired {
+                    SurveyState::Expired
+                } else {
+                    SurveyState::Cancelled
+                };
                 transition(&store, &survey.survey_id, now, |s| {
                     s.state = state;
                     s.note(now, state_word(state), Some(reason), None);
@@ -217,7 +259,12 @@ async fn tick(req: &Request) -> Result<Response, ApiError> {
             SendDecision::Defer { until, reason } => {
                 if transition(&store, &survey.survey_id, now, |s| {
                     s.next_attempt_at = until;
-                    s.note(now, "deferred", Some(reason), Some(format!("until {}", until.to_rfc3339())));
+                    s.note(
+                        now,
+                        "deferred",
+                        Some(reason),
+                        Some(format!("until {}", until.to_rfc3339())),
+                    );
                 })? {
                     index_due(&store, &survey.survey_id, until)?;
                 }
@@ -225,7 +272,9 @@ async fn tick(req: &Request) -> Result<Response, ApiError> {
             }
             SendDecision::Send(channels) => {
                 // Claim it first, so concurrent ticks never send one survey twice.
-                if !transition(&store, &survey.survey_id, now, |s| s.state = SurveyState::Sending)? {
+                if !transition(&store, &survey.survey_id, now, |s| {
+                    s.state = SurveyState::Sending
+                })? {
                     continue;
                 }
                 match send_all(&survey, contact, &channels).await {
@@ -248,7 +297,12 @@ async fn tick(req: &Request) -> Result<Response, ApiError> {
                         transition_from(&store, &survey.survey_id, SurveyState::Sending, |s| {
                             s.state = SurveyState::Planned;
                             s.next_attempt_at = retry_at;
-                            s.note(now, "send failed, will retry", Some(SkipReason::SendFailed), Some(problem.clone()));
+                            s.note(
+                                now,
+                                "send failed, will retry",
+                                Some(SkipReason::SendFailed),
+                                Some(problem.clone()),
+                            );
                         })?;
                         index_due(&store, &survey.survey_id, retry_at)?;
                         report.failed += 1;
@@ -269,7 +323,10 @@ fn summary_dims(survey: &Survey, channel: Channel) -> Vec<(&'static str, String)
         ("all", "all".to_string()),
         ("channel", channel.as_str().to_string()),
         ("kind", survey.kind.as_str().to_string()),
-        ("agent", survey.agent_id.clone().unwrap_or_else(|| "none".into())),
+        (
+            "agent",
+            survey.agent_id.clone().unwrap_or_else(|| "none".into()),
+        ),
     ]
 }
 
@@ -282,11 +339,21 @@ fn state_word(s: SurveyState) -> &'static str {
 }
 
 /// Apply `f` to a survey still `Planned`; `false` if someone else moved it first.
-fn transition(store: &SpinStore, id: &str, _now: DateTime<Utc>, f: impl FnMut(&mut Survey)) -> Result<bool, ApiError> {
+fn transition(
+    store: &SpinStore,
+    id: &str,
+    _now: DateTime<Utc>,
+    f: impl FnMut(&mut Survey),
+) -> Result<bool, ApiError> {
     transition_from(store, id, SurveyState::Planned, f)
 }
 
-fn transition_from(store: &SpinStore, id: &str, from: SurveyState, mut f: impl FnMut(&mut Survey)) -> Result<bool, ApiError> {
+fn transition_from(
+    store: &SpinStore,
+    id: &str,
+    from: SurveyState,
+    mut f: impl FnMut(&mut Survey),
+) -> Result<bool, ApiError> {
     let mut changed = false;
     store.update_json::<Survey, _>(&keys::survey(id), |cur| match cur {
         Some(mut s) if s.state == from => {
@@ -310,7 +377,11 @@ async fn send_all(survey: &Survey, contact: &Contact, channels: &[Channel]) -> R
     let merchant = shell::optional_variable("merchant_name").unwrap_or_else(|| "Revisit".into());
     let lang = Lang::from_locale(contact.locale.as_deref());
     for channel in channels {
-        let token = LinkToken { survey_id: survey.survey_id.clone(), channel: *channel }.encode(&link_secret);
+        let token = LinkToken {
+            survey_id: survey.survey_id.clone(),
+            channel: *channel,
+        }
+        .encode(&link_secret);
         let link = format!("{}/s/{token}", base.trim_end_matches('/'));
         let text = format!("{} {link}", texts(lang).message(survey.kind, &merchant));
         let message = serde_json::json!({
@@ -328,7 +399,9 @@ async fn send_all(survey: &Survey, contact: &Contact, channels: &[Channel]) -> R
             .header("content-type", "application/json")
             .body(message.to_string())
             .build();
-        let response: Response = spin_sdk::http::send(request).await.map_err(|e| format!("sender unreachable: {e}"))?;
+        let response: Response = spin_sdk::http::send(request)
+            .await
+            .map_err(|e| format!("sender unreachable: {e}"))?;
         if !(200..300).contains(response.status()) {
             return Err(format!("sender answered {}", response.status()));
         }
