@@ -89,6 +89,17 @@ pub struct History {
     /// Complaints opened since the customer's last satisfied answer.
     #[serde(default)]
     pub complaints_since_satisfied: u32,
+    /// Complaints opened (most recent last, bounded), with their topic if given.
+    #[serde(default)]
+    pub complaints: Vec<ComplaintEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComplaintEntry {
+    pub event_id: String,
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
 }
 
 impl History {
@@ -104,6 +115,34 @@ impl History {
         if self.answers.len() > HISTORY_LEN {
             self.answers.remove(0);
         }
+    }
+}
+
+impl History {
+    /// Record a complaint (idempotent per event); returns how many complaints the
+    /// customer had opened before it, and how many of those were about the same topic.
+    pub fn record_complaint(&mut self, entry: ComplaintEntry) -> (u32, u32) {
+        let before: Vec<&ComplaintEntry> = self
+            .complaints
+            .iter()
+            .filter(|c| c.event_id != entry.event_id)
+            .collect();
+        let prior = before.len() as u32;
+        let same_topic = match &entry.topic {
+            Some(t) => before
+                .iter()
+                .filter(|c| c.topic.as_deref() == Some(t.as_str()))
+                .count() as u32,
+            None => 0,
+        };
+        if !self.complaints.iter().any(|c| c.event_id == entry.event_id) {
+            self.complaints_since_satisfied += 1;
+            self.complaints.push(entry);
+            if self.complaints.len() > HISTORY_LEN {
+                self.complaints.remove(0);
+            }
+        }
+        (prior, same_topic)
     }
 }
 
@@ -239,6 +278,25 @@ mod tests {
         let mut h = history(&[(Scale::Csat, 4)]);
         h.complaints_since_satisfied = 1;
         assert_eq!(classify(&h, Scale::Nps, 9), vec![TaskReason::Recovered]);
+    }
+
+    #[test]
+    fn complaints_count_repeats_by_topic() {
+        let mut h = History::default();
+        let c = |id: &str, topic: Option<&str>| ComplaintEntry {
+            event_id: id.into(),
+            at: "2026-12-01T00:00:00Z".parse().unwrap(),
+            topic: topic.map(str::to_string),
+        };
+        assert_eq!(h.record_complaint(c("e1", Some("delivery_time"))), (0, 0));
+        assert_eq!(h.record_complaint(c("e2", Some("packaging"))), (1, 0));
+        assert_eq!(h.record_complaint(c("e3", Some("delivery_time"))), (2, 1));
+        assert_eq!(
+            h.record_complaint(c("e3", Some("delivery_time"))),
+            (2, 1),
+            "idempotent"
+        );
+        assert_eq!(h.complaints_since_satisfied, 3);
     }
 
     #[test]

@@ -91,6 +91,9 @@ pub struct Event {
     pub promised_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount: Option<f64>,
+    /// What a complaint is about (e.g. `delivery_time`), to spot repeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
 }
 
 const MAX_ID_LEN: usize = 200;

@@ -42,6 +42,26 @@ pub fn task(task_id: &str) -> String {
     format!("tk/{task_id}")
 }
 
+/// Which task an escalation source (an answer, an event) ended up in.
+pub fn task_source(source_id: &str) -> String {
+    format!("ts/{}", derive_id("s", &[source_id]))
+}
+
+/// The customer's open task, if any: later escalations merge into it.
+pub fn customer_open_task(customer_id: &str) -> String {
+    format!("co/{customer_id}")
+}
+
+/// Every task a customer ever had (for "earlier tasks" in the context).
+pub fn customer_tasks(customer_id: &str) -> String {
+    format!("ix/customer-tasks/{customer_id}")
+}
+
+/// Customers with a birthday in month `mm` (01–12).
+pub fn birthdays(month: u32) -> String {
+    format!("ix/birthday/{month:02}")
+}
+
 /// The task ids an owner holds (a queue index, updated with compare-and-swap).
 pub fn owner_tasks(owner: &str) -> String {
     format!("ix/owner/{owner}")

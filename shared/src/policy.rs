@@ -141,6 +141,26 @@ pub struct SurveyPolicy {
     pub calling_hours: CallingHours,
     /// Used when the customer's zone is unknown.
     pub default_time_zone: String,
+    /// The short "did we fix it?" survey after a callback is resolved.
+    #[serde(default = "default_resurvey")]
+    pub resurvey: ResurveyRule,
+}
+
+/// When the re-survey after a resolved callback goes out (always CSAT).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResurveyRule {
+    pub kind: SurveyKind,
+    pub delay_hours: u32,
+    pub send_within_hours: u32,
+}
+
+fn default_resurvey() -> ResurveyRule {
+    ResurveyRule {
+        kind: SurveyKind::Service,
+        delay_hours: 24,
+        send_within_hours: 72,
+    }
 }
 
 impl Default for SurveyPolicy {
@@ -179,6 +199,7 @@ impl Default for SurveyPolicy {
             link_validity_days: 14,
             calling_hours: CallingHours::default(),
             default_time_zone: "UTC".to_string(),
+            resurvey: default_resurvey(),
         }
     }
 }
@@ -259,6 +280,28 @@ impl SurveyPolicy {
     }
 }
 
+impl SurveyPolicy {
+    /// The re-survey after the `resolution`-th resolution of a task.
+    pub fn plan_resurvey(
+        &self,
+        task_id: &str,
+        resolution: u32,
+        now: DateTime<Utc>,
+    ) -> PlannedSurvey {
+        let r = &self.resurvey;
+        let due_at = now + Duration::hours(r.delay_hours.into());
+        let send_by = due_at + Duration::hours(r.send_within_hours.into());
+        PlannedSurvey {
+            survey_id: derive_id("sv", &[task_id, "resurvey", &resolution.to_string()]),
+            kind: r.kind,
+            scale: Scale::Csat,
+            due_at,
+            send_by,
+            expires_at: send_by + Duration::days(self.link_validity_days.into()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,6 +322,7 @@ mod tests {
             work_order_id: Some("w1".into()),
             promised_at: None,
             amount: None,
+            topic: None,
         }
     }
 

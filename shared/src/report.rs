@@ -5,16 +5,19 @@ use serde::Serialize;
 
 use crate::keys;
 use crate::policy::Scale;
-use crate::storage::{Storage, StorageExt, StoreResult, Update};
+use crate::storage::{Storage, StorageExt, StoreResult};
 
 /// The loop counters the escalator keeps.
-pub const LOOP_COUNTERS: [&str; 6] = [
+pub const LOOP_COUNTERS: [&str; 9] = [
     "created",
     "closed",
     "closed_within_deadline",
     "resolved",
+    "resurveys_answered",
     "recovered",
-    "first_contact_seconds",
+    "complaints",
+    "repeat_complaints",
+    "breached",
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -27,7 +30,10 @@ pub struct LoopReport {
     pub recovery_rate_pct: f64,
     pub resolution_rate_pct: f64,
     pub repeat_complaint_rate_pct: f64,
-    pub mean_time_to_first_contact_minutes: Option<f64>,
+    pub resurveys_answered: i64,
+    pub recovered: i64,
+    pub breached: i64,
+    pub median_time_to_first_contact_minutes: Option<f64>,
 }
 
 fn pct(part: i64, whole: i64) -> f64 {
@@ -38,9 +44,14 @@ fn pct(part: i64, whole: i64) -> f64 {
     }
 }
 
-/// `values` in the order of [`LOOP_COUNTERS`].
-pub fn loop_report(values: &[i64]) -> LoopReport {
-    let [created, closed, within, resolved, recovered, contact_secs] = values[..6] else {
+/// `values` in the order of [`LOOP_COUNTERS`]; `first_contact_minutes` one entry per task reached.
+///
+/// Recovery is measured where the customer says it: the share of re-surveys after
+/// a resolved callback answered satisfied.
+pub fn loop_report(values: &[i64], first_contact_minutes: &[u32]) -> LoopReport {
+    let [created, closed, within, resolved, resurveys, recovered, complaints, repeats, breached] =
+        values[..9]
+    else {
         panic!(
             "loop_report needs the {} loop counters",
             LOOP_COUNTERS.len()
@@ -52,12 +63,28 @@ pub fn loop_report(values: &[i64]) -> LoopReport {
         closed_within_deadline: within,
         closed_within_deadline_pct: pct(within, closed),
         resolved,
-        recovery_rate_pct: pct(recovered, resolved),
+        recovery_rate_pct: pct(recovered, resurveys),
         resolution_rate_pct: pct(resolved, closed),
-        repeat_complaint_rate_pct: 0.0,
-        mean_time_to_first_contact_minutes: (closed > 0)
-            .then(|| (contact_secs as f64 / closed as f64 / 60.0 * 10.0).round() / 10.0),
+        repeat_complaint_rate_pct: pct(repeats, complaints),
+        resurveys_answered: resurveys,
+        recovered,
+        breached,
+        median_time_to_first_contact_minutes: median(first_contact_minutes),
     }
+}
+
+fn median(values: &[u32]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_unstable();
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2] as f64
+    } else {
+        (v[n / 2 - 1] as f64 + v[n / 2] as f64) / 2.0
+    })
 }
 
 /// Metrics counted per answer for each summary dimension.
@@ -156,14 +183,7 @@ pub fn bump_summary<S: Storage + ?Sized>(
     for (dimension, value) in dims {
         let n = store.increment(&keys::summary_counter(day, dimension, value, metric), 1)?;
         if n == 1 {
-            store.update_json::<Vec<String>, _>(&dimension_index_key(day, dimension), |cur| {
-                let mut seen = cur.unwrap_or_default();
-                if seen.contains(value) {
-                    return Update::Keep;
-                }
-                seen.push(value.clone());
-                Update::Write(seen)
-            })?;
+            store.add_to_list(&dimension_index_key(day, dimension), value)?;
         }
     }
     Ok(())
@@ -174,13 +194,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn loop_counters_match_the_report() {
+        // The report reads exactly these counters, in this order.
+        let values: Vec<i64> = (1..=LOOP_COUNTERS.len() as i64).collect();
+        let r = loop_report(&values, &[]);
+        assert_eq!((r.created, r.breached), (1, LOOP_COUNTERS.len() as i64));
+    }
+
+    #[test]
     fn loop_percentages() {
-        let r = loop_report(&[4, 2, 1, 2, 1, 1200]);
+        let r = loop_report(&[4, 2, 1, 2, 2, 1, 4, 1, 0], &[30, 10, 20]);
         assert_eq!(r.closed_within_deadline_pct, 50.0);
         assert_eq!(r.recovery_rate_pct, 50.0);
         assert_eq!(r.resolution_rate_pct, 100.0);
-        assert_eq!(r.mean_time_to_first_contact_minutes, Some(10.0));
-        assert_eq!(loop_report(&[0; 6]).closed_within_deadline_pct, 0.0);
+        assert_eq!(r.repeat_complaint_rate_pct, 25.0);
+        assert_eq!(r.median_time_to_first_contact_minutes, Some(20.0));
+        assert_eq!(loop_report(&[0; 9], &[]).closed_within_deadline_pct, 0.0);
+        assert_eq!(
+            loop_report(&[0; 9], &[1, 2]).median_time_to_first_contact_minutes,
+            Some(1.5)
+        );
     }
 
     #[test]

@@ -117,6 +117,80 @@ pub fn require_admin(req: &Request) -> Result<(), ApiError> {
     }
 }
 
+/// Who is calling: the admin token is a supervisor; a token from the
+/// `agent_tokens` variable (JSON `{"agent-id": "token"}`) is that agent.
+pub fn authenticate(req: &Request) -> Result<crate::task::Role, ApiError> {
+    let given = req.header("authorization").and_then(|h| h.as_str());
+    if bearer_matches(given, &variable("admin_token")?) {
+        return Ok(crate::task::Role::Supervisor);
+    }
+    if let Some(text) = optional_variable("agent_tokens") {
+        let tokens: std::collections::BTreeMap<String, String> = serde_json::from_str(&text)
+            .map_err(|e| {
+                ApiError::internal(format!(
+                    "agent_tokens must be JSON {{\"agent-id\": \"token\"}}: {e}"
+                ))
+            })?;
+        // Compare against every token (constant time each) so timing tells nothing.
+        let mut found = None;
+        for (agent, token) in &tokens {
+            if bearer_matches(given, token) {
+                found = Some(agent.clone());
+            }
+        }
+        if let Some(agent) = found {
+            return Ok(crate::task::Role::Agent(agent));
+        }
+    }
+    Err(ApiError::unauthorized(
+        "this endpoint needs `Authorization: Bearer <token>` (the admin token or an agent's)",
+    ))
+}
+
+/// Hand an escalation to the escalator, never losing it: it is written to the
+/// outbox first, then delivered over service chaining; what the chain cannot
+/// deliver now, the escalator's tick picks up from the outbox.
+pub async fn hand_off(
+    store: &SpinStore,
+    request: &crate::task::EscalationRequest,
+) -> Result<(), ApiError> {
+    use crate::storage::StorageExt;
+    store.put_json(&crate::keys::outbox(&request.source_id), request)?;
+    store.add_to_list(crate::keys::OUTBOX_INDEX, &request.source_id)?;
+    let token = variable("admin_token")?;
+    let http = Request::builder()
+        .method(Method::Post)
+        .uri(ESCALATOR_URL)
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {token}"))
+        .body(serde_json::to_vec(request).unwrap_or_default())
+        .build();
+    let delivered = match spin_sdk::http::send::<_, Response>(http).await {
+        Ok(r) if (200..300).contains(r.status()) => true,
+        Ok(r) => {
+            eprintln!(
+                "escalator answered {}; left in the outbox for its tick",
+                r.status()
+            );
+            false
+        }
+        Err(e) => {
+            eprintln!("escalator unreachable ({e}); left in the outbox for its tick");
+            false
+        }
+    };
+    if delivered {
+        // The escalator is idempotent per source, so a failure here only means
+        // the tick delivers it once more, harmlessly.
+        let _ = store.delete(&crate::keys::outbox(&request.source_id));
+        let _ = store.remove_from_list(crate::keys::OUTBOX_INDEX, &request.source_id);
+    }
+    Ok(())
+}
+
+/// The escalator's private endpoint, reached through Spin service chaining.
+pub const ESCALATOR_URL: &str = "http://low-score-escalator.spin.internal/internal/escalations";
+
 /// The body, or `413` when it is over the limit.
 pub fn body(req: &Request) -> Result<&[u8], ApiError> {
     let b = req.body();

@@ -98,6 +98,35 @@ pub trait StorageExt: Storage {
         )))
     }
 
+    /// Add `id` to the list at `key` unless it is there (compare-and-swap).
+    /// Lists like this are the indexes that spare every hot path a key scan.
+    fn add_to_list(&self, key: &str, id: &str) -> StoreResult<()> {
+        self.update_json::<Vec<String>, _>(key, |cur| {
+            let mut ids = cur.unwrap_or_default();
+            if ids.iter().any(|i| i == id) {
+                return Update::Keep;
+            }
+            ids.push(id.to_string());
+            Update::Write(ids)
+        })
+        .map(drop)
+    }
+
+    /// Remove `id` from the list at `key` (compare-and-swap).
+    fn remove_from_list(&self, key: &str, id: &str) -> StoreResult<()> {
+        self.update_json::<Vec<String>, _>(key, |cur| {
+            let mut ids = cur.unwrap_or_default();
+            let before = ids.len();
+            ids.retain(|i| i != id);
+            if ids.len() == before {
+                Update::Keep
+            } else {
+                Update::Write(ids)
+            }
+        })
+        .map(drop)
+    }
+
     /// A counter's value (0 when absent), as written by `increment`.
     fn counter(&self, key: &str) -> StoreResult<i64> {
         Ok(self.get(key)?.as_deref().map(decode_counter).unwrap_or(0))
@@ -242,6 +271,21 @@ mod tests {
             .collect();
         threads.into_iter().for_each(|t| t.join().unwrap());
         assert_eq!(s.get_json::<Vec<u32>>("list").unwrap().unwrap().len(), 400);
+    }
+
+    #[test]
+    fn lists_add_once_and_remove() {
+        let s = MemoryStorage::new();
+        s.add_to_list("l", "a").unwrap();
+        s.add_to_list("l", "b").unwrap();
+        s.add_to_list("l", "a").unwrap();
+        assert_eq!(
+            s.get_json::<Vec<String>>("l").unwrap().unwrap(),
+            vec!["a", "b"]
+        );
+        s.remove_from_list("l", "a").unwrap();
+        s.remove_from_list("l", "zz").unwrap();
+        assert_eq!(s.get_json::<Vec<String>>("l").unwrap().unwrap(), vec!["b"]);
     }
 
     #[test]

@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::calling_hours::{customer_zone, CallingHours};
+use crate::keys;
 use crate::policy::{Channel, PlannedSurvey, Scale, SurveyKind};
+use crate::storage::{Storage, StorageExt, StoreResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -65,19 +67,23 @@ pub struct Survey {
     pub sent_channels: Vec<Channel>,
     #[serde(default)]
     pub timeline: Vec<TimelineEntry>,
+    /// Set on the "did we fix it?" survey after a resolved callback: the task it follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resurvey_of: Option<String>,
 }
 
 impl Survey {
-    pub fn new(plan: &PlannedSurvey, event: &crate::event::Event, now: DateTime<Utc>) -> Survey {
+    /// A planned survey with its timing from `plan`; callers fill in who and what.
+    fn from_plan(plan: &PlannedSurvey, now: DateTime<Utc>, detail: Option<String>) -> Survey {
         Survey {
             survey_id: plan.survey_id.clone(),
-            event_id: event.event_id.clone(),
+            event_id: String::new(),
             kind: plan.kind,
             scale: plan.scale,
-            customer_id: event.customer.id.clone(),
-            order_id: event.order_id.clone(),
-            agent_id: event.agent_id.clone(),
-            work_order_id: event.work_order_id.clone(),
+            customer_id: String::new(),
+            order_id: None,
+            agent_id: None,
+            work_order_id: None,
             due_at: plan.due_at,
             send_by: plan.send_by,
             expires_at: plan.expires_at,
@@ -88,8 +94,41 @@ impl Survey {
                 at: now,
                 what: "planned".into(),
                 reason: None,
-                detail: None,
+                detail,
             }],
+            resurvey_of: None,
+        }
+    }
+
+    pub fn new(plan: &PlannedSurvey, event: &crate::event::Event, now: DateTime<Utc>) -> Survey {
+        Survey {
+            event_id: event.event_id.clone(),
+            customer_id: event.customer.id.clone(),
+            order_id: event.order_id.clone(),
+            agent_id: event.agent_id.clone(),
+            work_order_id: event.work_order_id.clone(),
+            ..Survey::from_plan(plan, now, None)
+        }
+    }
+
+    /// The re-survey after a resolved callback: same customer, order and staff.
+    pub fn resurvey(
+        plan: &PlannedSurvey,
+        task: &crate::task::CallbackTask,
+        now: DateTime<Utc>,
+    ) -> Survey {
+        Survey {
+            event_id: format!("resurvey:{}", task.task_id),
+            customer_id: task.customer_id.clone(),
+            order_id: task.context.order_id.clone(),
+            agent_id: Some(task.owner.clone()),
+            work_order_id: task.work_order_id.clone(),
+            resurvey_of: Some(task.task_id.clone()),
+            ..Survey::from_plan(
+                plan,
+                now,
+                Some(format!("re-survey after callback {}", task.task_id)),
+            )
         }
     }
 
@@ -114,6 +153,27 @@ impl Survey {
         out.dedup();
         out
     }
+}
+
+/// Put a survey id into the hour bucket of `at`, in a slot allocated with an
+/// atomic increment, where the issuer's tick will find it.
+pub fn index_due<S: Storage + ?Sized>(
+    store: &S,
+    survey_id: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let bucket = keys::hour_bucket(at);
+    let n = store.increment(&keys::due_count(&bucket), 1)?;
+    store.set(&keys::due_slot(&bucket, n), survey_id.as_bytes())
+}
+
+/// Create a survey exactly once and index it; `false` if it already existed.
+pub fn create_survey<S: Storage + ?Sized>(store: &S, survey: &Survey) -> StoreResult<bool> {
+    if store.create_json(&keys::survey(&survey.survey_id), survey)? {
+        index_due(store, &survey.survey_id, survey.next_attempt_at)?;
+        return Ok(true);
+    }
+    Ok(false)
 }
 
 /// What the contact record says about the customer at send time.
@@ -227,6 +287,7 @@ mod tests {
             work_order_id: None,
             promised_at: None,
             amount: None,
+            topic: None,
         };
         let plan = SurveyPolicy::default().plan(&e);
         Survey::new(&plan[0], &e, e.occurred_at)

@@ -40,6 +40,18 @@ impl TaskReason {
         }
     }
 
+    /// Callbacks that are a service moment rather than a repair: never made to a
+    /// customer with an open complaint or callback.
+    pub fn is_delight(self) -> bool {
+        matches!(
+            self,
+            TaskReason::FirstPromoter
+                | TaskReason::Recovered
+                | TaskReason::Birthday
+                | TaskReason::LateDelivery
+        )
+    }
+
     /// 1 is the most urgent.
     pub fn priority(self) -> u8 {
         match self {
@@ -86,6 +98,9 @@ pub enum Outcome {
 #[serde(deny_unknown_fields)]
 pub struct EscalationPolicy {
     pub owner_mode: OwnerMode,
+    /// Staff whose bad scores go to the team even in `responsible` mode (e.g. outsourced staff).
+    #[serde(default)]
+    pub team_agents: Vec<String>,
     pub team: String,
     pub supervisor: String,
     /// After this many days past the deadline a task is too late to call.
@@ -107,6 +122,7 @@ impl Default for EscalationPolicy {
     fn default() -> EscalationPolicy {
         EscalationPolicy {
             owner_mode: OwnerMode::Responsible,
+            team_agents: Vec::new(),
             team: "quality-team".into(),
             supervisor: "supervisor".into(),
             validity_days: 14,
@@ -137,6 +153,12 @@ pub struct EscalationRequest {
     pub work_order_id: Option<String>,
     #[serde(default)]
     pub history: Vec<HistoryEntry>,
+    /// Complaints this customer opened before this one (repeat complaints raise priority).
+    #[serde(default)]
+    pub prior_complaints: u32,
+    /// Set when a low re-survey answer reopens the task it followed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reopens: Option<String>,
     pub occurred_at: DateTime<Utc>,
 }
 
@@ -161,6 +183,32 @@ pub struct TaskContext {
     /// Earlier answers, oldest first, to show the trend.
     #[serde(default)]
     pub history: Vec<HistoryEntry>,
+    /// Later escalations for the same customer, merged into this task.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged: Vec<MergedEscalation>,
+    /// Earlier tasks for this customer and how they ended.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_tasks: Vec<EarlierTask>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergedEscalation {
+    pub source_id: String,
+    pub reasons: Vec<TaskReason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<Answer>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EarlierTask {
+    pub task_id: String,
+    pub reason: TaskReason,
+    pub state: TaskState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_satisfied: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -195,6 +243,9 @@ pub struct CallbackTask {
     pub resolution: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_satisfied: Option<bool>,
+    /// How often it was resolved (a low re-survey reopens it).
+    #[serde(default)]
+    pub resolutions: u32,
     pub context: TaskContext,
 }
 
@@ -222,14 +273,11 @@ pub fn plan_task(
         })
         .min()
         .map(floor_to_minute)?;
-    let vip = req
-        .contact
-        .tier
-        .as_deref()
-        .is_some_and(|t| t.eq_ignore_ascii_case("vip"));
-    let priority = reason.priority().saturating_sub(u8::from(vip)).max(1);
+    let priority = priority_for(req, reason);
     let owner = match (policy.owner_mode, &req.agent_id) {
-        (OwnerMode::Responsible, Some(agent)) => agent.clone(),
+        (OwnerMode::Responsible, Some(agent)) if !policy.team_agents.contains(agent) => {
+            agent.clone()
+        }
         _ => policy.team.clone(),
     };
     Some(CallbackTask {
@@ -258,8 +306,122 @@ pub fn plan_task(
             question: req.question.clone(),
             order_id: req.order_id.clone(),
             history: req.history.clone(),
+            merged: Vec::new(),
+            earlier_tasks: Vec::new(),
         },
+        resolutions: 0,
     })
+}
+
+/// 1 is the most urgent: the reason's own rank, raised one step each for a VIP,
+/// a very low score (NPS 0–2, CSAT 1) and a repeat complaint.
+pub fn priority_for(req: &EscalationRequest, reason: TaskReason) -> u8 {
+    let vip = req
+        .contact
+        .tier
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("vip"));
+    let very_low = req.answer.as_ref().is_some_and(|a| match a.scale {
+        crate::policy::Scale::Nps => a.score <= 2,
+        crate::policy::Scale::Csat => a.score <= 1,
+    });
+    let repeat = req.prior_complaints >= 1 && req.reasons.contains(&TaskReason::Complaint);
+    let raise = u8::from(vip) + u8::from(very_low) + u8::from(repeat);
+    reason.priority().saturating_sub(raise).max(1)
+}
+
+/// Merge a later escalation for the same customer into their open task: one
+/// caller, one conversation. The new reasons are added, the priority raised,
+/// the deadline kept the earliest.
+pub fn merge_into(
+    task: &CallbackTask,
+    req: &EscalationRequest,
+    policy: &EscalationPolicy,
+    now: DateTime<Utc>,
+) -> CallbackTask {
+    let mut t = task.clone();
+    if t.context
+        .merged
+        .iter()
+        .any(|m| m.source_id == req.source_id)
+    {
+        return t;
+    }
+    if let Some(incoming) = plan_task(req, policy, now) {
+        for r in &req.reasons {
+            if !t.reasons.contains(r) {
+                t.reasons.push(*r);
+            }
+        }
+        t.priority = t.priority.min(incoming.priority);
+        t.due_by = t.due_by.min(incoming.due_by);
+        t.expires_at = t.expires_at.max(incoming.expires_at);
+        if incoming.priority < task.priority {
+            t.reason = incoming.reason;
+        }
+        if t.work_order_id.is_none() {
+            t.work_order_id = req.work_order_id.clone();
+        }
+    }
+    t.context.merged.push(MergedEscalation {
+        source_id: req.source_id.clone(),
+        reasons: req.reasons.clone(),
+        answer: req.answer.clone(),
+        at: now,
+    });
+    t
+}
+
+/// A low answer to the re-survey after a resolution reopens the task.
+pub fn reopen(
+    task: &CallbackTask,
+    answer: &Answer,
+    policy: &EscalationPolicy,
+    now: DateTime<Utc>,
+) -> CallbackTask {
+    let mut t = task.clone();
+    let (tz, _) = customer_zone(
+        t.context.customer.time_zone.as_deref(),
+        &policy.default_time_zone,
+    );
+    t.state = TaskState::Open;
+    t.closed_at = None;
+    t.breached = false;
+    t.escalated_to = None;
+    t.next_attempt_at = None;
+    t.due_by = floor_to_minute(policy.calling_hours.deadline(
+        now,
+        TaskReason::LowScore.deadline_hours(),
+        tz,
+    ));
+    t.expires_at = t.due_by + Duration::days(policy.validity_days);
+    if !t.reasons.contains(&TaskReason::LowScore) {
+        t.reasons.push(TaskReason::LowScore);
+    }
+    t.context.merged.push(MergedEscalation {
+        source_id: answer.survey_id.clone(),
+        reasons: vec![TaskReason::LowScore],
+        answer: Some(answer.clone()),
+        at: now,
+    });
+    t
+}
+
+/// Who is asking: a supervisor (the admin token) sees and changes everything; an
+/// agent only the tasks they own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    Supervisor,
+    Agent(String),
+}
+
+impl Role {
+    pub fn may_access(&self, task: &CallbackTask) -> bool {
+        match self {
+            Role::Supervisor => true,
+            Role::Agent(a) => *a == task.owner,
+        }
+    }
 }
 
 /// Deadlines are whole minutes ("due by 10:00"), never later than the rule says.
@@ -345,6 +507,7 @@ pub fn apply_outcome(
             t.state = TaskState::Resolved;
             t.first_contact_at.get_or_insert(now);
             t.closed_at = Some(now);
+            t.resolutions += 1;
             t.resolution = input.resolution.clone();
             t.customer_satisfied = input.customer_satisfied;
         }
@@ -400,8 +563,159 @@ mod tests {
             agent_id: agent.map(str::to_string),
             work_order_id: None,
             history: vec![],
+            prior_complaints: 0,
+            reopens: None,
             occurred_at: utc("2026-12-04T10:00:00+01:00"),
         }
+    }
+
+    #[test]
+    fn merging_adds_reasons_raises_priority_keeps_earliest_deadline() {
+        let p = EscalationPolicy::default();
+        let now = utc("2026-12-04T10:00:00+01:00");
+        let low = plan_task(&request(vec![TaskReason::LowScore], None), &p, now).unwrap();
+        let mut missed = request(vec![TaskReason::MissedCall], None);
+        missed.source_id = "call-1".into();
+        let merged = merge_into(&low, &missed, &p, now);
+        assert_eq!(merged.task_id, low.task_id);
+        assert_eq!(
+            merged.reasons,
+            vec![TaskReason::LowScore, TaskReason::MissedCall]
+        );
+        assert_eq!(merged.priority, 1);
+        assert_eq!(merged.reason, TaskReason::MissedCall);
+        assert_eq!(merged.due_by, utc("2026-12-04T11:00:00+01:00"));
+        // The same escalation again changes nothing.
+        assert_eq!(merge_into(&merged, &missed, &p, now), merged);
+    }
+
+    #[test]
+    fn priority_rises_for_vip_very_low_scores_and_repeat_complaints() {
+        let mut r = request(vec![TaskReason::Complaint], None);
+        assert_eq!(priority_for(&r, TaskReason::Complaint), 1);
+        r.reasons = vec![TaskReason::Dropping];
+        assert_eq!(priority_for(&r, TaskReason::Dropping), 3);
+        r.contact.tier = Some("VIP".into());
+        assert_eq!(priority_for(&r, TaskReason::Dropping), 2);
+        r.reasons = vec![TaskReason::LowScore];
+        r.answer = Some(Answer {
+            survey_id: "s".into(),
+            channel: crate::policy::Channel::Email,
+            kind: crate::policy::SurveyKind::Product,
+            scale: crate::policy::Scale::Nps,
+            score: 1,
+            comment: None,
+            reasons: vec![],
+            answered_at: utc("2026-12-04T10:00:00Z"),
+        });
+        assert_eq!(priority_for(&r, TaskReason::LowScore), 1);
+    }
+
+    #[test]
+    fn team_agents_route_to_the_team() {
+        let mut p = EscalationPolicy::default();
+        p.team_agents = vec!["ext-1".into()];
+        let now = utc("2026-12-04T10:00:00+01:00");
+        assert_eq!(
+            plan_task(&request(vec![TaskReason::LowScore], Some("ext-1")), &p, now)
+                .unwrap()
+                .owner,
+            "quality-team"
+        );
+        assert_eq!(
+            plan_task(&request(vec![TaskReason::LowScore], Some("own-1")), &p, now)
+                .unwrap()
+                .owner,
+            "own-1"
+        );
+    }
+
+    #[test]
+    fn roles_limit_agents_to_their_own_tasks() {
+        let now = utc("2026-12-04T10:00:00+01:00");
+        let t = plan_task(
+            &request(vec![TaskReason::LowScore], Some("a1")),
+            &EscalationPolicy::default(),
+            now,
+        )
+        .unwrap();
+        assert!(Role::Supervisor.may_access(&t));
+        assert!(Role::Agent("a1".into()).may_access(&t));
+        assert!(!Role::Agent("a2".into()).may_access(&t));
+    }
+
+    #[test]
+    fn deadlines_across_zones_and_daylight_saving() {
+        let p = EscalationPolicy::default();
+        let mut r = request(vec![TaskReason::MissedCall], None);
+        // New York, the night the clocks go back (1 Nov 2026): 21:40 EDT → 10:00 EST next morning.
+        r.contact.time_zone = Some("America/New_York".into());
+        let at = utc("2026-10-31T21:40:00-04:00");
+        r.occurred_at = at;
+        assert_eq!(
+            plan_task(&r, &p, at).unwrap().due_by,
+            utc("2026-11-01T10:00:00-05:00")
+        );
+        // Kolkata (+05:30): 48 h from 20:00 is 20:00 two days later, still open.
+        let mut r = request(vec![TaskReason::LowScore], None);
+        r.contact.time_zone = Some("Asia/Kolkata".into());
+        let at = utc("2026-12-04T20:00:00+05:30");
+        r.occurred_at = at;
+        assert_eq!(
+            plan_task(&r, &p, at).unwrap().due_by,
+            utc("2026-12-06T20:00:00+05:30")
+        );
+        // Shanghai, a complaint at 23:00: the clock starts at 09:00, due 48 h later at 09:00.
+        let mut r = request(vec![TaskReason::Complaint], None);
+        r.contact.time_zone = Some("Asia/Shanghai".into());
+        let at = utc("2026-12-04T23:00:00+08:00");
+        r.occurred_at = at;
+        assert_eq!(
+            plan_task(&r, &p, at).unwrap().due_by,
+            utc("2026-12-07T09:00:00+08:00")
+        );
+        // Berlin, spring forward (29 Mar 2026): 48 elapsed hours from Friday 21:00 CET is
+        // Sunday 22:00 CEST — after hours — so the deadline moves to Monday 09:00 CEST.
+        let mut r = request(vec![TaskReason::LowScore], None);
+        let at = utc("2026-03-27T21:00:00+01:00");
+        r.occurred_at = at;
+        assert_eq!(
+            plan_task(&r, &p, at).unwrap().due_by,
+            utc("2026-03-30T09:00:00+02:00")
+        );
+    }
+
+    #[test]
+    fn a_low_resurvey_reopens() {
+        let p = EscalationPolicy::default();
+        let now = utc("2026-12-04T10:00:00+01:00");
+        let t = plan_task(&request(vec![TaskReason::Dropping], None), &p, now).unwrap();
+        let done = apply_outcome(
+            &t,
+            &OutcomeInput {
+                outcome: Outcome::Resolved,
+                resolution: Some("fixed".into()),
+                customer_satisfied: Some(true),
+                note: None,
+            },
+            &p,
+            now,
+        )
+        .unwrap();
+        let answer = Answer {
+            survey_id: "sv_re".into(),
+            channel: crate::policy::Channel::Email,
+            kind: crate::policy::SurveyKind::Service,
+            scale: crate::policy::Scale::Csat,
+            score: 1,
+            comment: None,
+            reasons: vec![],
+            answered_at: now,
+        };
+        let again = reopen(&done, &answer, &p, utc("2026-12-05T10:00:00+01:00"));
+        assert_eq!(again.state, TaskState::Open);
+        assert!(again.reasons.contains(&TaskReason::LowScore));
+        assert_eq!(again.due_by, utc("2026-12-07T10:00:00+01:00"));
     }
 
     #[test]

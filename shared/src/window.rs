@@ -123,6 +123,8 @@ mod tests {
             agent_id: None,
             work_order_id: work_order.map(str::to_string),
             history: vec![],
+            prior_complaints: 0,
+            reopens: None,
             occurred_at: utc("2026-12-04T10:00:00+01:00"),
         };
         let p = EscalationPolicy::default();

@@ -283,6 +283,14 @@ impl Host {
 impl Drop for Host {
     fn drop(&mut self) {
         self.kill();
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("--- host log (last {} lines) ---", tail.len());
+            for line in tail.into_iter().rev() {
+                eprintln!("{line}");
+            }
+        }
     }
 }
 
@@ -374,4 +382,75 @@ pub fn delivery_event(event_id: &str, occurred_at: &str, time_zone: &str) -> Str
 pub fn link_path(link: &str) -> String {
     let i = link.find("/s/").expect("a survey link");
     link[i..].to_string()
+}
+
+/// An event body: `kind` for `customer`, with extra top-level fields merged in.
+pub fn event_body(
+    event_id: &str,
+    kind: &str,
+    occurred_at: &str,
+    customer: Value,
+    extra: Value,
+) -> String {
+    let mut v = serde_json::json!({
+        "event_id": event_id,
+        "type": kind,
+        "occurred_at": occurred_at,
+        "order_id": format!("order-{event_id}"),
+        "customer": customer,
+    });
+    if let (Some(obj), Some(more)) = (v.as_object_mut(), extra.as_object()) {
+        for (k, val) in more {
+            obj.insert(k.clone(), val.clone());
+        }
+    }
+    v.to_string()
+}
+
+/// A customer record for events.
+pub fn customer(id: &str, time_zone: &str) -> Value {
+    serde_json::json!({"id": id, "name": format!("Customer {id}"), "email": format!("{id}@example.com"),
+        "locale": "en-GB", "time_zone": time_zone})
+}
+
+impl Host {
+    /// JSON of a response, with its status.
+    pub fn json(r: reqwest::blocking::Response) -> (u16, Value) {
+        let status = r.status().as_u16();
+        let text = r.text().unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}")),
+        )
+    }
+
+    /// Run the issuer's tick and return the links it handed to `sender` since `seen` messages.
+    pub fn tick_links(&self, sender: &Sender, seen: usize) -> Vec<(String, Value)> {
+        let r = self.admin_post("/issuer/tick", "");
+        assert_eq!(r.status(), 200);
+        sender.messages()[seen..]
+            .iter()
+            .map(|m| (link_path(m["link"].as_str().unwrap()), m.clone()))
+            .collect()
+    }
+
+    /// Answer a survey link with JSON.
+    pub fn answer(&self, link: &str, score: u8, comment: Option<&str>) -> (u16, Value) {
+        let body = serde_json::json!({"score": score, "comment": comment});
+        Host::json(
+            self.http
+                .post(self.url(link))
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+                .unwrap(),
+        )
+    }
+
+    /// The callbacks of one owner (as supervisor).
+    pub fn callbacks(&self, query: &str) -> Vec<Value> {
+        let (status, v) = Host::json(self.admin_get(&format!("/callbacks?{query}")));
+        assert_eq!(status, 200, "{v}");
+        v["callbacks"].as_array().unwrap().clone()
+    }
 }

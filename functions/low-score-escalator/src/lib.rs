@@ -1,28 +1,37 @@
 //! low-score-escalator: turns escalations into callback tasks with an owner, a
-//! deadline and context; records outcomes; marks breaches; reports on the loop.
+//! deadline and context; merges a customer's escalations into one open task;
+//! records outcomes (planning the "did we fix it?" re-survey); marks breaches;
+//! finds birthday callbacks; reports on the loop.
 //!
 //! Routes: `GET /callbacks`, `GET /callbacks/:task_id`, `POST /callbacks/:task_id/outcome`,
 //! `POST /escalator/tick`, `GET /reports/loop`, and (private, through
 //! `http://low-score-escalator.spin.internal`) `POST /internal/escalations`.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
+use revisit_shared::answer::History;
 use revisit_shared::keys;
 use revisit_shared::report::{loop_report, LOOP_COUNTERS};
 use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::storage::{Storage, StorageExt, Update};
+use revisit_shared::survey::{create_survey, Contact, Survey};
 use revisit_shared::task::{
-    apply_outcome, mark_breach, plan_task, CallbackTask, EscalationPolicy, EscalationRequest,
-    OutcomeInput, TaskState,
+    apply_outcome, mark_breach, merge_into, plan_task, reopen, task_id_for, CallbackTask,
+    EarlierTask, EscalationPolicy, EscalationRequest, OutcomeInput, Role, TaskReason, TaskState,
 };
 use revisit_shared::{error::parse_json, ApiError};
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
 
-/// The private path the score receiver (and the issuer) hand escalations to.
+/// The private path the score receiver and the issuer hand escalations to.
 const INTERNAL_ESCALATIONS: &str = "/internal/escalations";
 
 /// Every task id, for the supervisor's view of `GET /callbacks`.
 const ALL_TASKS: &str = "ix/all-tasks";
+/// Owners that have loop counters, for the report's `by_owner`.
+const LOOP_OWNERS: &str = "ix/loop-owners";
+/// Minutes from creation to first contact, one per task reached (for the median).
+const FIRST_CONTACT_MINUTES: &str = "ix/first-contact-minutes";
+const FIRST_CONTACT_KEEP: usize = 10_000;
 
 #[http_component]
 async fn handle(req: Request) -> Response {
@@ -49,65 +58,177 @@ async fn handle(req: Request) -> Response {
     shell::render(result)
 }
 
-/// `POST /internal/escalations`: one task per request source, however often delivered.
+fn supervisor_only(req: &Request) -> Result<(), ApiError> {
+    match shell::authenticate(req)? {
+        Role::Supervisor => Ok(()),
+        Role::Agent(_) => Err(ApiError::new(
+            403,
+            "forbidden",
+            "only a supervisor (the admin token) may do this",
+        )),
+    }
+}
+
+fn forbidden(task_id: &str) -> ApiError {
+    ApiError::new(
+        403,
+        "forbidden",
+        format!("task {task_id} belongs to another owner; agents see only their own tasks"),
+    )
+}
+
+/// `POST /internal/escalations`: one task per source, however often delivered.
 fn escalation(req: &Request) -> Result<Response, ApiError> {
-    shell::require_admin(req)?;
+    supervisor_only(req)?;
     let request: EscalationRequest = parse_json(shell::body(req)?)?;
     let store = SpinStore::open()?;
     let policy = shell::escalation_policy()?;
-    let task = create_task(&store, &request, &policy, shell::now())?;
+    let task = receive(&store, &request, &policy, shell::now())?;
     Ok(shell::json(200, &serde_json::json!({ "task": task })))
 }
 
-/// Create the task a request asks for, exactly once; index it for its owner.
-fn create_task(
+/// Handle one escalation exactly once: reopen, merge into the customer's open
+/// task, or create a new one.
+fn receive(
     store: &SpinStore,
     request: &EscalationRequest,
     policy: &EscalationPolicy,
     now: DateTime<Utc>,
 ) -> Result<Option<CallbackTask>, ApiError> {
-    let Some(task) = plan_task(request, policy, now) else {
+    let source_key = keys::task_source(&request.source_id);
+    if let Some(task_id) = store.get_json::<String>(&source_key)? {
+        if let Some(task) = store.get_json::<CallbackTask>(&keys::task(&task_id))? {
+            return Ok(Some(task));
+        }
+    }
+    if let Some(task_id) = &request.reopens {
+        return reopen_task(store, task_id, request, policy, now);
+    }
+    let customer = &request.contact.customer_id;
+    let delight_only = request.reasons.iter().all(|r| r.is_delight());
+    let Some(mut mine) = plan_task(request, policy, now) else {
         return Ok(None);
     };
-    if store.create_json(&keys::task(&task.task_id), &task)? {
-        add_to_index(store, &keys::owner_tasks(&task.owner), &task.task_id)?;
-        add_to_index(store, keys::OPEN_TASKS, &task.task_id)?;
-        add_to_index(store, ALL_TASKS, &task.task_id)?;
-        store.increment(&keys::loop_counter("created"), 1)?;
-        Ok(Some(task))
-    } else {
-        Ok(store.get_json(&keys::task(&task.task_id))?)
+    let pointer = keys::customer_open_task(customer);
+    let mut created = false;
+    // One customer, one open task: the pointer to it is claimed by compare-and-swap
+    // only once the task exists, so racing escalations merge instead of splitting.
+    for _ in 0..16 {
+        let (current, cas) = store.cas_begin(&pointer)?;
+        let current_id = current
+            .as_deref()
+            .and_then(|v| serde_json::from_slice::<String>(v).ok());
+        if current_id.as_deref() == Some(mine.task_id.as_str()) {
+            break;
+        }
+        let open = match &current_id {
+            Some(id) => store
+                .get_json::<CallbackTask>(&keys::task(id))?
+                .filter(|t| !t.state.is_closed()),
+            None => None,
+        };
+        if let Some(open) = open {
+            if created {
+                // Lost the race after creating: fold this task away again.
+                store.delete(&keys::task(&mine.task_id))?;
+            }
+            if delight_only {
+                // A thank-you call to someone waiting for a repair would be tone-deaf.
+                // Not recorded as handled: a birthday call may still come once the task closes.
+                return Ok(None);
+            }
+            let merged = store.update_json::<CallbackTask, _>(
+                &keys::task(&open.task_id),
+                |cur| match cur {
+                    Some(t) if !t.state.is_closed() => {
+                        Update::Write(merge_into(&t, request, policy, now))
+                    }
+                    _ => Update::Keep,
+                },
+            )?;
+            store.put_json(&source_key, &open.task_id)?;
+            count_complaint(store, request)?;
+            return Ok(merged);
+        }
+        if !created {
+            mine.context.earlier_tasks = earlier_tasks(store, customer)?;
+            created = store.create_json(&keys::task(&mine.task_id), &mine)?;
+            if !created {
+                // Another delivery of this very escalation created it: nothing more to do here.
+                if let Some(existing) =
+                    store.get_json::<CallbackTask>(&keys::task(&mine.task_id))?
+                {
+                    mine = existing;
+                }
+            }
+        }
+        if store.cas_swap(cas, &serde_json::to_vec(&mine.task_id).unwrap_or_default())? {
+            break;
+        }
     }
+    if created {
+        store.add_to_list(&keys::owner_tasks(&mine.owner), &mine.task_id)?;
+        store.add_to_list(keys::OPEN_TASKS, &mine.task_id)?;
+        store.add_to_list(ALL_TASKS, &mine.task_id)?;
+        store.add_to_list(&keys::customer_tasks(customer), &mine.task_id)?;
+        bump(store, &mine, "created")?;
+        count_complaint(store, request)?;
+    }
+    store.put_json(&source_key, &mine.task_id)?;
+    Ok(store.get_json(&keys::task(&mine.task_id))?)
 }
 
-fn add_to_index(store: &SpinStore, key: &str, id: &str) -> Result<(), ApiError> {
-    store.update_json::<Vec<String>, _>(key, |cur| {
-        let mut ids = cur.unwrap_or_default();
-        if ids.iter().any(|i| i == id) {
-            return Update::Keep;
+fn count_complaint(store: &SpinStore, request: &EscalationRequest) -> Result<(), ApiError> {
+    if request.reasons.contains(&TaskReason::Complaint) {
+        store.increment(&keys::loop_counter("complaints"), 1)?;
+        if request.prior_complaints > 0 {
+            store.increment(&keys::loop_counter("repeat_complaints"), 1)?;
         }
-        ids.push(id.to_string());
-        Update::Write(ids)
-    })?;
+    }
     Ok(())
 }
 
-fn remove_from_index(store: &SpinStore, key: &str, id: &str) -> Result<(), ApiError> {
-    store.update_json::<Vec<String>, _>(key, |cur| {
-        let mut ids = cur.unwrap_or_default();
-        let before = ids.len();
-        ids.retain(|i| i != id);
-        if ids.len() == before {
-            Update::Keep
-        } else {
-            Update::Write(ids)
-        }
+fn reopen_task(
+    store: &SpinStore,
+    task_id: &str,
+    request: &EscalationRequest,
+    policy: &EscalationPolicy,
+    now: DateTime<Utc>,
+) -> Result<Option<CallbackTask>, ApiError> {
+    let Some(answer) = &request.answer else {
+        return Err(ApiError::unprocessable(
+            "a reopening escalation carries the re-survey answer",
+        ));
+    };
+    let updated = store.update_json::<CallbackTask, _>(&keys::task(task_id), |cur| match cur {
+        Some(t) if t.state.is_closed() => Update::Write(reopen(&t, answer, policy, now)),
+        _ => Update::Keep,
     })?;
-    Ok(())
+    if let Some(t) = &updated {
+        store.add_to_list(keys::OPEN_TASKS, &t.task_id)?;
+        store.put_json(&keys::customer_open_task(&t.customer_id), &t.task_id)?;
+    }
+    store.put_json(&keys::task_source(&request.source_id), &task_id.to_string())?;
+    Ok(updated)
 }
 
-fn load_tasks(store: &SpinStore, index: &str) -> Result<Vec<CallbackTask>, ApiError> {
-    let ids: Vec<String> = store.get_json(index)?.unwrap_or_default();
+fn earlier_tasks(store: &SpinStore, customer: &str) -> Result<Vec<EarlierTask>, ApiError> {
+    let ids: Vec<String> = store
+        .get_json(&keys::customer_tasks(customer))?
+        .unwrap_or_default();
+    Ok(load(store, &ids)?
+        .into_iter()
+        .map(|t| EarlierTask {
+            task_id: t.task_id,
+            reason: t.reason,
+            state: t.state,
+            resolution: t.resolution,
+            customer_satisfied: t.customer_satisfied,
+        })
+        .collect())
+}
+
+fn load(store: &SpinStore, ids: &[String]) -> Result<Vec<CallbackTask>, ApiError> {
     let keys: Vec<String> = ids.iter().map(|i| keys::task(i)).collect();
     Ok(store
         .get_many(&keys)?
@@ -117,11 +238,46 @@ fn load_tasks(store: &SpinStore, index: &str) -> Result<Vec<CallbackTask>, ApiEr
         .collect())
 }
 
-/// `GET /callbacks?owner=&state=`
+fn load_index(store: &SpinStore, index: &str) -> Result<Vec<CallbackTask>, ApiError> {
+    let ids: Vec<String> = store.get_json(index)?.unwrap_or_default();
+    load(store, &ids)
+}
+
+/// Add to a loop counter, in total and by owner and by reason.
+fn bump(store: &SpinStore, task: &CallbackTask, metric: &str) -> Result<(), ApiError> {
+    store.increment(&keys::loop_counter(metric), 1)?;
+    let n = store.increment(
+        &keys::loop_counter(&format!("owner/{}/{metric}", task.owner)),
+        1,
+    )?;
+    if n == 1 {
+        store.add_to_list(LOOP_OWNERS, &task.owner)?;
+    }
+    let reason = serde_json::to_value(task.reason)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    store.increment(&keys::loop_counter(&format!("reason/{reason}/{metric}")), 1)?;
+    Ok(())
+}
+
+/// `GET /callbacks?owner=&state=` (an agent sees only their own).
 fn list(req: &Request) -> Result<Response, ApiError> {
-    shell::require_admin(req)?;
+    let role = shell::authenticate(req)?;
     let store = SpinStore::open()?;
     let owner = shell::query_param(req, "owner");
+    let owner = match (&role, owner) {
+        (Role::Supervisor, o) => o,
+        (Role::Agent(me), None) => Some(me.clone()),
+        (Role::Agent(me), Some(o)) if *me == o => Some(o),
+        (Role::Agent(_), Some(o)) => {
+            return Err(ApiError::new(
+                403,
+                "forbidden",
+                format!("agents see only their own tasks, not {o:?}'s"),
+            ))
+        }
+    };
     let state = match shell::query_param(req, "state") {
         None => None,
         Some(s) => Some(serde_json::from_value::<TaskState>(serde_json::Value::String(s.clone())).map_err(|_| {
@@ -132,28 +288,31 @@ fn list(req: &Request) -> Result<Response, ApiError> {
         .as_deref()
         .map(keys::owner_tasks)
         .unwrap_or_else(|| ALL_TASKS.to_string());
-    let mut tasks: Vec<CallbackTask> = load_tasks(&store, &index)?
+    let mut tasks: Vec<CallbackTask> = load_index(&store, &index)?
         .into_iter()
         .filter(|t| state.is_none_or(|s| t.state == s))
         .collect();
-    tasks.sort_by_key(|t| (t.priority, t.due_by));
+    tasks.sort_by_key(|t| (t.state.is_closed(), t.priority, t.due_by));
     Ok(shell::json(200, &serde_json::json!({ "callbacks": tasks })))
 }
 
 /// `GET /callbacks/:task_id`
 fn get(req: &Request) -> Result<Response, ApiError> {
-    shell::require_admin(req)?;
+    let role = shell::authenticate(req)?;
     let id = shell::path_param(req, "task_id")?;
     let store = SpinStore::open()?;
     let task: CallbackTask = store
         .get_json(&keys::task(&id))?
         .ok_or_else(|| ApiError::not_found(format!("no callback task {id}")))?;
+    if !role.may_access(&task) {
+        return Err(forbidden(&id));
+    }
     Ok(shell::json(200, &task))
 }
 
 /// `POST /callbacks/:task_id/outcome`
 fn outcome(req: &Request) -> Result<Response, ApiError> {
-    shell::require_admin(req)?;
+    let role = shell::authenticate(req)?;
     let id = shell::path_param(req, "task_id")?;
     let input: OutcomeInput = parse_json(shell::body(req)?)?;
     let store = SpinStore::open()?;
@@ -166,6 +325,10 @@ fn outcome(req: &Request) -> Result<Response, ApiError> {
             failure = Some(ApiError::not_found(format!("no callback task {id}")));
             return Update::Keep;
         };
+        if !role.may_access(&task) {
+            failure = Some(forbidden(&id));
+            return Update::Keep;
+        }
         match apply_outcome(&task, &input, &policy, now) {
             Ok(next) => {
                 before = Some(task);
@@ -182,38 +345,64 @@ fn outcome(req: &Request) -> Result<Response, ApiError> {
         return Err(e);
     }
     let task = updated.ok_or_else(|| ApiError::not_found(format!("no callback task {id}")))?;
-    let was_closed = before.as_ref().is_some_and(|b| b.state.is_closed());
-    if task.state.is_closed() && !was_closed {
+    let before = before.expect("an outcome was applied");
+    if before.first_contact_at.is_none() {
+        if let Some(first) = task.first_contact_at {
+            let minutes = (first - task.created_at).num_minutes().max(0) as u32;
+            store.update_json::<Vec<u32>, _>(FIRST_CONTACT_MINUTES, |cur| {
+                let mut v = cur.unwrap_or_default();
+                v.push(minutes);
+                if v.len() > FIRST_CONTACT_KEEP {
+                    v.remove(0);
+                }
+                Update::Write(v)
+            })?;
+        }
+    }
+    if task.state.is_closed() && !before.state.is_closed() {
         count_closed(&store, &task)?;
+        if task.state == TaskState::Resolved {
+            plan_resurvey(&store, &task, now)?;
+        }
     }
     Ok(shell::json(200, &task))
 }
 
-fn count_closed(store: &SpinStore, task: &CallbackTask) -> Result<(), ApiError> {
-    let closed_at = task.closed_at.unwrap_or(task.created_at);
-    store.increment(&keys::loop_counter("closed"), 1)?;
-    if closed_at <= task.due_by {
-        store.increment(&keys::loop_counter("closed_within_deadline"), 1)?;
-    }
-    if task.state == TaskState::Resolved {
-        store.increment(&keys::loop_counter("resolved"), 1)?;
-        if task.customer_satisfied == Some(true) {
-            store.increment(&keys::loop_counter("recovered"), 1)?;
-        }
-    }
-    if let Some(first) = task.first_contact_at {
-        store.increment(
-            &keys::loop_counter("first_contact_seconds"),
-            (first - task.created_at).num_seconds().max(0),
-        )?;
-    }
-    remove_from_index(store, keys::OPEN_TASKS, &task.task_id)
+/// After a resolution, a short CSAT "did we fix it?" survey through the issuer's
+/// policy and due index (the issuer's tick sends it).
+fn plan_resurvey(
+    store: &SpinStore,
+    task: &CallbackTask,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let survey_policy = shell::survey_policy()?;
+    let plan = survey_policy.plan_resurvey(&task.task_id, task.resolutions, now);
+    create_survey(store, &Survey::resurvey(&plan, task, now))?;
+    Ok(())
 }
 
-/// `POST /escalator/tick`: deliver what the outbox holds, then mark breaches
-/// (each escalated to the supervisor queue exactly once).
+fn count_closed(store: &SpinStore, task: &CallbackTask) -> Result<(), ApiError> {
+    let closed_at = task.closed_at.unwrap_or(task.created_at);
+    bump(store, task, "closed")?;
+    if closed_at <= task.due_by {
+        bump(store, task, "closed_within_deadline")?;
+    }
+    if task.state == TaskState::Resolved {
+        bump(store, task, "resolved")?;
+    }
+    store.remove_from_list(keys::OPEN_TASKS, &task.task_id)?;
+    let pointer = keys::customer_open_task(&task.customer_id);
+    if store.get_json::<String>(&pointer)?.as_deref() == Some(task.task_id.as_str()) {
+        store.delete(&pointer)?;
+    }
+    Ok(())
+}
+
+/// `POST /escalator/tick`: deliver what the outbox holds, expire tasks past
+/// their validity, mark breaches (each escalated to the supervisor queue exactly
+/// once), and find this month's birthday callbacks.
 fn tick(req: &Request) -> Result<Response, ApiError> {
-    shell::require_admin(req)?;
+    supervisor_only(req)?;
     let store = SpinStore::open()?;
     let policy = shell::escalation_policy()?;
     let now = shell::now();
@@ -222,16 +411,16 @@ fn tick(req: &Request) -> Result<Response, ApiError> {
     let mut delivered = 0;
     for source in &pending {
         if let Some(request) = store.get_json::<EscalationRequest>(&keys::outbox(source))? {
-            create_task(&store, &request, &policy, now)?;
+            receive(&store, &request, &policy, now)?;
             delivered += 1;
         }
         store.delete(&keys::outbox(source))?;
-        remove_from_index(&store, keys::OUTBOX_INDEX, source)?;
+        store.remove_from_list(keys::OUTBOX_INDEX, source)?;
     }
 
     let mut breached = 0;
     let mut expired = 0;
-    for task in load_tasks(&store, keys::OPEN_TASKS)? {
+    for task in load_index(&store, keys::OPEN_TASKS)? {
         if !task.state.is_closed() && now >= task.expires_at {
             // Past its validity a call makes no sense any more: expire it.
             let mut won = false;
@@ -274,32 +463,121 @@ fn tick(req: &Request) -> Result<Response, ApiError> {
             }
         })?;
         if won {
-            add_to_index(
-                &store,
-                &keys::owner_tasks(&policy.supervisor),
-                &task.task_id,
-            )?;
-            store.increment(&keys::loop_counter("breached"), 1)?;
+            store.add_to_list(&keys::owner_tasks(&policy.supervisor), &task.task_id)?;
+            bump(&store, &task, "breached")?;
             breached += 1;
         }
     }
+
+    let birthdays = birthday_callbacks(&store, &policy, now)?;
     Ok(shell::json(
         200,
-        &serde_json::json!({ "delivered_from_outbox": delivered, "breached": breached, "expired": expired }),
+        &serde_json::json!({ "delivered_from_outbox": delivered, "breached": breached, "expired": expired, "birthday_callbacks": birthdays }),
     ))
 }
 
-/// `GET /reports/loop`
+/// A satisfied customer whose birthday is this month gets one call a year
+/// (never with an open complaint: `receive` refuses delight calls then).
+fn birthday_callbacks(
+    store: &SpinStore,
+    policy: &EscalationPolicy,
+    now: DateTime<Utc>,
+) -> Result<usize, ApiError> {
+    let customers: Vec<String> = store
+        .get_json(&keys::birthdays(now.month()))?
+        .unwrap_or_default();
+    let mut created = 0;
+    for customer in customers {
+        let source = format!("birthday:{customer}:{}", now.year());
+        if store.get(&keys::task_source(&source))?.is_some()
+            || store.get(&keys::task(&task_id_for(&source)))?.is_some()
+        {
+            continue;
+        }
+        let history: History = store
+            .get_json(&keys::history(&customer))?
+            .unwrap_or_default();
+        let satisfied = history
+            .answers
+            .last()
+            .is_some_and(|a| a.scale.is_satisfied(a.score));
+        if !satisfied || history.complaints_since_satisfied > 0 {
+            continue;
+        }
+        let contact: Contact = store
+            .get_json(&keys::contact(&customer))?
+            .unwrap_or_default();
+        if contact.opted_out {
+            continue;
+        }
+        let request = EscalationRequest {
+            source_id: source,
+            reasons: vec![TaskReason::Birthday],
+            contact,
+            answer: None,
+            question: None,
+            order_id: None,
+            agent_id: None,
+            work_order_id: None,
+            history: history.answers,
+            prior_complaints: 0,
+            reopens: None,
+            occurred_at: now,
+        };
+        if receive(store, &request, policy, now)?.is_some() {
+            created += 1;
+        }
+    }
+    Ok(created)
+}
+
+/// `GET /reports/loop`: totals, and the same by owner and by reason.
 fn report(req: &Request) -> Result<Response, ApiError> {
-    shell::require_admin(req)?;
+    supervisor_only(req)?;
     let store = SpinStore::open()?;
+    let totals = read_report(&store, "")?;
+    let owners: Vec<String> = store.get_json(LOOP_OWNERS)?.unwrap_or_default();
+    let mut by_owner = serde_json::Map::new();
+    for owner in owners {
+        by_owner.insert(
+            owner.clone(),
+            read_report(&store, &format!("owner/{owner}/"))?,
+        );
+    }
+    let mut by_reason = serde_json::Map::new();
+    for reason in [
+        "low_score",
+        "dropping",
+        "missed_call",
+        "complaint",
+        "first_promoter",
+        "recovered",
+        "birthday",
+        "late_delivery",
+        "vip_repeat",
+    ] {
+        let r = read_report(&store, &format!("reason/{reason}/"))?;
+        if r["created"].as_i64().unwrap_or(0) > 0 {
+            by_reason.insert(reason.to_string(), r);
+        }
+    }
+    let mut value = totals;
+    value["by_owner"] = by_owner.into();
+    value["by_reason"] = by_reason.into();
+    Ok(shell::json(200, &value))
+}
+
+fn read_report(store: &SpinStore, prefix: &str) -> Result<serde_json::Value, ApiError> {
     let keys: Vec<String> = LOOP_COUNTERS
         .iter()
-        .map(|c| keys::loop_counter(c))
+        .map(|c| keys::loop_counter(&format!("{prefix}{c}")))
         .collect();
     let values = store.counters(&keys)?;
-    let mut report = serde_json::to_value(loop_report(&values))
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    report["breached"] = store.counter(&keys::loop_counter("breached"))?.into();
-    Ok(shell::json(200, &report))
+    let minutes: Vec<u32> = if prefix.is_empty() {
+        store.get_json(FIRST_CONTACT_MINUTES)?.unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    serde_json::to_value(loop_report(&values, &minutes))
+        .map_err(|e| ApiError::internal(e.to_string()))
 }

@@ -19,7 +19,7 @@ use revisit_shared::signing::LinkToken;
 use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::storage::{Storage, StorageExt, Update};
 use revisit_shared::survey::{Contact, Survey, SurveyState};
-use revisit_shared::task::{plan_task, EscalationRequest};
+use revisit_shared::task::{plan_task, EscalationRequest, TaskReason};
 use revisit_shared::ApiError;
 use serde::Deserialize;
 use spin_sdk::http::{Method, Request, Response};
@@ -309,10 +309,6 @@ async fn after_answer(
         bump_summary(store, &day, &dims, metric)?;
     }
 
-    let reasons = classify(&before, answer.scale, answer.score);
-    if reasons.is_empty() {
-        return Ok(None);
-    }
     let contact: Contact = store
         .get_json(&keys::contact(&survey.customer_id))?
         .unwrap_or(Contact {
@@ -320,60 +316,48 @@ async fn after_answer(
             ..Default::default()
         });
     let lang = Lang::from_locale(contact.locale.as_deref());
-    let request = EscalationRequest {
+    let mut request = EscalationRequest {
         source_id: survey.survey_id.clone(),
-        reasons,
+        reasons: vec![],
         contact,
         answer: Some(answer.clone()),
         question: Some(texts(lang).question(answer.scale, answer.kind, &merchant())),
         order_id: survey.order_id.clone(),
         agent_id: survey.agent_id.clone(),
         work_order_id: survey.work_order_id.clone(),
-        history: before.answers,
+        history: before.answers.clone(),
+        prior_complaints: before.complaints.len() as u32,
+        reopens: None,
         occurred_at: now,
     };
-    // Outbox first: if the escalator cannot be reached now, its tick picks it up.
-    store.put_json(&keys::outbox(&request.source_id), &request)?;
-    store.update_json::<Vec<String>, _>(keys::OUTBOX_INDEX, |cur| {
-        let mut ids = cur.unwrap_or_default();
-        if ids.contains(&request.source_id) {
-            return Update::Keep;
+    if let Some(task_id) = &survey.resurvey_of {
+        // The "did we fix it?" answer: it measures recovery, or reopens the task.
+        let owner = survey.agent_id.clone().unwrap_or_default();
+        let mut metrics = vec!["resurveys_answered"];
+        if answer.scale.is_satisfied(answer.score) {
+            metrics.push("recovered");
         }
-        ids.push(request.source_id.clone());
-        Update::Write(ids)
-    })?;
-    deliver(store, &request).await;
+        for m in metrics {
+            store.increment(&keys::loop_counter(m), 1)?;
+            store.increment(&keys::loop_counter(&format!("owner/{owner}/{m}")), 1)?;
+        }
+        if !answer.scale.is_low(answer.score) {
+            return Ok(None);
+        }
+        request.reasons = vec![TaskReason::LowScore];
+        request.reopens = Some(task_id.clone());
+    } else {
+        request.reasons = classify(&before, answer.scale, answer.score);
+        if request.reasons.is_empty() {
+            return Ok(None);
+        }
+    }
+    shell::hand_off(store, &request).await?;
+    if request.reasons.iter().all(|r| r.is_delight()) {
+        return Ok(None);
+    }
     let policy = shell::escalation_policy()?;
     Ok(plan_task(&request, &policy, now).map(|t| t.due_by))
-}
-
-/// Try to hand the escalation to the escalator now; on success clear the outbox.
-async fn deliver(store: &SpinStore, request: &EscalationRequest) {
-    let Ok(token) = shell::variable("admin_token") else {
-        return;
-    };
-    let http = Request::builder()
-        .method(Method::Post)
-        .uri("http://low-score-escalator.spin.internal/internal/escalations")
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {token}"))
-        .body(serde_json::to_vec(request).unwrap_or_default())
-        .build();
-    let delivered = match spin_sdk::http::send::<_, Response>(http).await {
-        Ok(r) => (200..300).contains(r.status()),
-        Err(e) => {
-            eprintln!("escalator unreachable, left in the outbox: {e}");
-            false
-        }
-    };
-    if delivered {
-        let _ = store.delete(&keys::outbox(&request.source_id));
-        let _ = store.update_json::<Vec<String>, _>(keys::OUTBOX_INDEX, |cur| {
-            let mut ids = cur.unwrap_or_default();
-            ids.retain(|i| *i != request.source_id);
-            Update::Write(ids)
-        });
-    }
 }
 
 const MAX_REPORT_DAYS: i64 = 92;

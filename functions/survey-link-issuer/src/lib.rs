@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
+use revisit_shared::answer::{ComplaintEntry, History};
 use revisit_shared::event::{Event, EventType};
 use revisit_shared::i18n::{texts, Lang};
 use revisit_shared::keys;
@@ -15,7 +16,10 @@ use revisit_shared::report::bump_summary;
 use revisit_shared::signing::{verify_webhook, LinkToken};
 use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::storage::{Storage, StorageExt, Update};
-use revisit_shared::survey::{decide_send, Contact, SendDecision, SkipReason, Survey, SurveyState};
+use revisit_shared::survey::{
+    create_survey, decide_send, index_due, Contact, SendDecision, SkipReason, Survey, SurveyState,
+};
+use revisit_shared::task::{EscalationRequest, TaskReason};
 use revisit_shared::window::WorkOrder;
 use revisit_shared::{error::parse_json, ApiError};
 use serde::{Deserialize, Serialize};
@@ -30,7 +34,7 @@ async fn handle(req: Request) -> Response {
         .unwrap_or("")
         .to_string();
     let result = match (route.as_str(), req.method()) {
-        ("/events", Method::Post) => intake(&req),
+        ("/events", Method::Post) => intake(&req).await,
         ("/events", _) => Err(ApiError::method_not_allowed("POST")),
         ("/issuer/tick", Method::Post) => tick(&req).await,
         ("/issuer/tick", _) => Err(ApiError::method_not_allowed("POST")),
@@ -59,7 +63,7 @@ struct PlannedView {
 }
 
 /// `POST /events`: verify, parse, plan, store — idempotent per `event_id`.
-fn intake(req: &Request) -> Result<Response, ApiError> {
+async fn intake(req: &Request) -> Result<Response, ApiError> {
     let body = shell::body(req)?;
     let now = shell::now();
     let secret = shell::variable("webhook_secret")?;
@@ -83,15 +87,15 @@ fn intake(req: &Request) -> Result<Response, ApiError> {
     };
     let first_delivery = store.create_json(&keys::event(&event.event_id), &record)?;
     if first_delivery {
-        apply_side_effects(&store, &event)?;
+        let contact = apply_side_effects(&store, &event)?;
+        if let Some(request) = callback_request(&store, &event, contact)? {
+            shell::hand_off(&store, &request).await?;
+        }
     }
     // Create each survey exactly once (compare-and-swap), and index it where
     // the tick will find it. A repeated delivery repairs anything a crash left out.
     for p in &plan {
-        let survey = Survey::new(p, &event, now);
-        if store.create_json(&keys::survey(&p.survey_id), &survey)? {
-            index_due(&store, &p.survey_id, survey.next_attempt_at)?;
-        }
+        create_survey(&store, &Survey::new(p, &event, now))?;
     }
     let surveys: Vec<PlannedView> = plan
         .iter()
@@ -109,31 +113,37 @@ fn intake(req: &Request) -> Result<Response, ApiError> {
 }
 
 /// What an event changes besides planning: the contact record, work orders.
-fn apply_side_effects(store: &SpinStore, event: &Event) -> Result<(), ApiError> {
+/// Returns the contact as it now stands.
+fn apply_side_effects(store: &SpinStore, event: &Event) -> Result<Contact, ApiError> {
     let c = &event.customer;
     let opted_out = event.kind == EventType::CustomerOptedOut;
-    store.update_json::<Contact, _>(&keys::contact(&c.id), |current| {
-        let mut contact = current.unwrap_or_else(|| Contact {
-            customer_id: c.id.clone(),
-            ..Default::default()
-        });
-        for (field, value) in [
-            (&mut contact.name, &c.name),
-            (&mut contact.email, &c.email),
-            (&mut contact.phone, &c.phone),
-            (&mut contact.whatsapp, &c.whatsapp),
-            (&mut contact.locale, &c.locale),
-            (&mut contact.time_zone, &c.time_zone),
-            (&mut contact.tier, &c.tier),
-            (&mut contact.birthday, &c.birthday),
-        ] {
-            if value.is_some() {
-                *field = value.clone();
+    let contact = store
+        .update_json::<Contact, _>(&keys::contact(&c.id), |current| {
+            let mut contact = current.unwrap_or_else(|| Contact {
+                customer_id: c.id.clone(),
+                ..Default::default()
+            });
+            for (field, value) in [
+                (&mut contact.name, &c.name),
+                (&mut contact.email, &c.email),
+                (&mut contact.phone, &c.phone),
+                (&mut contact.whatsapp, &c.whatsapp),
+                (&mut contact.locale, &c.locale),
+                (&mut contact.time_zone, &c.time_zone),
+                (&mut contact.tier, &c.tier),
+                (&mut contact.birthday, &c.birthday),
+            ] {
+                if value.is_some() {
+                    *field = value.clone();
+                }
             }
-        }
-        contact.opted_out |= opted_out;
-        Update::Write(contact)
-    })?;
+            contact.opted_out |= opted_out;
+            Update::Write(contact)
+        })?
+        .unwrap_or_default();
+    if let Some(month) = c.birthday.as_deref().and_then(birthday_month) {
+        store.add_to_list(&keys::birthdays(month), &c.id)?;
+    }
     if let Some(wo) = &event.work_order_id {
         let opened = event.kind == EventType::WorkOrderOpened;
         let completed = event.kind.completes_work_order();
@@ -154,15 +164,74 @@ fn apply_side_effects(store: &SpinStore, event: &Event) -> Result<(), ApiError> 
             })?;
         }
     }
-    Ok(())
+    Ok(contact)
 }
 
-/// Put a survey id into the hour bucket of `at` (slot allocated atomically).
-fn index_due(store: &SpinStore, survey_id: &str, at: DateTime<Utc>) -> Result<(), ApiError> {
-    let bucket = keys::hour_bucket(at);
-    let n = store.increment(&keys::due_count(&bucket), 1)?;
-    store.set(&keys::due_slot(&bucket, n), survey_id.as_bytes())?;
-    Ok(())
+/// The month of a birthday given as `YYYY-MM-DD` or `MM-DD`.
+fn birthday_month(b: &str) -> Option<u32> {
+    let parts: Vec<&str> = b.split('-').collect();
+    let month = match parts.len() {
+        3 => parts[1],
+        2 => parts[0],
+        _ => return None,
+    };
+    month.parse().ok().filter(|m| (1..=12).contains(m))
+}
+
+/// Events that call for a human: a missed call (1 h), a complaint (48 h; a VIP
+/// repeating the same complaint is flagged), a delivery later than promised.
+fn callback_request(
+    store: &SpinStore,
+    event: &Event,
+    contact: Contact,
+) -> Result<Option<EscalationRequest>, ApiError> {
+    let mut prior_complaints = 0;
+    let reasons = match event.kind {
+        EventType::CallMissed => vec![TaskReason::MissedCall],
+        EventType::ComplaintOpened => {
+            let mut counts = (0, 0);
+            store.update_json::<History, _>(&keys::history(&event.customer.id), |cur| {
+                let mut h = cur.unwrap_or_default();
+                counts = h.record_complaint(ComplaintEntry {
+                    event_id: event.event_id.clone(),
+                    at: event.occurred_at,
+                    topic: event.topic.clone(),
+                });
+                Update::Write(h)
+            })?;
+            prior_complaints = counts.0;
+            let vip = contact
+                .tier
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case("vip"));
+            let mut r = vec![TaskReason::Complaint];
+            if vip && counts.1 >= 1 {
+                r.push(TaskReason::VipRepeat);
+            }
+            r
+        }
+        EventType::OrderDelivered if event.promised_at.is_some_and(|p| event.occurred_at > p) => {
+            vec![TaskReason::LateDelivery]
+        }
+        _ => return Ok(None),
+    };
+    let history: History = store
+        .get_json(&keys::history(&event.customer.id))?
+        .unwrap_or_default();
+    Ok(Some(EscalationRequest {
+        source_id: format!("event:{}", event.event_id),
+        reasons,
+        contact,
+        answer: None,
+        question: None,
+        order_id: event.order_id.clone(),
+        agent_id: event.agent_id.clone(),
+        work_order_id: event.work_order_id.clone(),
+        history: history.answers,
+        prior_complaints,
+        reopens: None,
+        occurred_at: event.occurred_at,
+    }))
 }
 
 /// How far back a tick looks when it has never run (a month of hour buckets).
@@ -186,8 +255,11 @@ async fn tick(req: &Request) -> Result<Response, ApiError> {
     let policy = shell::survey_policy()?;
     let store = SpinStore::open()?;
 
+    // One hour of overlap with the last tick: an intake on a machine whose clock
+    // is a little behind may have indexed into the hour the cursor already passed.
     let start: DateTime<Utc> = store
         .get_json::<DateTime<Utc>>(keys::TICK_CURSOR)?
+        .map(|c| c - Duration::hours(1))
         .unwrap_or(now - Duration::hours(FIRST_TICK_LOOKBACK_HOURS));
     let mut buckets = Vec::new();
     let mut t = start;
