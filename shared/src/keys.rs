@@ -24,6 +24,16 @@ pub fn contact(customer_id: &str) -> String {
     format!("cu/{customer_id}")
 }
 
+/// The customer's events timeline (types, times, order ids: no personal data).
+pub fn event_log(customer_id: &str) -> String {
+    format!("el/{customer_id}")
+}
+
+/// When the customer was contacted (surveys sent, calls made), for the contact limits.
+pub fn contacts(customer_id: &str) -> String {
+    format!("cl/{customer_id}")
+}
+
 /// The customer's answer history (scores only).
 pub fn history(customer_id: &str) -> String {
     format!("hi/{customer_id}")

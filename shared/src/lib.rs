@@ -11,6 +11,7 @@
 
 pub mod answer;
 pub mod calling_hours;
+pub mod contact;
 pub mod error;
 pub mod event;
 pub mod i18n;
@@ -27,6 +28,14 @@ pub mod window;
 pub mod spin;
 
 pub use error::ApiError;
+
+/// The contact rules from their JSON text, or the defaults when there are none.
+pub fn contact_rules_or_default(text: Option<&str>) -> Result<contact::ContactRules, ApiError> {
+    match text {
+        None => Ok(contact::ContactRules::default()),
+        Some(t) => contact::ContactRules::from_json(t).map_err(ApiError::internal),
+    }
+}
 
 /// The survey policy from its JSON text, or the defaults when there is none.
 /// A policy that does not parse is refused, naming the bad field.

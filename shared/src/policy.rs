@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::calling_hours::CallingHours;
 use crate::event::{Category, Event, EventType};
 use crate::signing::derive_id;
 
@@ -138,9 +137,10 @@ pub struct SurveyPolicy {
     pub channels: Vec<Channel>,
     /// How long a sent link can be answered.
     pub link_validity_days: u32,
-    pub calling_hours: CallingHours,
-    /// Used when the customer's zone is unknown.
-    pub default_time_zone: String,
+    /// Calling hours, zones and contact limits: not part of this policy's JSON,
+    /// but the one `contact_rules` every component shares (set by the loader).
+    #[serde(skip)]
+    pub contact: crate::contact::ContactRules,
     /// The short "did we fix it?" survey after a callback is resolved.
     #[serde(default = "default_resurvey")]
     pub resurvey: ResurveyRule,
@@ -197,9 +197,8 @@ impl Default for SurveyPolicy {
             .collect(),
             channels: vec![Channel::Email],
             link_validity_days: 14,
-            calling_hours: CallingHours::default(),
-            default_time_zone: "UTC".to_string(),
             resurvey: default_resurvey(),
+            contact: crate::contact::ContactRules::default(),
         }
     }
 }
@@ -243,12 +242,6 @@ impl SurveyPolicy {
         }
         if self.channels.is_empty() {
             return Err("survey policy: at `channels`: give at least one channel".into());
-        }
-        if self.default_time_zone.parse::<chrono_tz::Tz>().is_err() {
-            return Err(format!(
-                "survey policy: at `default_time_zone`: {:?} is not an IANA zone",
-                self.default_time_zone
-            ));
         }
         Ok(())
     }
@@ -361,10 +354,6 @@ mod tests {
         let bad = text.replacen("\"delay_hours\":72", "\"delay_hours\":\"soon\"", 1);
         let err = SurveyPolicy::from_json(&bad).unwrap_err();
         assert!(err.contains("plans[0].delay_hours"), "{err}");
-        let bad = text.replace("\"UTC\"", "\"Nowhere/Land\"");
-        assert!(SurveyPolicy::from_json(&bad)
-            .unwrap_err()
-            .contains("default_time_zone"));
     }
 
     #[test]

@@ -94,14 +94,26 @@ pub fn optional_variable(name: &str) -> Option<String> {
         .filter(|v| !v.trim().is_empty())
 }
 
-/// The survey policy from the `survey_policy` variable (defaults when empty).
-pub fn survey_policy() -> Result<crate::policy::SurveyPolicy, ApiError> {
-    survey_policy_or_default(optional_variable("survey_policy").as_deref())
+/// The contact rules from the `contact_rules` variable (defaults when empty).
+pub fn contact_rules() -> Result<crate::contact::ContactRules, ApiError> {
+    crate::contact_rules_or_default(optional_variable("contact_rules").as_deref())
 }
 
-/// The escalation policy from the `escalation_policy` variable (defaults when empty).
+/// The survey policy from the `survey_policy` variable (defaults when empty),
+/// with the shared contact rules.
+pub fn survey_policy() -> Result<crate::policy::SurveyPolicy, ApiError> {
+    let mut p = survey_policy_or_default(optional_variable("survey_policy").as_deref())?;
+    p.contact = contact_rules()?;
+    Ok(p)
+}
+
+/// The escalation policy from the `escalation_policy` variable (defaults when
+/// empty), with the shared contact rules.
 pub fn escalation_policy() -> Result<crate::task::EscalationPolicy, ApiError> {
-    crate::escalation_policy_or_default(optional_variable("escalation_policy").as_deref())
+    let mut p =
+        crate::escalation_policy_or_default(optional_variable("escalation_policy").as_deref())?;
+    p.contact = contact_rules()?;
+    Ok(p)
 }
 
 /// `401` unless the request carries `Authorization: Bearer <admin_token>`.

@@ -3,9 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::calling_hours::{customer_zone, CallingHours};
 use crate::keys;
-use crate::policy::{Channel, PlannedSurvey, Scale, SurveyKind};
+use crate::policy::{Channel, PlannedSurvey, Scale, SurveyKind, SurveyPolicy};
 use crate::storage::{Storage, StorageExt, StoreResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +29,8 @@ pub enum SkipReason {
     Expired,
     /// No address for any of the policy's channels.
     NoChannel,
+    /// The customer was contacted too often already (surveys and callbacks together).
+    ContactLimit,
     /// The sender could not be reached or refused; retried by a later tick.
     SendFailed,
 }
@@ -226,13 +227,13 @@ pub enum SendDecision {
 }
 
 /// Whether a due survey goes out now (SPEC 1: never past its window, never at
-/// night in the customer's zone, never to someone who opted out).
+/// night in the customer's zone, never to someone who opted out, never past the
+/// contact limit — surveys and callbacks counted together).
 pub fn decide_send(
     survey: &Survey,
     contact: &Contact,
-    channels: &[Channel],
-    hours: &CallingHours,
-    default_zone: &str,
+    contacts_made: &[DateTime<Utc>],
+    policy: &SurveyPolicy,
     now: DateTime<Utc>,
 ) -> SendDecision {
     if survey.state != SurveyState::Planned || now < survey.next_attempt_at {
@@ -244,7 +245,8 @@ pub fn decide_send(
     if contact.opted_out {
         return SendDecision::Drop(SkipReason::OptedOut);
     }
-    let usable: Vec<Channel> = channels
+    let usable: Vec<Channel> = policy
+        .channels
         .iter()
         .copied()
         .filter(|c| contact.address(*c).is_some())
@@ -252,12 +254,16 @@ pub fn decide_send(
     if usable.is_empty() {
         return SendDecision::Drop(SkipReason::NoChannel);
     }
-    let (tz, _) = customer_zone(contact.time_zone.as_deref(), default_zone);
-    if !hours.is_open(now, tz) {
+    let rules = &policy.contact;
+    let (tz, _) = rules.zone(contact.time_zone.as_deref());
+    if !rules.calling_hours.is_open(now, tz) {
         return SendDecision::Defer {
-            until: hours.next_opening(now, tz),
+            until: rules.calling_hours.next_opening(now, tz),
             reason: SkipReason::QuietHours,
         };
+    }
+    if !rules.limits.allows(contacts_made, now, tz) {
+        return SendDecision::Drop(SkipReason::ContactLimit);
     }
     SendDecision::Send(usable)
 }
@@ -303,14 +309,21 @@ mod tests {
     }
 
     fn decide(s: &Survey, c: &Contact, now: &str) -> SendDecision {
-        decide_send(
-            s,
-            c,
-            &[Channel::Email],
-            &CallingHours::default(),
-            "UTC",
-            utc(now),
-        )
+        decide_send(s, c, &[], &SurveyPolicy::default(), utc(now))
+    }
+
+    #[test]
+    fn contact_limit_counts_callbacks_too() {
+        let s = survey();
+        let called_this_morning = [utc("2026-12-04T09:30:00+01:00")];
+        let d = decide_send(
+            &s,
+            &contact(),
+            &called_this_morning,
+            &SurveyPolicy::default(),
+            utc("2026-12-04T10:00:00+01:00"),
+        );
+        assert_eq!(d, SendDecision::Drop(SkipReason::ContactLimit));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::answer::{Answer, HistoryEntry};
-use crate::calling_hours::{customer_zone, CallingHours};
+use crate::contact::ContactRules;
 use crate::error::ApiError;
 use crate::signing::derive_id;
 use crate::survey::Contact;
@@ -87,6 +87,8 @@ impl TaskState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
+    /// Recorded by `claim`; posting it as an outcome is refused (422).
+    Claimed,
     Reached,
     Unreachable,
     Resolved,
@@ -107,8 +109,10 @@ pub struct EscalationPolicy {
     pub validity_days: i64,
     pub max_unreachable: u32,
     pub retry_spacing_hours: i64,
-    pub calling_hours: CallingHours,
-    pub default_time_zone: String,
+    /// Calling hours, zones and contact limits: not part of this policy's JSON,
+    /// but the one `contact_rules` every component shares (set by the loader).
+    #[serde(skip)]
+    pub contact: ContactRules,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,8 +132,7 @@ impl Default for EscalationPolicy {
             validity_days: 14,
             max_unreachable: 3,
             retry_spacing_hours: 2,
-            calling_hours: CallingHours::default(),
-            default_time_zone: "UTC".into(),
+            contact: ContactRules::default(),
         }
     }
 }
@@ -189,6 +192,45 @@ pub struct TaskContext {
     /// Earlier tasks for this customer and how they ended.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub earlier_tasks: Vec<EarlierTask>,
+    /// Whether the customer's answers are rising, falling or steady.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trend: Option<Trend>,
+    /// The customer's events, oldest first (deliveries, visits, complaints, calls).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<crate::contact::EventLogEntry>,
+    /// Inquiries, complaints and returns still open.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open_cases: Vec<crate::contact::EventLogEntry>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trend {
+    Rising,
+    Falling,
+    Steady,
+}
+
+/// The trend of a customer's answers, each read as a share of its scale's top.
+pub fn trend(history: &[HistoryEntry], latest: Option<&Answer>) -> Option<Trend> {
+    let mut points: Vec<f64> = history
+        .iter()
+        .map(|h| (h.scale, h.score))
+        .chain(latest.map(|a| (a.scale, a.score)))
+        .map(|(scale, score)| score as f64 / *scale.range().end() as f64)
+        .collect();
+    if points.len() < 2 {
+        return None;
+    }
+    let last = points.pop()?;
+    let before = points.iter().sum::<f64>() / points.len() as f64;
+    Some(if last > before + 0.1 {
+        Trend::Rising
+    } else if last < before - 0.1 {
+        Trend::Falling
+    } else {
+        Trend::Steady
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -261,13 +303,14 @@ pub fn plan_task(
     now: DateTime<Utc>,
 ) -> Option<CallbackTask> {
     let reason = *req.reasons.iter().min_by_key(|r| (r.priority(), **r))?;
-    let (tz, _) = customer_zone(req.contact.time_zone.as_deref(), &policy.default_time_zone);
+    let (tz, _) = policy.contact.zone(req.contact.time_zone.as_deref());
     let arrival = req.occurred_at.max(now - Duration::hours(1)).min(now);
     let due_by = req
         .reasons
         .iter()
         .map(|r| {
             policy
+                .contact
                 .calling_hours
                 .deadline(arrival, r.deadline_hours(), tz)
         })
@@ -308,6 +351,9 @@ pub fn plan_task(
             history: req.history.clone(),
             merged: Vec::new(),
             earlier_tasks: Vec::new(),
+            trend: trend(&req.history, req.answer.as_ref()),
+            events: Vec::new(),
+            open_cases: Vec::new(),
         },
         resolutions: 0,
     })
@@ -380,16 +426,13 @@ pub fn reopen(
     now: DateTime<Utc>,
 ) -> CallbackTask {
     let mut t = task.clone();
-    let (tz, _) = customer_zone(
-        t.context.customer.time_zone.as_deref(),
-        &policy.default_time_zone,
-    );
+    let (tz, _) = policy.contact.zone(t.context.customer.time_zone.as_deref());
     t.state = TaskState::Open;
     t.closed_at = None;
     t.breached = false;
     t.escalated_to = None;
     t.next_attempt_at = None;
-    t.due_by = floor_to_minute(policy.calling_hours.deadline(
+    t.due_by = floor_to_minute(policy.contact.calling_hours.deadline(
         now,
         TaskReason::LowScore.deadline_hours(),
         tz,
@@ -451,8 +494,10 @@ pub fn apply_outcome(
 ) -> Result<CallbackTask, ApiError> {
     if task.state.is_closed() {
         return Err(ApiError::conflict(format!(
-            "task {} is already {:?}; no outcome can be recorded (allowed next states: none)",
-            task.task_id, task.state
+            "task {} is already {:?}; no outcome can be recorded (allowed next states: {})",
+            task.task_id,
+            task.state,
+            allowed_next(task.state).join(", ")
         )));
     }
     if input
@@ -511,6 +556,11 @@ pub fn apply_outcome(
             t.resolution = input.resolution.clone();
             t.customer_satisfied = input.customer_satisfied;
         }
+        Outcome::Claimed => {
+            return Err(ApiError::unprocessable(
+                "use POST /callbacks/{id}/claim to claim a task",
+            ));
+        }
         Outcome::Refused => {
             t.state = TaskState::Refused;
             t.first_contact_at.get_or_insert(now);
@@ -522,6 +572,38 @@ pub fn apply_outcome(
         }
     }
     Ok(t)
+}
+
+/// Claim an open task: someone is on it. `409` with the allowed states otherwise.
+pub fn claim(task: &CallbackTask, by: &str, now: DateTime<Utc>) -> Result<CallbackTask, ApiError> {
+    if task.state != TaskState::Open {
+        return Err(ApiError::conflict(format!(
+            "task {} is {:?}; only an open task can be claimed (allowed next states from here: {})",
+            task.task_id,
+            task.state,
+            allowed_next(task.state).join(", ")
+        )));
+    }
+    let mut t = task.clone();
+    t.state = TaskState::Claimed;
+    t.attempts.push(Attempt {
+        at: now,
+        outcome: Outcome::Claimed,
+        note: Some(format!("claimed by {by}")),
+    });
+    Ok(t)
+}
+
+/// The states a task may move to from `state`.
+pub fn allowed_next(state: TaskState) -> Vec<&'static str> {
+    match state {
+        TaskState::Open => vec!["claimed", "reached", "resolved", "refused", "expired"],
+        TaskState::Claimed | TaskState::Reached => {
+            vec!["reached", "resolved", "refused", "expired"]
+        }
+        TaskState::Resolved => vec!["open (when the re-survey is low)"],
+        TaskState::Refused | TaskState::Expired => vec!["none"],
+    }
 }
 
 /// Mark a task breached when its deadline passed while still open.
@@ -785,6 +867,52 @@ mod tests {
                 .status,
             422
         );
+    }
+
+    #[test]
+    fn claim_then_outcomes_and_trend() {
+        let p = EscalationPolicy::default();
+        let now = utc("2026-12-04T10:00:00+01:00");
+        let t = plan_task(&request(vec![TaskReason::LowScore], None), &p, now).unwrap();
+        let c = claim(&t, "agent-1", now).unwrap();
+        assert_eq!(c.state, TaskState::Claimed);
+        let err = claim(&c, "agent-2", now).unwrap_err();
+        assert_eq!(err.status, 409);
+        assert!(err.message.contains("reached"), "{}", err.message);
+        let reached = apply_outcome(
+            &c,
+            &OutcomeInput {
+                outcome: Outcome::Reached,
+                resolution: None,
+                customer_satisfied: None,
+                note: None,
+            },
+            &p,
+            now,
+        )
+        .unwrap();
+        assert_eq!(reached.state, TaskState::Reached);
+        let posted: OutcomeInput = serde_json::from_str(r#"{"outcome":"claimed"}"#).unwrap();
+        assert_eq!(
+            apply_outcome(&reached, &posted, &p, now)
+                .unwrap_err()
+                .status,
+            422
+        );
+        // A claimed task survives a round trip through the store.
+        let stored: CallbackTask =
+            serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(stored, c);
+        let h = |score| HistoryEntry {
+            survey_id: "s".into(),
+            scale: crate::policy::Scale::Nps,
+            score,
+            at: now,
+        };
+        assert_eq!(trend(&[h(10), h(9)], None), Some(Trend::Steady));
+        assert_eq!(trend(&[h(10), h(9), h(3)], None), Some(Trend::Falling));
+        assert_eq!(trend(&[h(2), h(9)], None), Some(Trend::Rising));
+        assert_eq!(trend(&[h(2)], None), None);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::calling_hours::{customer_zone, Window, ZoneSource};
+use crate::calling_hours::{Window, ZoneSource};
 use crate::survey::Contact;
 use crate::task::{CallbackTask, EscalationPolicy};
 
@@ -49,11 +49,12 @@ pub fn check_window(
     task: &CallbackTask,
     contact: &Contact,
     work_order: Option<&WorkOrder>,
+    contacts_made: &[DateTime<Utc>],
     policy: &EscalationPolicy,
     now: DateTime<Utc>,
 ) -> WindowCheck {
-    let (tz, source) = customer_zone(contact.time_zone.as_deref(), &policy.default_time_zone);
-    let hours = &policy.calling_hours;
+    let (tz, source) = policy.contact.zone(contact.time_zone.as_deref());
+    let hours = &policy.contact.calling_hours;
     let mut reasons = Vec::new();
     let mut blocked_for_good = false;
     if task.state.is_closed() {
@@ -73,13 +74,22 @@ pub fn check_window(
     if waiting_for_service {
         reasons.push(WindowReason::ServiceNotCompleted);
     }
-    let earliest = match task.next_attempt_at {
+    let mut earliest = match task.next_attempt_at {
         Some(t) if t > now => {
             reasons.push(WindowReason::RetrySpacing);
             t
         }
         _ => now,
     };
+    // The limits govern outreach the customer did not ask for (delight calls);
+    // a repair callback answers their own low score or complaint, so it counts
+    // toward the limit but is not held back by it.
+    let limits = &policy.contact.limits;
+    let outreach = task.reasons.iter().all(|r| r.is_delight());
+    if outreach && !limits.allows(contacts_made, now, tz) {
+        reasons.push(WindowReason::ContactLimit);
+        earliest = earliest.max(limits.next_allowed(contacts_made, now, tz));
+    }
     if !hours.is_open(now, tz) {
         reasons.push(WindowReason::QuietHours);
     }
@@ -138,10 +148,10 @@ mod tests {
     #[test]
     fn callable_by_day_not_at_night() {
         let (t, c, p) = setup(None);
-        let day = check_window(&t, &c, None, &p, utc("2026-12-04T10:00:00+01:00"));
+        let day = check_window(&t, &c, None, &[], &p, utc("2026-12-04T10:00:00+01:00"));
         assert!(day.callable_now, "{day:?}");
         assert_eq!(day.customer_local_time, "2026-12-04T10:00:00+01:00");
-        let night = check_window(&t, &c, None, &p, utc("2026-12-04T22:30:00+01:00"));
+        let night = check_window(&t, &c, None, &[], &p, utc("2026-12-04T22:30:00+01:00"));
         assert!(!night.callable_now);
         assert_eq!(night.reasons, vec![WindowReason::QuietHours]);
         assert_eq!(
@@ -159,32 +169,62 @@ mod tests {
             opened_at: Some(now),
             completed_at: None,
         };
-        let r = check_window(&t, &c, Some(&open), &p, now);
+        let r = check_window(&t, &c, Some(&open), &[], &p, now);
         assert_eq!(r.reasons, vec![WindowReason::ServiceNotCompleted]);
         assert!(r.next_window.is_none());
         let done = WorkOrder {
             completed_at: Some(now),
             ..open
         };
-        assert!(check_window(&t, &c, Some(&done), &p, now).callable_now);
+        assert!(check_window(&t, &c, Some(&done), &[], &p, now).callable_now);
     }
 
     #[test]
     fn too_late_and_opted_out() {
         let (t, mut c, p) = setup(None);
-        let late = check_window(&t, &c, None, &p, t.expires_at);
+        let late = check_window(&t, &c, None, &[], &p, t.expires_at);
         assert!(late.reasons.contains(&WindowReason::TooLate));
         assert!(late.next_window.is_none());
         c.opted_out = true;
-        let r = check_window(&t, &c, None, &p, utc("2026-12-04T10:00:00+01:00"));
+        let r = check_window(&t, &c, None, &[], &p, utc("2026-12-04T10:00:00+01:00"));
         assert_eq!(r.reasons, vec![WindowReason::OptedOut]);
+    }
+
+    #[test]
+    fn contact_limit_moves_a_delight_call_to_tomorrow_but_not_a_repair() {
+        let (mut t, c, p) = setup(None);
+        let surveyed = [utc("2026-12-04T09:15:00+01:00")];
+        let repair = check_window(
+            &t,
+            &c,
+            None,
+            &surveyed,
+            &p,
+            utc("2026-12-04T10:00:00+01:00"),
+        );
+        assert!(repair.callable_now, "{repair:?}");
+        t.reasons = vec![TaskReason::Birthday];
+        let surveyed = [utc("2026-12-04T09:15:00+01:00")];
+        let r = check_window(
+            &t,
+            &c,
+            None,
+            &surveyed,
+            &p,
+            utc("2026-12-04T10:00:00+01:00"),
+        );
+        assert_eq!(r.reasons, vec![WindowReason::ContactLimit]);
+        assert_eq!(
+            r.next_window.unwrap().start,
+            utc("2026-12-05T09:00:00+01:00")
+        );
     }
 
     #[test]
     fn retry_spacing_moves_the_window() {
         let (mut t, c, p) = setup(None);
         t.next_attempt_at = Some(utc("2026-12-04T12:00:00+01:00"));
-        let r = check_window(&t, &c, None, &p, utc("2026-12-04T10:00:00+01:00"));
+        let r = check_window(&t, &c, None, &[], &p, utc("2026-12-04T10:00:00+01:00"));
         assert_eq!(r.reasons, vec![WindowReason::RetrySpacing]);
         assert_eq!(
             r.next_window.unwrap().start,

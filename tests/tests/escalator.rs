@@ -110,12 +110,13 @@ fn every_reason_produces_its_task() {
     assert_eq!(host.post_event(&body).status(), 202);
     let complaint = task_of(&host, "c-rec");
     assert_eq!(complaint["reason"], "complaint");
+    // Closed without a repair (refused), so no "did we fix it?" survey follows.
     host.admin_post(
         &format!(
             "/callbacks/{}/outcome",
             complaint["task_id"].as_str().unwrap()
         ),
-        r#"{"outcome":"resolved","resolution":"refunded"}"#,
+        r#"{"outcome":"refused","resolution":"customer handled it with the courier"}"#,
     );
 
     let mut bday = customer("c-bday", BERLIN);
@@ -144,8 +145,16 @@ fn every_reason_produces_its_task() {
     }
     // low_score
     assert_eq!(task_of(&host, "c-low")["reason"], "low_score");
-    // first_promoter: a customer's first top score.
-    assert_eq!(task_of(&host, "c-promo")["reason"], "first_promoter");
+    // first_promoter: a customer's first top score. A thank-you call is outreach:
+    // surveyed today, so the contact limit holds it until tomorrow.
+    let promo = task_of(&host, "c-promo");
+    assert_eq!(promo["reason"], "first_promoter");
+    let (_, w) = Host::json(host.admin_get(&format!(
+        "/callbacks/{}/window",
+        promo["task_id"].as_str().unwrap()
+    )));
+    assert_eq!(w["reasons"], json!(["contact_limit"]), "{w}");
+    assert_eq!(w["next_window"]["start"], "2026-12-05T08:00:00Z");
     // recovered: complained before, now satisfied.
     let open: Vec<Value> = host
         .callbacks("state=open")
@@ -336,7 +345,23 @@ fn the_full_repair_story_closes_the_loop() {
         "The fridge arrived dented"
     );
     assert_eq!(task["priority"], 1, "NPS 2 is very low");
+    // The caller's context: the events timeline and the customer's local time.
+    assert_eq!(
+        task["context"]["events"][0]["type"], "order.delivered",
+        "{task}"
+    );
     let id = task["task_id"].as_str().unwrap().to_string();
+    let (_, one) = Host::json(host.admin_get(&format!("/callbacks/{id}")));
+    assert_eq!(one["customer_local_time"], "2026-12-04T10:00:00+01:00");
+    // Claimed first; claiming twice is a conflict that names the allowed states.
+    let (s, claimed) = Host::json(host.admin_post(&format!("/callbacks/{id}/claim"), ""));
+    assert_eq!((s, claimed["state"].as_str()), (200, Some("claimed")));
+    let (s, e) = Host::json(host.admin_post(&format!("/callbacks/{id}/claim"), ""));
+    assert_eq!(s, 409, "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("reached"),
+        "{e}"
+    );
     let outcome = |at: &str, body: &str| {
         host.set_clock(at);
         Host::json(host.admin_post(&format!("/callbacks/{id}/outcome"), body))
@@ -346,7 +371,7 @@ fn the_full_repair_story_closes_the_loop() {
         "2026-12-04T11:00:00+01:00",
         r#"{"outcome":"unreachable","note":"no answer"}"#,
     );
-    assert_eq!((s, t["state"].as_str()), (200, Some("open")));
+    assert_eq!((s, t["state"].as_str()), (200, Some("claimed")));
     let (_, w) = Host::json(host.admin_get(&format!("/callbacks/{id}/window")));
     assert_eq!(w["reasons"], json!(["retry_spacing"]), "{w}");
     outcome("2026-12-04T13:30:00+01:00", r#"{"outcome":"unreachable"}"#);

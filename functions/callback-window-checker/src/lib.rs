@@ -43,10 +43,14 @@ fn judge(
         Some(id) => store.get_json(&keys::work_order(id))?,
         None => None,
     };
+    let contacts_made: Vec<chrono::DateTime<chrono::Utc>> = store
+        .get_json(&keys::contacts(&task.customer_id))?
+        .unwrap_or_default();
     Ok(check_window(
         task,
         &contact,
         work_order.as_ref(),
+        &contacts_made,
         policy,
         shell::now(),
     ))

@@ -9,14 +9,16 @@
 
 use chrono::{DateTime, Datelike, Utc};
 use revisit_shared::answer::History;
+use revisit_shared::contact::{open_cases, record_contact, EventLogEntry};
 use revisit_shared::keys;
 use revisit_shared::report::{loop_report, LOOP_COUNTERS};
 use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::storage::{Storage, StorageExt, Update};
 use revisit_shared::survey::{create_survey, Contact, Survey};
 use revisit_shared::task::{
-    apply_outcome, mark_breach, merge_into, plan_task, reopen, task_id_for, CallbackTask,
-    EarlierTask, EscalationPolicy, EscalationRequest, OutcomeInput, Role, TaskReason, TaskState,
+    apply_outcome, claim, mark_breach, merge_into, plan_task, reopen, task_id_for, CallbackTask,
+    EarlierTask, EscalationPolicy, EscalationRequest, Outcome, OutcomeInput, Role, TaskReason,
+    TaskState,
 };
 use revisit_shared::{error::parse_json, ApiError};
 use spin_sdk::http::{Method, Request, Response};
@@ -45,6 +47,7 @@ async fn handle(req: Request) -> Response {
         ("/callbacks", Method::Get) => list(&req),
         ("/callbacks/:task_id", Method::Get) => get(&req),
         ("/callbacks/:task_id/outcome", Method::Post) => outcome(&req),
+        ("/callbacks/:task_id/claim", Method::Post) => claim_task(&req),
         ("/escalator/tick", Method::Post) => tick(&req),
         ("/reports/loop", Method::Get) => report(&req),
         ("/callbacks" | "/callbacks/:task_id" | "/reports/loop", _) => {
@@ -152,6 +155,11 @@ fn receive(
         }
         if !created {
             mine.context.earlier_tasks = earlier_tasks(store, customer)?;
+            let events: Vec<EventLogEntry> = store
+                .get_json(&keys::event_log(customer))?
+                .unwrap_or_default();
+            mine.context.open_cases = open_cases(&events);
+            mine.context.events = events;
             created = store.create_json(&keys::task(&mine.task_id), &mine)?;
             if !created {
                 // Another delivery of this very escalation created it: nothing more to do here.
@@ -307,7 +315,50 @@ fn get(req: &Request) -> Result<Response, ApiError> {
     if !role.may_access(&task) {
         return Err(forbidden(&id));
     }
-    Ok(shell::json(200, &task))
+    let policy = shell::escalation_policy()?;
+    let (tz, _) = policy
+        .contact
+        .zone(task.context.customer.time_zone.as_deref());
+    let mut value = serde_json::to_value(&task).map_err(|e| ApiError::internal(e.to_string()))?;
+    value["customer_local_time"] = shell::now().with_timezone(&tz).to_rfc3339().into();
+    Ok(shell::json(200, &value))
+}
+
+/// `POST /callbacks/:task_id/claim`: someone is on it.
+fn claim_task(req: &Request) -> Result<Response, ApiError> {
+    let role = shell::authenticate(req)?;
+    let id = shell::path_param(req, "task_id")?;
+    let store = SpinStore::open()?;
+    let who = match &role {
+        Role::Supervisor => "supervisor".to_string(),
+        Role::Agent(a) => a.clone(),
+    };
+    let now = shell::now();
+    let mut failure = None;
+    let updated = store.update_json::<CallbackTask, _>(&keys::task(&id), |cur| match cur {
+        None => {
+            failure = Some(ApiError::not_found(format!("no callback task {id}")));
+            Update::Keep
+        }
+        Some(t) if !role.may_access(&t) => {
+            failure = Some(forbidden(&id));
+            Update::Keep
+        }
+        Some(t) => match claim(&t, &who, now) {
+            Ok(next) => {
+                failure = None;
+                Update::Write(next)
+            }
+            Err(e) => {
+                failure = Some(e);
+                Update::Keep
+            }
+        },
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    Ok(shell::json(200, &updated))
 }
 
 /// `POST /callbacks/:task_id/outcome`
@@ -346,6 +397,13 @@ fn outcome(req: &Request) -> Result<Response, ApiError> {
     }
     let task = updated.ok_or_else(|| ApiError::not_found(format!("no callback task {id}")))?;
     let before = before.expect("an outcome was applied");
+    // A conversation counts toward the contact limits; a call nobody answered
+    // does not (retry spacing already keeps those apart).
+    let was_a_call = matches!(input.outcome, Outcome::Reached | Outcome::Refused)
+        || (input.outcome == Outcome::Resolved && before.first_contact_at.is_none());
+    if was_a_call {
+        record_contact(&store, &task.customer_id, now)?;
+    }
     if before.first_contact_at.is_none() {
         if let Some(first) = task.first_contact_at {
             let minutes = (first - task.created_at).num_minutes().max(0) as u32;
@@ -361,7 +419,8 @@ fn outcome(req: &Request) -> Result<Response, ApiError> {
     }
     if task.state.is_closed() && !before.state.is_closed() {
         count_closed(&store, &task)?;
-        if task.state == TaskState::Resolved {
+        // "Did we fix it?" follows a repair, not a thank-you call.
+        if task.state == TaskState::Resolved && task.reasons.iter().any(|r| !r.is_delight()) {
             plan_resurvey(&store, &task, now)?;
         }
     }

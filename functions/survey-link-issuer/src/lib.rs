@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 use revisit_shared::answer::{ComplaintEntry, History};
+use revisit_shared::contact::{log_event, record_contact};
 use revisit_shared::event::{Event, EventType};
 use revisit_shared::i18n::{texts, Lang};
 use revisit_shared::keys;
@@ -87,6 +88,7 @@ async fn intake(req: &Request) -> Result<Response, ApiError> {
     };
     let first_delivery = store.create_json(&keys::event(&event.event_id), &record)?;
     if first_delivery {
+        log_event(&store, &event)?;
         let contact = apply_side_effects(&store, &event)?;
         if let Some(request) = callback_request(&store, &event, contact)? {
             shell::hand_off(&store, &request).await?;
@@ -306,14 +308,10 @@ async fn tick(req: &Request) -> Result<Response, ApiError> {
             contacts.insert(survey.customer_id.clone(), c);
         }
         let contact = &contacts[&survey.customer_id];
-        let decision = decide_send(
-            &survey,
-            contact,
-            &policy.channels,
-            &policy.calling_hours,
-            &policy.default_time_zone,
-            now,
-        );
+        let contacts_made: Vec<DateTime<Utc>> = store
+            .get_json(&keys::contacts(&survey.customer_id))?
+            .unwrap_or_default();
+        let decision = decide_send(&survey, contact, &contacts_made, &policy, now);
         match decision {
             SendDecision::Nothing => {}
             SendDecision::Drop(reason) => {
@@ -357,6 +355,7 @@ async fn tick(req: &Request) -> Result<Response, ApiError> {
                             let names: Vec<&str> = channels.iter().map(|c| c.as_str()).collect();
                             s.note(now, "sent", None, Some(format!("via {}", names.join(", "))));
                         })?;
+                        record_contact(&store, &survey.customer_id, now)?;
                         let day = now.format("%Y%m%d").to_string();
                         for ch in &channels {
                             bump_summary(&store, &day, &summary_dims(&survey, *ch), "issued")?;

@@ -1,0 +1,295 @@
+//! What a customer has been through: the events timeline, open cases, and the
+//! contacts made (surveys and callbacks together), with the contact limits.
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::calling_hours::{customer_zone, CallingHours, ZoneSource};
+use crate::event::{Event, EventType};
+use crate::keys;
+use crate::storage::{Storage, StorageExt, StoreResult, Update};
+
+/// How many events and contacts a customer's logs keep.
+const LOG_LEN: usize = 50;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventLogEntry {
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    pub occurred_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_order_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+}
+
+impl From<&Event> for EventLogEntry {
+    fn from(e: &Event) -> EventLogEntry {
+        EventLogEntry {
+            event_id: e.event_id.clone(),
+            kind: e.kind,
+            occurred_at: e.occurred_at,
+            order_id: e.order_id.clone(),
+            work_order_id: e.work_order_id.clone(),
+            topic: e.topic.clone(),
+        }
+    }
+}
+
+/// Append an event to the customer's timeline (idempotent, bounded, in time order).
+pub fn log_event<S: Storage + ?Sized>(store: &S, event: &Event) -> StoreResult<()> {
+    let entry = EventLogEntry::from(event);
+    store
+        .update_json::<Vec<EventLogEntry>, _>(&keys::event_log(&event.customer.id), |cur| {
+            let mut log = cur.unwrap_or_default();
+            if log.iter().any(|e| e.event_id == entry.event_id) {
+                return Update::Keep;
+            }
+            log.push(entry.clone());
+            log.sort_by_key(|e| e.occurred_at);
+            if log.len() > LOG_LEN {
+                log.remove(0);
+            }
+            Update::Write(log)
+        })
+        .map(drop)
+}
+
+/// Inquiries, complaints and returns not followed by `case.closed` for the same order.
+pub fn open_cases(log: &[EventLogEntry]) -> Vec<EventLogEntry> {
+    let mut open: Vec<EventLogEntry> = Vec::new();
+    for e in log {
+        match e.kind {
+            EventType::InquiryOpened | EventType::ComplaintOpened | EventType::ReturnRequested => {
+                open.push(e.clone())
+            }
+            EventType::CaseClosed => open.retain(|c| c.order_id != e.order_id),
+            _ => {}
+        }
+    }
+    open
+}
+
+/// Contact limits, surveys and callbacks counted together (defaults: 1 a day, 3 a week).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactLimits {
+    pub per_day: u32,
+    pub per_week: u32,
+}
+
+impl Default for ContactLimits {
+    fn default() -> ContactLimits {
+        ContactLimits {
+            per_day: 1,
+            per_week: 3,
+        }
+    }
+}
+
+impl ContactLimits {
+    /// Whether one more contact at `now` stays within the limits. A "day" is the
+    /// customer's local calendar day; a week is the last 7 × 24 hours.
+    pub fn allows(&self, contacts: &[DateTime<Utc>], now: DateTime<Utc>, tz: Tz) -> bool {
+        let today = now.with_timezone(&tz).date_naive();
+        let same_day = contacts
+            .iter()
+            .filter(|c| c.with_timezone(&tz).date_naive() == today)
+            .count() as u32;
+        let week = contacts
+            .iter()
+            .filter(|c| **c > now - Duration::days(7) && **c <= now)
+            .count() as u32;
+        same_day < self.per_day && week < self.per_week
+    }
+
+    /// The earliest moment from `now` at which one more contact is allowed.
+    pub fn next_allowed(
+        &self,
+        contacts: &[DateTime<Utc>],
+        now: DateTime<Utc>,
+        tz: Tz,
+    ) -> DateTime<Utc> {
+        let mut t = now;
+        // Candidates: local midnights of the next days, and the moments old contacts leave the week.
+        for _ in 0..16 {
+            if self.allows(contacts, t, tz) {
+                return t;
+            }
+            let next_midnight = (t.with_timezone(&tz).date_naive() + Duration::days(1))
+                .and_hms_opt(0, 0, 0)
+                .and_then(|m| m.and_local_timezone(tz).earliest())
+                .map(|m| m.with_timezone(&Utc))
+                .unwrap_or(t + Duration::days(1));
+            let week_frees = contacts
+                .iter()
+                .map(|c| *c + Duration::days(7))
+                .filter(|f| *f > t)
+                .min();
+            t = match week_frees {
+                Some(f) if !self.week_ok(contacts, t) => f.max(t + Duration::seconds(1)),
+                _ => next_midnight,
+            };
+        }
+        t
+    }
+
+    fn week_ok(&self, contacts: &[DateTime<Utc>], now: DateTime<Utc>) -> bool {
+        (contacts
+            .iter()
+            .filter(|c| **c > now - Duration::days(7) && **c <= now)
+            .count() as u32)
+            < self.per_week
+    }
+}
+
+/// When a customer may be contacted at all, by survey or by call: calling hours
+/// in their zone (the seller's default zone when theirs is unknown) and the
+/// contact limits. Data (the `contact_rules` variable), shared by every component.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactRules {
+    #[serde(default)]
+    pub calling_hours: CallingHours,
+    #[serde(default = "utc")]
+    pub default_time_zone: String,
+    #[serde(default)]
+    pub limits: ContactLimits,
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+
+impl Default for ContactRules {
+    fn default() -> ContactRules {
+        ContactRules {
+            calling_hours: CallingHours::default(),
+            default_time_zone: utc(),
+            limits: ContactLimits::default(),
+        }
+    }
+}
+
+impl ContactRules {
+    pub fn from_json(text: &str) -> Result<ContactRules, String> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let rules: ContactRules = serde_path_to_error::deserialize(de)
+            .map_err(|e| format!("contact rules: at `{}`: {}", e.path(), e.inner()))?;
+        if rules.default_time_zone.parse::<Tz>().is_err() {
+            return Err(format!(
+                "contact rules: at `default_time_zone`: {:?} is not an IANA zone",
+                rules.default_time_zone
+            ));
+        }
+        if rules.calling_hours.start >= rules.calling_hours.end {
+            return Err("contact rules: at `calling_hours`: start must be before end".into());
+        }
+        Ok(rules)
+    }
+
+    /// The customer's zone and where it came from.
+    pub fn zone(&self, customer_zone_name: Option<&str>) -> (Tz, ZoneSource) {
+        customer_zone(customer_zone_name, &self.default_time_zone)
+    }
+}
+
+/// Record a contact (a survey sent, a call made) for the limits.
+pub fn record_contact<S: Storage + ?Sized>(
+    store: &S,
+    customer_id: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    store
+        .update_json::<Vec<DateTime<Utc>>, _>(&keys::contacts(customer_id), |cur| {
+            let mut log = cur.unwrap_or_default();
+            log.push(at);
+            log.retain(|c| *c > at - Duration::days(31));
+            if log.len() > LOG_LEN {
+                log.remove(0);
+            }
+            Update::Write(log)
+        })
+        .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn entry(id: &str, kind: EventType, order: &str) -> EventLogEntry {
+        EventLogEntry {
+            event_id: id.into(),
+            kind,
+            occurred_at: utc("2026-12-01T10:00:00Z"),
+            order_id: Some(order.into()),
+            work_order_id: None,
+            topic: None,
+        }
+    }
+
+    #[test]
+    fn rules_parse_with_defaults_and_name_bad_fields() {
+        assert_eq!(
+            ContactRules::from_json("{}").unwrap(),
+            ContactRules::default()
+        );
+        let r = ContactRules::from_json(r#"{"limits": {"per_day": 2, "per_week": 5}}"#).unwrap();
+        assert_eq!(r.limits.per_day, 2);
+        assert!(
+            ContactRules::from_json(r#"{"default_time_zone": "Nowhere"}"#)
+                .unwrap_err()
+                .contains("default_time_zone")
+        );
+        assert!(
+            ContactRules::from_json(r#"{"calling_hours": {"start": "9am", "end": "21:30"}}"#)
+                .unwrap_err()
+                .contains("calling_hours")
+        );
+    }
+
+    #[test]
+    fn cases_close_per_order() {
+        let log = vec![
+            entry("1", EventType::ComplaintOpened, "o1"),
+            entry("2", EventType::InquiryOpened, "o2"),
+            entry("3", EventType::CaseClosed, "o1"),
+            entry("4", EventType::OrderDelivered, "o3"),
+        ];
+        let open = open_cases(&log);
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].event_id, "2");
+    }
+
+    #[test]
+    fn one_a_day_three_a_week_in_local_days() {
+        let l = ContactLimits::default();
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let contacts = vec![utc("2026-12-04T10:00:00+01:00")];
+        assert!(!l.allows(&contacts, utc("2026-12-04T20:00:00+01:00"), berlin));
+        assert!(l.allows(&contacts, utc("2026-12-05T00:00:00+01:00"), berlin));
+        assert_eq!(
+            l.next_allowed(&contacts, utc("2026-12-04T20:00:00+01:00"), berlin),
+            utc("2026-12-05T00:00:00+01:00")
+        );
+        let week = vec![
+            utc("2026-12-01T10:00:00+01:00"),
+            utc("2026-12-02T10:00:00+01:00"),
+            utc("2026-12-03T10:00:00+01:00"),
+        ];
+        assert!(!l.allows(&week, utc("2026-12-05T10:00:00+01:00"), berlin));
+        assert_eq!(
+            l.next_allowed(&week, utc("2026-12-05T10:00:00+01:00"), berlin),
+            utc("2026-12-08T10:00:00+01:00")
+        );
+        assert!(l.allows(&[], utc("2026-12-05T10:00:00+01:00"), berlin));
+    }
+}
