@@ -334,31 +334,42 @@ fn claim_task(req: &Request) -> Result<Response, ApiError> {
         Role::Agent(a) => a.clone(),
     };
     let now = shell::now();
-    let mut failure = None;
-    let updated = store.update_json::<CallbackTask, _>(&keys::task(&id), |cur| match cur {
-        None => {
-            failure = Some(ApiError::not_found(format!("no callback task {id}")));
-            Update::Keep
+    let (_, claimed) = transition(&store, &id, &role, |t| claim(t, &who, now))?;
+    Ok(shell::json(200, &claimed))
+}
+
+/// Apply a lifecycle step to a task under compare-and-swap, if `role` may touch
+/// it; returns the task before and after.
+fn transition(
+    store: &SpinStore,
+    id: &str,
+    role: &Role,
+    step: impl Fn(&CallbackTask) -> Result<CallbackTask, ApiError>,
+) -> Result<(CallbackTask, CallbackTask), ApiError> {
+    let mut outcome: Result<Option<CallbackTask>, ApiError> = Ok(None);
+    let updated = store.update_json::<CallbackTask, _>(&keys::task(id), |cur| {
+        let Some(task) = cur else {
+            outcome = Err(ApiError::not_found(format!("no callback task {id}")));
+            return Update::Keep;
+        };
+        if !role.may_access(&task) {
+            outcome = Err(forbidden(id));
+            return Update::Keep;
         }
-        Some(t) if !role.may_access(&t) => {
-            failure = Some(forbidden(&id));
-            Update::Keep
-        }
-        Some(t) => match claim(&t, &who, now) {
+        match step(&task) {
             Ok(next) => {
-                failure = None;
+                outcome = Ok(Some(task));
                 Update::Write(next)
             }
             Err(e) => {
-                failure = Some(e);
+                outcome = Err(e);
                 Update::Keep
             }
-        },
+        }
     })?;
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    Ok(shell::json(200, &updated))
+    let before = outcome?.ok_or_else(|| ApiError::not_found(format!("no callback task {id}")))?;
+    let after = updated.ok_or_else(|| ApiError::not_found(format!("no callback task {id}")))?;
+    Ok((before, after))
 }
 
 /// `POST /callbacks/:task_id/outcome`
@@ -369,34 +380,9 @@ fn outcome(req: &Request) -> Result<Response, ApiError> {
     let store = SpinStore::open()?;
     let policy = shell::escalation_policy()?;
     let now = shell::now();
-    let mut failure = None;
-    let mut before: Option<CallbackTask> = None;
-    let updated = store.update_json::<CallbackTask, _>(&keys::task(&id), |cur| {
-        let Some(task) = cur else {
-            failure = Some(ApiError::not_found(format!("no callback task {id}")));
-            return Update::Keep;
-        };
-        if !role.may_access(&task) {
-            failure = Some(forbidden(&id));
-            return Update::Keep;
-        }
-        match apply_outcome(&task, &input, &policy, now) {
-            Ok(next) => {
-                before = Some(task);
-                failure = None;
-                Update::Write(next)
-            }
-            Err(e) => {
-                failure = Some(e);
-                Update::Keep
-            }
-        }
+    let (before, task) = transition(&store, &id, &role, |t| {
+        apply_outcome(t, &input, &policy, now)
     })?;
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    let task = updated.ok_or_else(|| ApiError::not_found(format!("no callback task {id}")))?;
-    let before = before.expect("an outcome was applied");
     // A conversation counts toward the contact limits; a call nobody answered
     // does not (retry spacing already keeps those apart).
     let was_a_call = matches!(input.outcome, Outcome::Reached | Outcome::Refused)
