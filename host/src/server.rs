@@ -63,6 +63,14 @@ impl App {
     pub fn load(manifest: &Manifest, options: &AppOptions) -> Result<Arc<App>> {
         let mut config = Config::new();
         config.wasm_component_model(true);
+        // Wasmtime's own compiled-code cache (~/.cache/wasmtime): a restart, or a
+        // second host on the same machine, does not compile the same wasm again.
+        match wasmtime::Cache::from_file(None) {
+            Ok(cache) => {
+                config.cache(Some(cache));
+            }
+            Err(e) => eprintln!("warning: no compiled-code cache ({e:#}); every start compiles the components"),
+        }
         let engine = Engine::new(&config)?;
 
         let mut linker = Linker::<RequestState>::new(&engine);

@@ -9,13 +9,19 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Daily calling window `[start, end)` in local time (default 09:00–21:30).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CallingHours {
     #[serde(with = "hhmm")]
     pub start: NaiveTime,
     #[serde(with = "hhmm")]
     pub end: NaiveTime,
+    /// No contact at all on Sundays.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed_sundays: bool,
+    /// No contact on the public holidays of this country's calendar (e.g. "FR").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holidays: Option<String>,
 }
 
 impl Default for CallingHours {
@@ -23,6 +29,8 @@ impl Default for CallingHours {
         CallingHours {
             start: NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
             end: NaiveTime::from_hms_opt(21, 30, 0).unwrap(),
+            closed_sundays: false,
+            holidays: None,
         }
     }
 }
@@ -36,8 +44,9 @@ pub struct Window {
 
 impl CallingHours {
     pub fn is_open(&self, at: DateTime<Utc>, tz: Tz) -> bool {
-        let local = at.with_timezone(&tz).time();
-        local >= self.start && local < self.end
+        let local = at.with_timezone(&tz);
+        let time = local.time();
+        !crate::market::closed_on(self, local.date_naive()) && time >= self.start && time < self.end
     }
 
     /// `at` itself when open, else the next opening.
@@ -46,11 +55,18 @@ impl CallingHours {
             return at;
         }
         let local = at.with_timezone(&tz);
-        let day = if local.time() < self.start {
+        let mut day = if local.time() < self.start {
             local.date_naive()
         } else {
             local.date_naive() + Duration::days(1)
         };
+        // Skip closed days (Sundays, public holidays): a fortnight is more than any calendar needs.
+        for _ in 0..14 {
+            if !crate::market::closed_on(self, day) {
+                break;
+            }
+            day += Duration::days(1);
+        }
         local_instant(tz, day, self.start)
     }
 
@@ -93,7 +109,11 @@ fn local_instant(tz: Tz, day: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ZoneSource {
+    /// The customer record names the zone.
     Customer,
+    /// Inferred from the phone number's country.
+    PhoneCountry,
+    /// Neither told us: the seller's default zone.
     SellerDefault,
 }
 
@@ -188,9 +208,30 @@ mod tests {
         let odd = CallingHours {
             start: NaiveTime::from_hms_opt(2, 30, 0).unwrap(),
             end: NaiveTime::from_hms_opt(20, 0, 0).unwrap(),
+            ..CallingHours::default()
         };
         let t = odd.next_opening(utc("2026-03-08T01:00:00-05:00"), ny);
         assert_eq!(t, utc("2026-03-08T03:00:00-04:00"));
+    }
+
+    #[test]
+    fn closed_days_are_skipped() {
+        let fr = crate::market::effective_hours(&CallingHours::default(), Some("FR"));
+        let paris = tz("Europe/Paris");
+        // Saturday 12 Dec 2026, 22:30 → Sunday closed → Monday 09:00.
+        assert_eq!(
+            fr.next_opening(utc("2026-12-12T22:30:00+01:00"), paris),
+            utc("2026-12-14T09:00:00+01:00")
+        );
+        assert!(
+            !fr.is_open(utc("2026-12-13T12:00:00+01:00"), paris),
+            "no contact on a Sunday"
+        );
+        // 24 Dec (Thu) 22:00 → 25 Dec holiday → 26 Dec (Sat) 09:00.
+        assert_eq!(
+            fr.next_opening(utc("2026-12-24T22:00:00+01:00"), paris),
+            utc("2026-12-26T09:00:00+01:00")
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::calling_hours::{customer_zone, CallingHours, ZoneSource};
+use crate::calling_hours::{CallingHours, ZoneSource};
 use crate::event::{Event, EventType};
 use crate::keys;
 use crate::storage::{Storage, StorageExt, StoreResult, Update};
@@ -159,6 +159,20 @@ pub struct ContactRules {
     pub default_time_zone: String,
     #[serde(default)]
     pub limits: ContactLimits,
+    /// Stricter hours for some markets (ISO country → hours); the law's limits
+    /// apply on top of these in any case.
+    #[serde(default)]
+    pub markets: std::collections::BTreeMap<String, CallingHours>,
+}
+
+/// Where and when a customer may be contacted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Place {
+    pub tz: Tz,
+    pub source: ZoneSource,
+    pub country: Option<String>,
+    /// The hours that hold for this customer: the seller's, narrowed by the law.
+    pub hours: CallingHours,
 }
 
 fn utc() -> String {
@@ -171,6 +185,7 @@ impl Default for ContactRules {
             calling_hours: CallingHours::default(),
             default_time_zone: utc(),
             limits: ContactLimits::default(),
+            markets: Default::default(),
         }
     }
 }
@@ -192,9 +207,27 @@ impl ContactRules {
         Ok(rules)
     }
 
-    /// The customer's zone and where it came from.
-    pub fn zone(&self, customer_zone_name: Option<&str>) -> (Tz, ZoneSource) {
-        customer_zone(customer_zone_name, &self.default_time_zone)
+    /// The customer's zone (their own, else from their phone's country, else the
+    /// seller's default) and the contact hours that hold there.
+    pub fn place(&self, contact: &crate::survey::Contact, at: DateTime<Utc>) -> Place {
+        let loc = crate::market::locate(
+            contact.time_zone.as_deref(),
+            contact.phone.as_deref().or(contact.whatsapp.as_deref()),
+            &self.default_time_zone,
+            at,
+        );
+        let seller = loc
+            .country
+            .as_ref()
+            .and_then(|c| self.markets.get(c))
+            .unwrap_or(&self.calling_hours);
+        let hours = crate::market::effective_hours(seller, loc.country.as_deref());
+        Place {
+            tz: loc.tz,
+            source: loc.source,
+            country: loc.country,
+            hours,
+        }
     }
 }
 

@@ -16,6 +16,7 @@ pub mod error;
 pub mod event;
 pub mod i18n;
 pub mod keys;
+pub mod market;
 pub mod policy;
 pub mod report;
 pub mod signing;

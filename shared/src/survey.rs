@@ -255,10 +255,11 @@ pub fn decide_send(
         return SendDecision::Drop(SkipReason::NoChannel);
     }
     let rules = &policy.contact;
-    let (tz, _) = rules.zone(contact.time_zone.as_deref());
-    if !rules.calling_hours.is_open(now, tz) {
+    let place = rules.place(contact, now);
+    let tz = place.tz;
+    if !place.hours.is_open(now, tz) {
         return SendDecision::Defer {
-            until: rules.calling_hours.next_opening(now, tz),
+            until: place.hours.next_opening(now, tz),
             reason: SkipReason::QuietHours,
         };
     }

@@ -303,17 +303,12 @@ pub fn plan_task(
     now: DateTime<Utc>,
 ) -> Option<CallbackTask> {
     let reason = *req.reasons.iter().min_by_key(|r| (r.priority(), **r))?;
-    let (tz, _) = policy.contact.zone(req.contact.time_zone.as_deref());
+    let place = policy.contact.place(&req.contact, now);
     let arrival = req.occurred_at.max(now - Duration::hours(1)).min(now);
     let due_by = req
         .reasons
         .iter()
-        .map(|r| {
-            policy
-                .contact
-                .calling_hours
-                .deadline(arrival, r.deadline_hours(), tz)
-        })
+        .map(|r| place.hours.deadline(arrival, r.deadline_hours(), place.tz))
         .min()
         .map(floor_to_minute)?;
     let priority = priority_for(req, reason);
@@ -426,16 +421,16 @@ pub fn reopen(
     now: DateTime<Utc>,
 ) -> CallbackTask {
     let mut t = task.clone();
-    let (tz, _) = policy.contact.zone(t.context.customer.time_zone.as_deref());
+    let place = policy.contact.place(&t.context.customer, now);
     t.state = TaskState::Open;
     t.closed_at = None;
     t.breached = false;
     t.escalated_to = None;
     t.next_attempt_at = None;
-    t.due_by = floor_to_minute(policy.contact.calling_hours.deadline(
+    t.due_by = floor_to_minute(place.hours.deadline(
         now,
         TaskReason::LowScore.deadline_hours(),
-        tz,
+        place.tz,
     ));
     t.expires_at = t.due_by + Duration::days(policy.validity_days);
     if !t.reasons.contains(&TaskReason::LowScore) {

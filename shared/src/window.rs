@@ -53,8 +53,8 @@ pub fn check_window(
     policy: &EscalationPolicy,
     now: DateTime<Utc>,
 ) -> WindowCheck {
-    let (tz, source) = policy.contact.zone(contact.time_zone.as_deref());
-    let hours = &policy.contact.calling_hours;
+    let place = policy.contact.place(contact, now);
+    let (tz, source, hours) = (place.tz, place.source, &place.hours);
     let mut reasons = Vec::new();
     let mut blocked_for_good = false;
     if task.state.is_closed() {
@@ -229,6 +229,61 @@ mod tests {
         assert_eq!(
             r.next_window.unwrap().start,
             utc("2026-12-04T12:00:00+01:00")
+        );
+    }
+
+    #[test]
+    fn a_us_customer_is_never_called_outside_8_to_21_even_if_the_seller_allows_it() {
+        let (t, mut c, mut p) = setup(None);
+        c.time_zone = Some("America/Chicago".into());
+        p.contact.calling_hours.start = chrono::NaiveTime::from_hms_opt(6, 0, 0).unwrap();
+        p.contact.calling_hours.end = chrono::NaiveTime::from_hms_opt(23, 0, 0).unwrap();
+        let at = |s| check_window(&t, &c, None, &[], &p, utc(s));
+        assert!(!at("2026-12-04T07:59:00-06:00").callable_now);
+        assert!(at("2026-12-04T08:00:00-06:00").callable_now);
+        assert!(at("2026-12-04T20:59:00-06:00").callable_now);
+        let late = at("2026-12-04T21:00:00-06:00");
+        assert_eq!(late.reasons, vec![WindowReason::QuietHours]);
+        assert_eq!(
+            late.next_window.unwrap().start,
+            utc("2026-12-05T08:00:00-06:00")
+        );
+        // Elsewhere the seller's looser hours stand.
+        c.time_zone = Some("Europe/Berlin".into());
+        assert!(check_window(&t, &c, None, &[], &p, utc("2026-12-04T07:00:00+01:00")).callable_now);
+    }
+
+    #[test]
+    fn only_a_german_phone_means_berlin_time() {
+        let (t, mut c, p) = setup(None);
+        c.time_zone = None;
+        c.phone = Some("+4915112345678".into());
+        let r = check_window(&t, &c, None, &[], &p, utc("2026-12-04T10:00:00+01:00"));
+        assert_eq!(r.time_zone, "Europe/Berlin");
+        assert_eq!(r.time_zone_source, ZoneSource::PhoneCountry);
+        assert_eq!(r.customer_local_time, "2026-12-04T10:00:00+01:00");
+        c.phone = None;
+        let r = check_window(&t, &c, None, &[], &p, utc("2026-12-04T10:00:00+01:00"));
+        assert_eq!(
+            (r.time_zone.as_str(), r.time_zone_source),
+            ("UTC", ZoneSource::SellerDefault)
+        );
+    }
+
+    #[test]
+    fn new_york_across_the_november_change_and_kolkata_half_hours() {
+        let (t, mut c, p) = setup(None);
+        c.time_zone = Some("America/New_York".into());
+        // Sat 31 Oct 2026, 22:00 EDT: closed; opens Sun 1 Nov 09:00 EST (14:00Z, not 13:00Z).
+        let r = check_window(&t, &c, None, &[], &p, utc("2026-10-31T22:00:00-04:00"));
+        assert_eq!(r.next_window.unwrap().start, utc("2026-11-01T14:00:00Z"));
+        c.time_zone = Some("Asia/Kolkata".into());
+        assert!(!check_window(&t, &c, None, &[], &p, utc("2026-12-04T03:29:00Z")).callable_now);
+        assert!(check_window(&t, &c, None, &[], &p, utc("2026-12-04T03:30:00Z")).callable_now);
+        c.time_zone = Some("Asia/Shanghai".into());
+        assert!(
+            check_window(&t, &c, None, &[], &p, utc("2026-12-04T01:00:00Z")).callable_now,
+            "09:00 in Shanghai"
         );
     }
 }

@@ -316,11 +316,10 @@ fn get(req: &Request) -> Result<Response, ApiError> {
         return Err(forbidden(&id));
     }
     let policy = shell::escalation_policy()?;
-    let (tz, _) = policy
-        .contact
-        .zone(task.context.customer.time_zone.as_deref());
+    let now = shell::now();
+    let place = policy.contact.place(&task.context.customer, now);
     let mut value = serde_json::to_value(&task).map_err(|e| ApiError::internal(e.to_string()))?;
-    value["customer_local_time"] = shell::now().with_timezone(&tz).to_rfc3339().into();
+    value["customer_local_time"] = now.with_timezone(&place.tz).to_rfc3339().into();
     Ok(shell::json(200, &value))
 }
 

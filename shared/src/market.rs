@@ -1,0 +1,310 @@
+//! Where a customer is: their time zone (their own, else inferred from the
+//! phone number's country, else the seller's default), their market (country),
+//! and the legal contact hours there, which no seller setting can loosen.
+//!
+//! Phone → country comes from libphonenumber's metadata (the `phonenumber`
+//! crate); country → zones from the IANA tz database's `zone.tab` (vendored,
+//! public domain), whose first zone per country is the principal one.
+
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Offset, TimeZone, Utc, Weekday};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::calling_hours::{CallingHours, ZoneSource};
+
+static ZONE_TAB: &str = include_str!("../data/zone.tab");
+
+/// `(country, zone)` pairs in zone.tab order.
+fn zone_table() -> &'static [(String, String)] {
+    static TABLE: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        ZONE_TAB
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let mut cols = l.split('\t');
+                let country = cols.next()?;
+                let _coords = cols.next()?;
+                let zone = cols.next()?;
+                Some((country.to_string(), zone.to_string()))
+            })
+            .collect()
+    })
+}
+
+/// The ISO 3166 country of an E.164 number.
+pub fn phone_country(phone: &str) -> Option<String> {
+    let number = phonenumber::parse(None, phone).ok()?;
+    number.country().id().map(|id| id.as_ref().to_string())
+}
+
+/// The country a zone belongs to (zone.tab).
+pub fn zone_country(zone: &str) -> Option<String> {
+    zone_table()
+        .iter()
+        .find(|(_, z)| z == zone)
+        .map(|(c, _)| c.clone())
+}
+
+/// How far apart (in hours) a country's zones may be for its principal zone to
+/// stand for all of it. Germany (Berlin, Busingen) or China (Shanghai, Urumqi)
+/// qualify; the United States, Canada or Russia do not, and a guess there could
+/// mean a call at 6 a.m., so those fall back to the seller's default.
+const MAX_ZONE_SPREAD_HOURS: i32 = 2;
+
+/// The principal zone of a country, when it can stand for the whole country.
+pub fn country_zone(country: &str, at: DateTime<Utc>) -> Option<Tz> {
+    let zones: Vec<Tz> = zone_table()
+        .iter()
+        .filter(|(c, _)| c == country)
+        .filter_map(|(_, z)| z.parse::<Tz>().ok())
+        .collect();
+    let offsets: Vec<i32> = zones
+        .iter()
+        .map(|tz| {
+            tz.offset_from_utc_datetime(&at.naive_utc())
+                .fix()
+                .local_minus_utc()
+        })
+        .collect();
+    let spread = offsets.iter().max()? - offsets.iter().min()?;
+    (spread <= MAX_ZONE_SPREAD_HOURS * 3600).then(|| zones[0])
+}
+
+/// Where a customer is, and how we know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub tz: Tz,
+    pub source: ZoneSource,
+    /// ISO 3166 country, from the phone number or else the zone.
+    pub country: Option<String>,
+}
+
+pub fn locate(
+    time_zone: Option<&str>,
+    phone: Option<&str>,
+    default_zone: &str,
+    at: DateTime<Utc>,
+) -> Location {
+    let from_phone = phone.and_then(phone_country);
+    if let Some(tz) = time_zone.and_then(|z| z.parse::<Tz>().ok()) {
+        let country = from_phone.or_else(|| zone_country(tz.name()));
+        return Location {
+            tz,
+            source: ZoneSource::Customer,
+            country,
+        };
+    }
+    if let Some(country) = &from_phone {
+        if let Some(tz) = country_zone(country, at) {
+            return Location {
+                tz,
+                source: ZoneSource::PhoneCountry,
+                country: from_phone,
+            };
+        }
+    }
+    let tz = default_zone.parse().unwrap_or(Tz::UTC);
+    let country = from_phone.or_else(|| zone_country(tz.name()));
+    Location {
+        tz,
+        source: ZoneSource::SellerDefault,
+        country,
+    }
+}
+
+/// The law's contact hours in a market, if it sets any we know of.
+pub fn legal_hours(country: &str) -> Option<CallingHours> {
+    let hm = |h, m| NaiveTime::from_hms_opt(h, m, 0).expect("valid time");
+    match country {
+        // US TCPA: only 08:00–21:00 local time.
+        "US" => Some(CallingHours {
+            start: hm(8, 0),
+            end: hm(21, 0),
+            closed_sundays: false,
+            holidays: None,
+        }),
+        // France: no marketing messages before 08:00, after 22:00, on Sundays or public holidays.
+        "FR" => Some(CallingHours {
+            start: hm(8, 0),
+            end: hm(22, 0),
+            closed_sundays: true,
+            holidays: Some("FR".into()),
+        }),
+        _ => None,
+    }
+}
+
+/// The hours that hold in a market: the seller's, narrowed by the law. A seller
+/// setting can make them stricter, never looser.
+pub fn effective_hours(seller: &CallingHours, country: Option<&str>) -> CallingHours {
+    match country.and_then(legal_hours) {
+        None => seller.clone(),
+        Some(law) => CallingHours {
+            start: seller.start.max(law.start),
+            end: seller.end.min(law.end),
+            closed_sundays: seller.closed_sundays || law.closed_sundays,
+            holidays: seller.holidays.clone().or(law.holidays),
+        },
+    }
+}
+
+/// Public holidays of a country's calendar (France's, for its contact rules).
+pub fn is_public_holiday(country: &str, date: NaiveDate) -> bool {
+    match country {
+        "FR" => {
+            let fixed = [
+                (1, 1),
+                (5, 1),
+                (5, 8),
+                (7, 14),
+                (8, 15),
+                (11, 1),
+                (11, 11),
+                (12, 25),
+            ];
+            if fixed.contains(&(date.month(), date.day())) {
+                return true;
+            }
+            let easter = easter_sunday(date.year());
+            // Easter Monday, Ascension Thursday, Whit Monday.
+            [1, 39, 50]
+                .iter()
+                .any(|d| easter + Duration::days(*d) == date)
+        }
+        _ => false,
+    }
+}
+
+/// Gregorian Easter Sunday (the anonymous Meeus/Jones/Butcher algorithm).
+pub fn easter_sunday(year: i32) -> NaiveDate {
+    let a = year % 19;
+    let b = year / 100;
+    let c = year % 100;
+    let d = b / 4;
+    let e = b % 4;
+    let f = (b + 8) / 25;
+    let g = (b - f + 1) / 3;
+    let h = (19 * a + b - d - g + 15) % 30;
+    let i = c / 4;
+    let k = c % 4;
+    let l = (32 + 2 * e + 2 * i - h - k) % 7;
+    let m = (a + 11 * h + 22 * l) / 451;
+    let month = (h + l - 7 * m + 114) / 31;
+    let day = (h + l - 7 * m + 114) % 31 + 1;
+    NaiveDate::from_ymd_opt(year, month as u32, day as u32).expect("a valid Easter date")
+}
+
+/// Whether a local date is closed for contact under `hours`.
+pub fn closed_on(hours: &CallingHours, date: NaiveDate) -> bool {
+    (hours.closed_sundays && date.weekday() == Weekday::Sun)
+        || hours
+            .holidays
+            .as_deref()
+            .is_some_and(|c| is_public_holiday(c, date))
+}
+
+/// Seller-configured hours per market, stricter than the default (serde helper type).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MarketHours(pub std::collections::BTreeMap<String, CallingHours>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_german_number_means_berlin() {
+        let at = utc("2026-12-04T10:00:00Z");
+        let l = locate(None, Some("+4915112345678"), "Asia/Shanghai", at);
+        assert_eq!(l.tz.name(), "Europe/Berlin");
+        assert_eq!(l.source, ZoneSource::PhoneCountry);
+        assert_eq!(l.country.as_deref(), Some("DE"));
+        assert_eq!(
+            locate(None, Some("+8613812345678"), "UTC", at).tz.name(),
+            "Asia/Shanghai"
+        );
+        assert_eq!(
+            locate(None, Some("+919812345678"), "UTC", at).tz.name(),
+            "Asia/Kolkata"
+        );
+    }
+
+    #[test]
+    fn wide_countries_fall_back_to_the_seller_default() {
+        let at = utc("2026-12-04T10:00:00Z");
+        let l = locate(None, Some("+14155550123"), "Europe/Paris", at);
+        assert_eq!(l.tz.name(), "Europe/Paris");
+        assert_eq!(l.source, ZoneSource::SellerDefault);
+        assert_eq!(
+            l.country.as_deref(),
+            Some("US"),
+            "the market is still known"
+        );
+    }
+
+    #[test]
+    fn the_customers_own_zone_wins() {
+        let l = locate(
+            Some("America/New_York"),
+            None,
+            "UTC",
+            utc("2026-12-04T10:00:00Z"),
+        );
+        assert_eq!(
+            (l.tz.name(), l.source, l.country.as_deref()),
+            ("America/New_York", ZoneSource::Customer, Some("US"))
+        );
+    }
+
+    #[test]
+    fn law_narrows_never_widens() {
+        let loose = CallingHours {
+            start: NaiveTime::from_hms_opt(7, 0, 0).unwrap(),
+            end: NaiveTime::from_hms_opt(23, 0, 0).unwrap(),
+            closed_sundays: false,
+            holidays: None,
+        };
+        let us = effective_hours(&loose, Some("US"));
+        assert_eq!(
+            (us.start.to_string(), us.end.to_string()),
+            ("08:00:00".into(), "21:00:00".into())
+        );
+        let strict = effective_hours(&CallingHours::default(), Some("US"));
+        assert_eq!(
+            (strict.start.to_string(), strict.end.to_string()),
+            ("09:00:00".into(), "21:00:00".into())
+        );
+        let fr = effective_hours(&loose, Some("FR"));
+        assert!(fr.closed_sundays);
+        assert_eq!(effective_hours(&loose, Some("DE")), loose);
+    }
+
+    #[test]
+    fn easter_and_french_holidays() {
+        assert_eq!(
+            easter_sunday(2026),
+            NaiveDate::from_ymd_opt(2026, 4, 5).unwrap()
+        );
+        assert_eq!(
+            easter_sunday(2027),
+            NaiveDate::from_ymd_opt(2027, 3, 28).unwrap()
+        );
+        assert_eq!(
+            easter_sunday(2000),
+            NaiveDate::from_ymd_opt(2000, 4, 23).unwrap()
+        );
+        let d = |m, day| NaiveDate::from_ymd_opt(2026, m, day).unwrap();
+        assert!(is_public_holiday("FR", d(7, 14)));
+        assert!(is_public_holiday("FR", d(4, 6)), "Easter Monday 2026");
+        assert!(is_public_holiday("FR", d(5, 14)), "Ascension 2026");
+        assert!(is_public_holiday("FR", d(5, 25)), "Whit Monday 2026");
+        assert!(!is_public_holiday("FR", d(7, 15)));
+        assert!(!is_public_holiday("DE", d(7, 14)));
+    }
+}
