@@ -69,7 +69,9 @@ impl App {
             Ok(cache) => {
                 config.cache(Some(cache));
             }
-            Err(e) => eprintln!("warning: no compiled-code cache ({e:#}); every start compiles the components"),
+            Err(e) => eprintln!(
+                "warning: no compiled-code cache ({e:#}); every start compiles the components"
+            ),
         }
         let engine = Engine::new(&config)?;
 

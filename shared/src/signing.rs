@@ -122,6 +122,43 @@ fn link_mac(secret: &str, payload: &[u8]) -> Vec<u8> {
     m.finalize().into_bytes().to_vec()
 }
 
+/// A signed browser session for the agent's page: who (an agent id, or
+/// `supervisor`) until when. The key is derived from the admin token, so
+/// rotating that token ends every session.
+pub struct Session;
+
+const SESSION_CONTEXT: &[u8] = b"revisit-session-v1";
+
+impl Session {
+    pub fn issue(secret: &str, who: &str, expires: DateTime<Utc>) -> String {
+        let payload = format!("{}.{}", URL_SAFE_NO_PAD.encode(who), expires.timestamp());
+        let mut m =
+            HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+        m.update(SESSION_CONTEXT);
+        m.update(payload.as_bytes());
+        format!(
+            "{payload}.{}",
+            URL_SAFE_NO_PAD.encode(m.finalize().into_bytes())
+        )
+    }
+
+    /// Who the session is for, if it is genuine and not expired.
+    pub fn verify(secret: &str, value: &str, now: DateTime<Utc>) -> Option<String> {
+        let (payload, mac) = value.rsplit_once('.')?;
+        let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
+        let mut m =
+            HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+        m.update(SESSION_CONTEXT);
+        m.update(payload.as_bytes());
+        m.verify_slice(&mac).ok()?;
+        let (who, expires) = payload.split_once('.')?;
+        if now.timestamp() >= expires.parse::<i64>().ok()? {
+            return None;
+        }
+        String::from_utf8(URL_SAFE_NO_PAD.decode(who).ok()?).ok()
+    }
+}
+
 /// Whether an `Authorization` header carries `Bearer <expected>` (constant time).
 /// An empty expected token never matches.
 pub fn bearer_matches(header: Option<&str>, expected: &str) -> bool {
@@ -205,6 +242,21 @@ mod tests {
         assert!(!bearer_matches(Some("abc"), "abc"));
         assert!(!bearer_matches(Some("Bearer "), ""));
         assert!(!bearer_matches(None, "abc"));
+    }
+
+    #[test]
+    fn sessions_are_signed_and_expire() {
+        let now = at(1_800_000_000);
+        let s = Session::issue("k", "agent-7", at(1_800_003_600));
+        assert_eq!(Session::verify("k", &s, now).as_deref(), Some("agent-7"));
+        assert_eq!(Session::verify("other", &s, now), None);
+        assert_eq!(Session::verify("k", &s, at(1_800_003_600)), None);
+        let forged = s.replacen(
+            &URL_SAFE_NO_PAD.encode("agent-7"),
+            &URL_SAFE_NO_PAD.encode("supervisor"),
+            1,
+        );
+        assert_eq!(Session::verify("k", &forged, now), None);
     }
 
     proptest! {

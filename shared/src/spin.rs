@@ -130,12 +130,41 @@ pub fn require_admin(req: &Request) -> Result<(), ApiError> {
 }
 
 /// Who is calling: the admin token is a supervisor; a token from the
-/// `agent_tokens` variable (JSON `{"agent-id": "token"}`) is that agent.
+/// `agent_tokens` variable (JSON `{"agent-id": "token"}`) is that agent; a
+/// browser carries the same identity in a signed session cookie.
 pub fn authenticate(req: &Request) -> Result<crate::task::Role, ApiError> {
     let given = req.header("authorization").and_then(|h| h.as_str());
-    if bearer_matches(given, &variable("admin_token")?) {
-        return Ok(crate::task::Role::Supervisor);
+    if let Some(token) = given.and_then(|h| h.strip_prefix("Bearer ")) {
+        if let Some(role) = role_for_token(token.trim())? {
+            return Ok(role);
+        }
     }
+    if let Some(cookie) = cookie(req, SESSION_COOKIE) {
+        let admin = variable("admin_token")?;
+        if let Some(who) = crate::signing::Session::verify(&admin, &cookie, now()) {
+            return Ok(if who == SUPERVISOR {
+                crate::task::Role::Supervisor
+            } else {
+                crate::task::Role::Agent(who)
+            });
+        }
+    }
+    Err(ApiError::unauthorized(
+        "this endpoint needs `Authorization: Bearer <token>` (the admin token or an agent's)",
+    ))
+}
+
+/// The session cookie of the agent's page.
+pub const SESSION_COOKIE: &str = "revisit_session";
+const SUPERVISOR: &str = "supervisor";
+
+/// The role a token stands for (constant-time comparisons against every token).
+pub fn role_for_token(token: &str) -> Result<Option<crate::task::Role>, ApiError> {
+    let header = format!("Bearer {token}");
+    if bearer_matches(Some(&header), &variable("admin_token")?) {
+        return Ok(Some(crate::task::Role::Supervisor));
+    }
+    let mut found = None;
     if let Some(text) = optional_variable("agent_tokens") {
         let tokens: std::collections::BTreeMap<String, String> = serde_json::from_str(&text)
             .map_err(|e| {
@@ -143,20 +172,48 @@ pub fn authenticate(req: &Request) -> Result<crate::task::Role, ApiError> {
                     "agent_tokens must be JSON {{\"agent-id\": \"token\"}}: {e}"
                 ))
             })?;
-        // Compare against every token (constant time each) so timing tells nothing.
-        let mut found = None;
-        for (agent, token) in &tokens {
-            if bearer_matches(given, token) {
-                found = Some(agent.clone());
+        for (agent, t) in &tokens {
+            if bearer_matches(Some(&header), t) {
+                found = Some(crate::task::Role::Agent(agent.clone()));
             }
         }
-        if let Some(agent) = found {
-            return Ok(crate::task::Role::Agent(agent));
-        }
     }
-    Err(ApiError::unauthorized(
-        "this endpoint needs `Authorization: Bearer <token>` (the admin token or an agent's)",
+    Ok(found)
+}
+
+/// A `Set-Cookie` value starting a 12-hour session for `role`.
+pub fn session_cookie(role: &crate::task::Role) -> Result<String, ApiError> {
+    let who = match role {
+        crate::task::Role::Supervisor => SUPERVISOR.to_string(),
+        crate::task::Role::Agent(a) => a.clone(),
+    };
+    let value = crate::signing::Session::issue(
+        &variable("admin_token")?,
+        &who,
+        now() + chrono::Duration::hours(12),
+    );
+    Ok(format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200"
     ))
+}
+
+/// A cookie's value.
+pub fn cookie(req: &Request, name: &str) -> Option<String> {
+    let header = req.header("cookie").and_then(|h| h.as_str())?;
+    header.split(';').find_map(|c| {
+        c.trim()
+            .strip_prefix(&format!("{name}="))
+            .map(str::to_string)
+    })
+}
+
+/// A `303 See Other` to `location` (after a form post).
+pub fn see_other(location: &str) -> Response {
+    Response::builder()
+        .status(303)
+        .header("location", location)
+        .body(Vec::new())
+        .build()
 }
 
 /// Hand an escalation to the escalator, never losing it: it is written to the

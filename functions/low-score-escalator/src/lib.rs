@@ -371,11 +371,66 @@ fn transition(
     Ok((before, after))
 }
 
-/// `POST /callbacks/:task_id/outcome`
+/// An outcome posted by the agent's page as a form.
+fn outcome_from_form(body: &[u8]) -> Result<OutcomeInput, ApiError> {
+    let mut map = std::collections::BTreeMap::new();
+    for (k, v) in form_urlencoded::parse(body) {
+        map.insert(k.into_owned(), v.into_owned());
+    }
+    let outcome = map.get("outcome").cloned().unwrap_or_default();
+    let outcome: Outcome = serde_json::from_value(serde_json::Value::String(outcome.clone()))
+        .map_err(|_| {
+            ApiError::unprocessable(format!(
+                "outcome must be reached, unreachable, resolved or refused (got {outcome:?})"
+            ))
+        })?;
+    let text = |k: &str| {
+        map.get(k)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    Ok(OutcomeInput {
+        outcome,
+        resolution: text("resolution"),
+        customer_satisfied: map
+            .get("customer_satisfied")
+            .map(|v| v == "true" || v == "on"),
+        note: text("note"),
+    })
+}
+
+/// `POST /callbacks/:task_id/outcome` (JSON, or a form from the agent's page,
+/// which is sent back to the page).
 fn outcome(req: &Request) -> Result<Response, ApiError> {
+    let is_form = req
+        .header("content-type")
+        .and_then(|h| h.as_str())
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return outcome_json(req);
+    }
+    let back = |notice: &str| {
+        let q: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("notice", notice)
+            .finish();
+        Ok(shell::see_other(&format!("/queue/page?{q}")))
+    };
+    match outcome_from_form(shell::body(req)?).and_then(|input| record_outcome(req, input)) {
+        Ok(task) => back(&format!("{}: {:?}", task.task_id, task.state).to_lowercase()),
+        Err(e) if e.status == 401 => Err(e),
+        Err(e) => back(&e.message),
+    }
+}
+
+fn outcome_json(req: &Request) -> Result<Response, ApiError> {
+    let input: OutcomeInput = parse_json(shell::body(req)?)?;
+    let task = record_outcome(req, input)?;
+    Ok(shell::json(200, &task))
+}
+
+fn record_outcome(req: &Request, input: OutcomeInput) -> Result<CallbackTask, ApiError> {
     let role = shell::authenticate(req)?;
     let id = shell::path_param(req, "task_id")?;
-    let input: OutcomeInput = parse_json(shell::body(req)?)?;
     let store = SpinStore::open()?;
     let policy = shell::escalation_policy()?;
     let now = shell::now();
@@ -409,7 +464,7 @@ fn outcome(req: &Request) -> Result<Response, ApiError> {
             plan_resurvey(&store, &task, now)?;
         }
     }
-    Ok(shell::json(200, &task))
+    Ok(task)
 }
 
 /// After a resolution, a short CSAT "did we fix it?" survey through the issuer's

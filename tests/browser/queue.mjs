@@ -1,0 +1,45 @@
+// Drives the agent's queue page in Debian's headless Chromium and prints what it
+// saw as JSON lines; the Rust test (tests/tests/queue.rs) asserts on them.
+// Usage: node queue.mjs <base-url> <agent-token> <screenshot.png>
+import { chromium } from 'playwright-core';
+
+const [base, token, shot] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+try {
+  const page = await browser.newPage({ locale: 'zh-CN' });
+  const scriptsRun = [];
+  page.on('dialog', (d) => { scriptsRun.push(d.message()); d.dismiss(); });
+  const names = (section) => page.$$eval(`#${section} li.task h3`, (els) => els.map((e) => e.textContent));
+
+  await page.goto(`${base}/queue/page`);
+  const loginLang = await page.getAttribute('html', 'lang');
+  await page.fill('#token', token);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('#now');
+  const lang = await page.getAttribute('html', 'lang');
+  const before = { now: await names('now'), later: await names('later') };
+  const comments = await page.$$eval('#now blockquote', (els) => els.map((e) => e.textContent));
+  console.log(JSON.stringify({ step: 'loaded', loginLang, lang, ...before, comments }));
+
+  // Resolve the first (most urgent) task with the form on the page.
+  const first = page.locator('#now li.task').first();
+  const taskId = await first.getAttribute('data-task-id');
+  await first.locator('input[name=resolution]').fill('replacement sent');
+  await first.locator('input[name=customer_satisfied]').check();
+  await first.locator('button[value=resolved]').click();
+  await page.waitForSelector('.notice');
+  const after = { now: await names('now'), later: await names('later') };
+  const notice = await page.textContent('.notice');
+  console.log(JSON.stringify({ step: 'resolved', taskId, notice, ...after, scriptsRun }));
+
+  await page.screenshot({ path: shot.replace(/\.png$/, '-zh.png'), fullPage: true });
+  await page.goto(`${base}/queue/page?lang=en`);
+  await page.screenshot({ path: shot, fullPage: true });
+  console.log(JSON.stringify({ step: 'screenshot', lang: await page.getAttribute('html', 'lang') }));
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,254 @@
+//! The callback window checker's queue over HTTP across a day, and the agent's
+//! page in a real headless browser.
+
+use revisit_tests::*;
+use serde_json::{json, Value};
+
+const BERLIN: &str = "Europe/Berlin";
+
+fn agents() -> HostConfig {
+    let sender = 9; // no surveys are sent in these tests
+    HostConfig::revisit(sender).set(
+        "SPIN_VARIABLE_AGENT_TOKENS",
+        r#"{"agent-7":"tok-7","agent-8":"tok-8"}"#,
+    )
+}
+
+/// A complaint (48 h) or a missed call (1 h) for `cust`, served by `agent`.
+fn escalate(host: &Host, id: &str, kind: &str, cust: Value, agent: &str, extra: Value) {
+    let at = host.clock().to_rfc3339();
+    let mut extra = extra;
+    extra["agent_id"] = json!(agent);
+    let body = event_body(id, kind, &at, cust, extra);
+    assert_eq!(host.post_event(&body).status(), 202);
+}
+
+fn queue(host: &Host, token: &str) -> Value {
+    let r = host
+        .http
+        .get(host.url("/queue"))
+        .bearer_auth(token)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().unwrap()
+}
+
+fn names(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["customer_name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn the_queue_follows_the_day() {
+    let host = Host::start(agents());
+    host.set_clock("2026-12-07T10:00:00+01:00");
+    let mut anna = customer("anna", BERLIN);
+    anna["name"] = json!("Anna");
+    let mut ben = customer("ben", BERLIN);
+    ben["name"] = json!("Ben");
+    let mut chen = customer("chen", "Asia/Shanghai");
+    chen["name"] = json!("Chen");
+    escalate(&host, "q-1", "complaint.opened", anna, "agent-7", json!({}));
+    escalate(&host, "q-2", "call.missed", ben, "agent-7", json!({}));
+    // A complaint about a repair whose technician has not come yet.
+    escalate(
+        &host,
+        "q-3",
+        "complaint.opened",
+        chen,
+        "agent-7",
+        json!({"work_order_id": "wo-chen"}),
+    );
+    escalate(
+        &host,
+        "q-4",
+        "complaint.opened",
+        customer("other", BERLIN),
+        "agent-8",
+        json!({}),
+    );
+
+    // 10:00 Berlin (17:00 Shanghai): the missed call first (1 h), then the complaint; Chen waits.
+    let q = queue(&host, "tok-7");
+    assert_eq!(names(&q["callable_now"]), vec!["Ben", "Anna"], "{q}");
+    assert_eq!(names(&q["later"]), vec!["Chen"]);
+    assert_eq!(
+        q["later"][0]["reasons_not_now"],
+        json!(["service_not_completed"])
+    );
+    assert_eq!(
+        q["callable_now"][0]["customer_local_time"],
+        "2026-12-07T10:00:00+01:00"
+    );
+    // An agent sees only their own queue.
+    assert_eq!(
+        host.http
+            .get(host.url("/queue?owner=agent-8"))
+            .bearer_auth("tok-7")
+            .send()
+            .unwrap()
+            .status(),
+        403
+    );
+
+    // The repair is done: Chen becomes callable.
+    let done = event_body(
+        "q-3-done",
+        "repair.completed",
+        &host.clock().to_rfc3339(),
+        customer("chen", "Asia/Shanghai"),
+        json!({"work_order_id": "wo-chen"}),
+    );
+    assert_eq!(host.post_event(&done).status(), 202);
+    assert_eq!(
+        names(&queue(&host, "tok-7")["callable_now"]),
+        vec!["Ben", "Anna", "Chen"]
+    );
+
+    // 22:30 Berlin: nobody in Berlin may be called; Shanghai is at 05:30, also closed.
+    host.set_clock("2026-12-07T22:30:00+01:00");
+    let q = queue(&host, "tok-7");
+    assert!(q["callable_now"].as_array().unwrap().is_empty(), "{q}");
+    let later = q["later"].as_array().unwrap();
+    assert_eq!(later.len(), 3);
+    // Chen's window (09:00 Shanghai = 02:00 Z) opens before the Berliners' (09:00 Berlin = 08:00 Z).
+    assert_eq!(later[0]["customer_name"], "Chen");
+    assert_eq!(later[0]["next_window"]["start"], "2026-12-08T01:00:00Z");
+    assert_eq!(later[1]["next_window"]["start"], "2026-12-08T08:00:00Z");
+
+    // Next morning at 09:00 Berlin everyone is callable again, most urgent first.
+    host.set_clock("2026-12-08T09:00:00+01:00");
+    let q = queue(&host, "tok-7");
+    assert_eq!(
+        names(&q["callable_now"]),
+        vec!["Ben", "Anna", "Chen"],
+        "{q}"
+    );
+}
+
+#[test]
+fn the_agents_page_works_in_a_real_browser() {
+    let sender = Sender::start();
+    let host = Host::start(
+        agents()
+            .set(
+                "SPIN_VARIABLE_SENDER_URL",
+                &format!("http://127.0.0.1:{}/m", sender.port),
+            )
+            .set(
+                "SPIN_VARIABLE_SENDER_ORIGIN",
+                &format!("http://127.0.0.1:{}", sender.port),
+            ),
+    );
+    // Eve answers a survey with a low score and a hostile comment.
+    host.set_clock("2026-12-04T10:00:00+01:00");
+    let mut eve = customer("eve", BERLIN);
+    eve["name"] = json!("Eve");
+    let body = event_body(
+        "b-0",
+        "order.delivered",
+        "2026-12-01T10:00:00+01:00",
+        eve,
+        json!({"category": "high_value", "agent_id": "agent-7"}),
+    );
+    assert_eq!(host.post_event(&body).status(), 202);
+    let links = host.tick_links(&sender, 0);
+    let hostile = r#"<script>alert("x")</script><img src=x onerror=alert(1)>"#;
+    assert_eq!(host.answer(&links[0].0, 1, Some(hostile)).0, 200);
+    host.set_clock("2026-12-07T10:00:00+01:00");
+    for (id, kind, name) in [
+        ("b-1", "complaint.opened", "Anna"),
+        ("b-2", "call.missed", "Ben"),
+    ] {
+        let mut c = customer(&format!("cust-{id}"), BERLIN);
+        c["name"] = json!(name);
+        escalate(&host, id, kind, c, "agent-7", json!({}));
+    }
+    escalate(
+        &host,
+        "b-3",
+        "complaint.opened",
+        customer("someone-else", BERLIN),
+        "agent-8",
+        json!({}),
+    );
+    // The comment is hostile input: escaped in the HTML, shown as text.
+    let page = host
+        .http
+        .get(host.url("/queue/page"))
+        .bearer_auth("tok-7")
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        page.contains("Ben") && page.contains("Anna") && !page.contains("someone-else"),
+        "{page}"
+    );
+    assert!(
+        page.contains("&lt;script&gt;") && !page.contains("<script>"),
+        "{page}"
+    );
+
+    let artifacts = project_root().join("tests/artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let shot = artifacts.join("queue-page.png");
+    let _ = std::fs::remove_file(&shot);
+    let out = std::process::Command::new("node")
+        .arg(project_root().join("tests/browser/queue.mjs"))
+        .arg(&host.base)
+        .arg("tok-7")
+        .arg(&shot)
+        .output()
+        .expect("node is needed for the browser test (./run test installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "browser test failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let steps: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let loaded = &steps[0];
+    assert_eq!(
+        loaded["lang"], "zh-Hans",
+        "Chinese for a zh browser: {loaded}"
+    );
+    assert_eq!(
+        loaded["now"],
+        json!(["Eve", "Ben", "Anna"]),
+        "an overdue NPS 1 first: {loaded}"
+    );
+    assert!(
+        loaded["comments"][0].as_str().unwrap().contains(hostile),
+        "shown as text: {loaded}"
+    );
+    let resolved = &steps[1];
+    assert_eq!(
+        resolved["now"],
+        json!(["Ben", "Anna"]),
+        "the resolved task left the queue: {resolved}"
+    );
+    assert_eq!(resolved["scriptsRun"], json!([]), "no injected script ran");
+    assert!(
+        resolved["notice"].as_str().unwrap().contains("resolved"),
+        "{resolved}"
+    );
+    assert_eq!(steps[2]["lang"], "en");
+    let task_id = resolved["taskId"].as_str().unwrap();
+    let (_, task) = Host::json(host.admin_get(&format!("/callbacks/{task_id}")));
+    assert_eq!(task["state"], "resolved");
+    assert_eq!(task["resolution"], "replacement sent");
+    assert_eq!(task["customer_satisfied"], true);
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(
+        png.len() > 1000 && png.starts_with(b"\x89PNG"),
+        "a real PNG"
+    );
+}
