@@ -252,3 +252,50 @@ fn the_agents_page_works_in_a_real_browser() {
         "a real PNG"
     );
 }
+
+#[test]
+fn a_task_past_its_validity_is_too_late_and_expires() {
+    let host = Host::start(agents());
+    host.set_clock("2026-12-01T10:00:00+01:00");
+    // "Has the installer come yet?" must not be asked weeks later.
+    escalate(
+        &host,
+        "late-1",
+        "complaint.opened",
+        customer("ivy", BERLIN),
+        "agent-7",
+        json!({"work_order_id": "install-1"}),
+    );
+    let done = event_body(
+        "late-1-done",
+        "installation.completed",
+        &host.clock().to_rfc3339(),
+        customer("ivy", BERLIN),
+        json!({"work_order_id": "install-1"}),
+    );
+    assert_eq!(host.post_event(&done).status(), 202);
+    let task = host.callbacks("owner=agent-7")[0].clone();
+    let id = task["task_id"].as_str().unwrap().to_string();
+    let (_, w) = Host::json(host.admin_get(&format!("/callbacks/{id}/window")));
+    assert_eq!(w["callable_now"], true, "{w}");
+
+    host.set_clock("2026-12-20T10:00:00+01:00");
+    let (_, w) = Host::json(host.admin_get(&format!("/callbacks/{id}/window")));
+    assert_eq!(w["callable_now"], false);
+    assert!(
+        w["reasons"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("too_late")),
+        "{w}"
+    );
+    assert!(w["next_window"].is_null());
+    let (_, tick) = Host::json(host.admin_post("/escalator/tick", ""));
+    assert_eq!(tick["expired"], 1, "{tick}");
+    let (_, t) = Host::json(host.admin_get(&format!("/callbacks/{id}")));
+    assert_eq!(t["state"], "expired");
+    assert!(queue(&host, "tok-7")["callable_now"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
