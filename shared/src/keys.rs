@@ -62,6 +62,11 @@ pub fn customer_open_task(customer_id: &str) -> String {
     format!("co/{customer_id}")
 }
 
+/// Every survey planned for a customer (for erasure).
+pub fn customer_surveys(customer_id: &str) -> String {
+    format!("ix/customer-surveys/{customer_id}")
+}
+
 /// Every task a customer ever had (for "earlier tasks" in the context).
 pub fn customer_tasks(customer_id: &str) -> String {
     format!("ix/customer-tasks/{customer_id}")
@@ -105,6 +110,11 @@ pub fn due_slot(bucket: &str, n: i64) -> String {
 
 /// The last hour bucket the issuer's tick has fully handled.
 pub const TICK_CURSOR: &str = "tc/issuer";
+
+/// A rate-limit counter for `what` in one minute (a key per minute: old ones are never read again).
+pub fn rate(what: &str, minute: &str) -> String {
+    format!("rl/{what}/{minute}")
+}
 
 /// Loop counters (escalator).
 pub fn loop_counter(name: &str) -> String {

@@ -12,9 +12,11 @@
 pub mod answer;
 pub mod calling_hours;
 pub mod contact;
+pub mod erasure;
 pub mod error;
 pub mod event;
 pub mod i18n;
+pub mod integrity;
 pub mod keys;
 pub mod market;
 pub mod policy;

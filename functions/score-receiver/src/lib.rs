@@ -9,7 +9,9 @@ mod page;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use revisit_shared::answer::{classify, validate_answer, Answer, History, HistoryEntry};
+use revisit_shared::erasure::erase_customer;
 use revisit_shared::i18n::{texts, Lang};
+use revisit_shared::integrity::{self, device_id, AnswerSignals};
 use revisit_shared::keys;
 use revisit_shared::policy::Channel;
 use revisit_shared::report::{
@@ -20,6 +22,7 @@ use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::storage::{Storage, StorageExt, Update};
 use revisit_shared::survey::{Contact, Survey, SurveyState};
 use revisit_shared::task::{plan_task, EscalationRequest, TaskReason};
+use revisit_shared::window::WorkOrder;
 use revisit_shared::ApiError;
 use serde::Deserialize;
 use spin_sdk::http::{Method, Request, Response};
@@ -37,7 +40,12 @@ async fn handle(req: Request) -> Response {
         ("/s/:token", Method::Post) => answer(&req).await,
         ("/s/:token", _) => shell::error(&ApiError::method_not_allowed("GET or POST")),
         ("/reports/summary", Method::Get) => shell::render(summary(&req)),
-        ("/reports/summary", _) => shell::error(&ApiError::method_not_allowed("GET")),
+        ("/reports/integrity", Method::Get) => shell::render(integrity_report(&req)),
+        ("/reports/summary" | "/reports/integrity", _) => {
+            shell::error(&ApiError::method_not_allowed("GET"))
+        }
+        ("/customers/:customer_id", Method::Delete) => shell::render(erase(&req)),
+        ("/customers/:customer_id", _) => shell::error(&ApiError::method_not_allowed("DELETE")),
         _ => shell::error(&ApiError::not_found("no such endpoint")),
     }
 }
@@ -48,18 +56,74 @@ struct Opened {
     survey: Survey,
     lang: Lang,
     store: SpinStore,
+    contact: Contact,
+}
+
+/// Guessing tokens from one network: this many failures a minute, then 429.
+const NETWORK_FAILURES_PER_MINUTE: i64 = 30;
+/// Posts to one survey link a minute before 429.
+const LINK_POSTS_PER_MINUTE: i64 = 60;
+
+fn minute(now: chrono::DateTime<chrono::Utc>) -> String {
+    now.format("%Y%m%d%H%M").to_string()
+}
+
+/// The client's network: an IPv4 /24 or an IPv6 /64 (never stored as such: hashed).
+fn network(req: &Request) -> String {
+    let addr = req
+        .header("spin-client-addr")
+        .and_then(|h| h.as_str())
+        .unwrap_or("");
+    let ip = addr
+        .rsplit_once(':')
+        .map(|(ip, _)| ip)
+        .unwrap_or(addr)
+        .trim_matches(['[', ']']);
+    let net = if ip.contains('.') {
+        ip.rsplitn(2, '.').nth(1).unwrap_or(ip).to_string()
+    } else {
+        ip.split(':').take(4).collect::<Vec<_>>().join(":")
+    };
+    revisit_shared::signing::derive_id("net", &[&net])
+}
+
+fn too_many(now: chrono::DateTime<chrono::Utc>) -> Response {
+    use chrono::Timelike;
+    let e = ApiError::new(
+        429,
+        "rate_limited",
+        "too many attempts; wait a minute and try again",
+    );
+    let mut r = shell::error(&e);
+    r.set_header("retry-after", (60 - now.second()).max(1).to_string());
+    r
 }
 
 /// Decode the token and load the survey; the HTML error page otherwise.
+/// Failed look-ups are counted per network, and a network that keeps failing is
+/// told to wait (`429`), so tokens cannot be guessed at speed.
 fn open(req: &Request, merchant: &str) -> Result<Opened, Response> {
     let not_found = |lang| shell::html(404, page::message(lang, merchant, texts(lang).not_found));
-    let token = shell::path_param(req, "token").map_err(|_| not_found(Lang::En))?;
-    let secret = shell::variable("link_secret").map_err(|e| shell::error(&e))?;
-    let token = LinkToken::decode(&token, &secret).ok_or_else(|| not_found(Lang::En))?;
     let store = SpinStore::open().map_err(|e| shell::error(&e))?;
+    let now = shell::now();
+    let failures_key = keys::rate(&format!("net/{}", network(req)), &minute(now));
+    if store.counter(&failures_key).unwrap_or(0) >= NETWORK_FAILURES_PER_MINUTE {
+        return Err(too_many(now));
+    }
+    let failed = |store: &SpinStore| {
+        let _ = store.increment(&failures_key, 1);
+        not_found(Lang::En)
+    };
+    let Ok(token) = shell::path_param(req, "token") else {
+        return Err(failed(&store));
+    };
+    let secret = shell::variable("link_secret").map_err(|e| shell::error(&e))?;
+    let Some(token) = LinkToken::decode(&token, &secret) else {
+        return Err(failed(&store));
+    };
     let survey: Survey = match store.get_json(&keys::survey(&token.survey_id)) {
         Ok(Some(s)) => s,
-        Ok(None) => return Err(not_found(Lang::En)),
+        Ok(None) => return Err(failed(&store)),
         Err(e) => return Err(shell::error(&e.into())),
     };
     let contact: Contact = store
@@ -73,6 +137,7 @@ fn open(req: &Request, merchant: &str) -> Result<Opened, Response> {
         survey,
         lang,
         store,
+        contact,
     })
 }
 
@@ -187,6 +252,13 @@ async fn answer(req: &Request) -> Response {
             page::message(o.lang, &merchant, t.expired),
         );
     }
+    let link_posts = o.store.increment(
+        &keys::rate(&format!("link/{}", o.survey.survey_id), &minute(now)),
+        1,
+    );
+    if link_posts.is_ok_and(|n| n > LINK_POSTS_PER_MINUTE) {
+        return too_many(now);
+    }
     let answer_key = keys::answer(&o.survey.survey_id);
     match o.store.get_json::<Answer>(&answer_key) {
         Ok(Some(existing)) => return conflict(json, o.lang, &merchant, &existing),
@@ -228,7 +300,16 @@ async fn answer(req: &Request) -> Response {
         }
         Err(e) => return shell::error(&e.into()),
     }
-    match after_answer(&o.store, &o.survey, &answer, now).await {
+    let device = device_id(
+        &shell::variable("link_secret").unwrap_or_default(),
+        req.header("spin-client-addr")
+            .and_then(|h| h.as_str())
+            .unwrap_or(""),
+        req.header("user-agent")
+            .and_then(|h| h.as_str())
+            .unwrap_or(""),
+    );
+    match after_answer(&o.store, &o.survey, &answer, &device, now).await {
         Ok(callback_by) => {
             if json {
                 shell::json(
@@ -237,7 +318,13 @@ async fn answer(req: &Request) -> Response {
                         "channel": answer.channel, "callback_by": callback_by}),
                 )
             } else {
-                shell::html(200, page::thanks(o.lang, &merchant, callback_by))
+                let tz = shell::contact_rules()
+                    .map(|r| r.place(&o.contact, now).tz)
+                    .unwrap_or(chrono_tz::UTC);
+                shell::html(
+                    200,
+                    page::thanks(o.lang, &merchant, callback_by.map(|t| t.with_timezone(&tz))),
+                )
             }
         }
         // The answer itself is stored; what failed is bookkeeping a retry cannot repeat.
@@ -263,8 +350,27 @@ async fn after_answer(
     store: &SpinStore,
     survey: &Survey,
     answer: &Answer,
+    device: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let completed_at = match &survey.work_order_id {
+        Some(w) => store
+            .get_json::<WorkOrder>(&keys::work_order(w))?
+            .and_then(|w| w.completed_at),
+        None => None,
+    };
+    integrity::record(
+        store,
+        &AnswerSignals {
+            survey_id: &survey.survey_id,
+            customer_id: &survey.customer_id,
+            device,
+            agent: survey.agent_id.as_deref(),
+            top_silent: answer.scale.is_top(answer.score) && answer.comment.is_none(),
+            completed_at,
+            answered_at: now,
+        },
+    )?;
     store.update_json::<Survey, _>(&keys::survey(&survey.survey_id), |cur| match cur {
         Some(mut s) if s.state != SurveyState::Answered => {
             s.state = SurveyState::Answered;
@@ -358,6 +464,21 @@ async fn after_answer(
     }
     let policy = shell::escalation_policy()?;
     Ok(plan_task(&request, &policy, now).map(|t| t.due_by))
+}
+
+/// `GET /reports/integrity`: signals of coached or forged scores.
+fn integrity_report(req: &Request) -> Result<Response, ApiError> {
+    shell::require_admin(req)?;
+    let store = SpinStore::open()?;
+    Ok(shell::json(200, &integrity::report(&store)?))
+}
+
+/// `DELETE /customers/:customer_id`: erase the customer's personal data.
+fn erase(req: &Request) -> Result<Response, ApiError> {
+    shell::require_admin(req)?;
+    let id = shell::path_param(req, "customer_id")?;
+    let store = SpinStore::open()?;
+    Ok(shell::json(200, &erase_customer(&store, &id)?))
 }
 
 const MAX_REPORT_DAYS: i64 = 92;

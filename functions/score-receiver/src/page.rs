@@ -2,7 +2,7 @@
 //! accessible (a fieldset with a legend, real radio inputs with labels, visible
 //! focus, strong contrast). Every text that comes from outside is escaped.
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use html_escape::encode_text as esc;
 use revisit_shared::answer::Answer;
 use revisit_shared::i18n::{texts, Lang};
@@ -76,12 +76,13 @@ pub fn question(
     layout(lang, merchant, &body)
 }
 
-pub fn thanks(lang: Lang, merchant: &str, callback_by: Option<DateTime<Utc>>) -> String {
+/// `callback_by` is in the customer's own zone.
+pub fn thanks(lang: Lang, merchant: &str, callback_by: Option<DateTime<chrono_tz::Tz>>) -> String {
     let t = texts(lang);
     let text = match callback_by {
         Some(when) => t
             .thanks_low
-            .replace("{when}", &when.format("%Y-%m-%d %H:%M UTC").to_string()),
+            .replace("{when}", &when.format("%Y-%m-%d %H:%M").to_string()),
         None => t.thanks.to_string(),
     };
     message(lang, merchant, &text)

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, Utc};
 use revisit_shared::answer::{ComplaintEntry, History};
 use revisit_shared::contact::{log_event, record_contact};
+use revisit_shared::erasure::month_of_birthday;
 use revisit_shared::event::{Event, EventType};
 use revisit_shared::i18n::{texts, Lang};
 use revisit_shared::keys;
@@ -97,7 +98,9 @@ async fn intake(req: &Request) -> Result<Response, ApiError> {
     // Create each survey exactly once (compare-and-swap), and index it where
     // the tick will find it. A repeated delivery repairs anything a crash left out.
     for p in &plan {
-        create_survey(&store, &Survey::new(p, &event, now))?;
+        if create_survey(&store, &Survey::new(p, &event, now))? {
+            store.add_to_list(&keys::customer_surveys(&event.customer.id), &p.survey_id)?;
+        }
     }
     let surveys: Vec<PlannedView> = plan
         .iter()
@@ -143,7 +146,7 @@ fn apply_side_effects(store: &SpinStore, event: &Event) -> Result<Contact, ApiEr
             Update::Write(contact)
         })?
         .unwrap_or_default();
-    if let Some(month) = c.birthday.as_deref().and_then(birthday_month) {
+    if let Some(month) = c.birthday.as_deref().and_then(month_of_birthday) {
         store.add_to_list(&keys::birthdays(month), &c.id)?;
     }
     if let Some(wo) = &event.work_order_id {
@@ -167,17 +170,6 @@ fn apply_side_effects(store: &SpinStore, event: &Event) -> Result<Contact, ApiEr
         }
     }
     Ok(contact)
-}
-
-/// The month of a birthday given as `YYYY-MM-DD` or `MM-DD`.
-fn birthday_month(b: &str) -> Option<u32> {
-    let parts: Vec<&str> = b.split('-').collect();
-    let month = match parts.len() {
-        3 => parts[1],
-        2 => parts[0],
-        _ => return None,
-    };
-    month.parse().ok().filter(|m| (1..=12).contains(m))
 }
 
 /// Events that call for a human: a missed call (1 h), a complaint (48 h; a VIP

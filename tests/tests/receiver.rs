@@ -1,0 +1,519 @@
+//! The score receiver, end to end: pages in every language, answers under heavy
+//! concurrency, a hand-off that survives the escalator being unreachable,
+//! integrity signals, erasure, and rate limits.
+
+use revisit_tests::*;
+use serde_json::{json, Value};
+
+const BERLIN: &str = "Europe/Berlin";
+
+/// Deliver one high-value order per customer on 1 Dec, send on 4 Dec; the links by customer id.
+fn surveys(
+    host: &Host,
+    sender: &Sender,
+    customers: &[Value],
+    agent: impl Fn(usize) -> String,
+) -> std::collections::BTreeMap<String, String> {
+    host.set_clock("2026-12-01T10:00:00+01:00");
+    for (i, c) in customers.iter().enumerate() {
+        let id = format!("ev-{}", c["id"].as_str().unwrap());
+        let body = event_body(
+            &id,
+            "order.delivered",
+            "2026-12-01T10:00:00+01:00",
+            c.clone(),
+            json!({"category": "high_value", "agent_id": agent(i)}),
+        );
+        assert_eq!(host.post_event(&body).status(), 202);
+    }
+    host.set_clock("2026-12-04T10:00:00+01:00");
+    let seen = sender.messages().len();
+    let (_, tick) = Host::json(host.admin_post("/issuer/tick", ""));
+    assert_eq!(tick["sent"], customers.len(), "{tick}");
+    sender.messages()[seen..]
+        .iter()
+        .map(|m| {
+            let survey = m["survey_id"].as_str().unwrap().to_string();
+            let cust = customers.iter().find(|c| {
+                let to = m["to"].as_str().unwrap();
+                c["email"].as_str() == Some(to) || c["phone"].as_str() == Some(to)
+            });
+            let _ = survey;
+            (
+                cust.unwrap()["id"].as_str().unwrap().to_string(),
+                link_path(m["link"].as_str().unwrap()),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_page_in_every_language_with_hostile_comments_escaped() {
+    let sender = Sender::start();
+    let host = Host::start(HostConfig::revisit(sender.port));
+    let locales = [
+        "en-US", "zh-CN", "zh-TW", "es-ES", "de-DE", "fr-FR", "ja-JP", "pt-BR",
+    ];
+    let tags = ["en", "zh-Hans", "zh-Hant", "es", "de", "fr", "ja", "pt"];
+    let customers: Vec<Value> = locales
+        .iter()
+        .map(|l| {
+            let mut c = customer(&format!("loc-{l}"), BERLIN);
+            c["locale"] = json!(l);
+            c
+        })
+        .collect();
+    let links = surveys(&host, &sender, &customers, |_| "agent-1".into());
+    let hostile = r#"<script>alert("x")</script><b onclick=x>hi</b>"#;
+    for (l, tag) in locales.iter().zip(tags) {
+        let link = &links[&format!("loc-{l}")];
+        let r = host
+            .http
+            .get(host.url(&format!("{link}?score=9")))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let html = r.text().unwrap();
+        assert!(html.contains(&format!("lang=\"{tag}\"")), "{l}: {html}");
+        assert!(html.len() < 15 * 1024, "{l}: {} bytes", html.len());
+        assert!(
+            html.contains("value=\"9\" required checked"),
+            "?score=9 pre-selects"
+        );
+        assert!(
+            html.contains("<fieldset><legend>") && html.contains("<label for=\"comment\">"),
+            "accessible form"
+        );
+        // The pre-selecting GET recorded nothing.
+        let form = format!("score=3&comment={}", urlencode(hostile));
+        let r = host
+            .http
+            .post(host.url(link))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{l}");
+        let thanks = r.text().unwrap();
+        assert!(
+            thanks.contains("2026-12-06 10:00"),
+            "{l}: says when someone will call, in their time: {thanks}"
+        );
+        let again = host
+            .http
+            .get(host.url(link))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        assert!(
+            again.contains("&lt;script&gt;")
+                && !again.contains("<script>")
+                && !again.contains("<b onclick"),
+            "{l}: {again}"
+        );
+        let conflict = host
+            .http
+            .post(host.url(link))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("score=5")
+            .send()
+            .unwrap();
+        assert_eq!(conflict.status(), 409);
+        assert!(!conflict.text().unwrap().contains("<script>"));
+    }
+    // Past its expiry a link is gone (410), on GET and POST.
+    host.set_clock("2027-01-30T10:00:00+01:00");
+    let link = &links["loc-en-US"];
+    assert_eq!(host.http.get(host.url(link)).send().unwrap().status(), 410);
+    assert_eq!(
+        host.http
+            .post(host.url(link))
+            .body("score=1")
+            .send()
+            .unwrap()
+            .status(),
+        410
+    );
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_thousand_concurrent_answers_over_a_hundred_links_record_exactly_a_hundred() {
+    let sender = Sender::start();
+    let policy = r#"{"plans":[{"on":"order.delivered","category":"high_value","kind":"product","delay_hours":72,"send_within_hours":96}],
+        "scales":{"product":"nps"},"channels":["email","sms"],"link_validity_days":14}"#;
+    let host =
+        Host::start(HostConfig::revisit(sender.port).set("SPIN_VARIABLE_SURVEY_POLICY", policy));
+    // Half reachable only by e-mail, half only by SMS: mixed channels.
+    let customers: Vec<Value> = (0..100)
+        .map(|i| {
+            let mut c = customer(&format!("load-{i}"), BERLIN);
+            if i % 2 == 1 {
+                c.as_object_mut().unwrap().remove("email");
+                c["phone"] = json!(format!("+4915112{i:06}"));
+            }
+            c
+        })
+        .collect();
+    let links: Vec<String> = surveys(&host, &sender, &customers, |i| format!("agent-{}", i % 4))
+        .into_values()
+        .collect();
+    assert_eq!(links.len(), 100);
+    let work: Vec<(String, u8)> = (0..1000)
+        .map(|i| (links[i % 100].clone(), (i % 11) as u8))
+        .collect();
+    let statuses = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for chunk in work.chunks(1000 / 32 + 1) {
+            let (host, statuses) = (&host, &statuses);
+            s.spawn(move || {
+                for (link, score) in chunk {
+                    let r = host
+                        .http
+                        .post(host.url(link))
+                        .header("content-type", "application/json")
+                        .body(format!("{{\"score\": {score}}}"))
+                        .send()
+                        .unwrap();
+                    statuses.lock().unwrap().push(r.status().as_u16());
+                }
+            });
+        }
+    });
+    let statuses = statuses.into_inner().unwrap();
+    assert_eq!(statuses.len(), 1000);
+    assert!(statuses.iter().all(|s| *s < 500), "no 5xx");
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 100);
+    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 900);
+    let (_, summary) = Host::json(
+        host.admin_get("/reports/summary?from=2026-12-04&to=2026-12-04&group_by=channel"),
+    );
+    assert_eq!(summary["total"]["answers"], 100, "{summary}");
+    assert_eq!(summary["total"]["issued"], 100);
+    let rows = summary["rows"].as_array().unwrap();
+    let by = |ch: &str| rows.iter().find(|r| r["group"] == ch).unwrap().clone();
+    assert_eq!(
+        (
+            by("email")["answers"].as_i64(),
+            by("sms")["answers"].as_i64()
+        ),
+        (Some(50), Some(50))
+    );
+    assert_eq!(by("email")["response_rate_pct"], 100.0);
+    let (_, agents) =
+        Host::json(host.admin_get("/reports/summary?from=2026-12-01&to=2026-12-07&group_by=agent"));
+    let total: i64 = agents["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["answers"].as_i64().unwrap())
+        .sum();
+    assert_eq!(total, 100, "{agents}");
+    assert_eq!(agents["rows"].as_array().unwrap().len(), 4);
+}
+
+/// A copy of spin.toml in which the receiver may not reach the escalator.
+struct EscalatorUnreachable(std::path::PathBuf);
+
+impl EscalatorUnreachable {
+    fn new() -> EscalatorUnreachable {
+        let root = project_root();
+        let text = std::fs::read_to_string(root.join("spin.toml")).unwrap();
+        let cut = text.replacen(
+            "allowed_outbound_hosts = [\"http://low-score-escalator.spin.internal\"]",
+            "allowed_outbound_hosts = []",
+            1,
+        );
+        assert_ne!(
+            cut, text,
+            "the receiver's allowed_outbound_hosts line changed; update this test"
+        );
+        let path = root.join(format!(".spin-escalator-down-{}.toml", std::process::id()));
+        std::fs::write(&path, cut).unwrap();
+        EscalatorUnreachable(path)
+    }
+}
+
+impl Drop for EscalatorUnreachable {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn a_low_score_reaches_the_escalator_even_when_it_was_unreachable() {
+    let sender = Sender::start();
+    let manifest = EscalatorUnreachable::new();
+    let mut config = HostConfig::revisit(sender.port);
+    config.manifest = manifest.0.clone();
+    let host = Host::start(config);
+    let links = surveys(&host, &sender, &[customer("down-1", BERLIN)], |_| {
+        "agent-1".into()
+    });
+    let (status, _) = host.answer(&links["down-1"], 2, Some("never again"));
+    assert_eq!(status, 200, "the answer is recorded regardless");
+    assert!(
+        host.callbacks("").is_empty(),
+        "no task yet: the hand-off waits in the outbox"
+    );
+    assert!(host.log().contains("left in the outbox"), "{}", host.log());
+    let (_, tick) = Host::json(host.admin_post("/escalator/tick", ""));
+    assert_eq!(tick["delivered_from_outbox"], 1, "{tick}");
+    let tasks = host.callbacks("");
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0]["reason"], "low_score");
+    assert_eq!(tasks[0]["context"]["answer"]["comment"], "never again");
+    let (_, tick) = Host::json(host.admin_post("/escalator/tick", ""));
+    assert_eq!(tick["delivered_from_outbox"], 0, "delivered once");
+    assert_eq!(host.callbacks("").len(), 1);
+}
+
+#[test]
+fn the_integrity_report_flags_a_shared_device_and_a_too_perfect_agent() {
+    let sender = Sender::start();
+    let host = Host::start(HostConfig::revisit(sender.port));
+    // 40 for the suspect, 20 for each of two peers.
+    let customers: Vec<Value> = (0..80)
+        .map(|i| customer(&format!("ig-{i}"), BERLIN))
+        .collect();
+    let agent = |i: usize| {
+        if i < 40 {
+            "suspect".to_string()
+        } else if i < 60 {
+            "peer-1".into()
+        } else {
+            "peer-2".into()
+        }
+    };
+    let links = surveys(&host, &sender, &customers, agent);
+    for i in 0..80 {
+        let link = &links[&format!("ig-{i}")];
+        // Five customers answer from one shared tablet; everyone else from their own phone.
+        let ua = if (60..65).contains(&i) {
+            "shared-tablet".to_string()
+        } else {
+            format!("phone-{i}")
+        };
+        // The suspect: 40 silent tens. Peers: 60% silent tens, the rest an 8 with a comment.
+        let (score, comment) = if i < 40 || (i - 40) % 20 < 12 {
+            (10, None)
+        } else {
+            (8, Some("fine"))
+        };
+        let body = json!({"score": score, "comment": comment}).to_string();
+        let r = host
+            .http
+            .post(host.url(link))
+            .header("content-type", "application/json")
+            .header("user-agent", ua)
+            .body(body)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let (status, report) = Host::json(host.admin_get("/reports/integrity"));
+    assert_eq!(status, 200);
+    let devices = report["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 1, "{report}");
+    assert_eq!(devices[0]["customers"], 5);
+    let staff = report["staff"].as_array().unwrap();
+    assert_eq!(staff.len(), 1, "{report}");
+    assert_eq!(staff[0]["agent"], "suspect");
+    assert_eq!(staff[0]["top_silent_pct"], 100.0);
+    assert_eq!(staff[0]["peers_top_silent_pct"], 60.0);
+    // Nothing was dropped.
+    let (_, summary) =
+        Host::json(host.admin_get("/reports/summary?from=2026-12-04&to=2026-12-04&group_by=day"));
+    assert_eq!(summary["total"]["answers"], 80);
+}
+
+#[test]
+fn erasure_leaves_no_personal_data_in_the_store() {
+    let sender = Sender::start();
+    let host = Host::start(HostConfig::revisit(sender.port));
+    let mut c = customer("erase-me", BERLIN);
+    c["name"] = json!("Zelda Quarrington");
+    c["email"] = json!("zelda.q@example.org");
+    c["phone"] = json!("+4917612345678");
+    c["birthday"] = json!("1985-12-03");
+    let links = surveys(&host, &sender, &[c], |_| "agent-1".into());
+    host.answer(
+        &links["erase-me"],
+        1,
+        Some("Zelda Quarrington here, call +4917612345678"),
+    );
+    host.set_clock("2026-12-04T12:00:00+01:00");
+    let body = event_body(
+        "erase-complaint",
+        "complaint.opened",
+        "2026-12-04T12:00:00+01:00",
+        json!({"id": "erase-me", "name": "Zelda Quarrington", "phone": "+4917612345678"}),
+        json!({}),
+    );
+    assert_eq!(host.post_event(&body).status(), 202);
+    let scan = || -> Vec<String> {
+        let conn =
+            rusqlite::Connection::open(host.data.0.join("store/sqlite_key_value.db")).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT key, value FROM spin_key_value")
+            .unwrap();
+        let rows: Vec<(String, Vec<u8>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        rows.into_iter()
+            .filter(|(k, v)| {
+                let text = format!("{k} {}", String::from_utf8_lossy(v));
+                [
+                    "Zelda",
+                    "Quarrington",
+                    "zelda.q@example.org",
+                    "+4917612345678",
+                    "4917612345678",
+                    "1985-12-03",
+                ]
+                .iter()
+                .any(|pd| text.contains(pd))
+            })
+            .map(|(k, _)| k)
+            .collect()
+    };
+    assert!(!scan().is_empty(), "the data was there before");
+    let r = host
+        .http
+        .delete(host.url("/customers/erase-me"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        scan(),
+        Vec::<String>::new(),
+        "personal data left after erasure"
+    );
+    let r = host
+        .http
+        .delete(host.url("/customers/erase-me"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "idempotent");
+    assert_eq!(
+        host.http
+            .delete(host.url("/customers/erase-me"))
+            .send()
+            .unwrap()
+            .status(),
+        401
+    );
+    // Anonymous counts stay.
+    let (_, summary) =
+        Host::json(host.admin_get("/reports/summary?from=2026-12-04&to=2026-12-04&group_by=day"));
+    assert_eq!(summary["total"]["answers"], 1);
+}
+
+#[test]
+fn guessing_tokens_and_hammering_a_link_are_rate_limited() {
+    let sender = Sender::start();
+    let host = Host::start(HostConfig::revisit(sender.port));
+    let links = surveys(&host, &sender, &[customer("rl-1", BERLIN)], |_| {
+        "agent-1".into()
+    });
+    let link = &links["rl-1"];
+    let mut last = 0;
+    for i in 0..65 {
+        last = host
+            .http
+            .post(host.url(link))
+            .header("content-type", "application/json")
+            .body("{\"score\": 8}")
+            .send()
+            .unwrap()
+            .status()
+            .as_u16();
+        if i == 0 {
+            assert_eq!(last, 200);
+        }
+    }
+    assert_eq!(last, 429, "more than 60 posts a minute to one link");
+    let mut statuses = Vec::new();
+    for i in 0..35 {
+        let r = host
+            .http
+            .get(host.url(&format!("/s/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA{i:02}")))
+            .send()
+            .unwrap();
+        statuses.push((
+            r.status().as_u16(),
+            r.headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string()),
+        ));
+    }
+    assert_eq!(statuses[0].0, 404);
+    let (status, retry) = statuses.last().unwrap();
+    assert_eq!(*status, 429, "{statuses:?}");
+    assert!(
+        retry
+            .as_deref()
+            .is_some_and(|s| s.parse::<u32>().is_ok_and(|n| (1..=60).contains(&n))),
+        "{retry:?}"
+    );
+    // A minute later the network may try again.
+    host.set_clock("2026-12-04T10:02:00+01:00");
+    assert_eq!(
+        host.http
+            .get(host.url("/s/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA99"))
+            .send()
+            .unwrap()
+            .status(),
+        404
+    );
+}
+
+#[test]
+fn the_first_answer_wins_across_a_surveys_channels() {
+    let sender = Sender::start();
+    let policy = r#"{"plans":[{"on":"order.delivered","category":"high_value","kind":"product","delay_hours":72,"send_within_hours":96}],
+        "scales":{"product":"nps"},"channels":["email","sms"],"link_validity_days":14}"#;
+    let host =
+        Host::start(HostConfig::revisit(sender.port).set("SPIN_VARIABLE_SURVEY_POLICY", policy));
+    let mut c = customer("both", BERLIN);
+    c["phone"] = json!("+4915199999999");
+    host.set_clock("2026-12-01T10:00:00+01:00");
+    let body = event_body(
+        "ev-both",
+        "order.delivered",
+        "2026-12-01T10:00:00+01:00",
+        c,
+        json!({"category": "high_value"}),
+    );
+    assert_eq!(host.post_event(&body).status(), 202);
+    let links = host.tick_links(&sender, 0);
+    host.set_clock("2026-12-04T10:00:00+01:00");
+    let links = if links.is_empty() {
+        host.tick_links(&sender, 0)
+    } else {
+        links
+    };
+    assert_eq!(links.len(), 2, "one link per channel");
+    let (email, sms) = (&links[0], &links[1]);
+    assert_ne!(email.0, sms.0);
+    assert_eq!(email.1["survey_id"], sms.1["survey_id"]);
+    let (s, answered) = host.answer(&sms.0, 9, None);
+    assert_eq!(s, 200);
+    assert_eq!(answered["channel"], sms.1["channel"]);
+    let (s, conflict) = host.answer(&email.0, 2, None);
+    assert_eq!(s, 409, "{conflict}");
+    assert_eq!(conflict["answer"]["score"], 9);
+}
