@@ -141,6 +141,11 @@ pub struct SurveyPolicy {
     /// but the one `contact_rules` every component shares (set by the loader).
     #[serde(skip)]
     pub contact: crate::contact::ContactRules,
+    /// Skip a survey when an inquiry, complaint or return is open for its order
+    /// (checked at send time). Turn it off if answers ever go into public
+    /// reviews: skipping unhappy customers there is review suppression.
+    #[serde(default = "yes")]
+    pub skip_on_open_case: bool,
     /// The short "did we fix it?" survey after a callback is resolved.
     #[serde(default = "default_resurvey")]
     pub resurvey: ResurveyRule,
@@ -153,6 +158,10 @@ pub struct ResurveyRule {
     pub kind: SurveyKind,
     pub delay_hours: u32,
     pub send_within_hours: u32,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_resurvey() -> ResurveyRule {
@@ -198,6 +207,7 @@ impl Default for SurveyPolicy {
             channels: vec![Channel::Email],
             link_validity_days: 14,
             resurvey: default_resurvey(),
+            skip_on_open_case: true,
             contact: crate::contact::ContactRules::default(),
         }
     }

@@ -31,6 +31,8 @@ pub enum SkipReason {
     NoChannel,
     /// The customer was contacted too often already (surveys and callbacks together).
     ContactLimit,
+    /// An inquiry, complaint or return was opened for the order after planning.
+    OpenCase,
     /// The sender could not be reached or refused; retried by a later tick.
     SendFailed,
 }
@@ -226,16 +228,31 @@ pub enum SendDecision {
     Nothing,
 }
 
+/// What is known about the customer at send time.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerNow {
+    pub contact: Contact,
+    /// When they were contacted lately (surveys sent, conversations).
+    pub contacts_made: Vec<DateTime<Utc>>,
+    /// Their inquiries, complaints and returns still open.
+    pub open_cases: Vec<crate::contact::EventLogEntry>,
+}
+
+/// When a survey was planned (the first entry of its timeline).
+fn survey_planned_at(s: &Survey) -> DateTime<Utc> {
+    s.timeline.first().map(|t| t.at).unwrap_or(s.due_at)
+}
+
 /// Whether a due survey goes out now (SPEC 1: never past its window, never at
 /// night in the customer's zone, never to someone who opted out, never past the
 /// contact limit — surveys and callbacks counted together).
 pub fn decide_send(
     survey: &Survey,
-    contact: &Contact,
-    contacts_made: &[DateTime<Utc>],
+    customer: &CustomerNow,
     policy: &SurveyPolicy,
     now: DateTime<Utc>,
 ) -> SendDecision {
+    let (contact, contacts_made) = (&customer.contact, customer.contacts_made.as_slice());
     if survey.state != SurveyState::Planned || now < survey.next_attempt_at {
         return SendDecision::Nothing;
     }
@@ -244,6 +261,14 @@ pub fn decide_send(
     }
     if contact.opted_out {
         return SendDecision::Drop(SkipReason::OptedOut);
+    }
+    let case_open = survey.order_id.is_some()
+        && customer
+            .open_cases
+            .iter()
+            .any(|c| c.order_id == survey.order_id && c.occurred_at >= survey_planned_at(survey));
+    if policy.skip_on_open_case && case_open {
+        return SendDecision::Drop(SkipReason::OpenCase);
     }
     let usable: Vec<Channel> = policy
         .channels
@@ -310,21 +335,72 @@ mod tests {
     }
 
     fn decide(s: &Survey, c: &Contact, now: &str) -> SendDecision {
-        decide_send(s, c, &[], &SurveyPolicy::default(), utc(now))
+        let customer = CustomerNow {
+            contact: c.clone(),
+            ..Default::default()
+        };
+        decide_send(s, &customer, &SurveyPolicy::default(), utc(now))
     }
 
     #[test]
     fn contact_limit_counts_callbacks_too() {
         let s = survey();
-        let called_this_morning = [utc("2026-12-04T09:30:00+01:00")];
+        let customer = CustomerNow {
+            contact: contact(),
+            contacts_made: vec![utc("2026-12-04T09:30:00+01:00")],
+            ..Default::default()
+        };
         let d = decide_send(
             &s,
-            &contact(),
-            &called_this_morning,
+            &customer,
             &SurveyPolicy::default(),
             utc("2026-12-04T10:00:00+01:00"),
         );
         assert_eq!(d, SendDecision::Drop(SkipReason::ContactLimit));
+    }
+
+    #[test]
+    fn an_open_case_for_the_order_cancels_unless_the_rule_is_off() {
+        let s = survey();
+        let complaint = crate::contact::EventLogEntry {
+            event_id: "c".into(),
+            kind: crate::event::EventType::ComplaintOpened,
+            occurred_at: utc("2026-12-02T10:00:00+01:00"),
+            order_id: Some("o1".into()),
+            work_order_id: None,
+            topic: None,
+        };
+        let customer = CustomerNow {
+            contact: contact(),
+            open_cases: vec![complaint.clone()],
+            ..Default::default()
+        };
+        let now = utc("2026-12-04T10:00:00+01:00");
+        assert_eq!(
+            decide_send(&s, &customer, &SurveyPolicy::default(), now),
+            SendDecision::Drop(SkipReason::OpenCase)
+        );
+        // A case about another order does not count.
+        let other = CustomerNow {
+            open_cases: vec![crate::contact::EventLogEntry {
+                order_id: Some("o2".into()),
+                ..complaint
+            }],
+            ..customer.clone()
+        };
+        assert_eq!(
+            decide_send(&s, &other, &SurveyPolicy::default(), now),
+            SendDecision::Send(vec![Channel::Email])
+        );
+        // Routing answers into public reviews: the rule must be off (review suppression).
+        let public = SurveyPolicy {
+            skip_on_open_case: false,
+            ..SurveyPolicy::default()
+        };
+        assert_eq!(
+            decide_send(&s, &customer, &public, now),
+            SendDecision::Send(vec![Channel::Email])
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 use revisit_shared::answer::{ComplaintEntry, History};
-use revisit_shared::contact::{log_event, record_contact};
+use revisit_shared::contact::{log_event, open_cases, record_contact, EventLogEntry};
 use revisit_shared::erasure::month_of_birthday;
 use revisit_shared::event::{Event, EventType};
 use revisit_shared::i18n::{texts, Lang};
@@ -19,7 +19,8 @@ use revisit_shared::signing::{verify_webhook, LinkToken};
 use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::storage::{Storage, StorageExt, Update};
 use revisit_shared::survey::{
-    create_survey, decide_send, index_due, Contact, SendDecision, SkipReason, Survey, SurveyState,
+    create_survey, decide_send, index_due, Contact, CustomerNow, SendDecision, SkipReason, Survey,
+    SurveyState,
 };
 use revisit_shared::task::{EscalationRequest, TaskReason};
 use revisit_shared::window::WorkOrder;
@@ -300,10 +301,17 @@ async fn tick(req: &Request) -> Result<Response, ApiError> {
             contacts.insert(survey.customer_id.clone(), c);
         }
         let contact = &contacts[&survey.customer_id];
-        let contacts_made: Vec<DateTime<Utc>> = store
-            .get_json(&keys::contacts(&survey.customer_id))?
+        let events: Vec<EventLogEntry> = store
+            .get_json(&keys::event_log(&survey.customer_id))?
             .unwrap_or_default();
-        let decision = decide_send(&survey, contact, &contacts_made, &policy, now);
+        let now_known = CustomerNow {
+            contact: contact.clone(),
+            contacts_made: store
+                .get_json(&keys::contacts(&survey.customer_id))?
+                .unwrap_or_default(),
+            open_cases: open_cases(&events),
+        };
+        let decision = decide_send(&survey, &now_known, &policy, now);
         match decision {
             SendDecision::Nothing => {}
             SendDecision::Drop(reason) => {
