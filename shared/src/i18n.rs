@@ -71,6 +71,8 @@ impl Lang {
 pub struct Texts {
     /// The message that carries the link: `{m}` merchant, `{k}` what is asked about.
     pub message: &'static str,
+    /// The SMS: short enough for one segment with its link (`{m}` merchant).
+    pub sms: &'static str,
     pub nps_question: &'static str,
     pub csat_question: &'static str,
     pub comment_label: &'static str,
@@ -126,6 +128,7 @@ impl Texts {
 
 static EN: Texts = Texts {
     message: "{m}: how was {k}? One tap tells us:",
+    sms: "{m}: how did we do? Tap to rate:",
     nps_question: "How likely are you to recommend {m} to a friend?",
     csat_question: "How satisfied are you with {k}?",
     comment_label: "Anything you want to tell us? (optional)",
@@ -142,6 +145,7 @@ static EN: Texts = Texts {
 
 static ZH_HANS: Texts = Texts {
     message: "{m}：{k}满意吗？点一下告诉我们：",
+    sms: "{m}回访，请评分：",
     nps_question: "您有多大可能向朋友推荐{m}？",
     csat_question: "您对{k}满意吗？",
     comment_label: "还有什么想告诉我们的吗？（选填）",
@@ -158,6 +162,7 @@ static ZH_HANS: Texts = Texts {
 
 static ZH_HANT: Texts = Texts {
     message: "{m}：{k}滿意嗎？點一下告訴我們：",
+    sms: "{m}回訪，請評分：",
     nps_question: "您有多大可能向朋友推薦{m}？",
     csat_question: "您對{k}滿意嗎？",
     comment_label: "還有什麼想告訴我們的嗎？（選填）",
@@ -174,6 +179,7 @@ static ZH_HANT: Texts = Texts {
 
 static ES: Texts = Texts {
     message: "{m}: ¿qué tal {k}? Díganoslo con un toque:",
+    sms: "{m}: ¿qué tal? Califique el servicio:",
     nps_question: "¿Qué probabilidad hay de que recomiende {m} a un amigo?",
     csat_question: "¿Qué tan satisfecho está con {k}?",
     comment_label: "¿Algo que quiera contarnos? (opcional)",
@@ -190,6 +196,7 @@ static ES: Texts = Texts {
 
 static DE: Texts = Texts {
     message: "{m}: Wie war {k}? Ein Tipp genügt:",
+    sms: "{m}: Wie war es? Bewerten Sie uns:",
     nps_question: "Wie wahrscheinlich empfehlen Sie {m} weiter?",
     csat_question: "Wie zufrieden sind Sie mit {k}?",
     comment_label: "Möchten Sie uns noch etwas sagen? (optional)",
@@ -206,6 +213,7 @@ static DE: Texts = Texts {
 
 static FR: Texts = Texts {
     message: "{m} : comment était {k} ? Un clic suffit :",
+    sms: "{m} : votre avis compte :",
     nps_question: "Recommanderiez-vous {m} à un ami ?",
     csat_question: "Êtes-vous satisfait de {k} ?",
     comment_label: "Quelque chose à nous dire ? (facultatif)",
@@ -222,6 +230,7 @@ static FR: Texts = Texts {
 
 static JA: Texts = Texts {
     message: "{m}：{k}はいかがでしたか？ワンタップで回答：",
+    sms: "{m}アンケート：",
     nps_question: "{m}を友人に勧める可能性はどのくらいですか？",
     csat_question: "{k}にどのくらい満足していますか？",
     comment_label: "ご意見があればお書きください（任意）",
@@ -238,6 +247,7 @@ static JA: Texts = Texts {
 
 static PT: Texts = Texts {
     message: "{m}: como foi {k}? Responda com um toque:",
+    sms: "{m}: como foi? Avalie:",
     nps_question: "Qual a probabilidade de recomendar {m} a um amigo?",
     csat_question: "Qual o seu grau de satisfação com {k}?",
     comment_label: "Algo que queira nos dizer? (opcional)",

@@ -22,6 +22,7 @@ pub mod market;
 pub mod policy;
 pub mod report;
 pub mod signing;
+pub mod sms;
 pub mod storage;
 pub mod survey;
 pub mod task;

@@ -20,9 +20,20 @@ fn a_repair_gets_a_same_day_survey_and_a_usage_survey_within_a_week() {
     let sender = Sender::start();
     let host = Host::start(HostConfig::revisit(sender.port));
     host.set_clock("2026-12-07T11:00:00+01:00");
-    let body = event_body("rep-1", "repair.completed", "2026-12-07T11:00:00+01:00", customer("rep", BERLIN), json!({"work_order_id": "wo-rep", "agent_id": "tech-3"}));
+    let body = event_body(
+        "rep-1",
+        "repair.completed",
+        "2026-12-07T11:00:00+01:00",
+        customer("rep", BERLIN),
+        json!({"work_order_id": "wo-rep", "agent_id": "tech-3"}),
+    );
     let (_, planned) = Host::json(host.post_event(&body));
-    let kinds: Vec<&str> = planned["surveys"].as_array().unwrap().iter().map(|s| s["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = planned["surveys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, vec!["service", "usage"]);
     host.set_clock("2026-12-07T13:05:00+01:00");
     assert_eq!(tick(&host)["sent"], 1, "the service survey the same day");
@@ -38,17 +49,37 @@ fn a_complaint_on_day_two_cancels_the_day_three_survey() {
     let sender = Sender::start();
     let host = Host::start(HostConfig::revisit(sender.port));
     host.set_clock("2026-12-01T10:00:00+01:00");
-    let body = event_body("oc-1", "order.delivered", "2026-12-01T10:00:00+01:00", customer("oc", BERLIN), json!({"category": "high_value"}));
+    let body = event_body(
+        "oc-1",
+        "order.delivered",
+        "2026-12-01T10:00:00+01:00",
+        customer("oc", BERLIN),
+        json!({"category": "high_value"}),
+    );
     let (_, planned) = Host::json(host.post_event(&body));
-    let id = planned["surveys"][0]["survey_id"].as_str().unwrap().to_string();
+    let id = planned["surveys"][0]["survey_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     host.set_clock("2026-12-02T15:00:00+01:00");
     // The same order: `order_id` matches (event_body derives it from the event id, so set it).
-    let mut complaint: Value = serde_json::from_str(&event_body("oc-2", "complaint.opened", "2026-12-02T15:00:00+01:00", customer("oc", BERLIN), json!({}))).unwrap();
+    let mut complaint: Value = serde_json::from_str(&event_body(
+        "oc-2",
+        "complaint.opened",
+        "2026-12-02T15:00:00+01:00",
+        customer("oc", BERLIN),
+        json!({}),
+    ))
+    .unwrap();
     complaint["order_id"] = json!("order-oc-1");
     assert_eq!(host.post_event(&complaint.to_string()).status(), 202);
     host.set_clock("2026-12-04T10:00:00+01:00");
     let t = tick(&host);
-    assert_eq!((t["sent"].as_i64(), t["dropped"].as_i64()), (Some(0), Some(1)), "{t}");
+    assert_eq!(
+        (t["sent"].as_i64(), t["dropped"].as_i64()),
+        (Some(0), Some(1)),
+        "{t}"
+    );
     let s = survey(&host, &id);
     assert_eq!(s["state"], "cancelled");
     assert_eq!(s["skip_reasons"], json!(["open_case"]));
@@ -60,12 +91,25 @@ fn a_survey_blocked_past_its_window_expires_and_is_never_sent() {
     let sender = Sender::start();
     let host = Host::start(HostConfig::revisit(sender.port));
     host.set_clock("2026-12-01T10:00:00+01:00");
-    let body = event_body("bl-1", "order.delivered", "2026-12-01T10:00:00+01:00", customer("bl", BERLIN), json!({"category": "high_value"}));
+    let body = event_body(
+        "bl-1",
+        "order.delivered",
+        "2026-12-01T10:00:00+01:00",
+        customer("bl", BERLIN),
+        json!({"category": "high_value"}),
+    );
     let (_, planned) = Host::json(host.post_event(&body));
-    let id = planned["surveys"][0]["survey_id"].as_str().unwrap().to_string();
+    let id = planned["surveys"][0]["survey_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // The sender is down through the whole window (days 3–7).
     *sender.fail.lock().unwrap() = true;
-    for day in ["2026-12-04T10:00:00+01:00", "2026-12-06T10:00:00+01:00", "2026-12-08T09:30:00+01:00"] {
+    for day in [
+        "2026-12-04T10:00:00+01:00",
+        "2026-12-06T10:00:00+01:00",
+        "2026-12-08T09:30:00+01:00",
+    ] {
         host.set_clock(day);
         tick(&host);
     }
@@ -76,7 +120,10 @@ fn a_survey_blocked_past_its_window_expires_and_is_never_sent() {
     assert_eq!(t["dropped"], 1, "{t}");
     let s = survey(&host, &id);
     assert_eq!(s["state"], "expired", "{s}");
-    assert!(s["skip_reasons"].as_array().unwrap().contains(&json!("expired")));
+    assert!(s["skip_reasons"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("expired")));
     assert!(sender.messages().is_empty(), "never sent late");
 }
 
@@ -85,13 +132,29 @@ fn a_service_finished_at_a_quarter_to_nine_pm_is_surveyed_next_morning() {
     let sender = Sender::start();
     let host = Host::start(HostConfig::revisit(sender.port));
     host.set_clock("2026-12-07T20:45:00+01:00");
-    let body = event_body("sv-1", "service.completed", "2026-12-07T20:45:00+01:00", customer("late-svc", BERLIN), json!({"work_order_id": "wo-9"}));
+    let body = event_body(
+        "sv-1",
+        "service.completed",
+        "2026-12-07T20:45:00+01:00",
+        customer("late-svc", BERLIN),
+        json!({"work_order_id": "wo-9"}),
+    );
     let (_, planned) = Host::json(host.post_event(&body));
-    let id = planned["surveys"][0]["survey_id"].as_str().unwrap().to_string();
+    let id = planned["surveys"][0]["survey_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     host.set_clock("2026-12-07T22:45:00+01:00");
     let t = tick(&host);
-    assert_eq!((t["sent"].as_i64(), t["deferred"].as_i64()), (Some(0), Some(1)), "{t}");
-    assert_eq!(survey(&host, &id)["next_attempt_at"], "2026-12-08T08:00:00Z");
+    assert_eq!(
+        (t["sent"].as_i64(), t["deferred"].as_i64()),
+        (Some(0), Some(1)),
+        "{t}"
+    );
+    assert_eq!(
+        survey(&host, &id)["next_attempt_at"],
+        "2026-12-08T08:00:00Z"
+    );
     host.set_clock("2026-12-08T08:59:00+01:00");
     assert_eq!(tick(&host)["sent"], 0);
     host.set_clock("2026-12-08T09:00:00+01:00");
@@ -105,16 +168,34 @@ fn contact_limits_and_opt_out_hold_across_kinds_and_markets_are_respected() {
     let host = Host::start(HostConfig::revisit(sender.port));
     // An installation plans two surveys; a repair the same week would make more contact than allowed.
     host.set_clock("2026-12-07T10:00:00+01:00");
-    for (id, kind) in [("lim-1", "installation.completed"), ("lim-2", "repair.completed")] {
-        let body = event_body(id, kind, "2026-12-07T10:00:00+01:00", customer("lim", BERLIN), json!({"work_order_id": format!("wo-{id}")}));
+    for (id, kind) in [
+        ("lim-1", "installation.completed"),
+        ("lim-2", "repair.completed"),
+    ] {
+        let body = event_body(
+            id,
+            kind,
+            "2026-12-07T10:00:00+01:00",
+            customer("lim", BERLIN),
+            json!({"work_order_id": format!("wo-{id}")}),
+        );
         assert_eq!(host.post_event(&body).status(), 202);
     }
     host.set_clock("2026-12-07T12:30:00+01:00");
     let t = tick(&host);
     assert_eq!(t["sent"], 1, "one a day: {t}");
-    assert_eq!(t["dropped"], 1, "the second same-day survey is cancelled for the contact limit: {t}");
+    assert_eq!(
+        t["dropped"], 1,
+        "the second same-day survey is cancelled for the contact limit: {t}"
+    );
     // Opting out stops everything still planned.
-    let out = event_body("lim-out", "customer.opted_out", "2026-12-08T10:00:00+01:00", customer("lim", BERLIN), json!({}));
+    let out = event_body(
+        "lim-out",
+        "customer.opted_out",
+        "2026-12-08T10:00:00+01:00",
+        customer("lim", BERLIN),
+        json!({}),
+    );
     host.set_clock("2026-12-08T10:00:00+01:00");
     assert_eq!(host.post_event(&out).status(), 202);
     host.set_clock("2026-12-10T12:00:00+01:00");
@@ -126,11 +207,24 @@ fn contact_limits_and_opt_out_hold_across_kinds_and_markets_are_respected() {
     host.set_clock("2026-12-10T10:00:00+01:00");
     let mut fr = customer("fr", "Europe/Paris");
     fr["phone"] = json!("+33612345678");
-    let body = event_body("fr-1", "order.delivered", "2026-12-10T10:00:00+01:00", fr, json!({"category": "high_value"}));
+    let body = event_body(
+        "fr-1",
+        "order.delivered",
+        "2026-12-10T10:00:00+01:00",
+        fr,
+        json!({"category": "high_value"}),
+    );
     let (_, planned) = Host::json(host.post_event(&body));
-    let fr_id = planned["surveys"][0]["survey_id"].as_str().unwrap().to_string();
+    let fr_id = planned["surveys"][0]["survey_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     host.set_clock("2026-12-13T10:30:00+01:00"); // Sunday
     let t = tick(&host);
     assert_eq!(t["deferred"], 1, "{t}");
-    assert_eq!(survey(&host, &fr_id)["next_attempt_at"], "2026-12-14T08:00:00Z", "Monday 09:00 Paris");
+    assert_eq!(
+        survey(&host, &fr_id)["next_attempt_at"],
+        "2026-12-14T08:00:00Z",
+        "Monday 09:00 Paris"
+    );
 }

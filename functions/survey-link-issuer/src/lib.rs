@@ -454,16 +454,24 @@ async fn send_all(survey: &Survey, contact: &Contact, channels: &[Channel]) -> R
         }
         .encode(&link_secret);
         let link = format!("{}/s/{token}", base.trim_end_matches('/'));
-        let text = format!("{} {link}", texts(lang).message(survey.kind, &merchant));
-        let message = serde_json::json!({
+        let mut message = serde_json::json!({
             "message_id": revisit_shared::signing::derive_id("msg", &[&survey.survey_id, channel.as_str()]),
             "survey_id": survey.survey_id,
             "channel": channel,
             "to": contact.address(*channel),
             "locale": lang.tag(),
-            "text": text,
             "link": link,
         });
+        if *channel == Channel::Sms {
+            // One segment when at all possible; the size is reported either way.
+            let (text, size) = revisit_shared::sms::fit(lang, &merchant, &link);
+            message["text"] = text.into();
+            message["encoding"] = serde_json::to_value(size.encoding).unwrap_or_default();
+            message["segments"] = size.segments.into();
+        } else {
+            message["text"] =
+                format!("{} {link}", texts(lang).message(survey.kind, &merchant)).into();
+        }
         let request = Request::builder()
             .method(Method::Post)
             .uri(&sender_url)
