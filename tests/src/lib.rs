@@ -173,6 +173,11 @@ impl Host {
         panic!("the host did not come up; its log:\n{}", self.log());
     }
 
+    /// The host's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

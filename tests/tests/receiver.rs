@@ -509,10 +509,16 @@ fn the_first_answer_wins_across_a_surveys_channels() {
     assert_eq!(links.len(), 2, "one link per channel");
     let (email, sms) = (&links[0], &links[1]);
     assert_ne!(email.0, sms.0);
-    assert_eq!((email.1["channel"].as_str(), sms.1["channel"].as_str()), (Some("email"), Some("sms")));
+    assert_eq!(
+        (email.1["channel"].as_str(), sms.1["channel"].as_str()),
+        (Some("email"), Some("sms"))
+    );
     assert_eq!(sms.1["segments"], 1, "{}", sms.1);
     assert_eq!(sms.1["encoding"], "gsm7");
-    assert!(sms.1["text"].as_str().unwrap().ends_with(sms.1["link"].as_str().unwrap()));
+    assert!(sms.1["text"]
+        .as_str()
+        .unwrap()
+        .ends_with(sms.1["link"].as_str().unwrap()));
     assert_eq!(email.1["survey_id"], sms.1["survey_id"]);
     let (s, answered) = host.answer(&sms.0, 9, None);
     assert_eq!(s, 200);

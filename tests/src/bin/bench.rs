@@ -1,0 +1,377 @@
+//! `./run bench`: one table of what Revisit costs on the embedded host.
+//!
+//! Everything runs on loopback against one host process serving the Revisit app
+//! plus the probe's two floors (a trivial component, one key-value increment),
+//! so ratios to the floors come from the same run. Loads are bounded in count.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use revisit_tests::*;
+use serde_json::{json, Value};
+
+const CONNECTIONS: usize = 16;
+
+struct Row {
+    name: &'static str,
+    rps: f64,
+    p50: Duration,
+    p99: Duration,
+    kv_ops: Option<f64>,
+}
+
+/// Run `requests` through `CONNECTIONS` keep-alive clients; `make(i)` builds request i.
+fn load(
+    host: &Host,
+    requests: usize,
+    make: &(dyn Fn(&reqwest::blocking::Client, usize) -> reqwest::blocking::RequestBuilder + Sync),
+) -> (f64, Duration, Duration) {
+    let latencies = Mutex::new(Vec::with_capacity(requests));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..CONNECTIONS {
+            s.spawn(|| {
+                let client = reqwest::blocking::Client::builder()
+                    .pool_max_idle_per_host(1)
+                    .build()
+                    .unwrap();
+                let mut mine = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= requests {
+                        break;
+                    }
+                    let t = Instant::now();
+                    let r = make(&client, i).send().expect("request");
+                    let status = r.status().as_u16();
+                    let _ = r.bytes();
+                    assert!(status < 500, "{status} from the host");
+                    mine.push(t.elapsed());
+                }
+                latencies.lock().unwrap().extend(mine);
+            });
+        }
+    });
+    let elapsed = start.elapsed();
+    let _ = host;
+    let mut l = latencies.into_inner().unwrap();
+    l.sort();
+    let pct = |p: f64| l[((l.len() as f64 * p) as usize).min(l.len() - 1)];
+    (
+        requests as f64 / elapsed.as_secs_f64(),
+        pct(0.50),
+        pct(0.99),
+    )
+}
+
+fn stats(host: &Host) -> BTreeMap<String, (u64, u64, u64)> {
+    let v: Value = host
+        .http
+        .get(host.url("/.well-known/revisit-host/stats"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    v.as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, s)| {
+            let n = |f: &str| s[f].as_u64().unwrap_or(0);
+            (
+                k.clone(),
+                (n("requests"), n("kv_ops"), n("instantiate_nanos")),
+            )
+        })
+        .collect()
+}
+
+fn kv_ops_per_request(
+    before: &BTreeMap<String, (u64, u64, u64)>,
+    after: &BTreeMap<String, (u64, u64, u64)>,
+    component: &str,
+) -> f64 {
+    let (r0, k0, _) = before.get(component).copied().unwrap_or_default();
+    let (r1, k1, _) = after.get(component).copied().unwrap_or_default();
+    (k1 - k0) as f64 / (r1 - r0).max(1) as f64
+}
+
+fn store_bytes(host: &Host) -> i64 {
+    let conn = rusqlite::Connection::open(host.data.0.join("store/sqlite_key_value.db")).unwrap();
+    conn.query_row(
+        "SELECT COALESCE(SUM(LENGTH(key) + LENGTH(value)), 0) FROM spin_key_value",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// spin.toml plus the probe component, so both floors run on the same host.
+fn bench_manifest() -> std::path::PathBuf {
+    let root = project_root();
+    let mut text = std::fs::read_to_string(root.join("spin.toml")).unwrap();
+    text.push_str(
+        "\n[[trigger.http]]\nroute = \"/probe/...\"\ncomponent = \"probe\"\n\n[component.probe]\n\
+         source = \"target/wasm32-wasip2/release/revisit_probe.wasm\"\nkey_value_stores = [\"default\"]\n",
+    );
+    let path = root.join(format!(".bench-spin-{}.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn post_events(host: &Host, events: &[String]) {
+    let t = host.clock().timestamp();
+    let (_, _, _) = load(host, events.len(), &|c, i| {
+        c.post(host.url("/events"))
+            .header(
+                "x-revisit-signature",
+                sign(WEBHOOK_SECRET, t, events[i].as_bytes()),
+            )
+            .body(events[i].clone())
+    });
+}
+
+fn delivery(id: &str, day: u32) -> String {
+    event_body(
+        id,
+        "order.delivered",
+        &format!("2026-12-{day:02}T10:00:00+01:00"),
+        json!({"id": format!("c-{id}"), "email": format!("{id}@example.com"), "locale": "en", "time_zone": "Europe/Berlin"}),
+        json!({"category": "high_value", "agent_id": format!("agent-{}", id.len() % 5)}),
+    )
+}
+
+fn main() {
+    let requests: usize = std::env::var("BENCH_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4000);
+    let sender = Sender::start();
+    let manifest = bench_manifest();
+    let mut config = HostConfig::revisit(sender.port);
+    config.manifest = manifest.clone();
+    let host = Host::start(config);
+    let _ = std::fs::remove_file(&manifest);
+    let pid = host.pid();
+    let mut rows = Vec::new();
+    eprintln!("bench: {requests} requests per row over {CONNECTIONS} connections");
+
+    let mut measure =
+        |name: &'static str,
+         component: Option<&str>,
+         n: usize,
+         make: &(dyn Fn(&reqwest::blocking::Client, usize) -> reqwest::blocking::RequestBuilder
+               + Sync)| {
+            let before = stats(&host);
+            let (rps, p50, p99) = load(&host, n, make);
+            let after = stats(&host);
+            rows.push(Row {
+                name,
+                rps,
+                p50,
+                p99,
+                kv_ops: component.map(|c| kv_ops_per_request(&before, &after, c)),
+            });
+        };
+
+    measure("floor: trivial component", None, requests, &|c, _| {
+        c.get(host.url("/probe/hello"))
+    });
+    measure(
+        "floor: one kv increment",
+        Some("probe"),
+        requests,
+        &|c, _| c.get(host.url("/probe/incr")),
+    );
+
+    // Event intake: fresh events (each plans one survey).
+    host.set_clock("2026-12-01T10:00:00+01:00");
+    let t = host.clock().timestamp();
+    let bytes_before = store_bytes(&host);
+    let events: Vec<String> = (0..requests)
+        .map(|i| delivery(&format!("b{i}"), 1))
+        .collect();
+    measure(
+        "event intake",
+        Some("survey-link-issuer"),
+        requests,
+        &|c, i| {
+            c.post(host.url("/events"))
+                .header(
+                    "x-revisit-signature",
+                    sign(WEBHOOK_SECRET, t, events[i].as_bytes()),
+                )
+                .body(events[i].clone())
+        },
+    );
+    let bytes_per_survey = (store_bytes(&host) - bytes_before) as f64 / requests as f64;
+
+    // Send them all, collect the links.
+    host.set_clock("2026-12-04T10:00:00+01:00");
+    let tick_start = Instant::now();
+    let tick: Value = host.admin_post("/issuer/tick", "").json().unwrap();
+    let first_tick = tick_start.elapsed();
+    let links: Vec<String> = sender
+        .messages()
+        .iter()
+        .map(|m| link_path(m["link"].as_str().unwrap()))
+        .collect();
+    assert_eq!(links.len(), requests, "{tick}");
+
+    measure("survey page", Some("score-receiver"), requests, &|c, i| {
+        c.get(host.url(&links[i]))
+    });
+    measure(
+        "answer submission",
+        Some("score-receiver"),
+        requests,
+        &|c, i| {
+            let score = if i % 10 == 0 { 3 } else { 9 };
+            c.post(host.url(&links[i]))
+                .header("content-type", "application/json")
+                .body(format!("{{\"score\": {score}}}"))
+        },
+    );
+    let tasks: Vec<String> = host
+        .callbacks("")
+        .iter()
+        .map(|t| t["task_id"].as_str().unwrap().to_string())
+        .collect();
+    measure(
+        "window check",
+        Some("callback-window-checker"),
+        requests,
+        &|c, i| {
+            c.get(host.url(&format!("/callbacks/{}/window", tasks[i % tasks.len()])))
+                .bearer_auth(ADMIN_TOKEN)
+        },
+    );
+    measure(
+        "queue (one agent)",
+        Some("callback-window-checker"),
+        requests / 4,
+        &|c, _| {
+            c.get(host.url("/queue?owner=agent-2"))
+                .bearer_auth(ADMIN_TOKEN)
+        },
+    );
+
+    // Tick cost: a fixed 100 due among 1k / 10k / 100k stored surveys (all others due next month).
+    let mut tick_rows = Vec::new();
+    let mut stored = 0usize;
+    let mut batch = 0;
+    let sizes: Vec<usize> = std::env::var("BENCH_TICK_SIZES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|s| s.parse().ok()).collect())
+        .unwrap_or(vec![1_000, 10_000, 100_000]);
+    for target in sizes {
+        host.set_clock("2026-12-05T10:00:00+01:00");
+        let future: Vec<String> = (stored..target)
+            .map(|i| delivery(&format!("f{i}"), 28))
+            .collect();
+        post_events(&host, &future);
+        stored = target;
+        batch += 1;
+        host.set_clock(&format!(
+            "2026-12-{:02}T10:00:00+01:00",
+            5 + 2 * (batch - 1)
+        ));
+        let due: Vec<String> = (0..100)
+            .map(|i| delivery(&format!("d{batch}-{i}"), 5 + 2 * (batch - 1) as u32))
+            .collect();
+        post_events(&host, &due);
+        host.set_clock(&format!(
+            "2026-12-{:02}T10:00:00+01:00",
+            8 + 2 * (batch - 1)
+        ));
+        let before = stats(&host);
+        let t0 = Instant::now();
+        let tick: Value = host.admin_post("/issuer/tick", "").json().unwrap();
+        let took = t0.elapsed();
+        let after = stats(&host);
+        tick_rows.push((
+            target,
+            tick["sent"].as_i64().unwrap_or(0),
+            took,
+            kv_ops_per_request(&before, &after, "survey-link-issuer"),
+        ));
+    }
+
+    let after = stats(&host);
+    let floor = rows[0].rps;
+    let incr_floor = rows[1].rps;
+    println!(
+        "\n| measure | req/s | vs trivial | vs one increment | p50 ms | p99 ms | kv ops/request |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for r in &rows {
+        println!(
+            "| {} | {:.0} | {:.0}% | {:.0}% | {:.2} | {:.2} | {} |",
+            r.name,
+            r.rps,
+            100.0 * r.rps / floor,
+            100.0 * r.rps / incr_floor,
+            r.p50.as_secs_f64() * 1e3,
+            r.p99.as_secs_f64() * 1e3,
+            r.kv_ops
+                .map(|k| format!("{k:.1}"))
+                .unwrap_or_else(|| "—".into())
+        );
+    }
+    println!("\n| stored surveys | due | tick ms | kv ops in tick | vs smallest |");
+    println!("|---:|---:|---:|---:|---:|");
+    let base = tick_rows.first().map(|r| r.2.as_secs_f64()).unwrap_or(1.0);
+    for (n, sent, took, ops) in &tick_rows {
+        println!(
+            "| {n} | {sent} | {:.1} | {ops:.0} | {:.2}x |",
+            took.as_secs_f64() * 1e3,
+            took.as_secs_f64() / base
+        );
+    }
+    println!("\n| other | value |");
+    println!("|---|---:|");
+    println!("| bytes stored per planned survey | {bytes_per_survey:.0} |");
+    println!(
+        "| first tick, {requests} due | {:.0} ms |",
+        first_tick.as_secs_f64() * 1e3
+    );
+    for c in [
+        "survey-link-issuer",
+        "score-receiver",
+        "low-score-escalator",
+        "callback-window-checker",
+        "probe",
+    ] {
+        let file = match c {
+            "probe" => "revisit_probe".to_string(),
+            other => other.replace('-', "_"),
+        };
+        let size = std::fs::metadata(
+            project_root().join(format!("target/wasm32-wasip2/release/{file}.wasm")),
+        )
+        .map(|m| m.len())
+        .unwrap_or(0);
+        let (reqs, _, nanos) = after.get(c).copied().unwrap_or_default();
+        println!(
+            "| {c}: .wasm size / mean instantiation | {} KiB / {:.0} µs |",
+            size / 1024,
+            nanos as f64 / reqs.max(1) as f64 / 1e3
+        );
+    }
+    println!(
+        "| host peak memory (VmHWM) | {} MiB |",
+        peak_rss_kib(pid).unwrap_or(0) / 1024
+    );
+}
