@@ -226,6 +226,11 @@ pub struct PlannedSurvey {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A policy as JSON (what `from_json` reads back).
+pub fn to_json(p: &SurveyPolicy) -> String {
+    serde_json::to_string(p).expect("a policy always serializes")
+}
+
 impl SurveyPolicy {
     /// Parse a policy; the error names the path of the bad field.
     pub fn from_json(text: &str) -> Result<SurveyPolicy, String> {
