@@ -141,6 +141,9 @@ pub struct SurveyPolicy {
     /// but the one `contact_rules` every component shares (set by the loader).
     #[serde(skip)]
     pub contact: crate::contact::ContactRules,
+    /// One reminder at most, on another channel, when nobody answered.
+    #[serde(default = "default_reminder")]
+    pub reminder: Option<ReminderRule>,
     /// Skip a survey when an inquiry, complaint or return is open for its order
     /// (checked at send time). Turn it off if answers ever go into public
     /// reviews: skipping unhappy customers there is review suppression.
@@ -158,6 +161,22 @@ pub struct ResurveyRule {
     pub kind: SurveyKind,
     pub delay_hours: u32,
     pub send_within_hours: u32,
+}
+
+/// When the one reminder goes out, and on which channels it may.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReminderRule {
+    pub after_hours: u32,
+    /// In order of preference; the first the survey was not sent on and the customer has.
+    pub channels: Vec<Channel>,
+}
+
+fn default_reminder() -> Option<ReminderRule> {
+    Some(ReminderRule {
+        after_hours: 48,
+        channels: vec![Channel::Sms, Channel::Whatsapp, Channel::Email],
+    })
 }
 
 fn yes() -> bool {
@@ -208,6 +227,7 @@ impl Default for SurveyPolicy {
             link_validity_days: 14,
             resurvey: default_resurvey(),
             skip_on_open_case: true,
+            reminder: default_reminder(),
             contact: crate::contact::ContactRules::default(),
         }
     }

@@ -73,6 +73,12 @@ pub struct Survey {
     /// Set on the "did we fix it?" survey after a resolved callback: the task it follows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resurvey_of: Option<String>,
+    /// When the one reminder is due (set when the survey is sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminder_at: Option<DateTime<Utc>>,
+    /// The reminder went out (or was given up): never another.
+    #[serde(default)]
+    pub reminded: bool,
 }
 
 impl Survey {
@@ -100,6 +106,8 @@ impl Survey {
                 detail,
             }],
             resurvey_of: None,
+            reminder_at: None,
+            reminded: false,
         }
     }
 
@@ -226,6 +234,55 @@ pub enum SendDecision {
     Drop(SkipReason),
     /// Not due yet, or already dealt with: leave it alone.
     Nothing,
+}
+
+/// Whether the one reminder goes out now: only for a survey sent and not
+/// answered, once, on a channel it was not sent on, before the link expires,
+/// within calling hours and contact limits.
+pub fn decide_reminder(
+    survey: &Survey,
+    customer: &CustomerNow,
+    policy: &SurveyPolicy,
+    now: DateTime<Utc>,
+) -> SendDecision {
+    let Some(rule) = &policy.reminder else {
+        return SendDecision::Nothing;
+    };
+    let due = survey.reminder_at.is_some_and(|at| at <= now);
+    if survey.state != SurveyState::Sent || survey.reminded || !due {
+        return SendDecision::Nothing;
+    }
+    // The customer needs time to answer the reminder: not in the link's last day.
+    if now >= survey.expires_at - chrono::Duration::days(1) {
+        return SendDecision::Drop(SkipReason::Expired);
+    }
+    let contact = &customer.contact;
+    if contact.opted_out {
+        return SendDecision::Drop(SkipReason::OptedOut);
+    }
+    let Some(channel) = rule
+        .channels
+        .iter()
+        .copied()
+        .find(|c| !survey.sent_channels.contains(c) && contact.address(*c).is_some())
+    else {
+        return SendDecision::Drop(SkipReason::NoChannel);
+    };
+    let place = policy.contact.place(contact, now);
+    if !place.hours.is_open(now, place.tz) {
+        return SendDecision::Defer {
+            until: place.hours.next_opening(now, place.tz),
+            reason: SkipReason::QuietHours,
+        };
+    }
+    if !policy
+        .contact
+        .limits
+        .allows(&customer.contacts_made, now, place.tz)
+    {
+        return SendDecision::Drop(SkipReason::ContactLimit);
+    }
+    SendDecision::Send(vec![channel])
 }
 
 /// What is known about the customer at send time.
@@ -357,6 +414,53 @@ mod tests {
             utc("2026-12-04T10:00:00+01:00"),
         );
         assert_eq!(d, SendDecision::Drop(SkipReason::ContactLimit));
+    }
+
+    #[test]
+    fn one_reminder_on_another_channel_after_48_hours_unless_answered() {
+        let mut s = survey();
+        s.state = SurveyState::Sent;
+        s.sent_channels = vec![Channel::Email];
+        s.reminder_at = Some(utc("2026-12-06T10:00:00+01:00"));
+        let mut c = contact();
+        c.phone = Some("+4915112345678".into());
+        let customer = CustomerNow {
+            contact: c,
+            ..Default::default()
+        };
+        let p = SurveyPolicy::default();
+        assert_eq!(
+            decide_reminder(&s, &customer, &p, utc("2026-12-06T09:00:00+01:00")),
+            SendDecision::Nothing
+        );
+        assert_eq!(
+            decide_reminder(&s, &customer, &p, utc("2026-12-06T10:00:00+01:00")),
+            SendDecision::Send(vec![Channel::Sms])
+        );
+        let answered = Survey {
+            state: SurveyState::Answered,
+            ..s.clone()
+        };
+        assert_eq!(
+            decide_reminder(&answered, &customer, &p, utc("2026-12-06T10:00:00+01:00")),
+            SendDecision::Nothing
+        );
+        let once = Survey {
+            reminded: true,
+            ..s.clone()
+        };
+        assert_eq!(
+            decide_reminder(&once, &customer, &p, utc("2026-12-06T10:00:00+01:00")),
+            SendDecision::Nothing
+        );
+        let email_only = CustomerNow {
+            contact: contact(),
+            ..Default::default()
+        };
+        assert_eq!(
+            decide_reminder(&s, &email_only, &p, utc("2026-12-06T10:00:00+01:00")),
+            SendDecision::Drop(SkipReason::NoChannel)
+        );
     }
 
     #[test]

@@ -201,7 +201,10 @@ fn contact_limits_and_opt_out_hold_across_kinds_and_markets_are_respected() {
     host.set_clock("2026-12-10T12:00:00+01:00");
     let t = tick(&host);
     assert_eq!(t["sent"], 0, "{t}");
-    assert_eq!(t["dropped"], 2, "both usage and product surveys: {t}");
+    assert_eq!(
+        t["dropped"], 3,
+        "both planned surveys, and the reminder of the one sent: {t}"
+    );
 
     // A French customer: nothing on a Sunday; a US customer: nothing before 08:00.
     host.set_clock("2026-12-10T10:00:00+01:00");
@@ -227,4 +230,57 @@ fn contact_limits_and_opt_out_hold_across_kinds_and_markets_are_respected() {
         "2026-12-14T08:00:00Z",
         "Monday 09:00 Paris"
     );
+}
+
+#[test]
+fn one_reminder_on_another_channel_and_none_after_an_answer() {
+    let sender = Sender::start();
+    let host = Host::start(HostConfig::revisit(sender.port));
+    host.set_clock("2026-12-01T10:00:00+01:00");
+    for id in ["quiet", "answers"] {
+        let mut c = customer(id, BERLIN);
+        c["phone"] = json!(format!("+49151{:08}", id.len()));
+        let body = event_body(
+            &format!("rem-{id}"),
+            "order.delivered",
+            "2026-12-01T10:00:00+01:00",
+            c,
+            json!({"category": "high_value"}),
+        );
+        assert_eq!(host.post_event(&body).status(), 202);
+    }
+    host.set_clock("2026-12-04T10:00:00+01:00");
+    assert_eq!(tick(&host)["sent"], 2);
+    let first: Vec<Value> = sender.messages();
+    assert!(first.iter().all(|m| m["channel"] == "email"));
+    // One customer answers; the other stays silent.
+    let answers_link = first
+        .iter()
+        .find(|m| m["to"] == "answers@example.com")
+        .unwrap();
+    let (s, _) = host.answer(&link_path(answers_link["link"].as_str().unwrap()), 9, None);
+    assert_eq!(s, 200);
+
+    host.set_clock("2026-12-05T10:00:00+01:00");
+    assert_eq!(tick(&host)["reminders"], 0, "not before 48 h");
+    host.set_clock("2026-12-06T10:00:00+01:00");
+    let t = tick(&host);
+    assert_eq!(t["reminders"], 1, "{t}");
+    let reminder = sender.messages()[2].clone();
+    assert_eq!(reminder["channel"], "sms", "another channel: {reminder}");
+    assert_eq!(reminder["to"], "+4915100000005");
+    assert_ne!(
+        reminder["link"],
+        first
+            .iter()
+            .find(|m| m["to"] == "quiet@example.com")
+            .unwrap()["link"],
+        "its own link"
+    );
+    host.set_clock("2026-12-09T10:00:00+01:00");
+    assert_eq!(tick(&host)["reminders"], 0, "at most one");
+    assert_eq!(sender.messages().len(), 3);
+    // The reminder's link answers the same survey.
+    let (s, _) = host.answer(&link_path(reminder["link"].as_str().unwrap()), 7, None);
+    assert_eq!(s, 200);
 }

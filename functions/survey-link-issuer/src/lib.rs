@@ -19,8 +19,8 @@ use revisit_shared::signing::{verify_webhook, LinkToken};
 use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::storage::{Storage, StorageExt, Update};
 use revisit_shared::survey::{
-    create_survey, decide_send, index_due, Contact, CustomerNow, SendDecision, SkipReason, Survey,
-    SurveyState,
+    create_survey, decide_reminder, decide_send, index_due, Contact, CustomerNow, SendDecision,
+    SkipReason, Survey, SurveyState,
 };
 use revisit_shared::task::{EscalationRequest, TaskReason};
 use revisit_shared::window::WorkOrder;
@@ -236,6 +236,7 @@ const FIRST_TICK_LOOKBACK_HOURS: i64 = 24 * 31;
 struct TickReport {
     examined: usize,
     sent: usize,
+    reminders: usize,
     deferred: usize,
     dropped: usize,
     failed: usize,
@@ -290,7 +291,10 @@ async fn tick(req: &Request) -> Result<Response, ApiError> {
         let Ok(survey) = serde_json::from_slice::<Survey>(&raw) else {
             continue;
         };
-        if survey.state != SurveyState::Planned || survey.next_attempt_at > now {
+        let reminder_due = survey.state == SurveyState::Sent
+            && !survey.reminded
+            && survey.reminder_at.is_some_and(|t| t <= now);
+        if !reminder_due && (survey.state != SurveyState::Planned || survey.next_attempt_at > now) {
             continue;
         }
         report.examined += 1;
@@ -311,6 +315,10 @@ async fn tick(req: &Request) -> Result<Response, ApiError> {
                 .unwrap_or_default(),
             open_cases: open_cases(&events),
         };
+        if reminder_due {
+            remind(&store, &survey, &now_known, &policy, now, &mut report).await?;
+            continue;
+        }
         let decision = decide_send(&survey, &now_known, &policy, now);
         match decision {
             SendDecision::Nothing => {}
@@ -347,15 +355,23 @@ async fn tick(req: &Request) -> Result<Response, ApiError> {
                 })? {
                     continue;
                 }
+                let reminder_at = policy
+                    .reminder
+                    .as_ref()
+                    .map(|r| now + Duration::hours(r.after_hours.into()));
                 match send_all(&survey, contact, &channels).await {
                     Ok(()) => {
                         transition_from(&store, &survey.survey_id, SurveyState::Sending, |s| {
                             s.state = SurveyState::Sent;
                             s.sent_channels = channels.clone();
+                            s.reminder_at = reminder_at;
                             let names: Vec<&str> = channels.iter().map(|c| c.as_str()).collect();
                             s.note(now, "sent", None, Some(format!("via {}", names.join(", "))));
                         })?;
                         record_contact(&store, &survey.customer_id, now)?;
+                        if let Some(at) = reminder_at {
+                            index_due(&store, &survey.survey_id, at)?;
+                        }
                         let day = now.format("%Y%m%d").to_string();
                         for ch in &channels {
                             bump_summary(&store, &day, &summary_dims(&survey, *ch), "issued")?;
@@ -387,6 +403,109 @@ async fn tick(req: &Request) -> Result<Response, ApiError> {
         _ => Update::Write(now),
     })?;
     Ok(shell::json(200, &report))
+}
+
+/// The one reminder: claimed by compare-and-swap (`reminded`), so concurrent
+/// ticks never send two; a failed hand-off gives the claim back for a retry.
+async fn remind(
+    store: &SpinStore,
+    survey: &Survey,
+    customer: &CustomerNow,
+    policy: &revisit_shared::policy::SurveyPolicy,
+    now: DateTime<Utc>,
+    report: &mut TickReport,
+) -> Result<(), ApiError> {
+    let id = &survey.survey_id;
+    let update = |f: &dyn Fn(&mut Survey) -> bool| -> Result<bool, ApiError> {
+        let mut done = false;
+        store.update_json::<Survey, _>(&keys::survey(id), |cur| {
+            done = false;
+            let Some(mut s) = cur else {
+                return Update::Keep;
+            };
+            if s.state != SurveyState::Sent || !f(&mut s) {
+                return Update::Keep;
+            }
+            done = true;
+            Update::Write(s)
+        })?;
+        Ok(done)
+    };
+    match decide_reminder(survey, customer, policy, now) {
+        SendDecision::Nothing => {}
+        SendDecision::Drop(reason) => {
+            update(&|s| {
+                s.reminded = true;
+                s.note(now, "no reminder", Some(reason), None);
+                true
+            })?;
+            report.dropped += 1;
+        }
+        SendDecision::Defer { until, reason } => {
+            if update(&|s| {
+                s.reminder_at = Some(until);
+                s.note(
+                    now,
+                    "reminder deferred",
+                    Some(reason),
+                    Some(format!("until {}", until.to_rfc3339())),
+                );
+                true
+            })? {
+                index_due(store, id, until)?;
+            }
+            report.deferred += 1;
+        }
+        SendDecision::Send(channels) => {
+            if !update(&|s| {
+                !s.reminded && {
+                    s.reminded = true;
+                    true
+                }
+            })? {
+                return Ok(());
+            }
+            match send_all(survey, &customer.contact, &channels).await {
+                Ok(()) => {
+                    update(&|s| {
+                        let names: Vec<&str> = channels.iter().map(|c| c.as_str()).collect();
+                        s.note(
+                            now,
+                            "reminded",
+                            None,
+                            Some(format!("via {}", names.join(", "))),
+                        );
+                        s.sent_channels.extend(channels.iter().copied());
+                        true
+                    })?;
+                    record_contact(store, &survey.customer_id, now)?;
+                    let day = now.format("%Y%m%d").to_string();
+                    for ch in &channels {
+                        bump_summary(store, &day, &summary_dims(survey, *ch), "issued")?;
+                    }
+                    report.reminders += 1;
+                    report.messages += channels.len();
+                }
+                Err(problem) => {
+                    let retry_at = now + Duration::minutes(10);
+                    update(&|s| {
+                        s.reminded = false;
+                        s.reminder_at = Some(retry_at);
+                        s.note(
+                            now,
+                            "reminder failed, will retry",
+                            Some(SkipReason::SendFailed),
+                            Some(problem.clone()),
+                        );
+                        true
+                    })?;
+                    index_due(store, id, retry_at)?;
+                    report.failed += 1;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn summary_dims(survey: &Survey, channel: Channel) -> Vec<(&'static str, String)> {
