@@ -21,6 +21,7 @@ pub mod keys;
 pub mod market;
 pub mod policy;
 pub mod report;
+pub mod shops;
 pub mod signing;
 pub mod sms;
 pub mod storage;

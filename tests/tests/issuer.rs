@@ -284,3 +284,89 @@ fn one_reminder_on_another_channel_and_none_after_an_answer() {
     let (s, _) = host.answer(&link_path(reminder["link"].as_str().unwrap()), 7, None);
     assert_eq!(s, 200);
 }
+
+/// What Shopify and WooCommerce send: base64 HMAC-SHA256 of the raw body.
+fn base64_hmac(secret: &str, body: &str) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+fn shop_post(host: &Host, path: &str, headers: &[(&str, String)], body: &str) -> (u16, Value) {
+    let mut r = host
+        .http
+        .post(host.url(path))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    for (k, v) in headers {
+        r = r.header(*k, v);
+    }
+    Host::json(r.send().unwrap())
+}
+
+#[test]
+fn shopify_and_woocommerce_webhooks_are_verified_and_mapped() {
+    let sender = Sender::start();
+    let config = HostConfig::revisit(sender.port)
+        .set("SPIN_VARIABLE_SHOPIFY_WEBHOOK_SECRET", "shpss_test")
+        .set("SPIN_VARIABLE_WOOCOMMERCE_WEBHOOK_SECRET", "wc_test");
+    let host = Host::start(config);
+    host.set_clock("2026-12-01T10:00:00+01:00");
+    let shopify = r#"{"id":4567,"order_id":1234,"status":"success","shipment_status":"delivered","email":"anna@example.de",
+        "updated_at":"2026-12-01T10:00:00+01:00","destination":{"first_name":"Anna","last_name":"Schmidt","phone":"+4915112345678"}}"#;
+    let sig = base64_hmac("shpss_test", shopify);
+    let topic = ("x-shopify-topic", "fulfillments/update".to_string());
+    let (s, planned) = shop_post(
+        &host,
+        "/webhooks/shopify",
+        &[("x-shopify-hmac-sha256", sig.clone()), topic.clone()],
+        shopify,
+    );
+    assert_eq!(s, 202, "{planned}");
+    assert_eq!(planned["event_id"], "shopify:fulfillment:4567:delivered");
+    assert_eq!(planned["surveys"][0]["kind"], "product");
+    let (_, again) = shop_post(
+        &host,
+        "/webhooks/shopify",
+        &[("x-shopify-hmac-sha256", sig), topic.clone()],
+        shopify,
+    );
+    assert_eq!(again["duplicate"], true, "Shopify retries are idempotent");
+    let (s, e) = shop_post(
+        &host,
+        "/webhooks/shopify",
+        &[
+            ("x-shopify-hmac-sha256", base64_hmac("wrong", shopify)),
+            topic,
+        ],
+        shopify,
+    );
+    assert_eq!(s, 401, "{e}");
+
+    let woo = r#"{"id":99,"status":"completed","customer_id":7,"date_completed_gmt":"2026-12-01T09:00:00","total":"249.00",
+        "billing":{"first_name":"Ana","last_name":"Lopez","email":"ana@example.es","phone":"+34600111222"}}"#;
+    let headers = [
+        ("x-wc-webhook-signature", base64_hmac("wc_test", woo)),
+        ("x-wc-webhook-topic", "order.updated".to_string()),
+    ];
+    let (s, planned) = shop_post(&host, "/webhooks/woocommerce", &headers, woo);
+    assert_eq!(s, 202, "{planned}");
+    assert_eq!(planned["surveys"].as_array().unwrap().len(), 1);
+    let processing = woo.replace("\"completed\"", "\"processing\"");
+    let headers = [
+        (
+            "x-wc-webhook-signature",
+            base64_hmac("wc_test", &processing),
+        ),
+        ("x-wc-webhook-topic", "order.updated".to_string()),
+    ];
+    let (s, ignored) = shop_post(&host, "/webhooks/woocommerce", &headers, &processing);
+    assert_eq!((s, ignored["ignored"].as_bool()), (200, Some(true)));
+
+    // Three days later both customers get their survey.
+    host.set_clock("2026-12-04T10:00:00+01:00");
+    let (_, tick) = Host::json(host.admin_post("/issuer/tick", ""));
+    assert_eq!(tick["sent"], 2, "{tick}");
+}

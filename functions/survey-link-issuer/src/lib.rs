@@ -10,11 +10,12 @@ use chrono::{DateTime, Duration, Utc};
 use revisit_shared::answer::{ComplaintEntry, History};
 use revisit_shared::contact::{log_event, open_cases, record_contact, EventLogEntry};
 use revisit_shared::erasure::month_of_birthday;
-use revisit_shared::event::{Event, EventType};
+use revisit_shared::event::{Category, Event, EventType};
 use revisit_shared::i18n::{texts, Lang};
 use revisit_shared::keys;
 use revisit_shared::policy::Channel;
 use revisit_shared::report::bump_summary;
+use revisit_shared::shops::{from_shopify, from_woocommerce, verify_base64_hmac};
 use revisit_shared::signing::{verify_webhook, LinkToken};
 use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::storage::{Storage, StorageExt, Update};
@@ -39,6 +40,11 @@ async fn handle(req: Request) -> Response {
     let result = match (route.as_str(), req.method()) {
         ("/events", Method::Post) => intake(&req).await,
         ("/events", _) => Err(ApiError::method_not_allowed("POST")),
+        ("/webhooks/shopify", Method::Post) => shop_webhook(&req, "shopify").await,
+        ("/webhooks/woocommerce", Method::Post) => shop_webhook(&req, "woocommerce").await,
+        ("/webhooks/shopify" | "/webhooks/woocommerce", _) => {
+            Err(ApiError::method_not_allowed("POST"))
+        }
         ("/issuer/tick", Method::Post) => tick(&req).await,
         ("/issuer/tick", _) => Err(ApiError::method_not_allowed("POST")),
         ("/surveys/:survey_id", Method::Get) => get_survey(&req),
@@ -77,6 +83,66 @@ async fn intake(req: &Request) -> Result<Response, ApiError> {
         now,
     )?;
     let event: Event = parse_json(body)?;
+    accept(event, now).await
+}
+
+/// A shop platform's own webhook (`POST /webhooks/shopify|woocommerce`):
+/// verified as the platform documents, mapped to a Revisit event, then taken in
+/// like any other; topics and states that mean nothing here are acknowledged
+/// and ignored.
+async fn shop_webhook(req: &Request, platform: &str) -> Result<Response, ApiError> {
+    let body = shell::body(req)?;
+    let header = |name: &str| {
+        req.header(name)
+            .and_then(|h| h.as_str())
+            .map(str::to_string)
+    };
+    let category =
+        shell::optional_variable("shop_delivery_category").unwrap_or_else(|| "high_value".into());
+    let category: Category = serde_json::from_value(serde_json::Value::String(category.clone()))
+        .map_err(|_| {
+            ApiError::internal(format!(
+                "shop_delivery_category must be service, high_value or standard (got {category:?})"
+            ))
+        })?;
+    let event = match platform {
+        "shopify" => {
+            let secret = shell::optional_variable("shopify_webhook_secret").unwrap_or_default();
+            verify_base64_hmac(
+                &secret,
+                header("x-shopify-hmac-sha256").as_deref(),
+                body,
+                "Shopify",
+            )?;
+            from_shopify(
+                &header("x-shopify-topic").unwrap_or_default(),
+                body,
+                category,
+            )?
+        }
+        _ => {
+            let secret = shell::optional_variable("woocommerce_webhook_secret").unwrap_or_default();
+            verify_base64_hmac(
+                &secret,
+                header("x-wc-webhook-signature").as_deref(),
+                body,
+                "WooCommerce",
+            )?;
+            from_woocommerce(
+                &header("x-wc-webhook-topic").unwrap_or_default(),
+                body,
+                category,
+            )?
+        }
+    };
+    match event {
+        Some(event) => accept(event, shell::now()).await,
+        None => Ok(shell::json(200, &serde_json::json!({ "ignored": true }))),
+    }
+}
+
+/// Take in a verified event: plan, store — idempotent per `event_id`.
+async fn accept(event: Event, now: DateTime<Utc>) -> Result<Response, ApiError> {
     event.validate()?;
     let policy = shell::survey_policy()?;
     let store = SpinStore::open()?;
