@@ -20,6 +20,7 @@ pub mod integrity;
 pub mod keys;
 pub mod market;
 pub mod policy;
+pub mod providers;
 pub mod report;
 pub mod shops;
 pub mod signing;

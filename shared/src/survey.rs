@@ -327,11 +327,12 @@ pub fn decide_send(
     if policy.skip_on_open_case && case_open {
         return SendDecision::Drop(SkipReason::OpenCase);
     }
+    // Channels acknowledged by an earlier, partly failed attempt are not sent again.
     let usable: Vec<Channel> = policy
         .channels
         .iter()
         .copied()
-        .filter(|c| contact.address(*c).is_some())
+        .filter(|c| contact.address(*c).is_some() && !survey.sent_channels.contains(c))
         .collect();
     if usable.is_empty() {
         return SendDecision::Drop(SkipReason::NoChannel);
@@ -345,7 +346,8 @@ pub fn decide_send(
             reason: SkipReason::QuietHours,
         };
     }
-    if !rules.limits.allows(contacts_made, now, tz) {
+    // Finishing the channels of a survey already partly sent is the same contact.
+    if survey.sent_channels.is_empty() && !rules.limits.allows(contacts_made, now, tz) {
         return SendDecision::Drop(SkipReason::ContactLimit);
     }
     SendDecision::Send(usable)

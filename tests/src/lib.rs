@@ -312,7 +312,11 @@ pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
 pub struct Sender {
     pub port: u16,
     pub received: Arc<Mutex<Vec<Value>>>,
+    /// Every request as `{"method", "path", "headers": {lower-case name: value}, "body"}`.
+    pub requests: Arc<Mutex<Vec<Value>>>,
     pub fail: Arc<Mutex<bool>>,
+    /// Fail (503) only requests whose path starts with this.
+    pub fail_path: Arc<Mutex<Option<String>>>,
     server: Arc<tiny_http::Server>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -322,13 +326,39 @@ impl Sender {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
         let port = server.server_addr().to_ip().unwrap().port();
         let received = Arc::new(Mutex::new(Vec::new()));
+        let requests = Arc::new(Mutex::new(Vec::new()));
         let fail = Arc::new(Mutex::new(false));
-        let (s, r, f) = (server.clone(), received.clone(), fail.clone());
+        let fail_path: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+        let (s, r, f, all, fp) = (
+            server.clone(),
+            received.clone(),
+            fail.clone(),
+            requests.clone(),
+            fail_path.clone(),
+        );
         let thread = std::thread::spawn(move || {
             for mut req in s.incoming_requests() {
                 let mut body = String::new();
                 let _ = std::io::Read::read_to_string(req.as_reader(), &mut body);
-                if *f.lock().unwrap() {
+                let headers: serde_json::Map<String, Value> = req
+                    .headers()
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.field.as_str().as_str().to_ascii_lowercase(),
+                            Value::String(h.value.as_str().to_string()),
+                        )
+                    })
+                    .collect();
+                all.lock().unwrap().push(serde_json::json!({
+                    "method": req.method().as_str(), "path": req.url(), "headers": headers, "body": body.clone()
+                }));
+                let path_fails = fp
+                    .lock()
+                    .unwrap()
+                    .as_deref()
+                    .is_some_and(|p| req.url().starts_with(p));
+                if *f.lock().unwrap() || path_fails {
                     let _ =
                         req.respond(tiny_http::Response::from_string("down").with_status_code(503));
                     continue;
@@ -343,7 +373,9 @@ impl Sender {
         Sender {
             port,
             received,
+            requests,
             fail,
+            fail_path,
             server,
             thread: Some(thread),
         }

@@ -370,3 +370,154 @@ fn shopify_and_woocommerce_webhooks_are_verified_and_mapped() {
     let (_, tick) = Host::json(host.admin_post("/issuer/tick", ""));
     assert_eq!(tick["sent"], 2, "{tick}");
 }
+
+#[test]
+fn providers_get_their_documented_request_shapes() {
+    let sender = Sender::start();
+    let fake = format!("http://127.0.0.1:{}", sender.port);
+    let providers = json!({
+        "sms": {"kind": "twilio", "account_sid": "AC0001", "from": "+15005550006", "base_url": fake},
+        "whatsapp": {"kind": "whatsapp_cloud", "phone_number_id": "10987", "template": "revisit_survey", "base_url": fake},
+        "email": {"kind": "sendgrid", "from": "surveys@acme.example", "from_name": "Acme", "base_url": fake}
+    });
+    let policy = r#"{"plans":[{"on":"order.delivered","category":"high_value","kind":"product","delay_hours":72,"send_within_hours":96}],
+        "scales":{"product":"nps"},"channels":["email","sms","whatsapp"],"link_validity_days":14}"#;
+    let config = HostConfig::revisit(sender.port)
+        .set("SPIN_VARIABLE_SURVEY_POLICY", policy)
+        .set("SPIN_VARIABLE_PROVIDERS", &providers.to_string())
+        .set("SPIN_VARIABLE_TWILIO_AUTH_TOKEN", "twilio-token")
+        .set("SPIN_VARIABLE_WHATSAPP_TOKEN", "wa-token")
+        .set("SPIN_VARIABLE_SENDGRID_API_KEY", "SG.test");
+    let host = Host::start(config);
+    host.set_clock("2026-12-01T10:00:00+01:00");
+    let mut c = customer("prov", BERLIN);
+    c["phone"] = json!("+4915112345678");
+    c["whatsapp"] = json!("+4915112345679");
+    c["locale"] = json!("de-DE");
+    let body = event_body(
+        "prov-1",
+        "order.delivered",
+        "2026-12-01T10:00:00+01:00",
+        c,
+        json!({"category": "high_value"}),
+    );
+    assert_eq!(host.post_event(&body).status(), 202);
+    host.set_clock("2026-12-04T10:00:00+01:00");
+    let t = tick(&host);
+    assert_eq!(
+        (t["sent"].as_i64(), t["messages"].as_i64()),
+        (Some(1), Some(3)),
+        "{t}"
+    );
+    let reqs = sender.requests.lock().unwrap().clone();
+    let find = |path: &str| {
+        reqs.iter()
+            .find(|r| r["path"].as_str().unwrap().starts_with(path))
+            .unwrap_or_else(|| panic!("no {path} in {reqs:?}"))
+            .clone()
+    };
+
+    // SendGrid v3 mail send: Bearer key, JSON personalizations/from/subject/content.
+    let mail = find("/v3/mail/send");
+    assert_eq!(mail["method"], "POST");
+    assert_eq!(mail["headers"]["authorization"], "Bearer SG.test");
+    assert!(mail["headers"]["content-type"]
+        .as_str()
+        .unwrap()
+        .starts_with("application/json"));
+    let m: Value = serde_json::from_str(mail["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        m["personalizations"][0]["to"][0]["email"],
+        "prov@example.com"
+    );
+    assert_eq!(
+        m["from"],
+        json!({"email": "surveys@acme.example", "name": "Acme"})
+    );
+    assert!(m["content"][0]["value"].as_str().unwrap().contains("/s/"));
+
+    // Twilio Messages API: Basic auth AccountSid:AuthToken, form-encoded To/From/Body.
+    let sms = find("/2010-04-01/Accounts/AC0001/Messages.json");
+    assert_eq!(sms["method"], "POST");
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode("AC0001:twilio-token");
+    assert_eq!(sms["headers"]["authorization"], format!("Basic {basic}"));
+    assert_eq!(
+        sms["headers"]["content-type"],
+        "application/x-www-form-urlencoded"
+    );
+    let form: std::collections::BTreeMap<String, String> = url_form(sms["body"].as_str().unwrap());
+    assert_eq!(form["To"], "+4915112345678");
+    assert_eq!(form["From"], "+15005550006");
+    assert!(form["Body"].contains("/s/"));
+
+    // WhatsApp Cloud API: Bearer token, a template message with the link as its body parameter.
+    let wa = find("/v21.0/10987/messages");
+    assert_eq!(wa["headers"]["authorization"], "Bearer wa-token");
+    let w: Value = serde_json::from_str(wa["body"].as_str().unwrap()).unwrap();
+    assert_eq!(w["messaging_product"], "whatsapp");
+    assert_eq!(w["type"], "template");
+    assert_eq!(w["to"], "4915112345679");
+    assert_eq!(w["template"]["name"], "revisit_survey");
+    assert_eq!(w["template"]["language"]["code"], "de");
+    let wa_link = w["template"]["components"][0]["parameters"][0]["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(wa_link.contains("/s/"));
+    // Each channel has its own link; they answer the same survey.
+    assert!(!form["Body"].contains(&wa_link));
+
+    // A provider error is retried later, never lost; what was acknowledged is never sent again.
+    let mut c2 = customer("prov2", BERLIN);
+    c2["phone"] = json!("+4915112340000");
+    host.set_clock("2026-12-02T10:00:00+01:00");
+    let body = event_body(
+        "prov-2",
+        "order.delivered",
+        "2026-12-02T10:00:00+01:00",
+        c2,
+        json!({"category": "high_value"}),
+    );
+    assert_eq!(host.post_event(&body).status(), 202);
+    *sender.fail_path.lock().unwrap() = Some("/2010-04-01/".into()); // Twilio is down
+    host.set_clock("2026-12-05T10:00:00+01:00");
+    let before = sender.requests.lock().unwrap().len();
+    let t = tick(&host);
+    assert_eq!(
+        (t["failed"].as_i64(), t["messages"].as_i64()),
+        (Some(1), Some(1)),
+        "e-mail acknowledged, SMS failed: {t}"
+    );
+    *sender.fail_path.lock().unwrap() = None;
+    host.set_clock("2026-12-05T10:11:00+01:00");
+    let t = tick(&host);
+    // The retry sends what was not acknowledged: the SMS, and WhatsApp (to the
+    // phone), which the first attempt never reached.
+    assert_eq!(
+        (t["sent"].as_i64(), t["messages"].as_i64()),
+        (Some(1), Some(2)),
+        "{t}"
+    );
+    let reqs = sender.requests.lock().unwrap()[before..].to_vec();
+    let count = |prefix: &str| {
+        reqs.iter()
+            .filter(|r| r["path"].as_str().unwrap().starts_with(prefix))
+            .count()
+    };
+    assert_eq!(
+        (
+            count("/v3/mail/send"),
+            count("/2010-04-01/"),
+            count("/v21.0/10987/messages")
+        ),
+        (1, 2, 1),
+        "the e-mail once; the SMS failed, then delivered; WhatsApp once: {reqs:?}"
+    );
+}
+
+fn url_form(body: &str) -> std::collections::BTreeMap<String, String> {
+    form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect()
+}

@@ -425,31 +425,34 @@ async fn tick(req: &Request) -> Result<Response, ApiError> {
                     .reminder
                     .as_ref()
                     .map(|r| now + Duration::hours(r.after_hours.into()));
-                match send_all(&survey, contact, &channels).await {
-                    Ok(()) => {
+                let result = send_all(&survey, contact, &channels).await;
+                let (acked, failure) = match result {
+                    Ok(()) => (channels.clone(), None),
+                    Err((acked, e)) => (acked, Some(e)),
+                };
+                let first_contact = survey.sent_channels.is_empty() && !acked.is_empty();
+                match &failure {
+                    None => {
                         transition_from(&store, &survey.survey_id, SurveyState::Sending, |s| {
                             s.state = SurveyState::Sent;
-                            s.sent_channels = channels.clone();
+                            s.sent_channels.extend(acked.iter().copied());
                             s.reminder_at = reminder_at;
-                            let names: Vec<&str> = channels.iter().map(|c| c.as_str()).collect();
+                            let names: Vec<&str> =
+                                s.sent_channels.iter().map(|c| c.as_str()).collect();
                             s.note(now, "sent", None, Some(format!("via {}", names.join(", "))));
                         })?;
-                        record_contact(&store, &survey.customer_id, now)?;
                         if let Some(at) = reminder_at {
                             index_due(&store, &survey.survey_id, at)?;
                         }
-                        let day = now.format("%Y%m%d").to_string();
-                        for ch in &channels {
-                            bump_summary(&store, &day, &summary_dims(&survey, *ch), "issued")?;
-                        }
                         report.sent += 1;
-                        report.messages += channels.len();
                     }
-                    Err(problem) => {
+                    Some(problem) => {
+                        // Acknowledged channels are kept: the retry sends only the rest.
                         let retry_at = now + Duration::minutes(10);
                         transition_from(&store, &survey.survey_id, SurveyState::Sending, |s| {
                             s.state = SurveyState::Planned;
                             s.next_attempt_at = retry_at;
+                            s.sent_channels.extend(acked.iter().copied());
                             s.note(
                                 now,
                                 "send failed, will retry",
@@ -461,6 +464,14 @@ async fn tick(req: &Request) -> Result<Response, ApiError> {
                         report.failed += 1;
                     }
                 }
+                if first_contact {
+                    record_contact(&store, &survey.customer_id, now)?;
+                }
+                let day = now.format("%Y%m%d").to_string();
+                for ch in &acked {
+                    bump_summary(&store, &day, &summary_dims(&survey, *ch), "issued")?;
+                }
+                report.messages += acked.len();
             }
         }
     }
@@ -552,7 +563,7 @@ async fn remind(
                     report.reminders += 1;
                     report.messages += channels.len();
                 }
-                Err(problem) => {
+                Err((_, problem)) => {
                     let retry_at = now + Duration::minutes(10);
                     update(&|s| {
                         s.reminded = false;
@@ -626,11 +637,38 @@ fn transition_from(
 }
 
 /// Hand one message per channel to the sender; each carries its own link.
-async fn send_all(survey: &Survey, contact: &Contact, channels: &[Channel]) -> Result<(), String> {
+/// Hand each channel's message over; on a failure, the channels acknowledged
+/// before it come back with the error, so a retry sends only the rest.
+async fn send_all(
+    survey: &Survey,
+    contact: &Contact,
+    channels: &[Channel],
+) -> Result<(), (Vec<Channel>, String)> {
+    let mut acked = Vec::new();
+    for channel in channels {
+        match send_one(survey, contact, *channel).await {
+            Ok(()) => acked.push(*channel),
+            Err(e) => return Err((acked, e)),
+        }
+    }
+    Ok(())
+}
+
+async fn send_one(survey: &Survey, contact: &Contact, channel: Channel) -> Result<(), String> {
+    let channels = &[channel];
     let sender_url = shell::variable("sender_url").map_err(|e| e.message)?;
     let base = shell::variable("public_base_url").map_err(|e| e.message)?;
     let link_secret = shell::variable("link_secret").map_err(|e| e.message)?;
     let merchant = shell::optional_variable("merchant_name").unwrap_or_else(|| "Revisit".into());
+    let providers = match shell::optional_variable("providers") {
+        Some(text) => revisit_shared::providers::parse_providers(&text)?,
+        None => Default::default(),
+    };
+    let credentials = revisit_shared::providers::Credentials {
+        twilio_auth_token: shell::optional_variable("twilio_auth_token").unwrap_or_default(),
+        whatsapp_token: shell::optional_variable("whatsapp_token").unwrap_or_default(),
+        sendgrid_api_key: shell::optional_variable("sendgrid_api_key").unwrap_or_default(),
+    };
     let lang = Lang::from_locale(contact.locale.as_deref());
     for channel in channels {
         let token = LinkToken {
@@ -657,17 +695,48 @@ async fn send_all(survey: &Survey, contact: &Contact, channels: &[Channel]) -> R
             message["text"] =
                 format!("{} {link}", texts(lang).message(survey.kind, &merchant)).into();
         }
-        let request = Request::builder()
-            .method(Method::Post)
-            .uri(&sender_url)
-            .header("content-type", "application/json")
-            .body(message.to_string())
-            .build();
+        // Straight to the channel's provider when one is configured, else the generic sender.
+        let (request, who) = match providers.get(channel) {
+            Some(provider) => {
+                let call = revisit_shared::providers::request(
+                    provider,
+                    &credentials,
+                    &revisit_shared::providers::Outgoing {
+                        message_id: message["message_id"].as_str().unwrap_or_default(),
+                        channel: *channel,
+                        to: contact.address(*channel).unwrap_or_default(),
+                        locale: lang.tag(),
+                        subject: &merchant,
+                        text: message["text"].as_str().unwrap_or_default(),
+                        link: &link,
+                    },
+                );
+                let mut b = Request::builder();
+                b.method(Method::Post).uri(&call.url);
+                for (k, v) in &call.headers {
+                    b.header(k, v);
+                }
+                (b.body(call.body).build(), "provider")
+            }
+            None => {
+                let request = Request::builder()
+                    .method(Method::Post)
+                    .uri(&sender_url)
+                    .header("content-type", "application/json")
+                    .body(message.to_string())
+                    .build();
+                (request, "sender")
+            }
+        };
         let response: Response = spin_sdk::http::send(request)
             .await
-            .map_err(|e| format!("sender unreachable: {e}"))?;
+            .map_err(|e| format!("{who} unreachable: {e}"))?;
         if !(200..300).contains(response.status()) {
-            return Err(format!("sender answered {}", response.status()));
+            return Err(format!(
+                "{who} answered {} for {}",
+                response.status(),
+                channel.as_str()
+            ));
         }
     }
     Ok(())
