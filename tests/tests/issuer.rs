@@ -521,3 +521,85 @@ fn url_form(body: &str) -> std::collections::BTreeMap<String, String> {
         .into_owned()
         .collect()
 }
+
+#[test]
+fn an_installation_is_surveyed_separately_from_the_product() {
+    let sender = Sender::start();
+    let host = Host::start(HostConfig::revisit(sender.port));
+    host.set_clock("2026-12-07T11:00:00+01:00");
+    let body = event_body(
+        "inst-1",
+        "installation.completed",
+        "2026-12-07T11:00:00+01:00",
+        customer("inst", BERLIN),
+        json!({"work_order_id": "wo-inst"}),
+    );
+    let (_, planned) = Host::json(host.post_event(&body));
+    let kinds: Vec<&str> = planned["surveys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["installation", "product"]);
+    assert_eq!(
+        planned["surveys"][0]["due_at"], "2026-12-07T12:00:00Z",
+        "the installation the same day"
+    );
+    assert_eq!(
+        planned["surveys"][1]["due_at"], "2026-12-10T10:00:00Z",
+        "the product three days later"
+    );
+}
+
+#[test]
+fn the_law_of_the_market_beats_looser_seller_hours() {
+    let sender = Sender::start();
+    let loose = r#"{"calling_hours": {"start": "07:00", "end": "23:00"}, "limits": {"per_day": 5, "per_week": 20}}"#;
+    let host =
+        Host::start(HostConfig::revisit(sender.port).set("SPIN_VARIABLE_CONTACT_RULES", loose));
+    let mut fr = customer("fr-law", "Europe/Paris");
+    fr["phone"] = json!("+33612345678");
+    let mut us = customer("us-law", "America/Chicago");
+    us["phone"] = json!("+13125550123");
+    let mut de = customer("de-law", BERLIN);
+    de["phone"] = json!("+4915112345678");
+    // Delivered on Monday 7 Dec; due Thursday 10 Dec at the same local time.
+    for (id, c, at) in [
+        ("fr", fr, "2026-12-07T07:30:00+01:00"),
+        ("de", de, "2026-12-07T07:30:00+01:00"),
+        ("us", us, "2026-12-07T07:30:00-06:00"),
+    ] {
+        host.set_clock(at);
+        let body = event_body(
+            &format!("law-{id}"),
+            "order.delivered",
+            at,
+            c,
+            json!({"category": "high_value"}),
+        );
+        assert_eq!(host.post_event(&body).status(), 202);
+    }
+    // 07:30 in Paris and Berlin (00:30 in Chicago): the seller allows 07:00, France's law does not; Germany's does.
+    host.set_clock("2026-12-10T07:30:00+01:00");
+    let t = tick(&host);
+    assert_eq!(
+        (t["sent"].as_i64(), t["deferred"].as_i64()),
+        (Some(1), Some(1)),
+        "{t}"
+    );
+    assert_eq!(sender.messages()[0]["to"], "de-law@example.com");
+    host.set_clock("2026-12-10T08:00:00+01:00");
+    assert_eq!(tick(&host)["sent"], 1, "France from 08:00");
+    // Chicago at 07:30: not before 08:00 local (TCPA), whatever the seller says.
+    host.set_clock("2026-12-10T07:30:00-06:00");
+    let t = tick(&host);
+    assert_eq!(
+        (t["sent"].as_i64(), t["deferred"].as_i64()),
+        (Some(0), Some(1)),
+        "{t}"
+    );
+    host.set_clock("2026-12-10T08:00:00-06:00");
+    assert_eq!(tick(&host)["sent"], 1);
+    assert_eq!(sender.messages().len(), 3);
+}
