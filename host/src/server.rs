@@ -334,12 +334,18 @@ impl App {
                 }
             }
             ("PUT", "faults") => {
-                let n = parsed()
+                // Let `after_kv_ops` operations through, then fail `fail_next_kv_ops`.
+                let v = parsed();
+                let n = v
                     .get("fail_next_kv_ops")
                     .and_then(|n| n.as_u64())
                     .unwrap_or(0);
-                self.faults.fail_next(n);
-                json(200, &serde_json::json!({"fail_next_kv_ops": n}))
+                let skip = v.get("after_kv_ops").and_then(|n| n.as_u64()).unwrap_or(0);
+                self.faults.fail(skip, n);
+                json(
+                    200,
+                    &serde_json::json!({"fail_next_kv_ops": n, "after_kv_ops": skip}),
+                )
             }
             ("GET", "stats") => {
                 let mut out = BTreeMap::new();

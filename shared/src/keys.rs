@@ -19,6 +19,11 @@ pub fn survey(survey_id: &str) -> String {
     format!("sv/{survey_id}")
 }
 
+/// Present once a survey is in the due index (see `survey::create_survey`).
+pub fn survey_indexed(survey_id: &str) -> String {
+    format!("sx/{survey_id}")
+}
+
 /// The customer's contact record: the only place holding their personal data.
 pub fn contact(customer_id: &str) -> String {
     format!("cu/{customer_id}")

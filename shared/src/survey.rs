@@ -179,12 +179,19 @@ pub fn index_due<S: Storage + ?Sized>(
 }
 
 /// Create a survey exactly once and index it; `false` if it already existed.
+/// A marker written after indexing lets a retry tell whether an earlier
+/// attempt stopped between creating and indexing, and finish it.
 pub fn create_survey<S: Storage + ?Sized>(store: &S, survey: &Survey) -> StoreResult<bool> {
-    if store.create_json(&keys::survey(&survey.survey_id), survey)? {
+    let created = store.create_json(&keys::survey(&survey.survey_id), survey)?;
+    if created
+        || store
+            .get(&keys::survey_indexed(&survey.survey_id))?
+            .is_none()
+    {
         index_due(store, &survey.survey_id, survey.next_attempt_at)?;
-        return Ok(true);
+        store.set(&keys::survey_indexed(&survey.survey_id), b"1")?;
     }
-    Ok(false)
+    Ok(created)
 }
 
 /// What the contact record says about the customer at send time.
@@ -209,6 +216,9 @@ pub struct Contact {
     pub birthday: Option<String>,
     #[serde(default)]
     pub opted_out: bool,
+    /// The time of the latest event whose details this record holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<DateTime<Utc>>,
 }
 
 impl Contact {

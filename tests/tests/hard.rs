@@ -135,3 +135,85 @@ fn a_sigkill_during_load_loses_no_acknowledged_answer() {
         );
     }
 }
+
+/// Fail the key-value operation after `skip` others, once.
+fn fault(host: &Host, skip: u64) {
+    let r = host
+        .http
+        .put(host.url("/.well-known/revisit-host/faults"))
+        .body(json!({"after_kv_ops": skip, "fail_next_kv_ops": 1}).to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[test]
+fn a_store_failure_at_any_step_of_intake_is_a_503_and_the_retry_finishes_the_job() {
+    let sender = Sender::start();
+    let host = Host::start(HostConfig::revisit(sender.port));
+    host.set_clock("2026-12-01T10:00:00+01:00");
+    let mut ids = Vec::new();
+    let mut skip = 0;
+    loop {
+        let event_id = format!("fault-{skip}");
+        let mut c = json!({"id": format!("fc-{skip}"), "email": format!("f{skip}@example.com"), "time_zone": "Europe/Berlin", "birthday": "1990-12-24"});
+        c["phone"] = json!("+4915112345678");
+        let body = event_body(
+            &event_id,
+            "order.delivered",
+            "2026-12-01T10:00:00+01:00",
+            c,
+            json!({"category": "high_value", "promised_at": "2026-11-30T10:00:00+01:00"}),
+        );
+        fault(&host, skip);
+        let first = host.post_event(&body);
+        let status = first.status().as_u16();
+        let _ = host
+            .http
+            .put(host.url("/.well-known/revisit-host/faults"))
+            .body("{}")
+            .send();
+        let (retry, planned) = Host::json(host.post_event(&body));
+        assert_eq!(retry, 202, "retry after a failure at op {skip}: {planned}");
+        ids.push(
+            planned["surveys"][0]["survey_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+        if status == 202 {
+            assert_eq!(planned["duplicate"], true);
+            break; // the fault fell after the last operation: every step has been failed once
+        }
+        assert_eq!(status, 503, "a store failure at op {skip} is a 503");
+        assert_eq!(
+            planned["duplicate"], false,
+            "the retry is not turned away: it finishes the job"
+        );
+        skip += 1;
+        assert!(
+            skip < 200,
+            "intake makes a bounded number of store operations"
+        );
+    }
+    assert!(skip > 10, "every step was failed once ({skip} steps)");
+    // Every survey is sent exactly once; every late delivery became exactly one callback.
+    host.set_clock("2026-12-04T10:00:00+01:00");
+    let (_, tick) = Host::json(host.admin_post("/issuer/tick", ""));
+    assert_eq!(tick["sent"], ids.len(), "{tick}");
+    let sent: std::collections::BTreeSet<String> = sender
+        .messages()
+        .iter()
+        .map(|m| m["survey_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(sent.len(), ids.len());
+    assert_eq!(sender.messages().len(), ids.len(), "no survey sent twice");
+    Host::json(host.admin_post("/escalator/tick", ""));
+    let tasks = host.callbacks("");
+    assert_eq!(
+        tasks.len(),
+        ids.len(),
+        "one late-delivery callback per event"
+    );
+    assert!(tasks.iter().all(|t| t["reason"] == "late_delivery"));
+}

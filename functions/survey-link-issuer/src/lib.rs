@@ -154,21 +154,32 @@ async fn accept(event: Event, now: DateTime<Utc>) -> Result<Response, ApiError> 
         received_at: now,
         survey_ids: plan.iter().map(|p| p.survey_id.clone()).collect(),
     };
-    let first_delivery = store.create_json(&keys::event(&event.event_id), &record)?;
-    if first_delivery {
-        log_event(&store, &event)?;
-        let contact = apply_side_effects(&store, &event)?;
-        if let Some(request) = callback_request(&store, &event, contact)? {
-            shell::hand_off(&store, &request).await?;
-        }
+    // The event record is the commit marker, written last: present means every
+    // step below completed. A delivery that finds it answers at once; one that
+    // does not runs the steps, each idempotent, so a retry after a failure
+    // half-way finishes the job instead of being turned away as a duplicate.
+    if store.get(&keys::event(&event.event_id))?.is_some() {
+        return Ok(planned_response(&event, &plan, true));
     }
-    // Create each survey exactly once (compare-and-swap), and index it where
-    // the tick will find it. A repeated delivery repairs anything a crash left out.
+    log_event(&store, &event)?;
+    let contact = apply_side_effects(&store, &event)?;
+    if let Some(request) = callback_request(&store, &event, contact)? {
+        shell::hand_off(&store, &request).await?;
+    }
+    // Each survey is created exactly once (compare-and-swap) and indexed where the tick finds it.
     for p in &plan {
-        if create_survey(&store, &Survey::new(p, &event, now))? {
-            store.add_to_list(&keys::customer_surveys(&event.customer.id), &p.survey_id)?;
-        }
+        create_survey(&store, &Survey::new(p, &event, now))?;
+        store.add_to_list(&keys::customer_surveys(&event.customer.id), &p.survey_id)?;
     }
+    let first_delivery = store.create_json(&keys::event(&event.event_id), &record)?;
+    Ok(planned_response(&event, &plan, !first_delivery))
+}
+
+fn planned_response(
+    event: &Event,
+    plan: &[revisit_shared::policy::PlannedSurvey],
+    duplicate: bool,
+) -> Response {
     let surveys: Vec<PlannedView> = plan
         .iter()
         .map(|p| PlannedView {
@@ -178,10 +189,10 @@ async fn accept(event: Event, now: DateTime<Utc>) -> Result<Response, ApiError> 
             expires_at: p.expires_at,
         })
         .collect();
-    Ok(shell::json(
+    shell::json(
         202,
-        &serde_json::json!({ "event_id": event.event_id, "duplicate": !first_delivery, "surveys": surveys }),
-    ))
+        &serde_json::json!({ "event_id": event.event_id, "duplicate": duplicate, "surveys": surveys }),
+    )
 }
 
 /// What an event changes besides planning: the contact record, work orders.
@@ -195,18 +206,23 @@ fn apply_side_effects(store: &SpinStore, event: &Event) -> Result<Contact, ApiEr
                 customer_id: c.id.clone(),
                 ..Default::default()
             });
-            for (field, value) in [
-                (&mut contact.name, &c.name),
-                (&mut contact.email, &c.email),
-                (&mut contact.phone, &c.phone),
-                (&mut contact.whatsapp, &c.whatsapp),
-                (&mut contact.locale, &c.locale),
-                (&mut contact.time_zone, &c.time_zone),
-                (&mut contact.tier, &c.tier),
-                (&mut contact.birthday, &c.birthday),
-            ] {
-                if value.is_some() {
-                    *field = value.clone();
+            // A replayed older event never overwrites what a newer one said.
+            let newer = contact.as_of.is_none_or(|t| event.occurred_at >= t);
+            if newer {
+                contact.as_of = Some(event.occurred_at);
+                for (field, value) in [
+                    (&mut contact.name, &c.name),
+                    (&mut contact.email, &c.email),
+                    (&mut contact.phone, &c.phone),
+                    (&mut contact.whatsapp, &c.whatsapp),
+                    (&mut contact.locale, &c.locale),
+                    (&mut contact.time_zone, &c.time_zone),
+                    (&mut contact.tier, &c.tier),
+                    (&mut contact.birthday, &c.birthday),
+                ] {
+                    if value.is_some() {
+                        *field = value.clone();
+                    }
                 }
             }
             contact.opted_out |= opted_out;
