@@ -96,6 +96,32 @@ pub struct Event {
     pub topic: Option<String>,
 }
 
+impl Event {
+    /// An `order.delivered` event with nothing but what a delivery says.
+    pub fn delivery(
+        event_id: String,
+        occurred_at: DateTime<Utc>,
+        order_id: String,
+        customer: Customer,
+        category: Category,
+        amount: Option<f64>,
+    ) -> Event {
+        Event {
+            event_id,
+            kind: EventType::OrderDelivered,
+            occurred_at,
+            order_id: Some(order_id),
+            customer,
+            category: Some(category),
+            agent_id: None,
+            work_order_id: None,
+            promised_at: None,
+            amount,
+            topic: None,
+        }
+    }
+}
+
 const MAX_ID_LEN: usize = 200;
 
 impl Event {

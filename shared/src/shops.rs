@@ -13,7 +13,7 @@ use serde_json::Value;
 use sha2::Sha256;
 
 use crate::error::ApiError;
-use crate::event::{Category, Customer, Event, EventType};
+use crate::event::{Category, Customer, Event};
 
 /// Verify a base64 HMAC-SHA256 of the raw body (constant time).
 pub fn verify_base64_hmac(
@@ -115,30 +115,27 @@ pub fn from_shopify(
             .or(phone.clone())
             .unwrap_or_else(|| format!("order-{order}"))
     );
-    Ok(Some(Event {
-        event_id: format!("shopify:fulfillment:{fulfillment}:delivered"),
-        kind: EventType::OrderDelivered,
-        occurred_at: occurred_at.ok_or_else(|| {
-            ApiError::unprocessable("the Shopify fulfillment has no valid updated_at")
-        })?,
-        order_id: Some(format!("shopify:{order}")),
-        customer: Customer {
-            id: customer_id,
-            name: name(
-                text(&v, &["destination", "first_name"]),
-                text(&v, &["destination", "last_name"]),
-            ),
-            phone,
-            email,
-            ..Default::default()
-        },
-        category: Some(category),
-        agent_id: None,
-        work_order_id: None,
-        promised_at: None,
-        amount: None,
-        topic: None,
-    }))
+    let occurred_at = occurred_at.ok_or_else(|| {
+        ApiError::unprocessable("the Shopify fulfillment has no valid updated_at")
+    })?;
+    let customer = Customer {
+        id: customer_id,
+        name: name(
+            text(&v, &["destination", "first_name"]),
+            text(&v, &["destination", "last_name"]),
+        ),
+        phone,
+        email,
+        ..Default::default()
+    };
+    Ok(Some(Event::delivery(
+        format!("shopify:fulfillment:{fulfillment}:delivered"),
+        occurred_at,
+        format!("shopify:{order}"),
+        customer,
+        category,
+        None,
+    )))
 }
 
 /// A WooCommerce `order.*` payload: an order that is `completed` becomes
@@ -173,28 +170,25 @@ pub fn from_woocommerce(
             email.clone().unwrap_or_else(|| format!("order-{order}"))
         ),
     };
-    Ok(Some(Event {
-        event_id: format!("woocommerce:order:{order}:completed"),
-        kind: EventType::OrderDelivered,
-        occurred_at: completed,
-        order_id: Some(format!("woocommerce:{order}")),
-        customer: Customer {
-            id: customer_id,
-            name: name(
-                text(&v, &["billing", "first_name"]),
-                text(&v, &["billing", "last_name"]),
-            ),
-            phone: e164(text(&v, &["billing", "phone"])),
-            email,
-            ..Default::default()
-        },
-        category: Some(category),
-        agent_id: None,
-        work_order_id: None,
-        promised_at: None,
-        amount: text(&v, &["total"]).and_then(|t| t.parse().ok()),
-        topic: None,
-    }))
+    let customer = Customer {
+        id: customer_id,
+        name: name(
+            text(&v, &["billing", "first_name"]),
+            text(&v, &["billing", "last_name"]),
+        ),
+        phone: e164(text(&v, &["billing", "phone"])),
+        email,
+        ..Default::default()
+    };
+    let amount = text(&v, &["total"]).and_then(|t| t.parse().ok());
+    Ok(Some(Event::delivery(
+        format!("woocommerce:order:{order}:completed"),
+        completed,
+        format!("woocommerce:{order}"),
+        customer,
+        category,
+        amount,
+    )))
 }
 
 #[cfg(test)]
@@ -245,7 +239,7 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(e.kind, EventType::OrderDelivered);
+        assert_eq!(e.kind, crate::event::EventType::OrderDelivered);
         assert_eq!(e.event_id, "shopify:fulfillment:4567:delivered");
         assert_eq!(e.order_id.as_deref(), Some("shopify:1234"));
         assert_eq!(e.customer.phone.as_deref(), Some("+4915112345678"));

@@ -461,6 +461,16 @@ impl Host {
         )
     }
 
+    /// Post an event (signed now) and return the id of the first survey it planned.
+    pub fn planned_survey(&self, body: &str) -> String {
+        let (status, planned) = Host::json(self.post_event(body));
+        assert_eq!(status, 202, "{planned}");
+        planned["surveys"][0]["survey_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no survey planned: {planned}"))
+            .to_string()
+    }
+
     /// Run the issuer's tick and return the links it handed to `sender` since `seen` messages.
     pub fn tick_links(&self, sender: &Sender, seen: usize) -> Vec<(String, Value)> {
         let r = self.admin_post("/issuer/tick", "");

@@ -56,11 +56,7 @@ fn a_complaint_on_day_two_cancels_the_day_three_survey() {
         customer("oc", BERLIN),
         json!({"category": "high_value"}),
     );
-    let (_, planned) = Host::json(host.post_event(&body));
-    let id = planned["surveys"][0]["survey_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = host.planned_survey(&body);
     host.set_clock("2026-12-02T15:00:00+01:00");
     // The same order: `order_id` matches (event_body derives it from the event id, so set it).
     let mut complaint: Value = serde_json::from_str(&event_body(
@@ -98,11 +94,7 @@ fn a_survey_blocked_past_its_window_expires_and_is_never_sent() {
         customer("bl", BERLIN),
         json!({"category": "high_value"}),
     );
-    let (_, planned) = Host::json(host.post_event(&body));
-    let id = planned["surveys"][0]["survey_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = host.planned_survey(&body);
     // The sender is down through the whole window (days 3–7).
     *sender.fail.lock().unwrap() = true;
     for day in [
@@ -139,11 +131,7 @@ fn a_service_finished_at_a_quarter_to_nine_pm_is_surveyed_next_morning() {
         customer("late-svc", BERLIN),
         json!({"work_order_id": "wo-9"}),
     );
-    let (_, planned) = Host::json(host.post_event(&body));
-    let id = planned["surveys"][0]["survey_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = host.planned_survey(&body);
     host.set_clock("2026-12-07T22:45:00+01:00");
     let t = tick(&host);
     assert_eq!(
@@ -217,11 +205,7 @@ fn contact_limits_and_opt_out_hold_across_kinds_and_markets_are_respected() {
         fr,
         json!({"category": "high_value"}),
     );
-    let (_, planned) = Host::json(host.post_event(&body));
-    let fr_id = planned["surveys"][0]["survey_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let fr_id = host.planned_survey(&body);
     host.set_clock("2026-12-13T10:30:00+01:00"); // Sunday
     let t = tick(&host);
     assert_eq!(t["deferred"], 1, "{t}");
