@@ -117,17 +117,6 @@ pub enum ZoneSource {
     SellerDefault,
 }
 
-/// The customer's zone: their own if it is a valid IANA name, else the seller's default.
-pub fn customer_zone(customer_zone: Option<&str>, default_zone: &str) -> (Tz, ZoneSource) {
-    if let Some(tz) = customer_zone.and_then(|z| z.parse::<Tz>().ok()) {
-        return (tz, ZoneSource::Customer);
-    }
-    (
-        default_zone.parse().unwrap_or(Tz::UTC),
-        ZoneSource::SellerDefault,
-    )
-}
-
 mod hhmm {
     use super::*;
 
@@ -241,21 +230,5 @@ mod tests {
         let w = h.window_from(utc("2026-12-04T22:30:00+01:00"), berlin);
         assert_eq!(w.start, utc("2026-12-05T09:00:00+01:00"));
         assert_eq!(w.end, utc("2026-12-05T21:30:00+01:00"));
-    }
-
-    #[test]
-    fn zone_falls_back_to_seller_default() {
-        assert_eq!(
-            customer_zone(Some("Asia/Tokyo"), "UTC"),
-            (tz("Asia/Tokyo"), ZoneSource::Customer)
-        );
-        assert_eq!(
-            customer_zone(Some("bogus"), "Europe/Paris"),
-            (tz("Europe/Paris"), ZoneSource::SellerDefault)
-        );
-        assert_eq!(
-            customer_zone(None, "Europe/Paris").1,
-            ZoneSource::SellerDefault
-        );
     }
 }

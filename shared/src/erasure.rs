@@ -57,18 +57,9 @@ pub fn erase_customer<S: Storage + ?Sized>(store: &S, customer_id: &str) -> Stor
         .get_json(&keys::customer_surveys(customer_id))?
         .unwrap_or_default();
     for survey_id in &surveys {
-        let mut changed = false;
-        store.update_json::<Answer, _>(&keys::answer(survey_id), |cur| {
-            let Some(mut a) = cur else {
-                return Update::Keep;
-            };
-            changed = scrub_answer(&mut a);
-            if changed {
-                Update::Write(a)
-            } else {
-                Update::Keep
-            }
-        })?;
+        let changed = store
+            .update_if::<Answer, _>(&keys::answer(survey_id), scrub_answer)?
+            .is_some();
         report.answers_scrubbed += usize::from(changed);
         if store.get(&keys::outbox(survey_id))?.is_some() {
             store.delete(&keys::outbox(survey_id))?;

@@ -249,6 +249,25 @@ mod tests {
     }
 
     #[test]
+    fn an_invalid_or_missing_zone_falls_back_to_the_seller_default() {
+        let at = utc("2026-12-04T10:00:00Z");
+        let own = locate(Some("Asia/Tokyo"), None, "UTC", at);
+        assert_eq!(
+            (own.tz.name(), own.source),
+            ("Asia/Tokyo", ZoneSource::Customer)
+        );
+        let bogus = locate(Some("bogus"), None, "Europe/Paris", at);
+        assert_eq!(
+            (bogus.tz.name(), bogus.source),
+            ("Europe/Paris", ZoneSource::SellerDefault)
+        );
+        assert_eq!(
+            locate(None, None, "Europe/Paris", at).source,
+            ZoneSource::SellerDefault
+        );
+    }
+
+    #[test]
     fn the_customers_own_zone_wins() {
         let l = locate(
             Some("America/New_York"),

@@ -98,6 +98,31 @@ pub trait StorageExt: Storage {
         )))
     }
 
+    /// Change an existing value under compare-and-swap when `f` says so (`f`
+    /// edits it and returns `true`). The value as written, or `None` when the
+    /// key is absent or `f` declined — so a caller knows whether it was this
+    /// call that made the change (and so owns its consequences).
+    fn update_if<T, F>(&self, key: &str, mut f: F) -> StoreResult<Option<T>>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnMut(&mut T) -> bool,
+    {
+        let mut wrote = false;
+        let value = self.update_json::<T, _>(key, |cur| {
+            let Some(mut v) = cur else {
+                wrote = false;
+                return Update::Keep;
+            };
+            wrote = f(&mut v);
+            if wrote {
+                Update::Write(v)
+            } else {
+                Update::Keep
+            }
+        })?;
+        Ok(if wrote { value } else { None })
+    }
+
     /// Add `id` to the list at `key` unless it is there (compare-and-swap).
     /// Lists like this are the indexes that spare every hot path a key scan.
     fn add_to_list(&self, key: &str, id: &str) -> StoreResult<()> {
@@ -271,6 +296,27 @@ mod tests {
             .collect();
         threads.into_iter().for_each(|t| t.join().unwrap());
         assert_eq!(s.get_json::<Vec<u32>>("list").unwrap().unwrap().len(), 400);
+    }
+
+    #[test]
+    fn update_if_reports_whether_it_changed() {
+        let s = MemoryStorage::new();
+        assert_eq!(
+            s.update_if::<i32, _>("n", |_| true).unwrap(),
+            None,
+            "absent: nothing to change"
+        );
+        s.put_json("n", &1).unwrap();
+        assert_eq!(s.update_if::<i32, _>("n", |v| *v > 5).unwrap(), None);
+        assert_eq!(
+            s.update_if::<i32, _>("n", |v| {
+                *v += 1;
+                true
+            })
+            .unwrap(),
+            Some(2)
+        );
+        assert_eq!(s.get_json::<i32>("n").unwrap(), Some(2));
     }
 
     #[test]

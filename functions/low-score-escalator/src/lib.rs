@@ -522,24 +522,17 @@ fn tick(req: &Request) -> Result<Response, ApiError> {
     for task in load_index(&store, keys::OPEN_TASKS)? {
         if !task.state.is_closed() && now >= task.expires_at {
             // Past its validity a call makes no sense any more: expire it.
-            let mut won = false;
-            let updated = store.update_json::<CallbackTask, _>(
-                &keys::task(&task.task_id),
-                |cur| match cur {
-                    Some(mut t) if !t.state.is_closed() => {
-                        t.state = TaskState::Expired;
-                        t.closed_at = Some(now);
-                        t.resolution = Some("expired: past its validity window".into());
-                        won = true;
-                        Update::Write(t)
+            let expired_now =
+                store.update_if::<CallbackTask, _>(&keys::task(&task.task_id), |t| {
+                    if t.state.is_closed() {
+                        return false;
                     }
-                    _ => {
-                        won = false;
-                        Update::Keep
-                    }
-                },
-            )?;
-            if let (true, Some(t)) = (won, updated) {
+                    t.state = TaskState::Expired;
+                    t.closed_at = Some(now);
+                    t.resolution = Some("expired: past its validity window".into());
+                    true
+                })?;
+            if let Some(t) = expired_now {
                 count_closed(&store, &t)?;
                 expired += 1;
             }
@@ -548,19 +541,18 @@ fn tick(req: &Request) -> Result<Response, ApiError> {
         if mark_breach(&task, &policy.supervisor, now).is_none() {
             continue;
         }
-        let mut won = false;
-        store.update_json::<CallbackTask, _>(&keys::task(&task.task_id), |cur| {
-            match cur.and_then(|t| mark_breach(&t, &policy.supervisor, now)) {
-                Some(next) => {
-                    won = true;
-                    Update::Write(next)
+        // Only the tick that marks the breach escalates it: exactly once.
+        let won = store
+            .update_if::<CallbackTask, _>(&keys::task(&task.task_id), |t| {
+                match mark_breach(t, &policy.supervisor, now) {
+                    Some(next) => {
+                        *t = next;
+                        true
+                    }
+                    None => false,
                 }
-                None => {
-                    won = false;
-                    Update::Keep
-                }
-            }
-        })?;
+            })?
+            .is_some();
         if won {
             store.add_to_list(&keys::owner_tasks(&policy.supervisor), &task.task_id)?;
             bump(&store, &task, "breached")?;

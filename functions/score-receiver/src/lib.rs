@@ -130,7 +130,10 @@ fn open(req: &Request, merchant: &str) -> Result<Opened, Response> {
         .get_json(&keys::contact(&survey.customer_id))
         .ok()
         .flatten()
-        .unwrap_or_default();
+        .unwrap_or_else(|| Contact {
+            customer_id: survey.customer_id.clone(),
+            ..Default::default()
+        });
     let lang = Lang::from_locale(contact.locale.as_deref());
     Ok(Opened {
         token,
@@ -309,7 +312,7 @@ async fn answer(req: &Request) -> Response {
             .and_then(|h| h.as_str())
             .unwrap_or(""),
     );
-    match after_answer(&o.store, &o.survey, &answer, &device, now).await {
+    match after_answer(&o.store, &o.survey, &o.contact, &answer, &device, now).await {
         Ok(callback_by) => {
             if json {
                 shell::json(
@@ -349,6 +352,7 @@ fn conflict(json: bool, lang: Lang, merchant: &str, existing: &Answer) -> Respon
 async fn after_answer(
     store: &SpinStore,
     survey: &Survey,
+    contact: &Contact,
     answer: &Answer,
     device: &str,
     now: DateTime<Utc>,
@@ -415,17 +419,12 @@ async fn after_answer(
         bump_summary(store, &day, &dims, metric)?;
     }
 
-    let contact: Contact = store
-        .get_json(&keys::contact(&survey.customer_id))?
-        .unwrap_or(Contact {
-            customer_id: survey.customer_id.clone(),
-            ..Default::default()
-        });
+    // The contact record was read when the link was opened: no second round trip.
     let lang = Lang::from_locale(contact.locale.as_deref());
     let mut request = EscalationRequest {
         source_id: survey.survey_id.clone(),
         reasons: vec![],
-        contact,
+        contact: contact.clone(),
         answer: Some(answer.clone()),
         question: Some(texts(lang).question(answer.scale, answer.kind, &merchant())),
         order_id: survey.order_id.clone(),

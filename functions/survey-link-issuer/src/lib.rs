@@ -510,19 +510,9 @@ async fn remind(
 ) -> Result<(), ApiError> {
     let id = &survey.survey_id;
     let update = |f: &dyn Fn(&mut Survey) -> bool| -> Result<bool, ApiError> {
-        let mut done = false;
-        store.update_json::<Survey, _>(&keys::survey(id), |cur| {
-            done = false;
-            let Some(mut s) = cur else {
-                return Update::Keep;
-            };
-            if s.state != SurveyState::Sent || !f(&mut s) {
-                return Update::Keep;
-            }
-            done = true;
-            Update::Write(s)
-        })?;
-        Ok(done)
+        let changed = store
+            .update_if::<Survey, _>(&keys::survey(id), |s| s.state == SurveyState::Sent && f(s))?;
+        Ok(changed.is_some())
     };
     match decide_reminder(survey, customer, policy, now) {
         SendDecision::Nothing => {}
@@ -637,19 +627,14 @@ fn transition_from(
     from: SurveyState,
     mut f: impl FnMut(&mut Survey),
 ) -> Result<bool, ApiError> {
-    let mut changed = false;
-    store.update_json::<Survey, _>(&keys::survey(id), |cur| match cur {
-        Some(mut s) if s.state == from => {
-            f(&mut s);
-            changed = true;
-            Update::Write(s)
+    let changed = store.update_if::<Survey, _>(&keys::survey(id), |s| {
+        if s.state != from {
+            return false;
         }
-        _ => {
-            changed = false;
-            Update::Keep
-        }
+        f(s);
+        true
     })?;
-    Ok(changed)
+    Ok(changed.is_some())
 }
 
 /// Hand one message per channel to the sender; each carries its own link.
