@@ -11,8 +11,11 @@ use crate::task::TaskReason;
 pub const MAX_COMMENT_CHARS: usize = 2000;
 const MAX_REASONS: usize = 10;
 const MAX_REASON_CHARS: usize = 40;
-/// How many past answers a customer's history keeps.
+/// How many past answers a customer's history keeps at least…
 const HISTORY_LEN: usize = 20;
+/// …and for how long every answer is kept: longer than any survey link can
+/// live (policies cap `link_validity_days` at 365).
+pub const KEEP_ANSWERS_DAYS: i64 = 366;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Answer {
@@ -73,19 +76,15 @@ pub fn validate_answer(
     Ok((score, comment, reasons.to_vec()))
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HistoryEntry {
-    pub survey_id: String,
-    pub scale: Scale,
-    pub score: u8,
-    pub at: DateTime<Utc>,
-}
-
-/// What Revisit remembers of a customer's answers and complaints.
+/// A customer's answers and complaints. It is also where an answer is
+/// recorded: one compare-and-swap on this record decides "first answer wins"
+/// for the survey *and* updates the history the next answer is judged against,
+/// so the two can never disagree (and the answer path saves a round trip).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct History {
+    /// Oldest first.
     #[serde(default)]
-    pub answers: Vec<HistoryEntry>,
+    pub answers: Vec<Answer>,
     /// Complaints opened since the customer's last satisfied answer.
     #[serde(default)]
     pub complaints_since_satisfied: u32,
@@ -103,18 +102,37 @@ pub struct ComplaintEntry {
 }
 
 impl History {
-    /// Record an answer (idempotent per survey).
-    pub fn record(&mut self, entry: HistoryEntry) {
-        if self.answers.iter().any(|a| a.survey_id == entry.survey_id) {
-            return;
+    /// The answer recorded for `survey_id`, if any.
+    pub fn answer_to(&self, survey_id: &str) -> Option<&Answer> {
+        self.answers.iter().find(|a| a.survey_id == survey_id)
+    }
+
+    /// The history as it was just before `survey_id` was answered (what that
+    /// answer was judged against).
+    pub fn before(&self, survey_id: &str) -> History {
+        let mut h = self.clone();
+        if let Some(i) = h.answers.iter().position(|a| a.survey_id == survey_id) {
+            h.answers.truncate(i);
         }
-        if entry.scale.is_satisfied(entry.score) {
+        h
+    }
+
+    /// Record an answer. `false` when the survey already has one: the first
+    /// answer wins. Old answers are forgotten only past [`HISTORY_LEN`] *and*
+    /// [`KEEP_ANSWERS_DAYS`], so a link can never be answered twice while valid.
+    pub fn record(&mut self, answer: Answer) -> bool {
+        if self.answer_to(&answer.survey_id).is_some() {
+            return false;
+        }
+        if answer.scale.is_satisfied(answer.score) {
             self.complaints_since_satisfied = 0;
         }
-        self.answers.push(entry);
-        if self.answers.len() > HISTORY_LEN {
+        let keep_from = answer.answered_at - chrono::Duration::days(KEEP_ANSWERS_DAYS);
+        self.answers.push(answer);
+        while self.answers.len() > HISTORY_LEN && self.answers[0].answered_at < keep_from {
             self.answers.remove(0);
         }
+        true
     }
 }
 
@@ -176,12 +194,20 @@ pub fn classify(before: &History, scale: Scale, score: u8) -> Vec<TaskReason> {
 mod tests {
     use super::*;
 
-    fn entry(id: &str, scale: Scale, score: u8) -> HistoryEntry {
-        HistoryEntry {
+    fn entry(id: &str, scale: Scale, score: u8) -> Answer {
+        entry_at(id, scale, score, "2026-12-01T00:00:00Z")
+    }
+
+    fn entry_at(id: &str, scale: Scale, score: u8, at: &str) -> Answer {
+        Answer {
             survey_id: id.into(),
+            channel: Channel::Email,
+            kind: SurveyKind::Product,
             scale,
             score,
-            at: "2026-12-01T00:00:00Z".parse().unwrap(),
+            comment: None,
+            reasons: vec![],
+            answered_at: at.parse().unwrap(),
         }
     }
 
@@ -300,13 +326,18 @@ mod tests {
     }
 
     #[test]
-    fn history_is_bounded_and_idempotent() {
+    fn first_answer_wins_and_old_answers_go_only_when_no_link_can_be_open() {
         let mut h = History::default();
         for i in 0..30 {
-            h.record(entry(&format!("s{i}"), Scale::Nps, 8));
+            assert!(h.record(entry(&format!("s{i}"), Scale::Nps, 8)));
         }
-        h.record(entry("s29", Scale::Nps, 1));
-        assert_eq!(h.answers.len(), HISTORY_LEN);
-        assert_eq!(h.answers.last().unwrap().score, 8);
+        assert!(!h.record(entry("s29", Scale::Nps, 1)), "first answer wins");
+        assert_eq!(h.answer_to("s29").unwrap().score, 8);
+        assert_eq!(h.answers.len(), 30, "all answered within a year: all kept");
+        assert!(h.record(entry_at("late", Scale::Nps, 9, "2028-01-01T00:00:00Z")));
+        assert_eq!(h.answers.len(), HISTORY_LEN, "a year on, the oldest go");
+        assert!(h.answer_to("s0").is_none());
+        assert_eq!(h.before("late").answers.len(), HISTORY_LEN - 1);
+        assert_eq!(h.before("s29").answers.last().unwrap().survey_id, "s28");
     }
 }

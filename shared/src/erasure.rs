@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::answer::Answer;
+use crate::answer::{Answer, History};
 use crate::keys;
 use crate::storage::{Storage, StorageExt, StoreResult, Update};
 use crate::survey::Contact;
@@ -29,8 +29,8 @@ fn scrub_answer(a: &mut Answer) -> bool {
 }
 
 /// Remove the customer's personal data everywhere: the contact record, the
-/// birthday index, events timeline, contacts log, answer history, comments on
-/// their answers, and the copies in callback tasks and the outbox. Scores and
+/// birthday index, events timeline, contacts log, the comments and complaint
+/// topics in their history, and the copies in callback tasks and the outbox. Scores and
 /// counters stay, anonymous.
 pub fn erase_customer<S: Storage + ?Sized>(store: &S, customer_id: &str) -> StoreResult<Erasure> {
     let mut report = Erasure {
@@ -46,7 +46,6 @@ pub fn erase_customer<S: Storage + ?Sized>(store: &S, customer_id: &str) -> Stor
         keys::contact(customer_id),
         keys::event_log(customer_id),
         keys::contacts(customer_id),
-        keys::history(customer_id),
     ] {
         if store.get(&key)?.is_some() {
             store.delete(&key)?;
@@ -56,11 +55,20 @@ pub fn erase_customer<S: Storage + ?Sized>(store: &S, customer_id: &str) -> Stor
     let surveys: Vec<String> = store
         .get_json(&keys::customer_surveys(customer_id))?
         .unwrap_or_default();
+    // The history holds the answers: they stay (a link cannot be answered
+    // twice, and scores stay anonymous), their words and complaint topics go.
+    store.update_if::<History, _>(&keys::history(customer_id), |h| {
+        for a in h.answers.iter_mut() {
+            report.answers_scrubbed += usize::from(scrub_answer(a));
+        }
+        let topics = h
+            .complaints
+            .iter_mut()
+            .filter_map(|c| c.topic.take())
+            .count();
+        report.answers_scrubbed > 0 || topics > 0
+    })?;
     for survey_id in &surveys {
-        let changed = store
-            .update_if::<Answer, _>(&keys::answer(survey_id), scrub_answer)?
-            .is_some();
-        report.answers_scrubbed += usize::from(changed);
         if store.get(&keys::outbox(survey_id))?.is_some() {
             store.delete(&keys::outbox(survey_id))?;
             store.remove_from_list(keys::OUTBOX_INDEX, survey_id)?;
@@ -160,7 +168,9 @@ mod tests {
             reasons: vec![],
             answered_at: "2026-12-04T10:00:00Z".parse().unwrap(),
         };
-        s.put_json(&keys::answer("sv_1"), &answer).unwrap();
+        let mut history = History::default();
+        history.record(answer);
+        s.put_json(&keys::history("c1"), &history).unwrap();
         s.increment(
             &keys::summary_counter("20261204", "all", "all", "answers"),
             1,
@@ -183,8 +193,10 @@ mod tests {
             assert!(!dump.contains(pd), "{pd} survived:\n{dump}");
         }
         assert_eq!(
-            s.get_json::<Answer>(&keys::answer("sv_1"))
+            s.get_json::<History>(&keys::history("c1"))
                 .unwrap()
+                .unwrap()
+                .answer_to("sv_1")
                 .unwrap()
                 .score,
             2,

@@ -3,12 +3,12 @@
 //! than their peers', answers arriving while the technician may still be on
 //! site. Signals are surfaced in a report; an answer is never dropped for them.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::keys;
+use crate::report::Tally;
 use crate::signing::derive_id;
-use crate::storage::{Storage, StorageExt, StoreResult};
+use crate::storage::{Storage, StorageExt, StoreResult, Update};
 
 /// A device answering for this many customers is flagged.
 pub const DEVICE_CUSTOMERS: usize = 3;
@@ -16,6 +16,8 @@ pub const DEVICE_CUSTOMERS: usize = 3;
 pub const STAFF_MIN_ANSWERS: i64 = 20;
 /// Flag staff whose share of silent top scores is this many points above their peers'.
 pub const STAFF_MARGIN_PCT: f64 = 25.0;
+/// Staff are judged on their answers of the last this many days.
+pub const STAFF_WINDOW_DAYS: i64 = 90;
 /// An answer this soon after the work was completed may be given in front of the technician.
 pub const ON_SITE_MINUTES: i64 = 15;
 
@@ -29,47 +31,40 @@ pub fn device_id(salt: &str, client_addr: &str, user_agent: &str) -> String {
     derive_id("dev", &[salt, ip.trim_matches(['[', ']']), user_agent])
 }
 
-/// What one answer says about integrity.
+/// What one answer says about integrity, besides its tally (which carries the
+/// agent and whether it was a silent top score: see [`staff_stats`]).
 pub struct AnswerSignals<'a> {
     pub survey_id: &'a str,
     pub customer_id: &'a str,
     pub device: &'a str,
     pub agent: Option<&'a str>,
-    /// A top score with no comment.
-    pub top_silent: bool,
     pub completed_at: Option<DateTime<Utc>>,
     pub answered_at: DateTime<Utc>,
 }
 
 const FLAGGED_DEVICES: &str = "ix/integrity/devices";
-const AGENTS: &str = "ix/integrity/agents";
 const ON_SITE: &str = "ix/integrity/on-site";
 
 fn device_key(device: &str) -> String {
     format!("ig/dev/{device}")
 }
 
-/// Record an answer's signals (atomic counters and compare-and-swap lists).
+/// Record an answer's signals: the customers a device answered for (one
+/// compare-and-swap, idempotent, so it can run before the answer is recorded
+/// and again on a retry) and an answer given right after the work was done.
 pub fn record<S: Storage + ?Sized>(store: &S, s: &AnswerSignals) -> StoreResult<()> {
-    store.add_to_list(&device_key(s.device), s.customer_id)?;
-    let customers: Vec<String> = store.get_json(&device_key(s.device))?.unwrap_or_default();
+    let customers = store
+        .update_json::<Vec<String>, _>(&device_key(s.device), |cur| {
+            let mut ids = cur.unwrap_or_default();
+            if ids.iter().any(|i| i == s.customer_id) {
+                return Update::Keep;
+            }
+            ids.push(s.customer_id.to_string());
+            Update::Write(ids)
+        })?
+        .unwrap_or_default();
     if customers.len() >= DEVICE_CUSTOMERS {
         store.add_to_list(FLAGGED_DEVICES, s.device)?;
-    }
-    if let Some(agent) = s.agent {
-        if store.increment(
-            &keys::loop_counter(&format!("integrity/{agent}/answers")),
-            1,
-        )? == 1
-        {
-            store.add_to_list(AGENTS, agent)?;
-        }
-        if s.top_silent {
-            store.increment(
-                &keys::loop_counter(&format!("integrity/{agent}/top_silent")),
-                1,
-            )?;
-        }
     }
     if let Some(done) = s.completed_at {
         let minutes = (s.answered_at - done).num_minutes();
@@ -79,6 +74,26 @@ pub fn record<S: Storage + ?Sized>(store: &S, s: &AnswerSignals) -> StoreResult<
         }
     }
     Ok(())
+}
+
+/// `(agent, answers, silent top scores)` from the days' tallies.
+pub fn staff_stats(tallies: &[(NaiveDate, Tally, i64)]) -> Vec<(String, i64, i64)> {
+    let mut stats: Vec<(String, i64, i64)> = Vec::new();
+    for (_, t, n) in tallies.iter().filter(|(_, t, _)| t.agent != "none") {
+        let i = match stats.iter().position(|(a, _, _)| *a == t.agent) {
+            Some(i) => i,
+            None => {
+                stats.push((t.agent.clone(), 0, 0));
+                stats.len() - 1
+            }
+        };
+        stats[i].1 += n;
+        if t.silent_top {
+            stats[i].2 += n;
+        }
+    }
+    stats.sort();
+    stats
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -144,7 +159,12 @@ pub fn flag_staff(stats: &[(String, i64, i64)]) -> Vec<StaffFlag> {
     flags
 }
 
-pub fn report<S: Storage + ?Sized>(store: &S) -> StoreResult<IntegrityReport> {
+/// The report; staff are judged on `tallies` (the receiver passes the last
+/// [`STAFF_WINDOW_DAYS`] days).
+pub fn report<S: Storage + ?Sized>(
+    store: &S,
+    tallies: &[(NaiveDate, Tally, i64)],
+) -> StoreResult<IntegrityReport> {
     let devices: Vec<String> = store.get_json(FLAGGED_DEVICES)?.unwrap_or_default();
     let lists = store.get_many(&devices.iter().map(|d| device_key(d)).collect::<Vec<_>>())?;
     let devices = devices
@@ -158,23 +178,7 @@ pub fn report<S: Storage + ?Sized>(store: &S) -> StoreResult<IntegrityReport> {
             DeviceFlag { device, customers }
         })
         .collect();
-    let agents: Vec<String> = store.get_json(AGENTS)?.unwrap_or_default();
-    let keys: Vec<String> = agents
-        .iter()
-        .flat_map(|a| {
-            [
-                format!("integrity/{a}/answers"),
-                format!("integrity/{a}/top_silent"),
-            ]
-        })
-        .map(|k| keys::loop_counter(&k))
-        .collect();
-    let values = store.counters(&keys)?;
-    let stats: Vec<(String, i64, i64)> = agents
-        .into_iter()
-        .zip(values.chunks(2))
-        .map(|(a, v)| (a, v[0], v[1]))
-        .collect();
+    let stats = staff_stats(tallies);
     let on_site: Vec<String> = store.get_json(ON_SITE)?.unwrap_or_default();
     let on_site = on_site
         .iter()
@@ -201,71 +205,62 @@ mod tests {
 
     #[test]
     fn flags_a_shared_device_a_too_perfect_agent_and_on_site_answers() {
+        use crate::policy::{Channel, Scale, SurveyKind};
         let s = MemoryStorage::new();
         let t0: DateTime<Utc> = "2026-12-04T10:00:00Z".parse().unwrap();
+        fn signals<'a>(
+            survey_id: &'a str,
+            customer_id: &'a str,
+            device: &'a str,
+            agent: Option<&'a str>,
+            completed_at: Option<DateTime<Utc>>,
+        ) -> AnswerSignals<'a> {
+            AnswerSignals {
+                survey_id,
+                customer_id,
+                device,
+                agent,
+                completed_at,
+                answered_at: "2026-12-04T10:00:00Z".parse().unwrap(),
+            }
+        }
         let shared = device_id("salt", "10.0.0.1:5555", "phone");
         for i in 0..5 {
             let c = format!("c{i}");
-            record(
-                &s,
-                &AnswerSignals {
-                    survey_id: "s",
-                    customer_id: &c,
-                    device: &shared,
-                    agent: None,
-                    top_silent: false,
-                    completed_at: None,
-                    answered_at: t0,
-                },
-            )
-            .unwrap();
+            record(&s, &signals("s", &c, &shared, None, None)).unwrap();
+            record(&s, &signals("s", &c, &shared, None, None)).unwrap();
         }
         let own = device_id("salt", "10.0.0.2:1", "other phone");
+        record(&s, &signals("s", "x", &own, None, None)).unwrap();
         record(
             &s,
-            &AnswerSignals {
-                survey_id: "s",
-                customer_id: "x",
-                device: &own,
-                agent: None,
-                top_silent: false,
-                completed_at: None,
-                answered_at: t0,
-            },
+            &signals(
+                "quick",
+                "q",
+                "dq",
+                Some("tech-1"),
+                Some(t0 - chrono::Duration::minutes(3)),
+            ),
         )
         .unwrap();
-        for (agent, answers, top) in [("suspect", 40, 40), ("peer-1", 20, 12), ("peer-2", 20, 12)] {
-            for i in 0..answers {
-                let d = format!("d-{agent}-{i}");
-                record(
-                    &s,
-                    &AnswerSignals {
-                        survey_id: "s",
-                        customer_id: &d,
-                        device: &d,
-                        agent: Some(agent),
-                        top_silent: i < top,
-                        completed_at: None,
-                        answered_at: t0,
-                    },
-                )
-                .unwrap();
-            }
-        }
-        record(
-            &s,
-            &AnswerSignals {
-                survey_id: "quick",
-                customer_id: "q",
-                device: "dq",
-                agent: Some("tech-1"),
-                top_silent: true,
-                completed_at: Some(t0 - chrono::Duration::minutes(3)),
-                answered_at: t0,
-            },
-        )
-        .unwrap();
-        let r = report(&s).unwrap();
+        let day: NaiveDate = "2026-12-04".parse().unwrap();
+        let tally = |agent: &str, silent_top| Tally {
+            channel: Channel::Sms,
+            kind: SurveyKind::Service,
+            scale: Scale::Csat,
+            score: 5,
+            silent_top,
+            agent: agent.into(),
+        };
+        let tallies = vec![
+            (day, tally("suspect", true), 40),
+            (day, tally("peer-1", true), 12),
+            (day, tally("peer-1", false), 8),
+            (day, tally("peer-2", true), 12),
+            (day, tally("peer-2", false), 8),
+            (day, tally("none", true), 500),
+        ];
+        let r = report(&s, &tallies).unwrap();
         assert_eq!(
             r.devices,
             vec![DeviceFlag {
@@ -276,11 +271,7 @@ mod tests {
         assert_eq!(r.staff.len(), 1, "{:?}", r.staff);
         assert_eq!(r.staff[0].agent, "suspect");
         assert_eq!(r.staff[0].top_silent_pct, 100.0);
-        assert!(
-            (r.staff[0].peers_top_silent_pct - 60.0).abs() < 2.0,
-            "{:?}",
-            r.staff
-        );
+        assert_eq!(r.staff[0].peers_top_silent_pct, 60.0);
         assert_eq!(
             r.on_site,
             vec![OnSiteFlag {

@@ -48,11 +48,6 @@ pub fn work_order(work_order_id: &str) -> String {
     format!("wo/{work_order_id}")
 }
 
-/// First answer wins: created with compare-and-swap, one per survey across channels.
-pub fn answer(survey_id: &str) -> String {
-    format!("an/{survey_id}")
-}
-
 pub fn task(task_id: &str) -> String {
     format!("tk/{task_id}")
 }
@@ -126,7 +121,18 @@ pub fn loop_counter(name: &str) -> String {
     format!("ct/loop/{name}")
 }
 
-/// Summary counters (score receiver): `ct/sum/<day>/<dimension>/<value>/<metric>`.
+/// One tally's answer counter on a day (`report::Tally`; the part is hashed:
+/// it holds an agent id).
+pub fn tally(day: &str, part: &str) -> String {
+    format!("ct/tally/{day}/{}", derive_id("t", &[part]))
+}
+
+/// The tallies counted on a day, so a report finds them without listing keys.
+pub fn tally_index(day: &str) -> String {
+    format!("ix/tally/{day}")
+}
+
+/// Issue counters (survey-link-issuer): `ct/sum/<day>/<dimension>/<value>/<metric>`.
 pub fn summary_counter(day: &str, dimension: &str, value: &str, metric: &str) -> String {
     format!("ct/sum/{day}/{dimension}/{value}/{metric}")
 }

@@ -56,6 +56,13 @@ pub enum Scale {
 }
 
 impl Scale {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scale::Csat => "csat",
+            Scale::Nps => "nps",
+        }
+    }
+
     pub fn range(self) -> std::ops::RangeInclusive<u8> {
         match self {
             Scale::Csat => 1..=5,
@@ -105,6 +112,13 @@ pub enum SurveyKind {
 }
 
 impl SurveyKind {
+    pub const ALL: [SurveyKind; 4] = [
+        SurveyKind::Service,
+        SurveyKind::Usage,
+        SurveyKind::Installation,
+        SurveyKind::Product,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             SurveyKind::Service => "service",
@@ -277,6 +291,12 @@ impl SurveyPolicy {
         }
         if self.channels.is_empty() {
             return Err("survey policy: at `channels`: give at least one channel".into());
+        }
+        if !(1..=365).contains(&self.link_validity_days) {
+            return Err(format!(
+                "survey policy: at `link_validity_days`: from 1 to 365 days (got {})",
+                self.link_validity_days
+            ));
         }
         Ok(())
     }

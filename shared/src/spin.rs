@@ -216,16 +216,18 @@ pub fn see_other(location: &str) -> Response {
         .build()
 }
 
-/// Hand an escalation to the escalator, never losing it: it is written to the
-/// outbox first, then delivered over service chaining; what the chain cannot
-/// deliver now, the escalator's tick picks up from the outbox.
+/// Hand an escalation to the escalator through Spin service chaining. On the
+/// common path this costs no store operation: only when the escalator cannot
+/// take it now is the request written to the outbox, which the escalator's tick
+/// delivers later. The escalator is idempotent per source, so a request handed
+/// over twice (a retry, the tick racing a late success) makes one task.
+/// `Err` only when it could be neither delivered nor kept: the caller answers
+/// 503, and the client's retry hands it over again.
 pub async fn hand_off(
     store: &SpinStore,
     request: &crate::task::EscalationRequest,
 ) -> Result<(), ApiError> {
     use crate::storage::StorageExt;
-    store.put_json(&crate::keys::outbox(&request.source_id), request)?;
-    store.add_to_list(crate::keys::OUTBOX_INDEX, &request.source_id)?;
     let token = variable("admin_token")?;
     let http = Request::builder()
         .method(Method::Post)
@@ -234,26 +236,16 @@ pub async fn hand_off(
         .header("authorization", format!("Bearer {token}"))
         .body(serde_json::to_vec(request).unwrap_or_default())
         .build();
-    let delivered = match spin_sdk::http::send::<_, Response>(http).await {
-        Ok(r) if (200..300).contains(r.status()) => true,
-        Ok(r) => {
-            eprintln!(
-                "escalator answered {}; left in the outbox for its tick",
-                r.status()
-            );
-            false
-        }
-        Err(e) => {
-            eprintln!("escalator unreachable ({e}); left in the outbox for its tick");
-            false
-        }
-    };
-    if delivered {
-        // The escalator is idempotent per source, so a failure here only means
-        // the tick delivers it once more, harmlessly.
-        let _ = store.delete(&crate::keys::outbox(&request.source_id));
-        let _ = store.remove_from_list(crate::keys::OUTBOX_INDEX, &request.source_id);
+    match spin_sdk::http::send::<_, Response>(http).await {
+        Ok(r) if (200..300).contains(r.status()) => return Ok(()),
+        Ok(r) => eprintln!(
+            "escalator answered {}; leaving it in the outbox for its tick",
+            r.status()
+        ),
+        Err(e) => eprintln!("escalator unreachable ({e}); leaving it in the outbox for its tick"),
     }
+    store.put_json(&crate::keys::outbox(&request.source_id), request)?;
+    store.add_to_list(crate::keys::OUTBOX_INDEX, &request.source_id)?;
     Ok(())
 }
 

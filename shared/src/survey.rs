@@ -158,6 +158,26 @@ impl Survey {
         });
     }
 
+    /// Mark the survey answered if the customer's history holds its answer
+    /// (the answer path records answers there and never rewrites the survey,
+    /// saving two store operations per answer). `true` if this changed it.
+    pub fn settle_answer(&mut self, history: &crate::answer::History) -> bool {
+        let Some(a) = history.answer_to(&self.survey_id) else {
+            return false;
+        };
+        if self.state == SurveyState::Answered {
+            return false;
+        }
+        self.state = SurveyState::Answered;
+        self.note(
+            a.answered_at,
+            "answered",
+            None,
+            Some(format!("score {} via {}", a.score, a.channel.as_str())),
+        );
+        true
+    }
+
     /// The skip reasons recorded so far, for `GET /surveys/{id}`.
     pub fn skip_reasons(&self) -> Vec<SkipReason> {
         let mut out: Vec<SkipReason> = self.timeline.iter().filter_map(|t| t.reason).collect();

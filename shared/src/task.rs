@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::answer::{Answer, HistoryEntry};
+use crate::answer::Answer;
 use crate::contact::ContactRules;
 use crate::error::ApiError;
 use crate::signing::derive_id;
@@ -155,7 +155,7 @@ pub struct EscalationRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work_order_id: Option<String>,
     #[serde(default)]
-    pub history: Vec<HistoryEntry>,
+    pub history: Vec<Answer>,
     /// Complaints this customer opened before this one (repeat complaints raise priority).
     #[serde(default)]
     pub prior_complaints: u32,
@@ -185,7 +185,7 @@ pub struct TaskContext {
     pub order_id: Option<String>,
     /// Earlier answers, oldest first, to show the trend.
     #[serde(default)]
-    pub history: Vec<HistoryEntry>,
+    pub history: Vec<Answer>,
     /// Later escalations for the same customer, merged into this task.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub merged: Vec<MergedEscalation>,
@@ -212,7 +212,7 @@ pub enum Trend {
 }
 
 /// The trend of a customer's answers, each read as a share of its scale's top.
-pub fn trend(history: &[HistoryEntry], latest: Option<&Answer>) -> Option<Trend> {
+pub fn trend(history: &[Answer], latest: Option<&Answer>) -> Option<Trend> {
     let mut points: Vec<f64> = history
         .iter()
         .map(|h| (h.scale, h.score))
@@ -898,11 +898,15 @@ mod tests {
         let stored: CallbackTask =
             serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
         assert_eq!(stored, c);
-        let h = |score| HistoryEntry {
+        let h = |score| Answer {
             survey_id: "s".into(),
+            channel: crate::policy::Channel::Sms,
+            kind: crate::policy::SurveyKind::Product,
             scale: crate::policy::Scale::Nps,
             score,
-            at: now,
+            comment: None,
+            reasons: vec![],
+            answered_at: now,
         };
         assert_eq!(trend(&[h(10), h(9)], None), Some(Trend::Steady));
         assert_eq!(trend(&[h(10), h(9), h(3)], None), Some(Trend::Falling));

@@ -265,7 +265,11 @@ fn a_low_score_reaches_the_escalator_even_when_it_was_unreachable() {
         host.callbacks("").is_empty(),
         "no task yet: the hand-off waits in the outbox"
     );
-    assert!(host.log().contains("left in the outbox"), "{}", host.log());
+    assert!(
+        host.log().contains("leaving it in the outbox"),
+        "{}",
+        host.log()
+    );
     let (_, tick) = Host::json(host.admin_post("/escalator/tick", ""));
     assert_eq!(tick["delivered_from_outbox"], 1, "{tick}");
     let tasks = host.callbacks("");

@@ -174,11 +174,14 @@ fn receive(
             break;
         }
     }
+    // The indexes are idempotent and the source mapping below is written last,
+    // so a delivery that failed half-way is finished by the next one (the
+    // outbox tick, a retry) and no task stays invisible.
+    store.add_to_list(&keys::owner_tasks(&mine.owner), &mine.task_id)?;
+    store.add_to_list(keys::OPEN_TASKS, &mine.task_id)?;
+    store.add_to_list(ALL_TASKS, &mine.task_id)?;
+    store.add_to_list(&keys::customer_tasks(customer), &mine.task_id)?;
     if created {
-        store.add_to_list(&keys::owner_tasks(&mine.owner), &mine.task_id)?;
-        store.add_to_list(keys::OPEN_TASKS, &mine.task_id)?;
-        store.add_to_list(ALL_TASKS, &mine.task_id)?;
-        store.add_to_list(&keys::customer_tasks(customer), &mine.task_id)?;
         bump(store, &mine, "created")?;
         count_complaint(store, request)?;
     }

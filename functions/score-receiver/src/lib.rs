@@ -3,24 +3,23 @@
 //! Routes: `GET|POST /s/:token`, `GET /reports/summary`. A GET never records
 //! anything (mail scanners open links); the first answer to a survey wins across
 //! all its channels' links; a low, dropping or notable answer is handed to the
-//! escalator through an outbox, so the hand-off is never lost.
+//! escalator (through an outbox when it cannot take it), so it is never lost.
+//!
+//! An answer costs five store operations plus two batch reads: see [`record`].
 
 mod page;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use revisit_shared::answer::{classify, validate_answer, Answer, History, HistoryEntry};
+use revisit_shared::answer::{classify, validate_answer, Answer, History};
 use revisit_shared::erasure::erase_customer;
 use revisit_shared::i18n::{texts, Lang};
 use revisit_shared::integrity::{self, device_id, AnswerSignals};
 use revisit_shared::keys;
-use revisit_shared::policy::Channel;
-use revisit_shared::report::{
-    answer_metrics, bump_summary, days, dimension_index_key, summary_keys, summary_row,
-};
+use revisit_shared::report::{count_answer, read_tallies, summary_report, Tally};
 use revisit_shared::signing::LinkToken;
 use revisit_shared::spin::{self as shell, SpinStore};
-use revisit_shared::storage::{Storage, StorageExt, Update};
-use revisit_shared::survey::{Contact, Survey, SurveyState};
+use revisit_shared::storage::{decode_counter, Storage, StorageExt, Update};
+use revisit_shared::survey::{Contact, Survey};
 use revisit_shared::task::{plan_task, EscalationRequest, TaskReason};
 use revisit_shared::window::WorkOrder;
 use revisit_shared::ApiError;
@@ -50,19 +49,34 @@ async fn handle(req: Request) -> Response {
     }
 }
 
-/// What a link leads to, once the token checks out.
+/// What a link leads to, once the token checks out: two batch reads, the
+/// survey with the rate counters, then the customer's contact and history (which
+/// holds their answers) and, for a visit, its work order.
 struct Opened {
     token: LinkToken,
     survey: Survey,
     lang: Lang,
     store: SpinStore,
     contact: Contact,
+    history: History,
+    /// When the visit the survey is about was completed, if it was one.
+    completed_at: Option<DateTime<Utc>>,
+    /// This minute's rejected posts to the link (see [`LINK_REJECTIONS_PER_MINUTE`]).
+    link_rejections: (String, i64),
+}
+
+impl Opened {
+    /// Count a post that recorded nothing.
+    fn reject(&self) {
+        let _ = self.store.increment(&self.link_rejections.0, 1);
+    }
 }
 
 /// Guessing tokens from one network: this many failures a minute, then 429.
 const NETWORK_FAILURES_PER_MINUTE: i64 = 30;
-/// Posts to one survey link a minute before 429.
-const LINK_POSTS_PER_MINUTE: i64 = 60;
+/// Posts to one survey link that record nothing (already answered, invalid)
+/// allowed a minute before 429.
+const LINK_REJECTIONS_PER_MINUTE: i64 = 60;
 
 fn minute(now: chrono::DateTime<chrono::Utc>) -> String {
     now.format("%Y%m%d%H%M").to_string()
@@ -103,37 +117,72 @@ fn too_many(now: chrono::DateTime<chrono::Utc>) -> Response {
 /// Failed look-ups are counted per network, and a network that keeps failing is
 /// told to wait (`429`), so tokens cannot be guessed at speed.
 fn open(req: &Request, merchant: &str) -> Result<Opened, Response> {
-    let not_found = |lang| shell::html(404, page::message(lang, merchant, texts(lang).not_found));
+    let not_found = || {
+        shell::html(
+            404,
+            page::message(Lang::En, merchant, texts(Lang::En).not_found),
+        )
+    };
     let store = SpinStore::open().map_err(|e| shell::error(&e))?;
     let now = shell::now();
     let failures_key = keys::rate(&format!("net/{}", network(req)), &minute(now));
-    if store.counter(&failures_key).unwrap_or(0) >= NETWORK_FAILURES_PER_MINUTE {
+    let secret = shell::variable("link_secret").map_err(|e| shell::error(&e))?;
+    let token = shell::path_param(req, "token")
+        .ok()
+        .and_then(|t| LinkToken::decode(&t, &secret));
+    let Some(token) = token else {
+        // A forged or mangled token: one increment both counts and checks.
+        return Err(match store.increment(&failures_key, 1) {
+            Ok(n) if n > NETWORK_FAILURES_PER_MINUTE => too_many(now),
+            _ => not_found(),
+        });
+    };
+    let link_key = keys::rate(&format!("link/{}", token.survey_id), &minute(now));
+    let store_error = |e: revisit_shared::storage::StoreError| shell::error(&e.into());
+    let first = store
+        .get_many(&[
+            failures_key.clone(),
+            keys::survey(&token.survey_id),
+            link_key.clone(),
+        ])
+        .map_err(store_error)?;
+    let counter = |v: &Option<Vec<u8>>| v.as_deref().map(decode_counter).unwrap_or(0);
+    if counter(&first[0]) >= NETWORK_FAILURES_PER_MINUTE {
         return Err(too_many(now));
     }
-    let failed = |store: &SpinStore| {
+    let Some(survey) = first[1]
+        .as_deref()
+        .and_then(|b| serde_json::from_slice::<Survey>(b).ok())
+    else {
         let _ = store.increment(&failures_key, 1);
-        not_found(Lang::En)
+        return Err(not_found());
     };
-    let Ok(token) = shell::path_param(req, "token") else {
-        return Err(failed(&store));
-    };
-    let secret = shell::variable("link_secret").map_err(|e| shell::error(&e))?;
-    let Some(token) = LinkToken::decode(&token, &secret) else {
-        return Err(failed(&store));
-    };
-    let survey: Survey = match store.get_json(&keys::survey(&token.survey_id)) {
-        Ok(Some(s)) => s,
-        Ok(None) => return Err(failed(&store)),
-        Err(e) => return Err(shell::error(&e.into())),
-    };
-    let contact: Contact = store
-        .get_json(&keys::contact(&survey.customer_id))
-        .ok()
-        .flatten()
+    let link_rejections = (link_key, counter(&first[2]));
+    let mut wanted = vec![
+        keys::contact(&survey.customer_id),
+        keys::history(&survey.customer_id),
+    ];
+    wanted.extend(survey.work_order_id.as_deref().map(keys::work_order));
+    let second = store.get_many(&wanted).map_err(store_error)?;
+    let parse = |i: usize| second.get(i).and_then(|v| v.as_deref());
+    let contact: Contact = parse(0)
+        .and_then(|b| serde_json::from_slice(b).ok())
         .unwrap_or_else(|| Contact {
             customer_id: survey.customer_id.clone(),
             ..Default::default()
         });
+    let history: History = match parse(1).map(serde_json::from_slice) {
+        None => History::default(),
+        Some(Ok(h)) => h,
+        Some(Err(e)) => {
+            return Err(shell::error(&ApiError::internal(format!(
+                "the customer's history does not parse: {e}"
+            ))))
+        }
+    };
+    let completed_at = parse(2)
+        .and_then(|b| serde_json::from_slice::<WorkOrder>(b).ok())
+        .and_then(|w| w.completed_at);
     let lang = Lang::from_locale(contact.locale.as_deref());
     Ok(Opened {
         token,
@@ -141,6 +190,9 @@ fn open(req: &Request, merchant: &str) -> Result<Opened, Response> {
         lang,
         store,
         contact,
+        history,
+        completed_at,
+        link_rejections,
     })
 }
 
@@ -159,11 +211,8 @@ fn show(req: &Request) -> Response {
     if now >= o.survey.expires_at {
         return shell::html(410, page::message(o.lang, &merchant, texts(o.lang).expired));
     }
-    if let Ok(Some(existing)) = o
-        .store
-        .get_json::<Answer>(&keys::answer(&o.survey.survey_id))
-    {
-        return shell::html(200, page::already_answered(o.lang, &merchant, &existing));
+    if let Some(existing) = o.history.answer_to(&o.survey.survey_id) {
+        return shell::html(200, page::already_answered(o.lang, &merchant, existing));
     }
     let preselect = shell::query_param(req, "score").and_then(|s| s.parse::<u8>().ok());
     shell::html(
@@ -255,18 +304,18 @@ async fn answer(req: &Request) -> Response {
             page::message(o.lang, &merchant, t.expired),
         );
     }
-    let link_posts = o.store.increment(
-        &keys::rate(&format!("link/{}", o.survey.survey_id), &minute(now)),
-        1,
-    );
-    if link_posts.is_ok_and(|n| n > LINK_POSTS_PER_MINUTE) {
+    if o.link_rejections.1 >= LINK_REJECTIONS_PER_MINUTE {
         return too_many(now);
     }
-    let answer_key = keys::answer(&o.survey.survey_id);
-    match o.store.get_json::<Answer>(&answer_key) {
-        Ok(Some(existing)) => return conflict(json, o.lang, &merchant, &existing),
-        Ok(None) => {}
-        Err(e) => return shell::error(&e.into()),
+    if let Some(existing) = o.history.answer_to(&o.survey.survey_id) {
+        o.reject();
+        // Possibly the retry of a request that failed after recording: hand
+        // the answer over again (the escalator keeps one task per answer).
+        let before = o.history.before(&o.survey.survey_id);
+        if let Err(e) = escalate(&o, &before, existing, now).await {
+            return shell::error(&e);
+        }
+        return conflict(json, o.lang, &merchant, existing);
     }
     let (score, comment, reasons) = match validate_answer(
         o.survey.scale,
@@ -276,6 +325,7 @@ async fn answer(req: &Request) -> Response {
     ) {
         Ok(v) => v,
         Err(e) => {
+            o.reject();
             let html = page::question(o.lang, &merchant, &o.survey, None, Some(&e.message));
             return fail(422, e, html);
         }
@@ -290,19 +340,6 @@ async fn answer(req: &Request) -> Response {
         reasons,
         answered_at: now,
     };
-    match o.store.create_json(&answer_key, &answer) {
-        Ok(true) => {}
-        Ok(false) => {
-            let existing = o
-                .store
-                .get_json::<Answer>(&answer_key)
-                .ok()
-                .flatten()
-                .unwrap_or(answer);
-            return conflict(json, o.lang, &merchant, &existing);
-        }
-        Err(e) => return shell::error(&e.into()),
-    }
     let device = device_id(
         &shell::variable("link_secret").unwrap_or_default(),
         req.header("spin-client-addr")
@@ -312,7 +349,12 @@ async fn answer(req: &Request) -> Response {
             .and_then(|h| h.as_str())
             .unwrap_or(""),
     );
-    match after_answer(&o.store, &o.survey, &o.contact, &answer, &device, now).await {
+    let before = match record(&o, &answer, &device, now) {
+        Ok(Recorded::New { before }) => before,
+        Ok(Recorded::Lost { existing }) => return conflict(json, o.lang, &merchant, &existing),
+        Err(e) => return shell::error(&e),
+    };
+    match escalate(&o, &before, &answer, now).await {
         Ok(callback_by) => {
             if json {
                 shell::json(
@@ -330,7 +372,8 @@ async fn answer(req: &Request) -> Response {
                 )
             }
         }
-        // The answer itself is stored; what failed is bookkeeping a retry cannot repeat.
+        // The answer is recorded and counted; the hand-off could be neither
+        // delivered nor kept. The retry (a 409) hands it over again.
         Err(e) => shell::error(&e),
     }
 }
@@ -347,22 +390,49 @@ fn conflict(json: bool, lang: Lang, merchant: &str, existing: &Answer) -> Respon
     }
 }
 
-/// Everything after the answer is stored: survey state, history, counters, and
-/// the hand-off to the escalator. Returns when a callback is due, if one is.
-async fn after_answer(
-    store: &SpinStore,
-    survey: &Survey,
-    contact: &Contact,
+enum Recorded {
+    /// Recorded; `before` is the history it was judged against.
+    New { before: History },
+    /// Another submission to the survey got there first.
+    Lost { existing: Answer },
+}
+
+/// The counters an answer adds to: its tally and, for a "did we fix it?"
+/// re-survey, the recovery counters (overall and for the task's owner).
+fn counters_for(survey: &Survey, answer: &Answer) -> (Tally, Vec<String>) {
+    let tally = Tally::of(answer, survey.agent_id.as_deref());
+    let mut loop_keys = Vec::new();
+    if survey.resurvey_of.is_some() {
+        let owner = survey.agent_id.clone().unwrap_or_default();
+        let mut metrics = vec!["resurveys_answered"];
+        if answer.scale.is_satisfied(answer.score) {
+            metrics.push("recovered");
+        }
+        for m in metrics {
+            loop_keys.push(keys::loop_counter(m));
+            loop_keys.push(keys::loop_counter(&format!("owner/{owner}/{m}")));
+        }
+    }
+    (tally, loop_keys)
+}
+
+/// Record a new answer, in an order that makes every store failure safe to
+/// retry (`wasi:keyvalue` has no multi-key transaction):
+/// 1. integrity signals: idempotent, harmless if the answer then loses;
+/// 2. count it (one increment on its tally), *before* it is recorded;
+/// 3. record it in the customer's history: compare-and-swap, first answer wins.
+///
+/// If step 3 fails or loses, step 2 is taken back with a decrement; so a
+/// failure leaves nothing behind and the retry starts over, and a lost race
+/// counts nothing. Five store operations when nothing goes wrong.
+fn record(
+    o: &Opened,
     answer: &Answer,
     device: &str,
     now: DateTime<Utc>,
-) -> Result<Option<DateTime<Utc>>, ApiError> {
-    let completed_at = match &survey.work_order_id {
-        Some(w) => store
-            .get_json::<WorkOrder>(&keys::work_order(w))?
-            .and_then(|w| w.completed_at),
-        None => None,
-    };
+) -> Result<Recorded, ApiError> {
+    let store = &o.store;
+    let survey = &o.survey;
     integrity::record(
         store,
         &AnswerSignals {
@@ -370,94 +440,96 @@ async fn after_answer(
             customer_id: &survey.customer_id,
             device,
             agent: survey.agent_id.as_deref(),
-            top_silent: answer.scale.is_top(answer.score) && answer.comment.is_none(),
-            completed_at,
+            completed_at: o.completed_at,
             answered_at: now,
         },
     )?;
-    store.update_json::<Survey, _>(&keys::survey(&survey.survey_id), |cur| match cur {
-        Some(mut s) if s.state != SurveyState::Answered => {
-            s.state = SurveyState::Answered;
-            s.note(
-                now,
-                "answered",
-                None,
-                Some(format!(
-                    "score {} via {}",
-                    answer.score,
-                    answer.channel.as_str()
-                )),
-            );
-            Update::Write(s)
-        }
-        _ => Update::Keep,
-    })?;
-    let mut before = History::default();
-    store.update_json::<History, _>(&keys::history(&survey.customer_id), |cur| {
-        let h = cur.unwrap_or_default();
-        before = h.clone();
-        let mut next = h;
-        next.record(HistoryEntry {
-            survey_id: survey.survey_id.clone(),
-            scale: answer.scale,
-            score: answer.score,
-            at: now,
-        });
-        Update::Write(next)
-    })?;
     let day = now.format("%Y%m%d").to_string();
-    let dims = [
-        ("all", "all".to_string()),
-        ("channel", answer.channel.as_str().to_string()),
-        ("kind", answer.kind.as_str().to_string()),
-        (
-            "agent",
-            survey.agent_id.clone().unwrap_or_else(|| "none".into()),
-        ),
-    ];
-    for metric in answer_metrics(answer.scale, answer.score) {
-        bump_summary(store, &day, &dims, metric)?;
+    let (tally, loop_keys) = counters_for(survey, answer);
+    let mut counted: Vec<&str> = Vec::new();
+    let take_back = |counted: &[&str]| {
+        let undone = count_answer(store, &day, &tally, -1).and_then(|_| {
+            counted
+                .iter()
+                .try_for_each(|k| store.increment(k, -1).map(drop))
+        });
+        if let Err(e) = undone {
+            eprintln!(
+                "could not take back the counts of an unrecorded answer to {}: {}",
+                survey.survey_id, e.0
+            );
+        }
+    };
+    count_answer(store, &day, &tally, 1)?;
+    for key in &loop_keys {
+        if let Err(e) = store.increment(key, 1) {
+            take_back(&counted);
+            return Err(e.into());
+        }
+        counted.push(key);
     }
+    let mut before = History::default();
+    let mut existing = None;
+    let written = store.update_json::<History, _>(&keys::history(&survey.customer_id), |cur| {
+        let mut h = cur.unwrap_or_default();
+        existing = h.answer_to(&answer.survey_id).cloned();
+        if existing.is_some() {
+            return Update::Keep;
+        }
+        before = h.clone();
+        h.record(answer.clone());
+        Update::Write(h)
+    });
+    match (written, existing) {
+        (Err(e), _) => {
+            take_back(&counted);
+            Err(e.into())
+        }
+        (Ok(_), Some(existing)) => {
+            take_back(&counted);
+            Ok(Recorded::Lost { existing })
+        }
+        (Ok(_), None) => Ok(Recorded::New { before }),
+    }
+}
 
-    // The contact record was read when the link was opened: no second round trip.
-    let lang = Lang::from_locale(contact.locale.as_deref());
+/// Hand an answer that needs a human to the escalator (judged against the
+/// history `before` it). Returns when a callback is due, if one is.
+async fn escalate(
+    o: &Opened,
+    before: &History,
+    answer: &Answer,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let survey = &o.survey;
     let mut request = EscalationRequest {
         source_id: survey.survey_id.clone(),
         reasons: vec![],
-        contact: contact.clone(),
+        contact: o.contact.clone(),
         answer: Some(answer.clone()),
-        question: Some(texts(lang).question(answer.scale, answer.kind, &merchant())),
+        question: Some(texts(o.lang).question(answer.scale, answer.kind, &merchant())),
         order_id: survey.order_id.clone(),
         agent_id: survey.agent_id.clone(),
         work_order_id: survey.work_order_id.clone(),
         history: before.answers.clone(),
         prior_complaints: before.complaints.len() as u32,
         reopens: None,
-        occurred_at: now,
+        occurred_at: answer.answered_at,
     };
     if let Some(task_id) = &survey.resurvey_of {
-        // The "did we fix it?" answer: it measures recovery, or reopens the task.
-        let owner = survey.agent_id.clone().unwrap_or_default();
-        let mut metrics = vec!["resurveys_answered"];
-        if answer.scale.is_satisfied(answer.score) {
-            metrics.push("recovered");
-        }
-        for m in metrics {
-            store.increment(&keys::loop_counter(m), 1)?;
-            store.increment(&keys::loop_counter(&format!("owner/{owner}/{m}")), 1)?;
-        }
+        // The "did we fix it?" answer: counted as recovery, or it reopens the task.
         if !answer.scale.is_low(answer.score) {
             return Ok(None);
         }
         request.reasons = vec![TaskReason::LowScore];
         request.reopens = Some(task_id.clone());
     } else {
-        request.reasons = classify(&before, answer.scale, answer.score);
+        request.reasons = classify(before, answer.scale, answer.score);
         if request.reasons.is_empty() {
             return Ok(None);
         }
     }
-    shell::hand_off(store, &request).await?;
+    shell::hand_off(&o.store, &request).await?;
     if request.reasons.iter().all(|r| r.is_delight()) {
         return Ok(None);
     }
@@ -469,7 +541,13 @@ async fn after_answer(
 fn integrity_report(req: &Request) -> Result<Response, ApiError> {
     shell::require_admin(req)?;
     let store = SpinStore::open()?;
-    Ok(shell::json(200, &integrity::report(&store)?))
+    let today = shell::now().date_naive();
+    let days: Vec<NaiveDate> = (0..integrity::STAFF_WINDOW_DAYS)
+        .rev()
+        .map(|d| today - chrono::Duration::days(d))
+        .collect();
+    let tallies = read_tallies(&store, &days)?;
+    Ok(shell::json(200, &integrity::report(&store, &tallies)?))
 }
 
 /// `DELETE /customers/:customer_id`: erase the customer's personal data.
@@ -494,87 +572,7 @@ fn summary(req: &Request) -> Result<Response, ApiError> {
     };
     let (from, to) = (date("from")?, date("to")?);
     let group_by = shell::query_param(req, "group_by").unwrap_or_else(|| "day".into());
-    let days = days(from, to, MAX_REPORT_DAYS).map_err(ApiError::bad_request)?;
     let store = SpinStore::open()?;
-    let groups: Vec<String> = match group_by.as_str() {
-        "day" => vec![],
-        "channel" => [Channel::Email, Channel::Sms, Channel::Whatsapp]
-            .iter()
-            .map(|c| c.as_str().to_string())
-            .collect(),
-        "kind" => ["service", "usage", "installation", "product"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        "agent" => {
-            let idx: Vec<String> = days
-                .iter()
-                .map(|d| dimension_index_key(&d.format("%Y%m%d").to_string(), "agent"))
-                .collect();
-            let mut agents: Vec<String> = store
-                .get_many(&idx)?
-                .into_iter()
-                .flatten()
-                .filter_map(|v| serde_json::from_slice::<Vec<String>>(&v).ok())
-                .flatten()
-                .collect();
-            agents.sort();
-            agents.dedup();
-            agents
-        }
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "group_by must be day, agent, channel or kind (got {other:?})"
-            )))
-        }
-    };
-    let rows = if group_by == "day" {
-        let keys: Vec<String> = days
-            .iter()
-            .flat_map(|d| summary_keys(*d, "all", "all"))
-            .collect();
-        let values = store.counters(&keys)?;
-        days.iter()
-            .zip(values.chunks(7))
-            .map(|(d, v)| summary_row(d.to_string(), v))
-            .collect::<Vec<_>>()
-    } else {
-        let dimension = group_by.as_str();
-        let days = &days;
-        let keys: Vec<String> = groups
-            .iter()
-            .flat_map(|g| {
-                days.iter()
-                    .flat_map(move |d| summary_keys(*d, dimension, g))
-            })
-            .collect();
-        let values = store.counters(&keys)?;
-        groups
-            .iter()
-            .zip(values.chunks(7 * days.len()))
-            .map(|(g, per_day)| {
-                let mut total = [0i64; 7];
-                for day in per_day.chunks(7) {
-                    for (t, v) in total.iter_mut().zip(day) {
-                        *t += v;
-                    }
-                }
-                summary_row(g.clone(), &total)
-            })
-            .collect()
-    };
-    let all_keys: Vec<String> = days
-        .iter()
-        .flat_map(|d| summary_keys(*d, "all", "all"))
-        .collect();
-    let mut totals = [0i64; 7];
-    for day in store.counters(&all_keys)?.chunks(7) {
-        for (t, v) in totals.iter_mut().zip(day) {
-            *t += v;
-        }
-    }
-    Ok(shell::json(
-        200,
-        &serde_json::json!({"from": from, "to": to, "group_by": group_by, "rows": rows, "total": summary_row("total".into(), &totals)}),
-    ))
+    let report = summary_report(&store, from, to, &group_by, MAX_REPORT_DAYS)?;
+    Ok(shell::json(200, &report))
 }

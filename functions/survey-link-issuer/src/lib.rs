@@ -373,9 +373,22 @@ async fn tick(req: &Request) -> Result<Response, ApiError> {
         let Ok(survey) = serde_json::from_slice::<Survey>(&raw) else {
             continue;
         };
-        let reminder_due = survey.state == SurveyState::Sent
+        let mut reminder_due = survey.state == SurveyState::Sent
             && !survey.reminded
             && survey.reminder_at.is_some_and(|t| t <= now);
+        if reminder_due {
+            // Answers are recorded in the customer's history, not the survey:
+            // an answered survey is settled here, once, and not reminded.
+            let history: History = store
+                .get_json(&keys::history(&survey.customer_id))?
+                .unwrap_or_default();
+            if survey.clone().settle_answer(&history) {
+                store.update_if::<Survey, _>(&keys::survey(&survey.survey_id), |s| {
+                    s.settle_answer(&history)
+                })?;
+                reminder_due = false;
+            }
+        }
         if !reminder_due && (survey.state != SurveyState::Planned || survey.next_attempt_at > now) {
             continue;
         }
@@ -748,9 +761,13 @@ fn get_survey(req: &Request) -> Result<Response, ApiError> {
     shell::require_admin(req)?;
     let id = shell::path_param(req, "survey_id")?;
     let store = SpinStore::open()?;
-    let survey: Survey = store
+    let mut survey: Survey = store
         .get_json(&keys::survey(&id))?
         .ok_or_else(|| ApiError::not_found(format!("no survey {id}")))?;
+    let history: History = store
+        .get_json(&keys::history(&survey.customer_id))?
+        .unwrap_or_default();
+    survey.settle_answer(&history);
     let mut value = serde_json::to_value(&survey).map_err(|e| ApiError::internal(e.to_string()))?;
     value["skip_reasons"] = serde_json::to_value(survey.skip_reasons()).unwrap_or_default();
     Ok(shell::json(200, &value))
