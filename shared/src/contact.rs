@@ -212,7 +212,7 @@ impl ContactRules {
     pub fn place(&self, contact: &crate::survey::Contact, at: DateTime<Utc>) -> Place {
         let loc = crate::market::locate(
             contact.time_zone.as_deref(),
-            contact.phone.as_deref().or(contact.whatsapp.as_deref()),
+            contact.country.as_deref(),
             &self.default_time_zone,
             at,
         );

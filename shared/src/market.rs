@@ -3,8 +3,10 @@
 //! and the legal contact hours there, which no seller setting can loosen.
 //!
 //! Phone → country comes from libphonenumber's metadata (the `phonenumber`
-//! crate); country → zones from the IANA tz database's `zone.tab` (vendored,
-//! public domain), whose first zone per country is the principal one.
+//! crate, behind the `phone` feature: about 2 MB of wasm, so only the issuer
+//! has it, and stores the country on the contact at intake); country → zones
+//! from the IANA tz database's `zone.tab` (vendored, public domain), whose
+//! first zone per country is the principal one.
 
 use std::sync::OnceLock;
 
@@ -35,6 +37,7 @@ fn zone_table() -> &'static [(String, String)] {
 }
 
 /// The ISO 3166 country of an E.164 number.
+#[cfg(feature = "phone")]
 pub fn phone_country(phone: &str) -> Option<String> {
     let number = phonenumber::parse(None, phone).ok()?;
     number.country().id().map(|id| id.as_ref().to_string())
@@ -82,13 +85,15 @@ pub struct Location {
     pub country: Option<String>,
 }
 
+/// Where a customer is, from their own zone, their phone's country (see
+/// [`phone_country`]) and the seller's default zone.
 pub fn locate(
     time_zone: Option<&str>,
-    phone: Option<&str>,
+    phone_country: Option<&str>,
     default_zone: &str,
     at: DateTime<Utc>,
 ) -> Location {
-    let from_phone = phone.and_then(phone_country);
+    let from_phone = phone_country.map(str::to_string);
     if let Some(tz) = time_zone.and_then(|z| z.parse::<Tz>().ok()) {
         let country = from_phone.or_else(|| zone_country(tz.name()));
         return Location {
@@ -219,26 +224,42 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "phone")]
     fn a_german_number_means_berlin() {
         let at = utc("2026-12-04T10:00:00Z");
-        let l = locate(None, Some("+4915112345678"), "Asia/Shanghai", at);
+        let l = locate(
+            None,
+            phone_country("+4915112345678").as_deref(),
+            "Asia/Shanghai",
+            at,
+        );
         assert_eq!(l.tz.name(), "Europe/Berlin");
         assert_eq!(l.source, ZoneSource::PhoneCountry);
         assert_eq!(l.country.as_deref(), Some("DE"));
         assert_eq!(
-            locate(None, Some("+8613812345678"), "UTC", at).tz.name(),
+            locate(None, phone_country("+8613812345678").as_deref(), "UTC", at)
+                .tz
+                .name(),
             "Asia/Shanghai"
         );
         assert_eq!(
-            locate(None, Some("+919812345678"), "UTC", at).tz.name(),
+            locate(None, phone_country("+919812345678").as_deref(), "UTC", at)
+                .tz
+                .name(),
             "Asia/Kolkata"
         );
     }
 
     #[test]
+    #[cfg(feature = "phone")]
     fn wide_countries_fall_back_to_the_seller_default() {
         let at = utc("2026-12-04T10:00:00Z");
-        let l = locate(None, Some("+14155550123"), "Europe/Paris", at);
+        let l = locate(
+            None,
+            phone_country("+14155550123").as_deref(),
+            "Europe/Paris",
+            at,
+        );
         assert_eq!(l.tz.name(), "Europe/Paris");
         assert_eq!(l.source, ZoneSource::SellerDefault);
         assert_eq!(

@@ -234,6 +234,10 @@ pub struct Contact {
     pub tier: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub birthday: Option<String>,
+    /// ISO 3166 country of their phone number, worked out once at intake
+    /// (`market::phone_country`), so only the issuer carries libphonenumber.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
     #[serde(default)]
     pub opted_out: bool,
     /// The time of the latest event whose details this record holds.
@@ -456,6 +460,7 @@ mod tests {
         s.reminder_at = Some(utc("2026-12-06T10:00:00+01:00"));
         let mut c = contact();
         c.phone = Some("+4915112345678".into());
+        c.country = Some("DE".into());
         let customer = CustomerNow {
             contact: c,
             ..Default::default()

@@ -258,11 +258,13 @@ mod tests {
         let (t, mut c, p) = setup(None);
         c.time_zone = None;
         c.phone = Some("+4915112345678".into());
+        c.country = Some("DE".into());
         let r = check_window(&t, &c, None, &[], &p, utc("2026-12-04T10:00:00+01:00"));
         assert_eq!(r.time_zone, "Europe/Berlin");
         assert_eq!(r.time_zone_source, ZoneSource::PhoneCountry);
         assert_eq!(r.customer_local_time, "2026-12-04T10:00:00+01:00");
         c.phone = None;
+        c.country = None;
         let r = check_window(&t, &c, None, &[], &p, utc("2026-12-04T10:00:00+01:00"));
         assert_eq!(
             (r.time_zone.as_str(), r.time_zone_source),

@@ -31,9 +31,14 @@ fn the_running_app_keeps_to_openapi_yaml() {
     let st = schemathesis();
     let sender = Sender::start();
     let host = Host::start(HostConfig::revisit(sender.port));
+    let seeded = seed(&host, &sender);
+    let config = std::env::temp_dir().join(format!("revisit-contract-{}.toml", std::process::id()));
+    std::fs::write(&config, seeded).unwrap();
     let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../openapi.yaml");
     let examples = std::env::var("CONTRACT_EXAMPLES").unwrap_or_else(|_| "25".into());
     let out = Command::new(st)
+        .arg("--config-file")
+        .arg(&config)
         .arg("run")
         .arg(&spec)
         .args(["--url", &host.url("")])
@@ -59,4 +64,44 @@ fn the_running_app_keeps_to_openapi_yaml() {
     );
     eprintln!("{text}");
     assert!(text.contains("passed"), "{text}");
+}
+
+/// Real data for the identifiers in paths (a survey link, a survey, a
+/// callback task, a customer), so generated requests reach the handlers
+/// behind them rather than stopping at a 404: a schemathesis config file.
+fn seed(host: &Host, sender: &Sender) -> String {
+    use serde_json::json;
+    host.set_clock("2026-12-01T10:00:00+01:00");
+    let delivered = event_body(
+        "contract-1",
+        "order.delivered",
+        "2026-12-01T10:00:00+01:00",
+        customer("contract-c1", "Europe/Berlin"),
+        json!({"category": "high_value"}),
+    );
+    let (status, planned) = Host::json(host.post_event(&delivered));
+    assert_eq!(status, 202, "{planned}");
+    let complaint = event_body(
+        "contract-2",
+        "complaint.opened",
+        "2026-12-01T10:05:00+01:00",
+        customer("contract-c2", "Europe/Berlin"),
+        json!({"topic": "delivery_time"}),
+    );
+    assert_eq!(host.post_event(&complaint).status(), 202);
+    host.set_clock("2026-12-04T10:00:00+01:00");
+    Host::json(host.admin_post("/issuer/tick", ""));
+    let link = link_path(sender.messages()[0]["link"].as_str().unwrap());
+    let tasks = host.callbacks("");
+    assert!(!tasks.is_empty(), "the complaint made a callback task");
+    format!(
+        "[parameters]\n\
+         token = \"{}\"\n\
+         survey_id = \"{}\"\n\
+         task_id = \"{}\"\n\
+         customer_id = \"contract-c1\"\n",
+        link.trim_start_matches("/s/"),
+        planned["surveys"][0]["survey_id"].as_str().unwrap(),
+        tasks[0]["task_id"].as_str().unwrap(),
+    )
 }

@@ -226,6 +226,11 @@ fn apply_side_effects(store: &SpinStore, event: &Event) -> Result<Contact, ApiEr
                 }
             }
             contact.opted_out |= opted_out;
+            contact.country = contact
+                .phone
+                .as_deref()
+                .or(contact.whatsapp.as_deref())
+                .and_then(revisit_shared::market::phone_country);
             Update::Write(contact)
         })?
         .unwrap_or_default();
