@@ -50,6 +50,7 @@ fn the_running_app_keeps_to_openapi_yaml() {
         .args(["--max-examples", &examples, "--seed", "1", "--workers", "2"])
         .args(["--request-timeout", "10", "--no-color", "--suppress-health-check", "all"])
         .args(["--phases", "examples,coverage,fuzzing"])
+        .args(["--generation-database", "none"])
         .env("SCHEMATHESIS_HOOKS", "")
         .output()
         .expect("schemathesis runs");
