@@ -12,6 +12,10 @@ use crate::storage::{Storage, StorageExt, StoreResult, Update};
 
 /// A device answering for this many customers is flagged.
 pub const DEVICE_CUSTOMERS: usize = 3;
+/// A device's record keeps at most this many customers: enough to show how
+/// widely it was used, and the record stops growing (and being rewritten)
+/// however many more answers come from it — a kiosk, a shop's tablet.
+pub const DEVICE_CUSTOMERS_KEPT: usize = 20;
 /// Staff are judged once they have this many answers.
 pub const STAFF_MIN_ANSWERS: i64 = 20;
 /// Flag staff whose share of silent top scores is this many points above their peers'.
@@ -56,7 +60,7 @@ pub fn record<S: Storage + ?Sized>(store: &S, s: &AnswerSignals) -> StoreResult<
     let customers = store
         .update_json::<Vec<String>, _>(&device_key(s.device), |cur| {
             let mut ids = cur.unwrap_or_default();
-            if ids.iter().any(|i| i == s.customer_id) {
+            if ids.len() >= DEVICE_CUSTOMERS_KEPT || ids.iter().any(|i| i == s.customer_id) {
                 return Update::Keep;
             }
             ids.push(s.customer_id.to_string());
@@ -99,6 +103,7 @@ pub fn staff_stats(tallies: &[(NaiveDate, Tally, i64)]) -> Vec<(String, i64, i64
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeviceFlag {
     pub device: String,
+    /// Customers it answered for (counted up to [`DEVICE_CUSTOMERS_KEPT`]).
     pub customers: usize,
 }
 
@@ -230,6 +235,10 @@ mod tests {
             record(&s, &signals("s", &c, &shared, None, None)).unwrap();
             record(&s, &signals("s", &c, &shared, None, None)).unwrap();
         }
+        let kiosk = device_id("salt", "10.0.0.3:1", "kiosk");
+        for i in 0..50 {
+            record(&s, &signals("s", &format!("k{i}"), &kiosk, None, None)).unwrap();
+        }
         let own = device_id("salt", "10.0.0.2:1", "other phone");
         record(&s, &signals("s", "x", &own, None, None)).unwrap();
         record(
@@ -263,10 +272,16 @@ mod tests {
         let r = report(&s, &tallies).unwrap();
         assert_eq!(
             r.devices,
-            vec![DeviceFlag {
-                device: shared,
-                customers: 5
-            }]
+            vec![
+                DeviceFlag {
+                    device: shared,
+                    customers: 5
+                },
+                DeviceFlag {
+                    device: kiosk,
+                    customers: DEVICE_CUSTOMERS_KEPT
+                }
+            ]
         );
         assert_eq!(r.staff.len(), 1, "{:?}", r.staff);
         assert_eq!(r.staff[0].agent, "suspect");

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::answer::Answer;
 use crate::keys;
 use crate::policy::{Channel, Scale, SurveyKind};
-use crate::storage::{Storage, StorageExt, StoreResult};
+use crate::storage::{Storage, StorageExt, StoreResult, Tentative};
 
 /// The loop counters the escalator keeps.
 pub const LOOP_COUNTERS: [&str; 9] = [
@@ -184,25 +184,20 @@ impl Tally {
     }
 }
 
-/// Count (`delta` 1) or take back (`delta` -1) one answer on `day` (`YYYYMMDD`).
+/// Count one answer on `day` (`YYYYMMDD`), tentatively (see [`Tentative`]).
 /// The first answer of a tally on a day also enters the day's tally index, so a
 /// report finds every counter without listing keys.
 pub fn count_answer<S: Storage + ?Sized>(
+    counts: &mut Tentative<S>,
     store: &S,
     day: &str,
     tally: &Tally,
-    delta: i64,
 ) -> StoreResult<()> {
     let part = tally.encode();
-    let key = keys::tally(day, &part);
-    let n = store.increment(&key, delta)?;
-    if delta > 0 && n == delta {
-        if let Err(e) = store.add_to_list(&keys::tally_index(day), &part) {
-            // Not indexed, so a report would never see it: take it back, and
-            // the retry is the first again and indexes it.
-            let _ = store.increment(&key, -delta);
-            return Err(e);
-        }
+    if counts.add(&keys::tally(day, &part), 1)? == 1 {
+        // If this fails, the caller takes the count back, and the retry is the
+        // first again and indexes it.
+        store.add_to_list(&keys::tally_index(day), &part)?;
     }
     Ok(())
 }
@@ -504,9 +499,11 @@ mod tests {
             agent: "none".into(),
         };
         let d = |x: &str| x.parse::<NaiveDate>().unwrap();
-        count_answer(&s, "20261204", &t, 1).unwrap();
-        count_answer(&s, "20261204", &t, 1).unwrap();
-        count_answer(&s, "20261204", &t, -1).unwrap();
+        let mut kept = Tentative::new(&s);
+        count_answer(&mut kept, &s, "20261204", &t).unwrap();
+        let mut lost = Tentative::new(&s);
+        count_answer(&mut lost, &s, "20261204", &t).unwrap();
+        lost.take_back();
         let read = read_tallies(&s, &[d("2026-12-04"), d("2026-12-05")]).unwrap();
         assert_eq!(read, vec![(d("2026-12-04"), t.clone(), 1)]);
         s.increment(

@@ -169,6 +169,41 @@ pub trait StorageExt: Storage {
 
 impl<S: Storage + ?Sized> StorageExt for S {}
 
+/// Counter increments that belong to one change not yet recorded, taken back
+/// together if the change is not recorded after all (it failed, or another
+/// request recorded it first). `wasi:keyvalue` has no multi-key transaction:
+/// counting first and taking back on failure is what keeps counters exact
+/// when a store operation fails half-way and the client retries.
+pub struct Tentative<'a, S: Storage + ?Sized> {
+    store: &'a S,
+    done: Vec<(String, i64)>,
+}
+
+impl<'a, S: Storage + ?Sized> Tentative<'a, S> {
+    pub fn new(store: &'a S) -> Self {
+        Tentative {
+            store,
+            done: Vec::new(),
+        }
+    }
+
+    /// Increment now; remembered so that [`Tentative::take_back`] can undo it.
+    pub fn add(&mut self, key: &str, delta: i64) -> StoreResult<i64> {
+        let n = self.store.increment(key, delta)?;
+        self.done.push((key.to_string(), delta));
+        Ok(n)
+    }
+
+    /// Undo every increment (best effort: a store that fails again is logged).
+    pub fn take_back(self) {
+        for (key, delta) in self.done.into_iter().rev() {
+            if let Err(e) = self.store.increment(&key, -delta) {
+                eprintln!("could not take back {delta} at `{key}`: {}", e.0);
+            }
+        }
+    }
+}
+
 fn to_bytes<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("domain types always serialize")
 }
@@ -332,6 +367,20 @@ mod tests {
         s.remove_from_list("l", "a").unwrap();
         s.remove_from_list("l", "zz").unwrap();
         assert_eq!(s.get_json::<Vec<String>>("l").unwrap().unwrap(), vec!["b"]);
+    }
+
+    #[test]
+    fn tentative_counts_are_taken_back_together() {
+        let s = MemoryStorage::new();
+        let mut t = Tentative::new(&s);
+        t.add("a", 1).unwrap();
+        t.add("b", 2).unwrap();
+        t.take_back();
+        assert_eq!(s.counters(&["a".into(), "b".into()]).unwrap(), vec![0, 0]);
+        let mut kept = Tentative::new(&s);
+        kept.add("a", 1).unwrap();
+        drop(kept);
+        assert_eq!(s.counter("a").unwrap(), 1, "kept unless taken back");
     }
 
     #[test]

@@ -216,6 +216,12 @@ fn a_store_failure_at_any_step_of_intake_is_a_503_and_the_retry_finishes_the_job
         "one late-delivery callback per event"
     );
     assert!(tasks.iter().all(|t| t["reason"] == "late_delivery"));
+    let (_, report) = Host::json(host.admin_get("/reports/loop"));
+    assert_eq!(
+        report["created"],
+        ids.len(),
+        "each task counted once: {report}"
+    );
 }
 
 #[test]
@@ -247,7 +253,6 @@ fn a_store_failure_at_any_step_of_an_answer_is_a_503_and_the_retry_loses_and_dou
         let first = post().status().as_u16();
         clear();
         let (retry, answer) = Host::json(post());
-        eprintln!("step {skip}: {first} then {retry}");
         match first {
             200 => assert_eq!(retry, 409, "step {skip}: recorded once: {answer}"),
             503 => {
@@ -291,4 +296,6 @@ fn a_store_failure_at_any_step_of_an_answer_is_a_503_and_the_retry_loses_and_dou
         "after {after_recording} failures after recording"
     );
     assert!(tasks.iter().all(|t| t["reason"] == "low_score"));
+    let (_, report) = Host::json(host.admin_get("/reports/loop"));
+    assert_eq!(report["created"], STEPS, "each task counted once: {report}");
 }

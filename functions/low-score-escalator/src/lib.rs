@@ -13,7 +13,7 @@ use revisit_shared::contact::{open_cases, record_contact, EventLogEntry};
 use revisit_shared::keys;
 use revisit_shared::report::{loop_report, LOOP_COUNTERS};
 use revisit_shared::spin::{self as shell, SpinStore};
-use revisit_shared::storage::{Storage, StorageExt, Update};
+use revisit_shared::storage::{Storage, StorageExt, Tentative, Update};
 use revisit_shared::survey::{create_survey, Contact, Survey};
 use revisit_shared::task::{
     apply_outcome, claim, mark_breach, merge_into, plan_task, reopen, task_id_for, CallbackTask,
@@ -114,6 +114,9 @@ fn receive(
     };
     let pointer = keys::customer_open_task(customer);
     let mut created = false;
+    // This delivery's counts: made before the task is created, taken back
+    // unless this delivery is the one that creates it.
+    let mut counts = Tentative::new(store);
     // One customer, one open task: the pointer to it is claimed by compare-and-swap
     // only once the task exists, so racing escalations merge instead of splitting.
     for _ in 0..16 {
@@ -134,23 +137,45 @@ fn receive(
             if created {
                 // Lost the race after creating: fold this task away again.
                 store.delete(&keys::task(&mine.task_id))?;
+                std::mem::replace(&mut counts, Tentative::new(store)).take_back();
             }
             if delight_only {
                 // A thank-you call to someone waiting for a repair would be tone-deaf.
                 // Not recorded as handled: a birthday call may still come once the task closes.
                 return Ok(None);
             }
-            let merged = store.update_json::<CallbackTask, _>(
-                &keys::task(&open.task_id),
-                |cur| match cur {
-                    Some(t) if !t.state.is_closed() => {
+            // Counted first, taken back unless this delivery is the one that
+            // merges it (a redelivery after a failure finds it merged).
+            let mut merge_counts = Tentative::new(store);
+            if let Err(e) = count_complaint(&mut merge_counts, request) {
+                merge_counts.take_back();
+                return Err(e);
+            }
+            let mut merged_here = false;
+            let merged =
+                store.update_json::<CallbackTask, _>(&keys::task(&open.task_id), |cur| match cur {
+                    Some(t)
+                        if !t.state.is_closed()
+                            && !t
+                                .context
+                                .merged
+                                .iter()
+                                .any(|m| m.source_id == request.source_id) =>
+                    {
+                        merged_here = true;
                         Update::Write(merge_into(&t, request, policy, now))
                     }
-                    _ => Update::Keep,
-                },
-            )?;
+                    _ => {
+                        merged_here = false;
+                        Update::Keep
+                    }
+                });
+            match &merged {
+                Ok(_) if merged_here => {}
+                _ => merge_counts.take_back(),
+            }
+            let merged = merged?;
             store.put_json(&source_key, &open.task_id)?;
-            count_complaint(store, request)?;
             return Ok(merged);
         }
         if !created {
@@ -160,8 +185,22 @@ fn receive(
                 .unwrap_or_default();
             mine.context.open_cases = open_cases(&events);
             mine.context.events = events;
-            created = store.create_json(&keys::task(&mine.task_id), &mine)?;
+            // A redelivery after a failure finds the task created and counts nothing.
+            let counted = bump(&mut counts, store, &mine, "created")
+                .and_then(|_| count_complaint(&mut counts, request));
+            if let Err(e) = counted {
+                std::mem::replace(&mut counts, Tentative::new(store)).take_back();
+                return Err(e);
+            }
+            created = match store.create_json(&keys::task(&mine.task_id), &mine) {
+                Ok(created) => created,
+                Err(e) => {
+                    std::mem::replace(&mut counts, Tentative::new(store)).take_back();
+                    return Err(e.into());
+                }
+            };
             if !created {
+                std::mem::replace(&mut counts, Tentative::new(store)).take_back();
                 // Another delivery of this very escalation created it: nothing more to do here.
                 if let Some(existing) =
                     store.get_json::<CallbackTask>(&keys::task(&mine.task_id))?
@@ -181,19 +220,19 @@ fn receive(
     store.add_to_list(keys::OPEN_TASKS, &mine.task_id)?;
     store.add_to_list(ALL_TASKS, &mine.task_id)?;
     store.add_to_list(&keys::customer_tasks(customer), &mine.task_id)?;
-    if created {
-        bump(store, &mine, "created")?;
-        count_complaint(store, request)?;
-    }
+    if created {}
     store.put_json(&source_key, &mine.task_id)?;
     Ok(store.get_json(&keys::task(&mine.task_id))?)
 }
 
-fn count_complaint(store: &SpinStore, request: &EscalationRequest) -> Result<(), ApiError> {
+fn count_complaint(
+    counts: &mut Tentative<SpinStore>,
+    request: &EscalationRequest,
+) -> Result<(), ApiError> {
     if request.reasons.contains(&TaskReason::Complaint) {
-        store.increment(&keys::loop_counter("complaints"), 1)?;
+        counts.add(&keys::loop_counter("complaints"), 1)?;
         if request.prior_complaints > 0 {
-            store.increment(&keys::loop_counter("repeat_complaints"), 1)?;
+            counts.add(&keys::loop_counter("repeat_complaints"), 1)?;
         }
     }
     Ok(())
@@ -255,9 +294,15 @@ fn load_index(store: &SpinStore, index: &str) -> Result<Vec<CallbackTask>, ApiEr
 }
 
 /// Add to a loop counter, in total and by owner and by reason.
-fn bump(store: &SpinStore, task: &CallbackTask, metric: &str) -> Result<(), ApiError> {
-    store.increment(&keys::loop_counter(metric), 1)?;
-    let n = store.increment(
+/// Add one to `metric` overall, for the task's owner and for its reason.
+fn bump(
+    counts: &mut Tentative<SpinStore>,
+    store: &SpinStore,
+    task: &CallbackTask,
+    metric: &str,
+) -> Result<(), ApiError> {
+    counts.add(&keys::loop_counter(metric), 1)?;
+    let n = counts.add(
         &keys::loop_counter(&format!("owner/{}/{metric}", task.owner)),
         1,
     )?;
@@ -268,7 +313,7 @@ fn bump(store: &SpinStore, task: &CallbackTask, metric: &str) -> Result<(), ApiE
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
-    store.increment(&keys::loop_counter(&format!("reason/{reason}/{metric}")), 1)?;
+    counts.add(&keys::loop_counter(&format!("reason/{reason}/{metric}")), 1)?;
     Ok(())
 }
 
@@ -485,12 +530,13 @@ fn plan_resurvey(
 
 fn count_closed(store: &SpinStore, task: &CallbackTask) -> Result<(), ApiError> {
     let closed_at = task.closed_at.unwrap_or(task.created_at);
-    bump(store, task, "closed")?;
+    let mut counts = Tentative::new(store);
+    bump(&mut counts, store, task, "closed")?;
     if closed_at <= task.due_by {
-        bump(store, task, "closed_within_deadline")?;
+        bump(&mut counts, store, task, "closed_within_deadline")?;
     }
     if task.state == TaskState::Resolved {
-        bump(store, task, "resolved")?;
+        bump(&mut counts, store, task, "resolved")?;
     }
     store.remove_from_list(keys::OPEN_TASKS, &task.task_id)?;
     let pointer = keys::customer_open_task(&task.customer_id);
@@ -558,7 +604,7 @@ fn tick(req: &Request) -> Result<Response, ApiError> {
             .is_some();
         if won {
             store.add_to_list(&keys::owner_tasks(&policy.supervisor), &task.task_id)?;
-            bump(&store, &task, "breached")?;
+            bump(&mut Tentative::new(&store), &store, &task, "breached")?;
             breached += 1;
         }
     }

@@ -18,7 +18,7 @@ use revisit_shared::keys;
 use revisit_shared::report::{count_answer, read_tallies, summary_report, Tally};
 use revisit_shared::signing::LinkToken;
 use revisit_shared::spin::{self as shell, SpinStore};
-use revisit_shared::storage::{decode_counter, Storage, StorageExt, Update};
+use revisit_shared::storage::{decode_counter, Storage, StorageExt, Tentative, Update};
 use revisit_shared::survey::{Contact, Survey};
 use revisit_shared::task::{plan_task, EscalationRequest, TaskReason};
 use revisit_shared::window::WorkOrder;
@@ -446,27 +446,15 @@ fn record(
     )?;
     let day = now.format("%Y%m%d").to_string();
     let (tally, loop_keys) = counters_for(survey, answer);
-    let mut counted: Vec<&str> = Vec::new();
-    let take_back = |counted: &[&str]| {
-        let undone = count_answer(store, &day, &tally, -1).and_then(|_| {
-            counted
-                .iter()
-                .try_for_each(|k| store.increment(k, -1).map(drop))
-        });
-        if let Err(e) = undone {
-            eprintln!(
-                "could not take back the counts of an unrecorded answer to {}: {}",
-                survey.survey_id, e.0
-            );
-        }
-    };
-    count_answer(store, &day, &tally, 1)?;
-    for key in &loop_keys {
-        if let Err(e) = store.increment(key, 1) {
-            take_back(&counted);
-            return Err(e.into());
-        }
-        counted.push(key);
+    let mut counts = Tentative::new(store);
+    let counted = count_answer(&mut counts, store, &day, &tally).and_then(|_| {
+        loop_keys
+            .iter()
+            .try_for_each(|k| counts.add(k, 1).map(drop))
+    });
+    if let Err(e) = counted {
+        counts.take_back();
+        return Err(e.into());
     }
     let mut before = History::default();
     let mut existing = None;
@@ -482,11 +470,11 @@ fn record(
     });
     match (written, existing) {
         (Err(e), _) => {
-            take_back(&counted);
+            counts.take_back();
             Err(e.into())
         }
         (Ok(_), Some(existing)) => {
-            take_back(&counted);
+            counts.take_back();
             Ok(Recorded::Lost { existing })
         }
         (Ok(_), None) => Ok(Recorded::New { before }),

@@ -239,7 +239,9 @@ fn main() {
         requests,
         &|c, i| {
             let score = if i % 10 == 0 { 3 } else { 9 };
+            // Each customer answers from their own phone.
             c.post(host.url(&links[i]))
+                .header("user-agent", format!("bench-phone-{i}"))
                 .header("content-type", "application/json")
                 .body(format!("{{\"score\": {score}}}"))
         },
