@@ -77,9 +77,17 @@ pub fn birthdays(month: u32) -> String {
     format!("ix/birthday/{month:02}")
 }
 
-/// The task ids an owner holds (a queue index, updated with compare-and-swap).
+/// The open task ids an owner holds, and those escalated to them (a queue
+/// index, updated with compare-and-swap). Closed tasks leave it, so it stays
+/// as small as the owner's workload.
 pub fn owner_tasks(owner: &str) -> String {
     format!("ix/owner/{owner}")
+}
+
+/// The task ids created on a day (`YYYYMMDD`): how closed tasks are found
+/// without one list that grows forever (a hosted store refuses values over 1 MB).
+pub fn tasks_created(day: &str) -> String {
+    format!("ix/tasks/{day}")
 }
 
 /// Open task ids, for the escalator's tick.

@@ -414,6 +414,28 @@ fn the_full_repair_story_closes_the_loop() {
     assert_eq!(report["closed_within_deadline_pct"], 100.0);
     assert_eq!(report["by_owner"]["agent-7"]["resolved"], 1, "{report}");
     assert_eq!(report["by_reason"]["low_score"]["created"], 1, "{report}");
+
+    // Closed, the task has left agent-7's open index but is still listed from
+    // the day it was created on, within the days asked for.
+    let mine = |query: &str| -> Vec<String> {
+        host.callbacks(query)
+            .iter()
+            .filter(|t| t["customer_id"] == "c-story")
+            .map(|t| t["state"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(mine("owner=agent-7&state=open"), Vec::<String>::new());
+    assert_eq!(mine("owner=agent-7&state=resolved"), vec!["resolved"]);
+    assert_eq!(mine("owner=agent-7"), vec!["resolved"]);
+    host.set_clock("2026-12-20T10:00:00+01:00");
+    assert_eq!(
+        mine("owner=agent-7&days=10"),
+        Vec::<String>::new(),
+        "created 16 days ago"
+    );
+    assert_eq!(mine("owner=agent-7&days=20"), vec!["resolved"]);
+    let (s, _) = Host::json(host.admin_get("/callbacks?days=200"));
+    assert_eq!(s, 400);
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! `POST /escalator/tick`, `GET /reports/loop`, and (private, through
 //! `http://low-score-escalator.spin.internal`) `POST /internal/escalations`.
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use revisit_shared::answer::History;
 use revisit_shared::contact::{open_cases, record_contact, EventLogEntry};
 use revisit_shared::keys;
@@ -28,7 +28,6 @@ use spin_sdk::http_component;
 const INTERNAL_ESCALATIONS: &str = "/internal/escalations";
 
 /// Every task id, for the supervisor's view of `GET /callbacks`.
-const ALL_TASKS: &str = "ix/all-tasks";
 /// Owners that have loop counters, for the report's `by_owner`.
 const LOOP_OWNERS: &str = "ix/loop-owners";
 /// Minutes from creation to first contact, one per task reached (for the median).
@@ -218,7 +217,10 @@ fn receive(
     // outbox tick, a retry) and no task stays invisible.
     store.add_to_list(&keys::owner_tasks(&mine.owner), &mine.task_id)?;
     store.add_to_list(keys::OPEN_TASKS, &mine.task_id)?;
-    store.add_to_list(ALL_TASKS, &mine.task_id)?;
+    store.add_to_list(
+        &keys::tasks_created(&mine.created_at.format("%Y%m%d").to_string()),
+        &mine.task_id,
+    )?;
     store.add_to_list(&keys::customer_tasks(customer), &mine.task_id)?;
     if created {}
     store.put_json(&source_key, &mine.task_id)?;
@@ -256,6 +258,7 @@ fn reopen_task(
     })?;
     if let Some(t) = &updated {
         store.add_to_list(keys::OPEN_TASKS, &t.task_id)?;
+        store.add_to_list(&keys::owner_tasks(&t.owner), &t.task_id)?;
         store.put_json(&keys::customer_open_task(&t.customer_id), &t.task_id)?;
     }
     store.put_json(&keys::task_source(&request.source_id), &task_id.to_string())?;
@@ -293,7 +296,6 @@ fn load_index(store: &SpinStore, index: &str) -> Result<Vec<CallbackTask>, ApiEr
     load(store, &ids)
 }
 
-/// Add to a loop counter, in total and by owner and by reason.
 /// Add one to `metric` overall, for the task's owner and for its reason.
 fn bump(
     counts: &mut Tentative<SpinStore>,
@@ -340,13 +342,40 @@ fn list(req: &Request) -> Result<Response, ApiError> {
             ApiError::bad_request(format!("state must be open, claimed, reached, resolved, refused or expired (got {s:?})"))
         })?),
     };
-    let index = owner
+    // Open tasks come from the open indexes; closed ones from the days they
+    // were created on (the last `days`, 30 unless asked, at most 92).
+    let days: i64 = match shell::query_param(req, "days") {
+        None => 30,
+        Some(d) => d
+            .parse()
+            .ok()
+            .filter(|d| (1..=92).contains(d))
+            .ok_or_else(|| ApiError::bad_request(format!("days must be 1 to 92 (got {d:?})")))?,
+    };
+    let open_index = owner
         .as_deref()
         .map(keys::owner_tasks)
-        .unwrap_or_else(|| ALL_TASKS.to_string());
-    let mut tasks: Vec<CallbackTask> = load_index(&store, &index)?
+        .unwrap_or_else(|| keys::OPEN_TASKS.to_string());
+    let mut ids: Vec<String> = store.get_json(&open_index)?.unwrap_or_default();
+    if state.is_none_or(|s| s.is_closed()) {
+        let today = shell::now().date_naive();
+        let day_keys: Vec<String> = (0..days)
+            .map(|d| keys::tasks_created(&(today - Duration::days(d)).format("%Y%m%d").to_string()))
+            .collect();
+        for list in store.get_many(&day_keys)?.into_iter().flatten() {
+            ids.extend(serde_json::from_slice::<Vec<String>>(&list).unwrap_or_default());
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    let mut tasks: Vec<CallbackTask> = load(&store, &ids)?
         .into_iter()
         .filter(|t| state.is_none_or(|s| t.state == s))
+        .filter(|t| {
+            owner
+                .as_deref()
+                .is_none_or(|o| t.owner == o || t.escalated_to.as_deref() == Some(o))
+        })
         .collect();
     tasks.sort_by_key(|t| (t.state.is_closed(), t.priority, t.due_by));
     Ok(shell::json(200, &serde_json::json!({ "callbacks": tasks })))
@@ -539,6 +568,9 @@ fn count_closed(store: &SpinStore, task: &CallbackTask) -> Result<(), ApiError> 
         bump(&mut counts, store, task, "resolved")?;
     }
     store.remove_from_list(keys::OPEN_TASKS, &task.task_id)?;
+    for owner in std::iter::once(&task.owner).chain(task.escalated_to.as_ref()) {
+        store.remove_from_list(&keys::owner_tasks(owner), &task.task_id)?;
+    }
     let pointer = keys::customer_open_task(&task.customer_id);
     if store.get_json::<String>(&pointer)?.as_deref() == Some(task.task_id.as_str()) {
         store.delete(&pointer)?;
