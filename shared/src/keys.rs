@@ -84,14 +84,32 @@ pub fn owner_tasks(owner: &str) -> String {
     format!("ix/owner/{owner}")
 }
 
-/// The task ids created on a day (`YYYYMMDD`): how closed tasks are found
-/// without one list that grows forever (a hosted store refuses values over 1 MB).
+/// The log of task ids created on a day (`YYYYMMDD`, see
+/// `StorageExt::append_to_log`): how closed tasks are found without one list
+/// that grows forever (a hosted store refuses values over 1 MB).
 pub fn tasks_created(day: &str) -> String {
-    format!("ix/tasks/{day}")
+    format!("lg/tasks/{day}")
 }
 
-/// Open task ids, for the escalator's tick.
-pub const OPEN_TASKS: &str = "ix/open-tasks";
+/// Open task ids are kept in this many compare-and-swap lists, by task, so
+/// that concurrent escalations rarely touch the same list.
+pub const OPEN_TASK_SHARDS: u32 = 16;
+
+/// The list of open task ids that holds `task_id`.
+pub fn open_tasks(task_id: &str) -> String {
+    let shard = task_id
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b.into()))
+        % OPEN_TASK_SHARDS;
+    format!("ix/open-tasks/{shard:02}")
+}
+
+/// Every list of open task ids (the escalator's tick, the all-owners queue).
+pub fn all_open_tasks() -> Vec<String> {
+    (0..OPEN_TASK_SHARDS)
+        .map(|s| format!("ix/open-tasks/{s:02}"))
+        .collect()
+}
 
 /// Escalations written with an answer and delivered to the escalator; removed once delivered.
 pub fn outbox(source_id: &str) -> String {
@@ -106,14 +124,9 @@ pub fn hour_bucket(t: DateTime<Utc>) -> String {
     t.format("%Y%m%d%H").to_string()
 }
 
-/// How many slots an hour bucket of the due index has (incremented atomically).
-pub fn due_count(bucket: &str) -> String {
-    format!("du/{bucket}/n")
-}
-
-/// Slot `n` (1-based) of an hour bucket: a survey id.
-pub fn due_slot(bucket: &str, n: i64) -> String {
-    format!("du/{bucket}/{n}")
+/// The log (see `StorageExt::append_to_log`) of surveys due in an hour bucket.
+pub fn due_log(bucket: &str) -> String {
+    format!("du/{bucket}")
 }
 
 /// The last hour bucket the issuer's tick has fully handled.

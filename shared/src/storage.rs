@@ -137,6 +137,42 @@ pub trait StorageExt: Storage {
         .map(drop)
     }
 
+    /// The ids in several lists (one batch read), in order, duplicates kept.
+    fn read_lists(&self, keys: &[String]) -> StoreResult<Vec<String>> {
+        Ok(self
+            .get_many(keys)?
+            .into_iter()
+            .flatten()
+            .flat_map(|v| serde_json::from_slice::<Vec<String>>(&v).unwrap_or_default())
+            .collect())
+    }
+
+    /// Append `item` to the append-only log `log`: one increment allocates a
+    /// slot (`<log>/<n>`, counted at `<log>/n`), one write fills it. Unlike a
+    /// compare-and-swap list, nothing is rewritten as the log grows and
+    /// concurrent writers never retry; for indexes that only ever grow.
+    fn append_to_log(&self, log: &str, item: &str) -> StoreResult<()> {
+        let n = self.increment(&format!("{log}/n"), 1)?;
+        self.set(&format!("{log}/{n}"), item.as_bytes())
+    }
+
+    /// The items of several logs, oldest first (two batch reads). A slot whose
+    /// write failed after its increment is skipped.
+    fn read_logs(&self, logs: &[String]) -> StoreResult<Vec<String>> {
+        let counts = self.counters(&logs.iter().map(|l| format!("{l}/n")).collect::<Vec<_>>())?;
+        let slots: Vec<String> = logs
+            .iter()
+            .zip(counts)
+            .flat_map(|(l, n)| (1..=n).map(move |i| format!("{l}/{i}")))
+            .collect();
+        Ok(self
+            .get_many(&slots)?
+            .into_iter()
+            .flatten()
+            .filter_map(|v| String::from_utf8(v).ok())
+            .collect())
+    }
+
     /// Remove `id` from the list at `key` (compare-and-swap).
     fn remove_from_list(&self, key: &str, id: &str) -> StoreResult<()> {
         self.update_json::<Vec<String>, _>(key, |cur| {
@@ -381,6 +417,28 @@ mod tests {
         kept.add("a", 1).unwrap();
         drop(kept);
         assert_eq!(s.counter("a").unwrap(), 1, "kept unless taken back");
+    }
+
+    #[test]
+    fn logs_append_without_rewriting_and_read_in_order() {
+        let s = MemoryStorage::new();
+        s.append_to_log("log/a", "1").unwrap();
+        s.append_to_log("log/b", "x").unwrap();
+        s.append_to_log("log/a", "2").unwrap();
+        s.delete("log/a/1").unwrap(); // a slot whose write never happened
+        s.append_to_log("log/a", "3").unwrap();
+        assert_eq!(
+            s.read_logs(&["log/a".into(), "log/b".into(), "log/none".into()])
+                .unwrap(),
+            vec!["2", "3", "x"]
+        );
+        s.put_json("l1", &vec!["a", "b"]).unwrap();
+        s.put_json("l2", &vec!["b"]).unwrap();
+        assert_eq!(
+            s.read_lists(&["l1".into(), "l2".into(), "l3".into()])
+                .unwrap(),
+            vec!["a", "b", "b"]
+        );
     }
 
     #[test]

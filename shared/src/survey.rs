@@ -186,16 +186,14 @@ impl Survey {
     }
 }
 
-/// Put a survey id into the hour bucket of `at`, in a slot allocated with an
-/// atomic increment, where the issuer's tick will find it.
+/// Put a survey id into the log of the hour bucket of `at`, where the
+/// issuer's tick will find it.
 pub fn index_due<S: Storage + ?Sized>(
     store: &S,
     survey_id: &str,
     at: DateTime<Utc>,
 ) -> StoreResult<()> {
-    let bucket = keys::hour_bucket(at);
-    let n = store.increment(&keys::due_count(&bucket), 1)?;
-    store.set(&keys::due_slot(&bucket, n), survey_id.as_bytes())
+    store.append_to_log(&keys::due_log(&keys::hour_bucket(at)), survey_id)
 }
 
 /// Create a survey exactly once and index it; `false` if it already existed.

@@ -122,10 +122,11 @@ fn build_queue(
     owner: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Queue, ApiError> {
-    let index = owner
-        .map(keys::owner_tasks)
-        .unwrap_or_else(|| keys::OPEN_TASKS.to_string());
-    let ids: Vec<String> = store.get_json(&index)?.unwrap_or_default();
+    let lists = match owner {
+        Some(o) => vec![keys::owner_tasks(o)],
+        None => keys::all_open_tasks(),
+    };
+    let ids: Vec<String> = store.read_lists(&lists)?;
     let tasks: Vec<CallbackTask> = store
         .get_many(&ids.iter().map(|i| keys::task(i)).collect::<Vec<_>>())?
         .into_iter()

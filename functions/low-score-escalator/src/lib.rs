@@ -216,8 +216,10 @@ fn receive(
     // so a delivery that failed half-way is finished by the next one (the
     // outbox tick, a retry) and no task stays invisible.
     store.add_to_list(&keys::owner_tasks(&mine.owner), &mine.task_id)?;
-    store.add_to_list(keys::OPEN_TASKS, &mine.task_id)?;
-    store.add_to_list(
+    store.add_to_list(&keys::open_tasks(&mine.task_id), &mine.task_id)?;
+    // A log does not deduplicate: a delivery finishing a failed one may log
+    // the task twice, and readers drop repeats.
+    store.append_to_log(
         &keys::tasks_created(&mine.created_at.format("%Y%m%d").to_string()),
         &mine.task_id,
     )?;
@@ -257,7 +259,7 @@ fn reopen_task(
         _ => Update::Keep,
     })?;
     if let Some(t) = &updated {
-        store.add_to_list(keys::OPEN_TASKS, &t.task_id)?;
+        store.add_to_list(&keys::open_tasks(&t.task_id), &t.task_id)?;
         store.add_to_list(&keys::owner_tasks(&t.owner), &t.task_id)?;
         store.put_json(&keys::customer_open_task(&t.customer_id), &t.task_id)?;
     }
@@ -289,11 +291,6 @@ fn load(store: &SpinStore, ids: &[String]) -> Result<Vec<CallbackTask>, ApiError
         .flatten()
         .filter_map(|v| serde_json::from_slice(&v).ok())
         .collect())
-}
-
-fn load_index(store: &SpinStore, index: &str) -> Result<Vec<CallbackTask>, ApiError> {
-    let ids: Vec<String> = store.get_json(index)?.unwrap_or_default();
-    load(store, &ids)
 }
 
 /// Add one to `metric` overall, for the task's owner and for its reason.
@@ -352,19 +349,17 @@ fn list(req: &Request) -> Result<Response, ApiError> {
             .filter(|d| (1..=92).contains(d))
             .ok_or_else(|| ApiError::bad_request(format!("days must be 1 to 92 (got {d:?})")))?,
     };
-    let open_index = owner
-        .as_deref()
-        .map(keys::owner_tasks)
-        .unwrap_or_else(|| keys::OPEN_TASKS.to_string());
-    let mut ids: Vec<String> = store.get_json(&open_index)?.unwrap_or_default();
+    let open_lists = match owner.as_deref() {
+        Some(o) => vec![keys::owner_tasks(o)],
+        None => keys::all_open_tasks(),
+    };
+    let mut ids: Vec<String> = store.read_lists(&open_lists)?;
     if state.is_none_or(|s| s.is_closed()) {
         let today = shell::now().date_naive();
-        let day_keys: Vec<String> = (0..days)
+        let day_logs: Vec<String> = (0..days)
             .map(|d| keys::tasks_created(&(today - Duration::days(d)).format("%Y%m%d").to_string()))
             .collect();
-        for list in store.get_many(&day_keys)?.into_iter().flatten() {
-            ids.extend(serde_json::from_slice::<Vec<String>>(&list).unwrap_or_default());
-        }
+        ids.extend(store.read_logs(&day_logs)?);
     }
     ids.sort();
     ids.dedup();
@@ -567,7 +562,7 @@ fn count_closed(store: &SpinStore, task: &CallbackTask) -> Result<(), ApiError> 
     if task.state == TaskState::Resolved {
         bump(&mut counts, store, task, "resolved")?;
     }
-    store.remove_from_list(keys::OPEN_TASKS, &task.task_id)?;
+    store.remove_from_list(&keys::open_tasks(&task.task_id), &task.task_id)?;
     for owner in std::iter::once(&task.owner).chain(task.escalated_to.as_ref()) {
         store.remove_from_list(&keys::owner_tasks(owner), &task.task_id)?;
     }
@@ -600,7 +595,7 @@ fn tick(req: &Request) -> Result<Response, ApiError> {
 
     let mut breached = 0;
     let mut expired = 0;
-    for task in load_index(&store, keys::OPEN_TASKS)? {
+    for task in load(&store, &store.read_lists(&keys::all_open_tasks())?)? {
         if !task.state.is_closed() && now >= task.expires_at {
             // Past its validity a call makes no sense any more: expire it.
             let expired_now =

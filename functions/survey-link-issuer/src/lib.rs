@@ -352,22 +352,9 @@ async fn tick(req: &Request) -> Result<Response, ApiError> {
         buckets.push(keys::hour_bucket(t));
         t += Duration::hours(1);
     }
-    let counts = store.counters(
-        &buckets
-            .iter()
-            .map(|b| keys::due_count(b))
-            .collect::<Vec<_>>(),
-    )?;
-    let slot_keys: Vec<String> = buckets
-        .iter()
-        .zip(&counts)
-        .flat_map(|(b, n)| (1..=*n).map(move |i| keys::due_slot(b, i)))
-        .collect();
     let ids: BTreeSet<String> = store
-        .get_many(&slot_keys)?
+        .read_logs(&buckets.iter().map(|b| keys::due_log(b)).collect::<Vec<_>>())?
         .into_iter()
-        .flatten()
-        .filter_map(|v| String::from_utf8(v).ok())
         .collect();
     let ids: Vec<String> = ids.into_iter().collect();
     let surveys = store.get_many(&ids.iter().map(|i| keys::survey(i)).collect::<Vec<_>>())?;
