@@ -129,6 +129,15 @@ pub fn due_log(bucket: &str) -> String {
     format!("du/{bucket}")
 }
 
+/// The log of thank-you escalations answers left in an hour bucket for the
+/// escalator's tick (`task::DeferredEscalation`).
+pub fn deferred_escalations(bucket: &str) -> String {
+    format!("lg/deferred/{bucket}")
+}
+
+/// Until when the escalator's tick has planned deferred escalations.
+pub const DEFERRED_CURSOR: &str = "tc/escalator-deferred";
+
 /// The last hour bucket the issuer's tick has fully handled.
 pub const TICK_CURSOR: &str = "tc/issuer";
 

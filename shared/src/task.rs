@@ -4,11 +4,11 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::answer::Answer;
+use crate::answer::{classify, Answer, History};
 use crate::contact::ContactRules;
 use crate::error::ApiError;
 use crate::signing::derive_id;
-use crate::survey::Contact;
+use crate::survey::{Contact, Survey};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -163,6 +163,59 @@ pub struct EscalationRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reopens: Option<String>,
     pub occurred_at: DateTime<Utc>,
+}
+
+/// What an answer asks of the escalator, judged against the customer's
+/// history *before* it: the reasons (none: nothing to do) and, for a low
+/// "did we fix it?" re-survey, the task it reopens.
+pub fn answer_reasons(
+    survey: &Survey,
+    before: &History,
+    answer: &Answer,
+) -> (Vec<TaskReason>, Option<String>) {
+    match &survey.resurvey_of {
+        // A satisfied re-survey counts as recovery (a counter), nothing more.
+        Some(_) if !answer.scale.is_low(answer.score) => (vec![], None),
+        Some(task_id) => (vec![TaskReason::LowScore], Some(task_id.clone())),
+        None => (classify(before, answer.scale, answer.score), None),
+    }
+}
+
+/// An answer's escalation, built the same way whether the receiver hands it
+/// over at once or the escalator's tick picks it up later.
+pub fn answer_escalation(
+    survey: &Survey,
+    contact: &Contact,
+    before: &History,
+    answer: &Answer,
+    (reasons, reopens): (Vec<TaskReason>, Option<String>),
+    question: Option<String>,
+) -> EscalationRequest {
+    EscalationRequest {
+        source_id: survey.survey_id.clone(),
+        reasons,
+        contact: contact.clone(),
+        answer: Some(answer.clone()),
+        question,
+        order_id: survey.order_id.clone(),
+        agent_id: survey.agent_id.clone(),
+        work_order_id: survey.work_order_id.clone(),
+        history: before.answers.clone(),
+        prior_complaints: before.complaints.len() as u32,
+        reopens,
+        occurred_at: answer.answered_at,
+    }
+}
+
+/// A thank-you escalation (delight reasons only: nothing urgent) that an
+/// answer leaves in an hourly log for the escalator's tick instead of
+/// calling the escalator while the customer waits. It holds no personal
+/// data, only which answer and why: the tick rebuilds the request from the
+/// store, so an erasure in between is respected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeferredEscalation {
+    pub survey_id: String,
+    pub reasons: Vec<TaskReason>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -143,8 +143,18 @@ fn every_reason_produces_its_task() {
     ] {
         assert_eq!(host.answer(&links[cust], score, Some("a comment")).0, 200);
     }
-    // low_score
+    // low_score: handed over while the customer waits.
     assert_eq!(task_of(&host, "c-low")["reason"], "low_score");
+    // Thank-you calls are not urgent: the escalator's tick plans them.
+    assert!(host
+        .callbacks("")
+        .iter()
+        .all(|t| t["customer_id"] != "c-promo"));
+    let (_, tick) = Host::json(host.admin_post("/escalator/tick", ""));
+    assert_eq!(
+        tick["deferred_received"], 4,
+        "c-promo, c-drop and c-bday (first top score), c-rec (recovered): {tick}"
+    );
     // first_promoter: a customer's first top score. A thank-you call is outreach:
     // surveyed today, so the contact limit holds it until tomorrow.
     let promo = task_of(&host, "c-promo");

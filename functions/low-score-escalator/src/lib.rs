@@ -10,15 +10,16 @@
 use chrono::{DateTime, Datelike, Duration, Utc};
 use revisit_shared::answer::History;
 use revisit_shared::contact::{open_cases, record_contact, EventLogEntry};
+use revisit_shared::i18n::{texts, Lang};
 use revisit_shared::keys;
 use revisit_shared::report::{loop_report, LOOP_COUNTERS};
 use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::storage::{Storage, StorageExt, Tentative, Update};
 use revisit_shared::survey::{create_survey, Contact, Survey};
 use revisit_shared::task::{
-    apply_outcome, claim, mark_breach, merge_into, plan_task, reopen, task_id_for, CallbackTask,
-    EarlierTask, EscalationPolicy, EscalationRequest, Outcome, OutcomeInput, Role, TaskReason,
-    TaskState,
+    answer_escalation, apply_outcome, claim, mark_breach, merge_into, plan_task, reopen,
+    task_id_for, CallbackTask, DeferredEscalation, EarlierTask, EscalationPolicy,
+    EscalationRequest, Outcome, OutcomeInput, Role, TaskReason, TaskState,
 };
 use revisit_shared::{error::parse_json, ApiError};
 use spin_sdk::http::{Method, Request, Response};
@@ -592,6 +593,7 @@ fn tick(req: &Request) -> Result<Response, ApiError> {
         store.delete(&keys::outbox(source))?;
         store.remove_from_list(keys::OUTBOX_INDEX, source)?;
     }
+    let thank_you = plan_deferred(&store, &policy, now)?;
 
     let mut breached = 0;
     let mut expired = 0;
@@ -639,8 +641,87 @@ fn tick(req: &Request) -> Result<Response, ApiError> {
     let birthdays = birthday_callbacks(&store, &policy, now)?;
     Ok(shell::json(
         200,
-        &serde_json::json!({ "delivered_from_outbox": delivered, "breached": breached, "expired": expired, "birthday_callbacks": birthdays }),
+        &serde_json::json!({ "delivered_from_outbox": delivered, "deferred_received": thank_you, "breached": breached, "expired": expired, "birthday_callbacks": birthdays }),
     ))
+}
+
+/// How far back the first tick looks for deferred escalations.
+const FIRST_DEFERRED_LOOKBACK_DAYS: i64 = 14;
+
+/// Plan the thank-you escalations answers left for the tick
+/// (`DeferredEscalation`): each is rebuilt from the store (the answer as the
+/// customer's history holds it now, so an erasure in between is respected)
+/// and received like any other, once per answer however often it is read.
+/// Reads only the hour buckets since the last tick.
+fn plan_deferred(
+    store: &SpinStore,
+    policy: &EscalationPolicy,
+    now: DateTime<Utc>,
+) -> Result<usize, ApiError> {
+    // One hour of overlap: an answer on a host whose clock is a little behind.
+    let mut t = store
+        .get_json::<DateTime<Utc>>(keys::DEFERRED_CURSOR)?
+        .map(|c| c - Duration::hours(1))
+        .unwrap_or(now - Duration::days(FIRST_DEFERRED_LOOKBACK_DAYS));
+    let mut logs = Vec::new();
+    while keys::hour_bucket(t) <= keys::hour_bucket(now) {
+        logs.push(keys::deferred_escalations(&keys::hour_bucket(t)));
+        t += Duration::hours(1);
+    }
+    let mut items: Vec<DeferredEscalation> = store
+        .read_logs(&logs)?
+        .iter()
+        .filter_map(|i| serde_json::from_str(i).ok())
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    items.retain(|i| seen.insert(i.survey_id.clone()));
+    let surveys: Vec<Option<Survey>> = store
+        .get_many(
+            &items
+                .iter()
+                .map(|i| keys::survey(&i.survey_id))
+                .collect::<Vec<_>>(),
+        )?
+        .into_iter()
+        .map(|v| v.and_then(|b| serde_json::from_slice(&b).ok()))
+        .collect();
+    let customer_keys: Vec<String> = surveys
+        .iter()
+        .flatten()
+        .flat_map(|s| [keys::contact(&s.customer_id), keys::history(&s.customer_id)])
+        .collect();
+    let mut customers = store.get_many(&customer_keys)?.into_iter();
+    let merchant = shell::optional_variable("merchant_name").unwrap_or_else(|| "Revisit".into());
+    let mut received = 0;
+    for (item, survey) in items.into_iter().zip(surveys) {
+        let Some(survey) = survey else { continue };
+        let (contact, history) = (customers.next().flatten(), customers.next().flatten());
+        let contact: Contact = contact
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_else(|| Contact {
+                customer_id: survey.customer_id.clone(),
+                ..Default::default()
+            });
+        let history: History = history
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let Some(answer) = history.answer_to(&survey.survey_id) else {
+            continue;
+        };
+        let lang = Lang::from_locale(contact.locale.as_deref());
+        let request = answer_escalation(
+            &survey,
+            &contact,
+            &history.before(&survey.survey_id),
+            answer,
+            (item.reasons, None),
+            Some(texts(lang).question(answer.scale, answer.kind, &merchant)),
+        );
+        receive(store, &request, policy, now)?;
+        received += 1;
+    }
+    store.put_json(keys::DEFERRED_CURSOR, &now)?;
+    Ok(received)
 }
 
 /// A satisfied customer whose birthday is this month gets one call a year

@@ -10,7 +10,9 @@
 mod page;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use revisit_shared::answer::{classify, validate_answer, Answer, History};
+use std::cell::OnceCell;
+
+use revisit_shared::answer::{validate_answer, Answer, History};
 use revisit_shared::erasure::erase_customer;
 use revisit_shared::i18n::{texts, Lang};
 use revisit_shared::integrity::{self, device_id, AnswerSignals};
@@ -18,9 +20,9 @@ use revisit_shared::keys;
 use revisit_shared::report::{count_answer, read_tallies, summary_report, Tally};
 use revisit_shared::signing::LinkToken;
 use revisit_shared::spin::{self as shell, SpinStore};
-use revisit_shared::storage::{decode_counter, Storage, StorageExt, Tentative, Update};
+use revisit_shared::storage::{decode_counter, Storage, StorageExt, Tentative};
 use revisit_shared::survey::{Contact, Survey};
-use revisit_shared::task::{plan_task, EscalationRequest, TaskReason};
+use revisit_shared::task::{answer_escalation, answer_reasons, plan_task, DeferredEscalation};
 use revisit_shared::window::WorkOrder;
 use revisit_shared::ApiError;
 use serde::Deserialize;
@@ -49,26 +51,40 @@ async fn handle(req: Request) -> Response {
     }
 }
 
-/// What a link leads to, once the token checks out: two batch reads, the
-/// survey with the rate counters, then the customer's contact and history (which
-/// holds their answers) and, for a visit, its work order.
+/// What a link leads to, once the token checks out: the survey and the rate
+/// counters (one batch read). The customer's contact is read only when
+/// something needs it: a page in their language, a callback hand-off.
 struct Opened {
     token: LinkToken,
     survey: Survey,
-    lang: Lang,
     store: SpinStore,
-    contact: Contact,
-    history: History,
-    /// When the visit the survey is about was completed, if it was one.
-    completed_at: Option<DateTime<Utc>>,
     /// This minute's rejected posts to the link (see [`LINK_REJECTIONS_PER_MINUTE`]).
     link_rejections: (String, i64),
+    contact: OnceCell<Contact>,
 }
 
 impl Opened {
     /// Count a post that recorded nothing.
     fn reject(&self) {
         let _ = self.store.increment(&self.link_rejections.0, 1);
+    }
+
+    /// The customer's contact record (read once), or a bare one.
+    fn contact(&self) -> &Contact {
+        self.contact.get_or_init(|| {
+            self.store
+                .get_json(&keys::contact(&self.survey.customer_id))
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Contact {
+                    customer_id: self.survey.customer_id.clone(),
+                    ..Default::default()
+                })
+        })
+    }
+
+    fn lang(&self) -> Lang {
+        Lang::from_locale(self.contact().locale.as_deref())
     }
 }
 
@@ -157,43 +173,23 @@ fn open(req: &Request, merchant: &str) -> Result<Opened, Response> {
         let _ = store.increment(&failures_key, 1);
         return Err(not_found());
     };
-    let link_rejections = (link_key, counter(&first[2]));
-    let mut wanted = vec![
-        keys::contact(&survey.customer_id),
-        keys::history(&survey.customer_id),
-    ];
-    wanted.extend(survey.work_order_id.as_deref().map(keys::work_order));
-    let second = store.get_many(&wanted).map_err(store_error)?;
-    let parse = |i: usize| second.get(i).and_then(|v| v.as_deref());
-    let contact: Contact = parse(0)
-        .and_then(|b| serde_json::from_slice(b).ok())
-        .unwrap_or_else(|| Contact {
-            customer_id: survey.customer_id.clone(),
-            ..Default::default()
-        });
-    let history: History = match parse(1).map(serde_json::from_slice) {
-        None => History::default(),
-        Some(Ok(h)) => h,
-        Some(Err(e)) => {
-            return Err(shell::error(&ApiError::internal(format!(
-                "the customer's history does not parse: {e}"
-            ))))
-        }
-    };
-    let completed_at = parse(2)
-        .and_then(|b| serde_json::from_slice::<WorkOrder>(b).ok())
-        .and_then(|w| w.completed_at);
-    let lang = Lang::from_locale(contact.locale.as_deref());
     Ok(Opened {
         token,
         survey,
-        lang,
         store,
-        contact,
-        history,
-        completed_at,
-        link_rejections,
+        link_rejections: (link_key, counter(&first[2])),
+        contact: OnceCell::new(),
     })
+}
+
+fn parse_history(bytes: Option<&[u8]>) -> Result<History, ApiError> {
+    match bytes.map(serde_json::from_slice) {
+        None => Ok(History::default()),
+        Some(Ok(h)) => Ok(h),
+        Some(Err(e)) => Err(ApiError::internal(format!(
+            "the customer's history does not parse: {e}"
+        ))),
+    }
 }
 
 fn merchant() -> String {
@@ -207,17 +203,36 @@ fn show(req: &Request) -> Response {
         Ok(o) => o,
         Err(resp) => return resp,
     };
-    let now = shell::now();
-    if now >= o.survey.expires_at {
-        return shell::html(410, page::message(o.lang, &merchant, texts(o.lang).expired));
+    // The contact (for the language) and the history (answered already?) in one read.
+    let customer = &o.survey.customer_id;
+    let read = match o
+        .store
+        .get_many(&[keys::contact(customer), keys::history(customer)])
+    {
+        Ok(r) => r,
+        Err(e) => return shell::error(&e.into()),
+    };
+    if let Some(c) = read[0]
+        .as_deref()
+        .and_then(|b| serde_json::from_slice(b).ok())
+    {
+        let _ = o.contact.set(c);
     }
-    if let Some(existing) = o.history.answer_to(&o.survey.survey_id) {
-        return shell::html(200, page::already_answered(o.lang, &merchant, existing));
+    let lang = o.lang();
+    let history = match parse_history(read[1].as_deref()) {
+        Ok(h) => h,
+        Err(e) => return shell::error(&e),
+    };
+    if shell::now() >= o.survey.expires_at {
+        return shell::html(410, page::message(lang, &merchant, texts(lang).expired));
+    }
+    if let Some(existing) = history.answer_to(&o.survey.survey_id) {
+        return shell::html(200, page::already_answered(lang, &merchant, existing));
     }
     let preselect = shell::query_param(req, "score").and_then(|s| s.parse::<u8>().ok());
     shell::html(
         200,
-        page::question(o.lang, &merchant, &o.survey, preselect, None),
+        page::question(lang, &merchant, &o.survey, preselect, None),
     )
 }
 
@@ -288,34 +303,46 @@ async fn answer(req: &Request) -> Response {
         Err(e) => return shell::error(&e),
     };
     let json = submitted.wants_json;
-    let fail = |status: u16, e: ApiError, html: String| {
+    // Pages speak the customer's language (one read); JSON needs no contact.
+    let lang = || if json { Lang::En } else { o.lang() };
+    let fail = |status: u16, e: ApiError, html: &dyn Fn(Lang) -> String| {
         if json {
             shell::error(&ApiError { status, ..e })
         } else {
-            shell::html(status, html)
+            shell::html(status, html(o.lang()))
         }
     };
     let now = shell::now();
-    let t = texts(o.lang);
     if now >= o.survey.expires_at {
         return fail(
             410,
             ApiError::new(410, "expired", "this survey link has expired"),
-            page::message(o.lang, &merchant, t.expired),
+            &|l| page::message(l, &merchant, texts(l).expired),
         );
     }
     if o.link_rejections.1 >= LINK_REJECTIONS_PER_MINUTE {
         return too_many(now);
     }
-    if let Some(existing) = o.history.answer_to(&o.survey.survey_id) {
+    // The history is read for a compare-and-swap: it is where the answer goes.
+    let history_key = keys::history(&o.survey.customer_id);
+    let (history, cas) = match o
+        .store
+        .cas_begin(&history_key)
+        .map_err(ApiError::from)
+        .and_then(|(current, cas)| Ok((parse_history(current.as_deref())?, cas)))
+    {
+        Ok(v) => v,
+        Err(e) => return shell::error(&e),
+    };
+    if let Some(existing) = history.answer_to(&o.survey.survey_id) {
         o.reject();
         // Possibly the retry of a request that failed after recording: hand
         // the answer over again (the escalator keeps one task per answer).
-        let before = o.history.before(&o.survey.survey_id);
+        let before = history.before(&o.survey.survey_id);
         if let Err(e) = escalate(&o, &before, existing, now).await {
             return shell::error(&e);
         }
-        return conflict(json, o.lang, &merchant, existing);
+        return conflict(json, lang(), &merchant, existing);
     }
     let (score, comment, reasons) = match validate_answer(
         o.survey.scale,
@@ -326,8 +353,10 @@ async fn answer(req: &Request) -> Response {
         Ok(v) => v,
         Err(e) => {
             o.reject();
-            let html = page::question(o.lang, &merchant, &o.survey, None, Some(&e.message));
-            return fail(422, e, html);
+            let message = e.message.clone();
+            return fail(422, e, &|l| {
+                page::question(l, &merchant, &o.survey, None, Some(&message))
+            });
         }
     };
     let answer = Answer {
@@ -349,9 +378,9 @@ async fn answer(req: &Request) -> Response {
             .and_then(|h| h.as_str())
             .unwrap_or(""),
     );
-    let before = match record(&o, &answer, &device, now) {
+    let before = match record(&o, &answer, history, cas, &device, now) {
         Ok(Recorded::New { before }) => before,
-        Ok(Recorded::Lost { existing }) => return conflict(json, o.lang, &merchant, &existing),
+        Ok(Recorded::Lost { existing }) => return conflict(json, lang(), &merchant, &existing),
         Err(e) => return shell::error(&e),
     };
     match escalate(&o, &before, &answer, now).await {
@@ -364,11 +393,15 @@ async fn answer(req: &Request) -> Response {
                 )
             } else {
                 let tz = shell::contact_rules()
-                    .map(|r| r.place(&o.contact, now).tz)
+                    .map(|r| r.place(o.contact(), now).tz)
                     .unwrap_or(chrono_tz::UTC);
                 shell::html(
                     200,
-                    page::thanks(o.lang, &merchant, callback_by.map(|t| t.with_timezone(&tz))),
+                    page::thanks(
+                        o.lang(),
+                        &merchant,
+                        callback_by.map(|t| t.with_timezone(&tz)),
+                    ),
                 )
             }
         }
@@ -420,19 +453,28 @@ fn counters_for(survey: &Survey, answer: &Answer) -> (Tally, Vec<String>) {
 /// retry (`wasi:keyvalue` has no multi-key transaction):
 /// 1. integrity signals: idempotent, harmless if the answer then loses;
 /// 2. count it (one increment on its tally), *before* it is recorded;
-/// 3. record it in the customer's history: compare-and-swap, first answer wins.
+/// 3. record it in the customer's `history`, read by the caller with `cas`:
+///    compare-and-swap, first answer wins.
 ///
 /// If step 3 fails or loses, step 2 is taken back with a decrement; so a
 /// failure leaves nothing behind and the retry starts over, and a lost race
-/// counts nothing. Five store operations when nothing goes wrong.
+/// counts nothing. Four store operations when nothing goes wrong.
 fn record(
     o: &Opened,
     answer: &Answer,
+    mut history: History,
+    mut cas: <SpinStore as Storage>::Cas,
     device: &str,
     now: DateTime<Utc>,
 ) -> Result<Recorded, ApiError> {
     let store = &o.store;
     let survey = &o.survey;
+    let completed_at = match &survey.work_order_id {
+        Some(w) => store
+            .get_json::<WorkOrder>(&keys::work_order(w))?
+            .and_then(|w| w.completed_at),
+        None => None,
+    };
     integrity::record(
         store,
         &AnswerSignals {
@@ -440,7 +482,7 @@ fn record(
             customer_id: &survey.customer_id,
             device,
             agent: survey.agent_id.as_deref(),
-            completed_at: o.completed_at,
+            completed_at,
             answered_at: now,
         },
     )?;
@@ -456,33 +498,50 @@ fn record(
         counts.take_back();
         return Err(e.into());
     }
-    let mut before = History::default();
-    let mut existing = None;
-    let written = store.update_json::<History, _>(&keys::history(&survey.customer_id), |cur| {
-        let mut h = cur.unwrap_or_default();
-        existing = h.answer_to(&answer.survey_id).cloned();
-        if existing.is_some() {
-            return Update::Keep;
-        }
-        before = h.clone();
-        h.record(answer.clone());
-        Update::Write(h)
-    });
-    match (written, existing) {
-        (Err(e), _) => {
+    let history_key = keys::history(&survey.customer_id);
+    for _ in 0..64 {
+        if let Some(existing) = history.answer_to(&answer.survey_id) {
             counts.take_back();
-            Err(e.into())
+            return Ok(Recorded::Lost {
+                existing: existing.clone(),
+            });
         }
-        (Ok(_), Some(existing)) => {
-            counts.take_back();
-            Ok(Recorded::Lost { existing })
+        let before = history.clone();
+        history.record(answer.clone());
+        let bytes = serde_json::to_vec(&history).unwrap_or_default();
+        let swapped = store.cas_swap(cas, &bytes).and_then(|swapped| {
+            if swapped {
+                return Ok(None);
+            }
+            // Someone else wrote the history meanwhile: read it again.
+            store.cas_begin(&history_key).map(Some)
+        });
+        match swapped {
+            Ok(None) => return Ok(Recorded::New { before }),
+            Ok(Some((current, next))) => match parse_history(current.as_deref()) {
+                Ok(h) => (history, cas) = (h, next),
+                Err(e) => {
+                    counts.take_back();
+                    return Err(e);
+                }
+            },
+            Err(e) => {
+                counts.take_back();
+                return Err(e.into());
+            }
         }
-        (Ok(_), None) => Ok(Recorded::New { before }),
     }
+    counts.take_back();
+    Err(ApiError::unavailable(
+        "the customer's history kept changing; try again",
+    ))
 }
 
 /// Hand an answer that needs a human to the escalator (judged against the
-/// history `before` it). Returns when a callback is due, if one is.
+/// history `before` it). Returns when a callback is due, if one is. A
+/// thank-you call is not urgent: it is left in an hourly log for the
+/// escalator's tick (`DeferredEscalation`) rather than called for while the
+/// customer waits.
 async fn escalate(
     o: &Opened,
     before: &History,
@@ -490,37 +549,31 @@ async fn escalate(
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, ApiError> {
     let survey = &o.survey;
-    let mut request = EscalationRequest {
-        source_id: survey.survey_id.clone(),
-        reasons: vec![],
-        contact: o.contact.clone(),
-        answer: Some(answer.clone()),
-        question: Some(texts(o.lang).question(answer.scale, answer.kind, &merchant())),
-        order_id: survey.order_id.clone(),
-        agent_id: survey.agent_id.clone(),
-        work_order_id: survey.work_order_id.clone(),
-        history: before.answers.clone(),
-        prior_complaints: before.complaints.len() as u32,
-        reopens: None,
-        occurred_at: answer.answered_at,
-    };
-    if let Some(task_id) = &survey.resurvey_of {
-        // The "did we fix it?" answer: counted as recovery, or it reopens the task.
-        if !answer.scale.is_low(answer.score) {
-            return Ok(None);
-        }
-        request.reasons = vec![TaskReason::LowScore];
-        request.reopens = Some(task_id.clone());
-    } else {
-        request.reasons = classify(before, answer.scale, answer.score);
-        if request.reasons.is_empty() {
-            return Ok(None);
-        }
-    }
-    shell::hand_off(&o.store, &request).await?;
-    if request.reasons.iter().all(|r| r.is_delight()) {
+    let (reasons, reopens) = answer_reasons(survey, before, answer);
+    if reasons.is_empty() {
         return Ok(None);
     }
+    if reopens.is_none() && reasons.iter().all(|r| r.is_delight()) {
+        let deferred = DeferredEscalation {
+            survey_id: survey.survey_id.clone(),
+            reasons,
+        };
+        o.store.append_to_log(
+            &keys::deferred_escalations(&keys::hour_bucket(now)),
+            &serde_json::to_string(&deferred).unwrap_or_default(),
+        )?;
+        return Ok(None);
+    }
+    let question = texts(o.lang()).question(answer.scale, answer.kind, &merchant());
+    let request = answer_escalation(
+        survey,
+        o.contact(),
+        before,
+        answer,
+        (reasons, reopens),
+        Some(question),
+    );
+    shell::hand_off(&o.store, &request).await?;
     let policy = shell::escalation_policy()?;
     Ok(plan_task(&request, &policy, now).map(|t| t.due_by))
 }

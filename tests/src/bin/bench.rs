@@ -246,6 +246,13 @@ fn main() {
                 .body(format!("{{\"score\": {score}}}"))
         },
     );
+    // Thank-you calls are planned by the escalator's tick: run it, so the
+    // window and queue rows see every task the answers made.
+    let (_, escalator_tick) = Host::json(host.admin_post("/escalator/tick", ""));
+    assert!(
+        escalator_tick["deferred_received"].as_i64().unwrap_or(0) > 0,
+        "{escalator_tick}"
+    );
     let tasks: Vec<String> = host
         .callbacks("")
         .iter()
