@@ -159,18 +159,33 @@ pub trait StorageExt: Storage {
     /// The items of several logs, oldest first (two batch reads). A slot whose
     /// write failed after its increment is skipped.
     fn read_logs(&self, logs: &[String]) -> StoreResult<Vec<String>> {
+        Ok(self.read_logs_after(logs, &BTreeMap::new())?.0)
+    }
+
+    /// The items of several logs past the slots already `read` of each, and
+    /// how far each log has now been read: a reader that keeps this pays only
+    /// for what is new.
+    fn read_logs_after(
+        &self,
+        logs: &[String],
+        read: &BTreeMap<String, i64>,
+    ) -> StoreResult<(Vec<String>, BTreeMap<String, i64>)> {
         let counts = self.counters(&logs.iter().map(|l| format!("{l}/n")).collect::<Vec<_>>())?;
-        let slots: Vec<String> = logs
+        let now_read: BTreeMap<String, i64> = logs.iter().cloned().zip(counts).collect();
+        let slots: Vec<String> = now_read
             .iter()
-            .zip(counts)
-            .flat_map(|(l, n)| (1..=n).map(move |i| format!("{l}/{i}")))
+            .flat_map(|(l, n)| {
+                let from = read.get(l).copied().unwrap_or(0) + 1;
+                (from..=*n).map(move |i| format!("{l}/{i}"))
+            })
             .collect();
-        Ok(self
+        let items = self
             .get_many(&slots)?
             .into_iter()
             .flatten()
             .filter_map(|v| String::from_utf8(v).ok())
-            .collect())
+            .collect();
+        Ok((items, now_read))
     }
 
     /// Remove `id` from the list at `key` (compare-and-swap).
@@ -432,6 +447,14 @@ mod tests {
                 .unwrap(),
             vec!["2", "3", "x"]
         );
+        let (first, read) = s
+            .read_logs_after(&["log/a".into()], &BTreeMap::new())
+            .unwrap();
+        assert_eq!(first, vec!["2", "3"]);
+        s.append_to_log("log/a", "4").unwrap();
+        let (next, read) = s.read_logs_after(&["log/a".into()], &read).unwrap();
+        assert_eq!(next, vec!["4"], "only what is new");
+        assert_eq!(read["log/a"], 4);
         s.put_json("l1", &vec!["a", "b"]).unwrap();
         s.put_json("l2", &vec!["b"]).unwrap();
         assert_eq!(

@@ -183,6 +183,7 @@ fn every_reason_produces_its_task() {
     assert_eq!(thanks["reason"], "first_promoter");
     let (_, tick) = Host::json(host.admin_post("/escalator/tick", ""));
     assert_eq!(tick["birthday_callbacks"], 0, "{tick}");
+    assert_eq!(tick["deferred_received"], 0, "nothing read twice: {tick}");
     host.admin_post(
         &format!("/callbacks/{}/outcome", thanks["task_id"].as_str().unwrap()),
         r#"{"outcome":"resolved","resolution":"thanked"}"#,

@@ -645,6 +645,14 @@ fn tick(req: &Request) -> Result<Response, ApiError> {
     ))
 }
 
+/// How far the tick has read the deferred escalations' hourly logs.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct DeferredCursor {
+    at: DateTime<Utc>,
+    /// Slots read so far, by log.
+    read: std::collections::BTreeMap<String, i64>,
+}
+
 /// How far back the first tick looks for deferred escalations.
 const FIRST_DEFERRED_LOOKBACK_DAYS: i64 = 14;
 
@@ -658,18 +666,23 @@ fn plan_deferred(
     policy: &EscalationPolicy,
     now: DateTime<Utc>,
 ) -> Result<usize, ApiError> {
-    // One hour of overlap: an answer on a host whose clock is a little behind.
-    let mut t = store
-        .get_json::<DateTime<Utc>>(keys::DEFERRED_CURSOR)?
-        .map(|c| c - Duration::hours(1))
-        .unwrap_or(now - Duration::days(FIRST_DEFERRED_LOOKBACK_DAYS));
+    // Resume where the last tick stopped, one hour back (an answer on a host
+    // whose clock is a little behind), reading only slots not read before.
+    let cursor: DeferredCursor =
+        store
+            .get_json(keys::DEFERRED_CURSOR)?
+            .unwrap_or_else(|| DeferredCursor {
+                at: now - Duration::days(FIRST_DEFERRED_LOOKBACK_DAYS),
+                read: Default::default(),
+            });
+    let mut t = cursor.at - Duration::hours(1);
     let mut logs = Vec::new();
     while keys::hour_bucket(t) <= keys::hour_bucket(now) {
         logs.push(keys::deferred_escalations(&keys::hour_bucket(t)));
         t += Duration::hours(1);
     }
-    let mut items: Vec<DeferredEscalation> = store
-        .read_logs(&logs)?
+    let (items, read) = store.read_logs_after(&logs, &cursor.read)?;
+    let mut items: Vec<DeferredEscalation> = items
         .iter()
         .filter_map(|i| serde_json::from_str(i).ok())
         .collect();
@@ -720,7 +733,13 @@ fn plan_deferred(
         receive(store, &request, policy, now)?;
         received += 1;
     }
-    store.put_json(keys::DEFERRED_CURSOR, &now)?;
+    // Keep the counts of the last two hours only: older ones are not read again.
+    let keep = logs.len().saturating_sub(2);
+    let read = read
+        .into_iter()
+        .filter(|(l, _)| logs[keep..].contains(l))
+        .collect();
+    store.put_json(keys::DEFERRED_CURSOR, &DeferredCursor { at: now, read })?;
     Ok(received)
 }
 
