@@ -427,6 +427,40 @@ fn erasure_leaves_no_personal_data_in_the_store() {
 }
 
 #[test]
+fn a_thank_you_call_waiting_for_the_tick_respects_an_erasure_in_between() {
+    let sender = Sender::start();
+    let host = Host::start(HostConfig::revisit(sender.port));
+    let mut c = customer("fan-1", BERLIN);
+    c["name"] = json!("Philippa Fanshawe");
+    let links = surveys(&host, &sender, &[c], |_| "agent-1".into());
+    let (s, _) = host.answer(
+        &links["fan-1"],
+        10,
+        Some("Philippa Fanshawe says: wonderful"),
+    );
+    assert_eq!(s, 200);
+    assert!(
+        host.callbacks("").is_empty(),
+        "a thank-you call waits for the escalator's tick"
+    );
+    let r = host
+        .http
+        .delete(host.url("/customers/fan-1"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, tick) = Host::json(host.admin_post("/escalator/tick", ""));
+    assert_eq!(tick["deferred_received"], 1, "{tick}");
+    assert!(
+        host.callbacks("").is_empty(),
+        "an erased customer stays opted out: no thank-you call is planned"
+    );
+    let (_, report) = Host::json(host.admin_get("/reports/loop"));
+    assert_eq!(report["created"], 0, "{report}");
+}
+
+#[test]
 fn guessing_tokens_and_hammering_a_link_are_rate_limited() {
     let sender = Sender::start();
     let host = Host::start(HostConfig::revisit(sender.port));
