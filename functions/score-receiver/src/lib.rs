@@ -1,11 +1,14 @@
 //! score-receiver: the customer's survey page and answer, and the summary report.
 //!
-//! Routes: `GET|POST /s/:token`, `GET /reports/summary`. A GET never records
-//! anything (mail scanners open links); the first answer to a survey wins across
-//! all its channels' links; a low, dropping or notable answer is handed to the
-//! escalator (through an outbox when it cannot take it), so it is never lost.
+//! Routes: `GET|POST /s/:token`, `GET /reports/summary`, `GET /reports/integrity`,
+//! `DELETE /customers/:customer_id`. A GET never records anything (mail
+//! scanners open links); the first answer to a survey wins across all its
+//! channels' links; a low or dropping answer is handed to the escalator at once
+//! (through an outbox when it cannot take it), a notable one (a thank-you call)
+//! through an hourly log its tick reads, so neither is ever lost.
 //!
-//! An answer costs five store operations plus two batch reads: see [`record`].
+//! An answer costs six store operations, eight with a thank-you call: see
+//! [`answer`] and [`record`].
 
 mod page;
 
