@@ -251,12 +251,7 @@ impl store::Host for RequestState {
         &mut self,
         identifier: String,
     ) -> wasmtime::Result<Result<Resource<Bucket>, store::Error>> {
-        if !self
-            .component
-            .key_value_stores
-            .iter()
-            .any(|s| *s == identifier)
-        {
+        if !self.component.key_value_stores.contains(&identifier) {
             return Ok(Err(store::Error::AccessDenied));
         }
         Ok(Ok(self.table.push(Bucket { label: identifier })?))

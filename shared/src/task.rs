@@ -743,8 +743,10 @@ mod tests {
 
     #[test]
     fn team_agents_route_to_the_team() {
-        let mut p = EscalationPolicy::default();
-        p.team_agents = vec!["ext-1".into()];
+        let p = EscalationPolicy {
+            team_agents: vec!["ext-1".into()],
+            ..Default::default()
+        };
         let now = utc("2026-12-04T10:00:00+01:00");
         assert_eq!(
             plan_task(&request(vec![TaskReason::LowScore], Some("ext-1")), &p, now)

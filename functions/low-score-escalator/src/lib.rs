@@ -230,7 +230,6 @@ fn receive(
         &mine.task_id,
     )?;
     store.add_to_list(&keys::customer_tasks(customer), &mine.task_id)?;
-    if created {}
     store.put_json(&source_key, &mine.task_id)?;
     Ok(store.get_json(&keys::task(&mine.task_id))?)
 }

@@ -113,7 +113,7 @@ fn network(req: &Request) -> String {
         .unwrap_or(addr)
         .trim_matches(['[', ']']);
     let net = if ip.contains('.') {
-        ip.rsplitn(2, '.').nth(1).unwrap_or(ip).to_string()
+        ip.rsplit_once('.').map_or(ip, |(net, _)| net).to_string()
     } else {
         ip.split(':').take(4).collect::<Vec<_>>().join(":")
     };
