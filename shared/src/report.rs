@@ -7,6 +7,7 @@ use crate::answer::Answer;
 use crate::keys;
 use crate::policy::{Channel, Scale, SurveyKind};
 use crate::storage::{Storage, StorageExt, StoreResult, Tentative};
+use crate::survey::Survey;
 
 /// The loop counters the escalator keeps.
 pub const LOOP_COUNTERS: [&str; 9] = [
@@ -182,6 +183,26 @@ impl Tally {
         }
         m
     }
+}
+
+/// The counters an answer adds to: its tally and, for a "did we fix it?"
+/// re-survey, the recovery counters of the loop report (overall and for the
+/// task's owner).
+pub fn answer_counters(survey: &Survey, answer: &Answer) -> (Tally, Vec<String>) {
+    let tally = Tally::of(answer, survey.agent_id.as_deref());
+    let mut loop_keys = Vec::new();
+    if survey.resurvey_of.is_some() {
+        let owner = survey.agent_id.clone().unwrap_or_default();
+        let mut metrics = vec!["resurveys_answered"];
+        if answer.scale.is_satisfied(answer.score) {
+            metrics.push("recovered");
+        }
+        for m in metrics {
+            loop_keys.push(keys::loop_counter(m));
+            loop_keys.push(keys::loop_counter(&format!("owner/{owner}/{m}")));
+        }
+    }
+    (tally, loop_keys)
 }
 
 /// Count one answer on `day` (`YYYYMMDD`), tentatively (see [`Tentative`]).

@@ -20,7 +20,7 @@ use revisit_shared::erasure::erase_customer;
 use revisit_shared::i18n::{texts, Lang};
 use revisit_shared::integrity::{self, device_id, AnswerSignals};
 use revisit_shared::keys;
-use revisit_shared::report::{count_answer, read_tallies, summary_report, Tally};
+use revisit_shared::report::{answer_counters, count_answer, read_tallies, summary_report};
 use revisit_shared::signing::LinkToken;
 use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::storage::{decode_counter, Storage, StorageExt, Tentative};
@@ -433,25 +433,6 @@ enum Recorded {
     Lost { existing: Answer },
 }
 
-/// The counters an answer adds to: its tally and, for a "did we fix it?"
-/// re-survey, the recovery counters (overall and for the task's owner).
-fn counters_for(survey: &Survey, answer: &Answer) -> (Tally, Vec<String>) {
-    let tally = Tally::of(answer, survey.agent_id.as_deref());
-    let mut loop_keys = Vec::new();
-    if survey.resurvey_of.is_some() {
-        let owner = survey.agent_id.clone().unwrap_or_default();
-        let mut metrics = vec!["resurveys_answered"];
-        if answer.scale.is_satisfied(answer.score) {
-            metrics.push("recovered");
-        }
-        for m in metrics {
-            loop_keys.push(keys::loop_counter(m));
-            loop_keys.push(keys::loop_counter(&format!("owner/{owner}/{m}")));
-        }
-    }
-    (tally, loop_keys)
-}
-
 /// Record a new answer, in an order that makes every store failure safe to
 /// retry (`wasi:keyvalue` has no multi-key transaction):
 /// 1. integrity signals: idempotent, harmless if the answer then loses;
@@ -490,7 +471,7 @@ fn record(
         },
     )?;
     let day = now.format("%Y%m%d").to_string();
-    let (tally, loop_keys) = counters_for(survey, answer);
+    let (tally, loop_keys) = answer_counters(survey, answer);
     let mut counts = Tentative::new(store);
     let counted = count_answer(&mut counts, store, &day, &tally).and_then(|_| {
         loop_keys

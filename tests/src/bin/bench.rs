@@ -278,9 +278,12 @@ fn main() {
     );
     // The floors once more: the machine drifts during a run, so ratios are
     // taken against the mean of the floor measured first and last.
-    measure("floor: trivial component, again", None, requests, &|c, _| {
-        c.get(host.url("/probe/hello"))
-    });
+    measure(
+        "floor: trivial component, again",
+        None,
+        requests,
+        &|c, _| c.get(host.url("/probe/hello")),
+    );
     measure(
         "floor: one kv increment, again",
         Some("probe"),
