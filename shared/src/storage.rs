@@ -245,9 +245,10 @@ impl<'a, S: Storage + ?Sized> Tentative<'a, S> {
         Ok(n)
     }
 
-    /// Undo every increment (best effort: a store that fails again is logged).
-    pub fn take_back(self) {
-        for (key, delta) in self.done.into_iter().rev() {
+    /// Undo every increment made so far (best effort: a store that fails
+    /// again is logged).
+    pub fn take_back(&mut self) {
+        for (key, delta) in std::mem::take(&mut self.done).into_iter().rev() {
             if let Err(e) = self.store.increment(&key, -delta) {
                 eprintln!("could not take back {delta} at `{key}`: {}", e.0);
             }

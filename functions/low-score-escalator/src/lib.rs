@@ -28,7 +28,6 @@ use spin_sdk::http_component;
 /// The private path the score receiver and the issuer hand escalations to.
 const INTERNAL_ESCALATIONS: &str = "/internal/escalations";
 
-/// Every task id, for the supervisor's view of `GET /callbacks`.
 /// Owners that have loop counters, for the report's `by_owner`.
 const LOOP_OWNERS: &str = "ix/loop-owners";
 /// Minutes from creation to first contact, one per task reached (for the median).
@@ -142,7 +141,7 @@ fn receive(
             if created {
                 // Lost the race after creating: fold this task away again.
                 store.delete(&keys::task(&mine.task_id))?;
-                std::mem::replace(&mut counts, Tentative::new(store)).take_back();
+                counts.take_back();
             }
             if delight_only {
                 // A thank-you call to someone waiting for a repair would be tone-deaf.
@@ -194,18 +193,18 @@ fn receive(
             let counted = bump(&mut counts, store, &mine, "created")
                 .and_then(|_| count_complaint(&mut counts, request));
             if let Err(e) = counted {
-                std::mem::replace(&mut counts, Tentative::new(store)).take_back();
+                counts.take_back();
                 return Err(e);
             }
             created = match store.create_json(&keys::task(&mine.task_id), &mine) {
                 Ok(created) => created,
                 Err(e) => {
-                    std::mem::replace(&mut counts, Tentative::new(store)).take_back();
+                    counts.take_back();
                     return Err(e.into());
                 }
             };
             if !created {
-                std::mem::replace(&mut counts, Tentative::new(store)).take_back();
+                counts.take_back();
                 // Another delivery of this very escalation created it: nothing more to do here.
                 if let Some(existing) =
                     store.get_json::<CallbackTask>(&keys::task(&mine.task_id))?
