@@ -355,6 +355,11 @@ pub fn plan_task(
     policy: &EscalationPolicy,
     now: DateTime<Utc>,
 ) -> Option<CallbackTask> {
+    if req.contact.opted_out && req.reasons.iter().all(|r| r.is_delight()) {
+        // A thank-you call to someone who asked not to be contacted (or was
+        // erased) would only clutter a queue: it is never planned.
+        return None;
+    }
     let reason = *req.reasons.iter().min_by_key(|r| (r.priority(), **r))?;
     let place = policy.contact.place(&req.contact, now);
     let arrival = req.occurred_at.max(now - Duration::hours(1)).min(now);
@@ -739,6 +744,22 @@ mod tests {
             answered_at: utc("2026-12-04T10:00:00Z"),
         });
         assert_eq!(priority_for(&r, TaskReason::LowScore), 1);
+    }
+
+    #[test]
+    fn no_thank_you_call_for_someone_who_opted_out() {
+        let now = utc("2026-12-04T10:00:00+01:00");
+        let p = EscalationPolicy::default();
+        let mut thanks = request(vec![TaskReason::FirstPromoter], None);
+        assert!(plan_task(&thanks, &p, now).is_some());
+        thanks.contact.opted_out = true;
+        assert!(plan_task(&thanks, &p, now).is_none());
+        let mut repair = request(vec![TaskReason::LowScore], None);
+        repair.contact.opted_out = true;
+        assert!(
+            plan_task(&repair, &p, now).is_some(),
+            "a repair is still recorded (the window says opted out)"
+        );
     }
 
     #[test]

@@ -108,11 +108,6 @@ fn receive(
     }
     let customer = &request.contact.customer_id;
     let delight_only = request.reasons.iter().all(|r| r.is_delight());
-    if delight_only && request.contact.opted_out {
-        // A thank-you call to someone who asked not to be contacted (or was
-        // erased) would only clutter a queue: it is never made.
-        return Ok(None);
-    }
     let Some(mut mine) = plan_task(request, policy, now) else {
         return Ok(None);
     };
