@@ -54,6 +54,60 @@ pub struct App {
     test_mode: bool,
 }
 
+/// Instances come from a pool, as under `spin up`: a fresh instance per
+/// request then costs no `mmap`/`munmap` (and no TLB shoot-down on every
+/// core), and its memory pages are reset in place. The limits follow Spin's
+/// defaults (`spin-core`), for 1,000 concurrent instances; like Spin, the
+/// host falls back to allocating on demand where the address space is too
+/// small for the pool (some 39-bit systems), and `REVISIT_HOST_POOLING=0`
+/// turns the pool off.
+fn pooling_allocation() -> Option<wasmtime::PoolingAllocationConfig> {
+    const MAX_INSTANCES: u32 = 1_000;
+    const MB: usize = 1 << 20;
+    match std::env::var("REVISIT_HOST_POOLING").as_deref() {
+        Ok("0") => return None,
+        Ok("1") => {}
+        _ if !address_space_fits_pool() => {
+            eprintln!("note: too little address space for an instance pool; instances are allocated on demand");
+            return None;
+        }
+        _ => {}
+    }
+    let mut pool = wasmtime::PoolingAllocationConfig::default();
+    pool.total_component_instances(MAX_INSTANCES)
+        .total_memories(MAX_INSTANCES)
+        .total_tables(2 * MAX_INSTANCES)
+        .total_stacks(MAX_INSTANCES)
+        .total_core_instances(4 * MAX_INSTANCES)
+        .table_elements(100_000)
+        .max_component_instance_size(10 * MB)
+        .max_core_instance_size(10 * MB)
+        .max_core_instances_per_component(200)
+        .max_tables_per_component(64)
+        .max_memories_per_component(32)
+        .max_tables_per_module(2)
+        .max_memories_per_module(2)
+        .max_memory_size(4 << 30)
+        .linear_memory_keep_resident(2 * MB)
+        .table_keep_resident(MB / 2);
+    Some(pool)
+}
+
+/// Whether 2^42 bytes of address space can be reserved (Spin's own probe:
+/// the pool reserves about 6 GiB of it per linear memory).
+fn address_space_fits_pool() -> bool {
+    const BITS: u32 = 42;
+    let mut config = Config::new();
+    config.wasm_memory64(true);
+    config.memory_reservation(1 << BITS);
+    let Ok(engine) = Engine::new(&config) else {
+        return false;
+    };
+    let mut store = Store::new(&engine, ());
+    let ty = wasmtime::MemoryType::new64(0, Some(1 << (BITS - 16)));
+    wasmtime::Memory::new(&mut store, ty).is_ok()
+}
+
 pub struct AppOptions {
     pub data_dir: std::path::PathBuf,
     pub test_mode: bool,
@@ -63,6 +117,9 @@ impl App {
     pub fn load(manifest: &Manifest, options: &AppOptions) -> Result<Arc<App>> {
         let mut config = Config::new();
         config.wasm_component_model(true);
+        if let Some(pooling) = pooling_allocation() {
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling));
+        }
         // Wasmtime's own compiled-code cache (~/.cache/wasmtime): a restart, or a
         // second host on the same machine, does not compile the same wasm again.
         match wasmtime::Cache::from_file(None) {
