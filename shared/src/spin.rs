@@ -311,6 +311,16 @@ pub fn method_is(req: &Request, m: Method) -> bool {
     *req.method() == m
 }
 
+/// The `spin.toml` route the request came in on (Spin's `spin-matched-route`
+/// header, e.g. `/s/:token`): components dispatch on it, not on the path.
+/// Empty for a request that came by an internal route.
+pub fn matched_route(req: &Request) -> String {
+    req.header("spin-matched-route")
+        .and_then(|h| h.as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
 /// The `spin-path-match-<name>` value of a `:name` route segment.
 pub fn path_param(req: &Request, name: &str) -> Result<String, ApiError> {
     req.header(&format!("spin-path-match-{name}"))

@@ -21,11 +21,7 @@ use spin_sdk::http_component;
 
 #[http_component]
 fn handle(req: Request) -> Response {
-    let route = req
-        .header("spin-matched-route")
-        .and_then(|h| h.as_str())
-        .unwrap_or("")
-        .to_string();
+    let route = shell::matched_route(&req);
     let result = match (route.as_str(), req.method()) {
         ("/callbacks/:task_id/window", Method::Get) => window(&req),
         ("/queue", Method::Get) => queue_json(&req),

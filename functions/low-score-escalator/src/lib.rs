@@ -36,11 +36,7 @@ const FIRST_CONTACT_KEEP: usize = 10_000;
 
 #[http_component]
 async fn handle(req: Request) -> Response {
-    let route = req
-        .header("spin-matched-route")
-        .and_then(|h| h.as_str())
-        .unwrap_or("")
-        .to_string();
+    let route = shell::matched_route(&req);
     let result = match (route.as_str(), req.method()) {
         ("", Method::Post) if req.path() == INTERNAL_ESCALATIONS => escalation(&req),
         ("/callbacks", Method::Get) => list(&req),

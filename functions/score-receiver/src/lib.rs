@@ -34,11 +34,7 @@ use spin_sdk::http_component;
 
 #[http_component]
 async fn handle(req: Request) -> Response {
-    let route = req
-        .header("spin-matched-route")
-        .and_then(|h| h.as_str())
-        .unwrap_or("")
-        .to_string();
+    let route = shell::matched_route(&req);
     match (route.as_str(), req.method()) {
         ("/s/:token", Method::Get) => show(&req),
         ("/s/:token", Method::Post) => answer(&req).await,

@@ -32,11 +32,7 @@ use spin_sdk::http_component;
 
 #[http_component]
 async fn handle(req: Request) -> Response {
-    let route = req
-        .header("spin-matched-route")
-        .and_then(|h| h.as_str())
-        .unwrap_or("")
-        .to_string();
+    let route = shell::matched_route(&req);
     let result = match (route.as_str(), req.method()) {
         ("/events", Method::Post) => intake(&req).await,
         ("/events", _) => Err(ApiError::method_not_allowed("POST")),
