@@ -260,8 +260,19 @@ fn to_bytes<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("domain types always serialize")
 }
 
-/// Counters are 8-byte little-endian `i64`, as Spin's stores keep them.
+/// A counter's value as `increment` left it. Stores differ: Spin's SQLite
+/// store (and the embedded host) keep an 8-byte little-endian `i64`, Spin's
+/// Redis store keeps what Redis's `INCRBY` keeps, the number in decimal text.
+/// Both are read. Text wins when every byte is a digit (after an optional
+/// `-`): as little-endian bytes that would be a number above 3.4 × 10^18,
+/// which no counter here reaches. Anything else reads as 0.
 pub fn decode_counter(bytes: &[u8]) -> i64 {
+    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
+    if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
+        if let Some(n) = std::str::from_utf8(bytes).ok().and_then(|t| t.parse().ok()) {
+            return n;
+        }
+    }
     <[u8; 8]>::try_from(bytes)
         .map(i64::from_le_bytes)
         .unwrap_or(0)
@@ -463,6 +474,36 @@ mod tests {
                 .unwrap(),
             vec!["a", "b", "b"]
         );
+    }
+
+    #[test]
+    fn counters_read_as_sqlite_and_redis_keep_them() {
+        // Spin's SQLite store and the embedded host: 8-byte little-endian.
+        assert_eq!(decode_counter(&7i64.to_le_bytes()), 7);
+        assert_eq!(decode_counter(&(-2i64).to_le_bytes()), -2);
+        // 8-byte values made of digit bytes happen too: 0x30 is '0'.
+        assert_eq!(decode_counter(&48i64.to_le_bytes()), 48);
+        assert_eq!(
+            decode_counter(&(i64::from(b'1') << 8).to_le_bytes()),
+            256 * 49
+        );
+        // Spin's Redis store: INCRBY's decimal text, 8 digits included.
+        assert_eq!(decode_counter(b"7"), 7);
+        assert_eq!(decode_counter(b"-12"), -12);
+        assert_eq!(decode_counter(b"12345678"), 12_345_678);
+        // Neither: 0, as absent.
+        assert_eq!(decode_counter(b""), 0);
+        assert_eq!(decode_counter(b"-"), 0);
+        assert_eq!(decode_counter(b"{\"json\":1}"), 0);
+    }
+
+    proptest::proptest! {
+        /// Any counter within ±2.3 × 10^18 reads back from either encoding.
+        #[test]
+        fn counters_round_trip_both_encodings(n in -(1i64 << 61)..(1i64 << 61)) {
+            proptest::prop_assert_eq!(decode_counter(&n.to_string().into_bytes()), n);
+            proptest::prop_assert_eq!(decode_counter(&n.to_le_bytes()), n);
+        }
     }
 
     #[test]
