@@ -6,7 +6,11 @@
 //! committed write across a process kill; a small pool of connections lets reads
 //! run beside a write, and each operation is its own short transaction, so no
 //! lock is held across a request.
+//!
+//! A label the runtime config puts on Redis (`runtime_config.rs`) is served by
+//! `kv_redis.rs` instead; every operation below picks its backend by label.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -15,12 +19,16 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use wasmtime::component::Resource;
 
 use crate::bindings::wasi::keyvalue::{atomics, batch, store};
+use crate::kv_redis::RedisKv;
+use crate::runtime_config::{RuntimeConfig, StoreConfig};
 use crate::state::RequestState;
 
 /// The SQLite-backed store shared by every request and component.
 pub struct KvStore {
     path: std::path::PathBuf,
     pool: Mutex<Vec<Connection>>,
+    /// Labels the runtime config puts on Redis.
+    redis: HashMap<String, RedisKv>,
 }
 
 /// A `bucket` resource: an opened store label.
@@ -38,7 +46,8 @@ pub struct Cas {
 type KvResult<T> = std::result::Result<T, String>;
 
 impl KvStore {
-    pub fn open(path: &Path) -> Result<KvStore> {
+    /// The SQLite store at `path`, plus the Redis stores `config` names.
+    pub fn open(path: &Path, config: &RuntimeConfig) -> Result<KvStore> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
@@ -46,6 +55,7 @@ impl KvStore {
         let store = KvStore {
             path: path.to_path_buf(),
             pool: Mutex::new(Vec::new()),
+            redis: HashMap::new(),
         };
         let conn = store.connect()?;
         conn.execute_batch(
@@ -57,6 +67,14 @@ impl KvStore {
             );",
         )?;
         store.pool.lock().unwrap().push(conn);
+        let mut store = store;
+        for (label, c) in &config.key_value_stores {
+            if let StoreConfig::Redis { url } = c {
+                store
+                    .redis
+                    .insert(label.clone(), RedisKv::open(label, url)?);
+            }
+        }
         Ok(store)
     }
 
@@ -85,6 +103,9 @@ impl KvStore {
     }
 
     pub fn get(&self, label: &str, key: &str) -> KvResult<Option<Vec<u8>>> {
+        if let Some(r) = self.redis.get(label) {
+            return r.get(key);
+        }
         self.with_conn(|c| {
             c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
                 .query_row(params![label, key], |r| r.get(0))
@@ -93,6 +114,9 @@ impl KvStore {
     }
 
     pub fn set(&self, label: &str, key: &str, value: &[u8]) -> KvResult<()> {
+        if let Some(r) = self.redis.get(label) {
+            return r.set(key, value);
+        }
         self.with_conn(|c| {
             c.prepare_cached(
                 "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
@@ -104,6 +128,9 @@ impl KvStore {
     }
 
     pub fn delete(&self, label: &str, key: &str) -> KvResult<()> {
+        if let Some(r) = self.redis.get(label) {
+            return r.delete(key);
+        }
         self.with_conn(|c| {
             c.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?
                 .execute(params![label, key])
@@ -112,10 +139,16 @@ impl KvStore {
     }
 
     pub fn exists(&self, label: &str, key: &str) -> KvResult<bool> {
+        if let Some(r) = self.redis.get(label) {
+            return r.exists(key);
+        }
         Ok(self.get(label, key)?.is_some())
     }
 
     pub fn list_keys(&self, label: &str) -> KvResult<Vec<String>> {
+        if let Some(r) = self.redis.get(label) {
+            return r.list_keys();
+        }
         self.with_conn(|c| {
             let mut stmt = c.prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1")?;
             let keys = stmt.query_map(params![label], |r| r.get(0))?.collect();
@@ -126,6 +159,9 @@ impl KvStore {
     /// Atomically add `delta` to the 8-byte little-endian counter at `key`
     /// (absent counts as 0) and return the new value.
     pub fn increment(&self, label: &str, key: &str, delta: i64) -> KvResult<i64> {
+        if let Some(r) = self.redis.get(label) {
+            return r.increment(key, delta);
+        }
         let mut bad_value = false;
         let result = self.with_conn(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -165,6 +201,9 @@ impl KvStore {
         expected: Option<&[u8]>,
         value: &[u8],
     ) -> KvResult<bool> {
+        if let Some(r) = self.redis.get(label) {
+            return r.swap_if(key, expected, value);
+        }
         self.with_conn(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let current: Option<Vec<u8>> = tx
@@ -185,6 +224,9 @@ impl KvStore {
     }
 
     pub fn get_many(&self, label: &str, keys: &[String]) -> KvResult<Vec<Option<Vec<u8>>>> {
+        if let Some(r) = self.redis.get(label) {
+            return r.get_many(keys);
+        }
         self.with_conn(|c| {
             let tx = c.transaction()?;
             let mut out = Vec::with_capacity(keys.len());
@@ -205,6 +247,9 @@ impl KvStore {
     }
 
     pub fn set_many(&self, label: &str, pairs: &[(String, Vec<u8>)]) -> KvResult<()> {
+        if let Some(r) = self.redis.get(label) {
+            return r.set_many(pairs);
+        }
         self.with_conn(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             {
@@ -221,6 +266,9 @@ impl KvStore {
     }
 
     pub fn delete_many(&self, label: &str, keys: &[String]) -> KvResult<()> {
+        if let Some(r) = self.redis.get(label) {
+            return r.delete_many(keys);
+        }
         self.with_conn(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             {
@@ -454,7 +502,7 @@ mod tests {
 
     fn store() -> (tempdir::TempDir, KvStore) {
         let dir = tempdir::TempDir::new();
-        let kv = KvStore::open(&dir.0.join("kv.db")).unwrap();
+        let kv = KvStore::open(&dir.0.join("kv.db"), &RuntimeConfig::default()).unwrap();
         (dir, kv)
     }
 
@@ -479,6 +527,136 @@ mod tests {
                 let _ = std::fs::remove_dir_all(&self.0);
             }
         }
+    }
+
+    /// A throwaway `redis-server` (Debian's; `./run test` installs it) on a
+    /// free loopback port, killed on drop.
+    struct Redis(std::process::Child, u16);
+
+    impl Redis {
+        fn start() -> Redis {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let child = std::process::Command::new("redis-server")
+                .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--save", "", "--appendonly", "no"])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect(
+                    "redis-server is missing: install Debian's `redis-server` (./run test does)",
+                );
+            // Owned from here on: killed even if it never answers.
+            let redis = Redis(child, port);
+            let url = format!("redis://127.0.0.1:{port}");
+            for _ in 0..200 {
+                if redis::Client::open(url.as_str())
+                    .and_then(|c| c.get_connection())
+                    .is_ok()
+                {
+                    return redis;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+            panic!("redis-server did not start on port {port}");
+        }
+    }
+
+    impl Drop for Redis {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// What every backend must do alike, through the same `KvStore` calls.
+    fn behaves_like_a_spin_store(kv: &KvStore, label: &str) {
+        let s = |v: &[u8]| Some(v.to_vec());
+        assert_eq!(kv.get(label, "a").unwrap(), None);
+        assert!(!kv.exists(label, "a").unwrap());
+        kv.set(label, "a", b"\x00binary\xff").unwrap();
+        assert_eq!(kv.get(label, "a").unwrap(), s(b"\x00binary\xff"));
+        assert!(kv.exists(label, "a").unwrap());
+        kv.set_many(
+            label,
+            &[("b".into(), b"2".to_vec()), ("c".into(), Vec::new())],
+        )
+        .unwrap();
+        assert_eq!(
+            kv.get_many(label, &["c".into(), "zz".into(), "b".into()])
+                .unwrap(),
+            vec![s(b""), None, s(b"2")]
+        );
+        assert_eq!(
+            kv.get_many(label, &[]).unwrap(),
+            Vec::<Option<Vec<u8>>>::new()
+        );
+        let mut keys = kv.list_keys(label).unwrap();
+        keys.sort();
+        assert_eq!(keys, ["a", "b", "c"]);
+        kv.delete_many(label, &["b".into(), "c".into(), "never".into()])
+            .unwrap();
+        kv.delete(label, "a").unwrap();
+        assert!(kv.list_keys(label).unwrap().is_empty());
+        // Counters: absent is 0; a value that is no counter is an error.
+        assert_eq!(kv.increment(label, "n", 5).unwrap(), 5);
+        assert_eq!(kv.increment(label, "n", -7).unwrap(), -2);
+        kv.set(label, "text", b"not a number").unwrap();
+        assert!(kv.increment(label, "text", 1).is_err());
+        // Compare-and-swap: against absence, against a value, and losing.
+        assert!(kv.swap_if(label, "k", None, b"v1").unwrap());
+        assert!(!kv.swap_if(label, "k", None, b"v2").unwrap());
+        assert!(!kv.swap_if(label, "k", Some(b"other"), b"v2").unwrap());
+        assert!(kv.swap_if(label, "k", Some(b"v1"), b"\x00v2").unwrap());
+        assert!(kv.swap_if(label, "k", Some(b"\x00v2"), b"").unwrap());
+        assert_eq!(kv.get(label, "k").unwrap(), s(b""));
+        assert!(
+            !kv.swap_if(label, "k", None, b"v3").unwrap(),
+            "empty is not absent"
+        );
+    }
+
+    #[test]
+    fn sqlite_behaves_like_a_spin_store() {
+        let (_d, kv) = store();
+        behaves_like_a_spin_store(&kv, "default");
+    }
+
+    #[test]
+    fn redis_behaves_like_a_spin_store_and_keeps_counters_as_text() {
+        let redis = Redis::start();
+        let url = format!("redis://127.0.0.1:{}", redis.1);
+        let dir = tempdir::TempDir::new();
+        let config = RuntimeConfig::parse(&format!(
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"{url}\""
+        ))
+        .unwrap();
+        let kv = KvStore::open(&dir.0.join("kv.db"), &config).unwrap();
+        behaves_like_a_spin_store(&kv, "default");
+        // As Spin's Redis store keeps it (INCRBY), so both can share one Redis.
+        assert_eq!(kv.get("default", "n").unwrap(), Some(b"-2".to_vec()));
+        // Another label still goes to SQLite.
+        kv.set("other", "n", b"sqlite").unwrap();
+        assert_eq!(kv.get("default", "n").unwrap(), Some(b"-2".to_vec()));
+        assert_eq!(kv.get("other", "n").unwrap(), Some(b"sqlite".to_vec()));
+    }
+
+    #[test]
+    fn an_unreachable_redis_is_a_clear_start_up_error() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempdir::TempDir::new();
+        let config = RuntimeConfig::parse(&format!(
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:{port}\""
+        ))
+        .unwrap();
+        let err = KvStore::open(&dir.0.join("kv.db"), &config).err().unwrap();
+        assert!(format!("{err:#}").contains("cannot reach Redis"), "{err:#}");
     }
 
     #[test]

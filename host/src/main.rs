@@ -9,9 +9,11 @@ mod bindings;
 mod clock;
 mod faults;
 mod kv;
+mod kv_redis;
 mod manifest;
 mod outbound;
 mod router;
+mod runtime_config;
 mod server;
 mod state;
 mod variables;
@@ -26,6 +28,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 
 use crate::manifest::Manifest;
+use crate::runtime_config::RuntimeConfig;
 use crate::server::{App, AppOptions, CONTROL_PREFIX};
 
 #[derive(Parser)]
@@ -60,6 +63,10 @@ enum Command {
         /// Where the key-value database lives.
         #[arg(long, default_value = ".revisit")]
         data_dir: PathBuf,
+        /// Spin's runtime config: where key-value stores live
+        /// (`[key_value_store.<label>]`, type "spin" or "redis").
+        #[arg(long)]
+        runtime_config_file: Option<PathBuf>,
         /// Enable the host-only test endpoints under /.well-known/revisit-host/
         /// (set the wall clock components see, inject key-value faults, read stats).
         #[arg(long)]
@@ -76,10 +83,27 @@ fn main() -> ExitCode {
             build: do_build,
             listen,
             data_dir,
+            runtime_config_file,
             test_clock,
         } => (if do_build { build(&manifest) } else { Ok(()) })
-            .and_then(|_| load(&manifest))
-            .and_then(|m| up(m, listen, data_dir, test_clock)),
+            .and_then(|_| {
+                let runtime_config = match &runtime_config_file {
+                    Some(path) => RuntimeConfig::load(path)?,
+                    None => RuntimeConfig::default(),
+                };
+                Ok((load(&manifest)?, runtime_config))
+            })
+            .and_then(|(m, runtime_config)| {
+                up(
+                    m,
+                    listen,
+                    AppOptions {
+                        data_dir,
+                        runtime_config,
+                        test_mode: test_clock,
+                    },
+                )
+            }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -114,7 +138,7 @@ fn build(manifest: &Path) -> Result<()> {
     Ok(())
 }
 
-fn up(manifest: Manifest, listen: SocketAddr, data_dir: PathBuf, test_mode: bool) -> Result<()> {
+fn up(manifest: Manifest, listen: SocketAddr, options: AppOptions) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -126,9 +150,19 @@ fn up(manifest: Manifest, listen: SocketAddr, data_dir: PathBuf, test_mode: bool
             }
             Err(e) => return Err(e).with_context(|| format!("cannot listen on {listen}")),
         };
-        let app = App::load(&manifest, &AppOptions { data_dir: data_dir.clone(), test_mode })?;
+        let app = App::load(&manifest, &options)?;
         let local = listener.local_addr()?;
-        eprintln!("Serving http://{local} (app `{}`, data in {})", manifest.name, data_dir.display());
+        eprintln!("Serving http://{local} (app `{}`, data in {})", manifest.name, options.data_dir.display());
+        for (label, store) in &options.runtime_config.key_value_stores {
+            if let runtime_config::StoreConfig::Redis { url } = store {
+                // Host and port only: the URL may carry a password.
+                let at = url::Url::parse(url)
+                    .ok()
+                    .map(|u| format!("{}:{}", u.host_str().unwrap_or("?"), u.port().unwrap_or(6379)))
+                    .unwrap_or_default();
+                eprintln!("Key-value store `{label}`: Redis at {at}");
+            }
+        }
         eprintln!("Available Routes:");
         for t in &manifest.triggers {
             match &t.route {
@@ -136,7 +170,7 @@ fn up(manifest: Manifest, listen: SocketAddr, data_dir: PathBuf, test_mode: bool
                 None => eprintln!("  {}: (private, http://{}.spin.internal)", t.component, t.component),
             }
         }
-        if test_mode {
+        if options.test_mode {
             eprintln!("Test mode: host control endpoints under http://{local}{CONTROL_PREFIX}");
         }
         loop {

@@ -2,7 +2,7 @@
 //!
 //! Only the parts of the format this host supports are read; anything it does not
 //! understand that would change behaviour (an unknown trigger type, a remote
-//! `source`, a store label other than `default`) is refused with a message, so an
+//! `source`) is refused with a message, so an
 //! app never silently runs differently here than on `spin up`.
 
 use std::collections::BTreeMap;
@@ -110,7 +110,8 @@ pub struct Manifest {
     pub triggers: Vec<HttpTrigger>,
 }
 
-/// The only key-value store label that needs no runtime configuration on Spin.
+/// The only key-value store label that needs no runtime configuration on Spin
+/// (others are checked against the runtime config when the app loads).
 pub const DEFAULT_STORE: &str = "default";
 
 impl Manifest {
@@ -183,13 +184,6 @@ impl Manifest {
                     "component `{id}`: only a local file `source = \"path.wasm\"` is supported by this host"
                 ),
             };
-            for store in &c.key_value_stores {
-                if store != DEFAULT_STORE {
-                    bail!(
-                        "component `{id}`: key-value store `{store}` needs a runtime config, which this host does not read; use `default`"
-                    );
-                }
-            }
             let mut component_vars = BTreeMap::new();
             for (name, template) in &c.variables {
                 check_variable_name(name)
@@ -272,10 +266,10 @@ fn check_variable_name(name: &str) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const APP: &str = r#"
+    pub(crate) const APP: &str = r#"
 spin_manifest_version = 2
 [application]
 name = "t"
@@ -298,7 +292,9 @@ s = "{{ secret }}"
 g = "{{ greeting }}, world"
 "#;
 
-    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+    pub(crate) fn env(
+        pairs: &'static [(&'static str, &'static str)],
+    ) -> impl Fn(&str) -> Option<String> {
         move |k| {
             pairs
                 .iter()
@@ -328,11 +324,7 @@ g = "{{ greeting }}, world"
     }
 
     #[test]
-    fn refuses_other_store_labels_and_unknown_components() {
-        let bad = APP.replace("[\"default\"]", "[\"other\"]");
-        let err = Manifest::parse(&bad, Path::new("."), &env(&[("SPIN_VARIABLE_SECRET", "x")]))
-            .unwrap_err();
-        assert!(format!("{err:#}").contains("other"));
+    fn refuses_unknown_components() {
         let bad = APP.replace("component = \"a\"\n[[", "component = \"zz\"\n[[");
         let err = Manifest::parse(&bad, Path::new("."), &env(&[("SPIN_VARIABLE_SECRET", "x")]))
             .unwrap_err();

@@ -27,6 +27,7 @@ use crate::faults::Faults;
 use crate::kv::KvStore;
 use crate::manifest::{ComponentConfig, Manifest};
 use crate::router::{RouteMatch, Router};
+use crate::runtime_config::RuntimeConfig;
 use crate::state::{OutboundHooks, RequestState};
 
 /// The host-only control endpoints (present only in test mode).
@@ -110,6 +111,8 @@ fn address_space_fits_pool() -> bool {
 
 pub struct AppOptions {
     pub data_dir: std::path::PathBuf,
+    /// Where each key-value store lives (`--runtime-config-file`).
+    pub runtime_config: RuntimeConfig,
     pub test_mode: bool,
 }
 
@@ -140,6 +143,7 @@ impl App {
             |s| s,
         )?;
 
+        options.runtime_config.check_grants(manifest)?;
         let mut components = HashMap::new();
         for (id, c) in &manifest.components {
             if !c.source.exists() {
@@ -181,6 +185,7 @@ impl App {
         );
         let kv = Arc::new(KvStore::open(
             &options.data_dir.join("sqlite_key_value.db"),
+            &options.runtime_config,
         )?);
         Ok(Arc::new(App {
             components,
