@@ -73,6 +73,8 @@ impl Drop for TempDir {
 pub struct HostConfig {
     pub manifest: PathBuf,
     pub env: Vec<(String, String)>,
+    /// More `revisit-host up` arguments (e.g. `--runtime-config-file`).
+    pub args: Vec<String>,
 }
 
 impl HostConfig {
@@ -95,13 +97,86 @@ impl HostConfig {
                     "Acme Appliances".into(),
                 ),
             ],
+            args: Vec::new(),
         }
+    }
+
+    pub fn arg(mut self, arg: impl Into<String>) -> HostConfig {
+        self.args.push(arg.into());
+        self
     }
 
     pub fn set(mut self, name: &str, value: &str) -> HostConfig {
         self.env.retain(|(k, _)| k != name);
         self.env.push((name.into(), value.into()));
         self
+    }
+}
+
+/// A throwaway `redis-server` on a free loopback port, nothing persisted;
+/// killed on drop. (Debian's `redis-server`: `./run test` installs it.)
+pub struct RedisServer {
+    child: Child,
+    pub port: u16,
+    _dir: TempDir,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        let port = free_port();
+        let dir = TempDir::new("redis");
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir.0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is missing: install Debian's `redis-server` (./run test does, as root)");
+        let server = RedisServer {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.connection().is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn connection(&self) -> redis::RedisResult<redis::Connection> {
+        redis::Client::open(self.url())?.get_connection()
+    }
+
+    /// A runtime config (in `dir`) putting the `default` store on this server.
+    pub fn runtime_config(&self, dir: &TempDir) -> PathBuf {
+        let path = dir.0.join("runtime-config.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
+                self.url()
+            ),
+        )
+        .unwrap();
+        path
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -134,6 +209,7 @@ impl Host {
             .arg("--data-dir")
             .arg(data.0.join("store"))
             .arg("--test-clock")
+            .args(&config.args)
             .current_dir(project_root())
             .stdout(Stdio::null())
             .stderr(log_file);
@@ -442,6 +518,20 @@ pub fn event_body(
         }
     }
     v.to_string()
+}
+
+/// The sum of `field` over a report's `rows` (a total split by some dimension).
+pub fn sum_of_rows(report: &Value, field: &str) -> i64 {
+    report["rows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no rows: {report}"))
+        .iter()
+        .map(|r| {
+            r[field]
+                .as_i64()
+                .unwrap_or_else(|| panic!("no `{field}`: {r}"))
+        })
+        .sum()
 }
 
 /// A customer record for events.

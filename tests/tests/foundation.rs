@@ -378,6 +378,7 @@ fn the_host_refuses_an_ungranted_store_and_an_unlisted_outbound_host() {
             "SPIN_VARIABLE_ALLOWED_ORIGIN".into(),
             format!("http://127.0.0.1:{}", target.port),
         )],
+        args: Vec::new(),
     };
     let host = Host::start(config);
     let get = |p: &str| {

@@ -84,12 +84,7 @@ fn twenty_thousand_answers_over_two_thousand_links_from_32_clients() {
         Host::json(host.admin_get("/reports/summary?from=2026-12-04&to=2026-12-04&group_by=agent"));
     assert_eq!(summary["total"]["answers"], 2000, "{summary}");
     assert_eq!(summary["total"]["issued"], 2000);
-    let per_agent: i64 = summary["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["answers"].as_i64().unwrap())
-        .sum();
+    let per_agent = sum_of_rows(&summary, "answers");
     assert_eq!(per_agent, 2000, "counters are exact in every dimension");
 }
 
@@ -280,12 +275,7 @@ fn a_store_failure_at_any_step_of_an_answer_is_a_503_and_the_retry_loses_and_dou
     assert_eq!(summary["total"]["answers"], STEPS, "{summary}");
     let (_, by_channel) =
         Host::json(host.admin_get("/reports/summary?from=2026-12-04&to=2026-12-04&group_by=agent"));
-    let per_agent: i64 = by_channel["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["answers"].as_i64().unwrap())
-        .sum();
+    let per_agent = sum_of_rows(&by_channel, "answers");
     assert_eq!(per_agent, STEPS as i64, "{by_channel}");
     // Exactly one callback per answer, whatever step failed.
     Host::json(host.admin_post("/escalator/tick", ""));
