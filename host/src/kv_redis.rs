@@ -8,6 +8,7 @@
 //! read and its swap, and a lost race is always reported as one.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use redis::{Commands, Connection};
@@ -35,6 +36,17 @@ return 1
 "#;
 
 const IDLE_CONNECTIONS: usize = 32;
+/// A Redis that does not answer makes requests fail (503) rather than hang.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A connection with the timeouts above.
+fn connect(client: &redis::Client) -> redis::RedisResult<Connection> {
+    let conn = client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
+    conn.set_read_timeout(Some(OPERATION_TIMEOUT))?;
+    conn.set_write_timeout(Some(OPERATION_TIMEOUT))?;
+    Ok(conn)
+}
 
 impl RedisKv {
     /// Connect (once, to fail at start-up with a clear message rather than on
@@ -42,7 +54,7 @@ impl RedisKv {
     pub fn open(label: &str, url: &str) -> Result<RedisKv> {
         let client = redis::Client::open(url)
             .with_context(|| format!("key-value store `{label}`: bad Redis URL {url:?}"))?;
-        let mut conn = client.get_connection().with_context(|| {
+        let mut conn = connect(&client).with_context(|| {
             format!("key-value store `{label}`: cannot reach Redis at {url} (is it running?)")
         })?;
         redis::cmd("PING")
@@ -61,18 +73,24 @@ impl RedisKv {
         let pooled = self.pool.lock().unwrap().pop();
         let mut conn = match pooled {
             Some(c) => c,
-            None => self
-                .client
-                .get_connection()
+            None => connect(&self.client)
                 .map_err(|e| format!("key-value store error: cannot reach Redis: {e}"))?,
         };
         let result = f(&mut conn);
-        // A connection that failed may be broken: drop it, the next call reconnects.
-        if result.is_ok() {
-            let mut pool = self.pool.lock().unwrap();
-            if pool.len() < IDLE_CONNECTIONS {
-                pool.push(conn);
+        match &result {
+            Ok(_) => {
+                let mut pool = self.pool.lock().unwrap();
+                if pool.len() < IDLE_CONNECTIONS {
+                    pool.push(conn);
+                }
             }
+            // Redis went away (restart, network): the idle connections are as
+            // dead as this one. Drop them all, so once it is back the next
+            // request connects afresh instead of failing on each stale one.
+            Err(e) if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() => {
+                self.pool.lock().unwrap().clear();
+            }
+            Err(_) => {}
         }
         result.map_err(|e| format!("key-value store error (Redis): {e}"))
     }

@@ -123,7 +123,11 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub fn start() -> RedisServer {
-        let port = free_port();
+        RedisServer::start_on(free_port())
+    }
+
+    /// On a given port (e.g. to bring back one that was stopped).
+    pub fn start_on(port: u16) -> RedisServer {
         let dir = TempDir::new("redis");
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])

@@ -133,3 +133,51 @@ fn two_hosts_on_one_redis_take_each_event_and_answer_once_and_count_exactly() {
         "{counters:?}"
     );
 }
+
+/// Redis going away makes requests fail with a `503` (nothing hangs, nothing
+/// is half-written to a store that is not there), and once it is back the
+/// host serves again without a restart.
+#[test]
+fn a_lost_redis_is_a_503_and_the_host_serves_again_once_it_is_back() {
+    let redis = RedisServer::start();
+    let port = redis.port;
+    let sender = Sender::start();
+    let dir = TempDir::new("redis-config");
+    let host = Host::start(
+        HostConfig::revisit(sender.port)
+            .arg("--runtime-config-file")
+            .arg(redis.runtime_config(&dir).display().to_string()),
+    );
+    host.set_clock("2026-12-01T10:00:00+01:00");
+    let event = |id: &str| {
+        event_body(
+            id,
+            "order.delivered",
+            "2026-12-01T10:00:00+01:00",
+            customer(&format!("c-{id}"), "Europe/Berlin"),
+            json!({"category": "high_value"}),
+        )
+    };
+    // Several at once, so the host holds several idle connections to Redis.
+    std::thread::scope(|s| {
+        for i in 0..8 {
+            let (host, event) = (&host, &event);
+            s.spawn(move || {
+                assert_eq!(
+                    host.post_event(&event(&format!("before-{i}"))).status(),
+                    202
+                )
+            });
+        }
+    });
+
+    drop(redis);
+    let (status, error) = Host::json(host.post_event(&event("during")));
+    assert_eq!(status, 503, "{error}");
+    assert_eq!(error["error"]["code"], "store_unavailable", "{error}");
+
+    let _redis = RedisServer::start_on(port);
+    let (status, planned) = Host::json(host.post_event(&event("during")));
+    assert_eq!(status, 202, "the retry succeeds at once: {planned}");
+    assert_eq!(planned["duplicate"], false, "{planned}");
+}
