@@ -657,6 +657,17 @@ mod tests {
         .unwrap();
         let err = KvStore::open(&dir.0.join("kv.db"), &config).err().unwrap();
         assert!(format!("{err:#}").contains("cannot reach Redis"), "{err:#}");
+        // A password in the URL never reaches a message.
+        let config = RuntimeConfig::parse(&format!(
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://:hunter2@127.0.0.1:{port}\""
+        ))
+        .unwrap();
+        let err = KvStore::open(&dir.0.join("kv.db"), &config).err().unwrap();
+        let message = format!("{err:#}");
+        assert!(
+            message.contains(&format!("127.0.0.1:{port}")) && !message.contains("hunter2"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -40,6 +40,21 @@ const IDLE_CONNECTIONS: usize = 32;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Where a Redis URL points, for messages: host and port only, as the URL may
+/// carry a password.
+pub fn redacted(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .map(|u| {
+            format!(
+                "{}:{}",
+                u.host_str().unwrap_or("?"),
+                u.port().unwrap_or(6379)
+            )
+        })
+        .unwrap_or_else(|| "(an unparsable URL)".into())
+}
+
 /// A connection with the timeouts above.
 fn connect(client: &redis::Client) -> redis::RedisResult<Connection> {
     let conn = client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
@@ -52,15 +67,16 @@ impl RedisKv {
     /// Connect (once, to fail at start-up with a clear message rather than on
     /// the first request).
     pub fn open(label: &str, url: &str) -> Result<RedisKv> {
+        let at = redacted(url);
         let client = redis::Client::open(url)
-            .with_context(|| format!("key-value store `{label}`: bad Redis URL {url:?}"))?;
+            .with_context(|| format!("key-value store `{label}`: bad Redis URL (for {at})"))?;
         let mut conn = connect(&client).with_context(|| {
-            format!("key-value store `{label}`: cannot reach Redis at {url} (is it running?)")
+            format!("key-value store `{label}`: cannot reach Redis at {at} (is it running?)")
         })?;
         redis::cmd("PING")
             .query::<String>(&mut conn)
             .with_context(|| {
-                format!("key-value store `{label}`: Redis at {url} does not answer PING")
+                format!("key-value store `{label}`: Redis at {at} does not answer PING")
             })?;
         Ok(RedisKv {
             client,

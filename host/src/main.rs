@@ -155,12 +155,7 @@ fn up(manifest: Manifest, listen: SocketAddr, options: AppOptions) -> Result<()>
         eprintln!("Serving http://{local} (app `{}`, data in {})", manifest.name, options.data_dir.display());
         for (label, store) in &options.runtime_config.key_value_stores {
             if let runtime_config::StoreConfig::Redis { url } = store {
-                // Host and port only: the URL may carry a password.
-                let at = url::Url::parse(url)
-                    .ok()
-                    .map(|u| format!("{}:{}", u.host_str().unwrap_or("?"), u.port().unwrap_or(6379)))
-                    .unwrap_or_default();
-                eprintln!("Key-value store `{label}`: Redis at {at}");
+                eprintln!("Key-value store `{label}`: Redis at {}", kv_redis::redacted(url));
             }
         }
         eprintln!("Available Routes:");
