@@ -23,7 +23,8 @@ use crate::kv_redis::RedisKv;
 use crate::runtime_config::{RuntimeConfig, StoreConfig};
 use crate::state::RequestState;
 
-/// The SQLite-backed store shared by every request and component.
+/// The key-value stores shared by every request and component: SQLite, and
+/// Redis for the labels the runtime config puts there.
 pub struct KvStore {
     path: std::path::PathBuf,
     pool: Mutex<Vec<Connection>>,
@@ -52,7 +53,7 @@ impl KvStore {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
         }
-        let store = KvStore {
+        let mut store = KvStore {
             path: path.to_path_buf(),
             pool: Mutex::new(Vec::new()),
             redis: HashMap::new(),
@@ -67,7 +68,6 @@ impl KvStore {
             );",
         )?;
         store.pool.lock().unwrap().push(conn);
-        let mut store = store;
         for (label, c) in &config.key_value_stores {
             if let StoreConfig::Redis { url } = c {
                 store
@@ -156,8 +156,9 @@ impl KvStore {
         })
     }
 
-    /// Atomically add `delta` to the 8-byte little-endian counter at `key`
-    /// (absent counts as 0) and return the new value.
+    /// Atomically add `delta` to the counter at `key` (absent counts as 0) and
+    /// return the new value. SQLite keeps it as 8 little-endian bytes, Redis
+    /// as `INCRBY` does (decimal text), each as Spin's store of that kind.
     pub fn increment(&self, label: &str, key: &str, delta: i64) -> KvResult<i64> {
         if let Some(r) = self.redis.get(label) {
             return r.increment(key, delta);

@@ -85,25 +85,21 @@ fn main() -> ExitCode {
             data_dir,
             runtime_config_file,
             test_clock,
-        } => (if do_build { build(&manifest) } else { Ok(()) })
-            .and_then(|_| {
-                let runtime_config = match &runtime_config_file {
-                    Some(path) => RuntimeConfig::load(path)?,
-                    None => RuntimeConfig::default(),
-                };
-                Ok((load(&manifest)?, runtime_config))
-            })
-            .and_then(|(m, runtime_config)| {
-                up(
-                    m,
-                    listen,
-                    AppOptions {
-                        data_dir,
-                        runtime_config,
-                        test_mode: test_clock,
-                    },
-                )
-            }),
+        } => (|| {
+            if do_build {
+                build(&manifest)?;
+            }
+            let runtime_config = match &runtime_config_file {
+                Some(path) => RuntimeConfig::load(path)?,
+                None => RuntimeConfig::default(),
+            };
+            let options = AppOptions {
+                data_dir,
+                runtime_config,
+                test_mode: test_clock,
+            };
+            up(load(&manifest)?, listen, options)
+        })(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
