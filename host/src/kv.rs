@@ -44,7 +44,7 @@ pub struct Cas {
     original: Option<Vec<u8>>,
 }
 
-type KvResult<T> = std::result::Result<T, String>;
+pub(crate) type KvResult<T> = std::result::Result<T, String>;
 
 impl KvStore {
     /// The SQLite store at `path`, plus the Redis stores `config` names.

@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use redis::{Commands, Connection};
 
-type KvResult<T> = std::result::Result<T, String>;
+use crate::kv::KvResult;
 
 pub struct RedisKv {
     client: redis::Client,
