@@ -4,7 +4,7 @@
 //!
 //! The components and the host must be built first (`./run test` does it).
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -39,6 +39,41 @@ fn host_binary() -> PathBuf {
     p
 }
 
+/// Numbers the log files of hosts sharing one data directory.
+static HOST_LOGS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The address a host started with `--listen 127.0.0.1:0` bound, read from
+/// the `Serving http://ADDR` line it writes to `log` (its stderr). Fails
+/// if the host exits first or says nothing within `wait`.
+pub fn serving_address(
+    log: &Path,
+    child: &mut Child,
+    wait: Duration,
+) -> Result<SocketAddr, String> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(addr) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Serving http://"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+        {
+            return Ok(addr);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("it exited: {status}"));
+        }
+        if Instant::now() > deadline {
+            return Err(format!("no `Serving` line within {wait:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A port that was free a moment ago. Only for tests that expect the host
+/// to fail before it listens, or that must reuse one port (a restarted
+/// Redis); anything that serves should bind port 0 itself.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -123,11 +158,24 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub fn start() -> RedisServer {
-        RedisServer::start_on(free_port())
+        // redis-server cannot pick its own port (`--port 0` turns TCP off),
+        // so a port taken between choosing and binding means: try another.
+        let mut last = String::new();
+        for _ in 0..5 {
+            match RedisServer::try_start_on(free_port()) {
+                Ok(server) => return server,
+                Err(why) => last = why,
+            }
+        }
+        panic!("{last}")
     }
 
     /// On a given port (e.g. to bring back one that was stopped).
     pub fn start_on(port: u16) -> RedisServer {
+        RedisServer::try_start_on(port).unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    fn try_start_on(port: u16) -> Result<RedisServer, String> {
         let dir = TempDir::new("redis");
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
@@ -138,20 +186,26 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is missing: install Debian's `redis-server` (./run test does, as root)");
-        let server = RedisServer {
+        let mut server = RedisServer {
             child,
             port,
             _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while server.connection().is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on port {port}"
-            );
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(format!("redis-server exited on port {port}: {status}"));
+            }
+            if Instant::now() > deadline {
+                return Err(format!("redis-server did not start on port {port}"));
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
-        server
+        if let Ok(Some(status)) = server.child.try_wait() {
+            // Someone else answered on that port.
+            return Err(format!("redis-server exited on port {port}: {status}"));
+        }
+        Ok(server)
     }
 
     pub fn url(&self) -> String {
@@ -201,15 +255,20 @@ impl Host {
     }
 
     pub fn start_in(config: HostConfig, data: Arc<TempDir>) -> Host {
-        let port = free_port();
-        let log = data.0.join(format!("host-{port}.log"));
+        // The host picks its own port (`--listen 127.0.0.1:0`) and we read
+        // it from its "Serving" line: a port chosen here and bound there
+        // could be taken in between by any other test's outgoing connection.
+        let log = data.0.join(format!(
+            "host-{}.log",
+            HOST_LOGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         let log_file = std::fs::File::create(&log).unwrap();
         let mut cmd = Command::new(host_binary());
         cmd.arg("up")
             .arg("--from")
             .arg(&config.manifest)
             .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
+            .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(data.0.join("store"))
             .arg("--test-clock")
@@ -220,11 +279,22 @@ impl Host {
         for (k, v) in &config.env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("start revisit-host");
+        let mut child = cmd.spawn().expect("start revisit-host");
+        let addr = match serving_address(&log, &mut child, Duration::from_secs(60)) {
+            Ok(addr) => addr,
+            Err(why) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the host did not come up ({why}); its log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+        };
         let host = Host {
             child: Some(child),
-            port,
-            base: format!("http://127.0.0.1:{port}"),
+            port: addr.port(),
+            base: format!("http://{addr}"),
             config,
             data,
             http: reqwest::blocking::Client::builder()

@@ -96,18 +96,20 @@ fn a_port_in_use_is_reported() {
 #[test]
 fn the_clock_endpoint_exists_only_in_test_mode() {
     let sender = Sender::start();
-    let port = free_port();
     let dir = TempDir::new("cli");
+    let log = dir.0.join("host.log");
     let mut cmd = host();
-    cmd.args(["up", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(&dir.0);
-    cmd.stderr(std::process::Stdio::null());
+    cmd.args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.0.join("store"));
+    cmd.stderr(std::fs::File::create(&log).unwrap());
     for (k, v) in HostConfig::revisit(sender.port).env {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().unwrap();
+    let addr = serving_address(&log, &mut child, std::time::Duration::from_secs(60))
+        .unwrap_or_else(|why| panic!("the host did not come up: {why}"));
     let client = reqwest::blocking::Client::new();
-    let url = format!("http://127.0.0.1:{port}/.well-known/revisit-host/clock");
+    let url = format!("http://{addr}/.well-known/revisit-host/clock");
     let mut status = None;
     for _ in 0..600 {
         if let Ok(r) = client
