@@ -192,20 +192,20 @@ impl RedisServer {
             _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while server.connection().is_err() {
+        loop {
+            // Exited: the port was taken meanwhile (whoever answers on it is
+            // not ours, so this is checked before connecting).
             if let Ok(Some(status)) = server.child.try_wait() {
                 return Err(format!("redis-server exited on port {port}: {status}"));
+            }
+            if server.connection().is_ok() {
+                return Ok(server);
             }
             if Instant::now() > deadline {
                 return Err(format!("redis-server did not start on port {port}"));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        if let Ok(Some(status)) = server.child.try_wait() {
-            // Someone else answered on that port.
-            return Err(format!("redis-server exited on port {port}: {status}"));
-        }
-        Ok(server)
     }
 
     pub fn url(&self) -> String {
