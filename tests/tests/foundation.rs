@@ -432,3 +432,39 @@ fn the_host_refuses_an_ungranted_store_and_an_unlisted_outbound_host() {
     assert_eq!(survey["state"], "planned");
     assert_eq!(survey["skip_reasons"], serde_json::json!(["send_failed"]));
 }
+
+#[test]
+fn every_request_gets_an_instance_as_new_as_spin_gives() {
+    // Spin builds a fresh instance per request; the host's pool reuses memory
+    // slots, so every page a request wrote must be reset before the next:
+    // zero-initialised statics, initialised data, memory grown at run time.
+    // Checked with the pool (wasmtime's PAGEMAP_SCAN reset, where the kernel
+    // has it) and without it.
+    for pooling in ["1", "0"] {
+        let config = HostConfig {
+            manifest: project_root().join("tests/fixtures/probe.toml"),
+            env: vec![("REVISIT_HOST_POOLING".into(), pooling.into())],
+            args: Vec::new(),
+        };
+        let host = Host::start(config);
+        let get = |p: &str| host.http.get(host.url(p)).send().unwrap().text().unwrap();
+        assert_eq!(
+            get("/probe/fresh-twice"),
+            "stale: a zero-initialised static, an initialised static",
+            "the check sees state left in its own instance"
+        );
+        for _ in 0..30 {
+            assert_eq!(get("/probe/fresh"), "fresh", "pooling={pooling}");
+        }
+        std::thread::scope(|s| {
+            let clients: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| (0..25).map(|_| get("/probe/fresh")).collect::<Vec<_>>()))
+                .collect();
+            for c in clients {
+                for body in c.join().unwrap() {
+                    assert_eq!(body, "fresh", "concurrent, pooling={pooling}");
+                }
+            }
+        });
+    }
+}
