@@ -608,6 +608,19 @@ pub fn sum_of_rows(report: &Value, field: &str) -> i64 {
         .sum()
 }
 
+/// Delivery `n` of a load run: event `{tag}{n}`, a customer of its own
+/// (Berlin, email), a high-value order served by one of `agents` agents.
+pub fn numbered_delivery(tag: &str, n: usize, agents: usize, occurred_at: &str) -> String {
+    event_body(
+        &format!("{tag}{n}"),
+        "order.delivered",
+        occurred_at,
+        serde_json::json!({"id": format!("{tag}c{n}"), "email": format!("{tag}{n}@example.com"),
+            "locale": "en", "time_zone": "Europe/Berlin"}),
+        serde_json::json!({"category": "high_value", "agent_id": format!("agent-{}", n % agents)}),
+    )
+}
+
 /// A customer record for events.
 pub fn customer(id: &str, time_zone: &str) -> Value {
     serde_json::json!({"id": id, "name": format!("Customer {id}"), "email": format!("{id}@example.com"),

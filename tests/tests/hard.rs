@@ -13,13 +13,7 @@ fn links(host: &Host, sender: &Sender, n: usize) -> Vec<String> {
         for chunk in all.chunks(n / 16 + 1) {
             s.spawn(move || {
                 for i in chunk {
-                    let body = event_body(
-                        &format!("h{i}"),
-                        "order.delivered",
-                        "2026-12-01T10:00:00+01:00",
-                        json!({"id": format!("hc{i}"), "email": format!("h{i}@example.com"), "time_zone": "Europe/Berlin"}),
-                        json!({"category": "high_value", "agent_id": format!("agent-{}", i % 8)}),
-                    );
+                    let body = numbered_delivery("h", *i, 8, "2026-12-01T10:00:00+01:00");
                     let r = host.post_signed(&body, t, WEBHOOK_SECRET);
                     assert_eq!(r.status(), 202);
                 }

@@ -29,13 +29,7 @@ fn two_hosts_on_one_redis_take_each_event_and_answer_once_and_count_exactly() {
             let duplicates = &duplicates;
             s.spawn(move || {
                 for i in 0..LINKS {
-                    let body = event_body(
-                        &format!("r{i}"),
-                        "order.delivered",
-                        "2026-12-01T10:00:00+01:00",
-                        json!({"id": format!("rc{i}"), "email": format!("r{i}@example.com"), "time_zone": "Europe/Berlin"}),
-                        json!({"category": "high_value", "agent_id": format!("agent-{}", i % 4)}),
-                    );
+                    let body = numbered_delivery("r", i, 4, "2026-12-01T10:00:00+01:00");
                     let (status, v) = Host::json(host.post_signed(&body, t, WEBHOOK_SECRET));
                     assert_eq!(status, 202, "{v}");
                     if v["duplicate"] == true {

@@ -143,6 +143,9 @@ fn post_events(host: &Host, events: &[String]) {
     });
 }
 
+/// Not `numbered_delivery`: the agent here comes from the id's length, so
+/// `agent-2` owns only the ten one-digit customers, and the queue row
+/// measures a shift-sized queue at any `BENCH_REQUESTS`.
 fn delivery(id: &str, day: u32) -> String {
     event_body(
         id,
