@@ -33,7 +33,7 @@ pub struct RouteMatch {
     pub component_route: String,
     /// The part of the path after the matched prefix (`spin-path-info`).
     pub path_info: String,
-    /// `:name` captures (`spin-path-match-<name>`).
+    /// `:name` captures (`spin-path-match-<name>`, `_` written as `-`).
     pub params: BTreeMap<String, String>,
 }
 

@@ -260,14 +260,7 @@ impl App {
             let path = req.uri().path().to_string();
             let method = req.method().clone();
             let (mut parts, body) = req.into_parts();
-            let full_url = parts.uri.to_string();
-            let path_and_query = parts
-                .uri
-                .path_and_query()
-                .map(|p| p.to_string())
-                .unwrap_or_default();
-            set_header(&mut parts.headers, "spin-full-url", &full_url);
-            set_header(&mut parts.headers, "spin-path-info", &path_and_query);
+            set_chained_headers(&mut parts.headers, &parts.uri);
             let resp = self
                 .serve_component(&target, http::Request::from_parts(parts, body))
                 .await?;
@@ -472,9 +465,32 @@ fn add_spin_headers(
     set_header(h, "spin-base-path", "/");
     set_header(h, "spin-client-addr", &client.to_string());
     for (name, value) in &matched.params {
-        set_header(h, &format!("spin-path-match-{name}"), value);
+        // Spin writes the header name as `SPIN_PATH_MATCH_<NAME>`, then turns
+        // `_` into `-` and lowercases it (`trigger-http`'s `prepare_header_key`).
+        set_header(h, &path_match_header(name), value);
     }
     hyper::Request::from_parts(parts, body)
+}
+
+/// The `spin-*` headers of a request that came by service chaining, as Spin
+/// sets them (`RouteMatch::synthetic` in Spin's `crates/routes`, used by its
+/// `trigger-http` outbound interceptor): matched as if against the wildcard
+/// route `/...`, the whole path (no query) as path info, client `0.0.0.0:0`.
+fn set_chained_headers(h: &mut http::HeaderMap, uri: &http::Uri) {
+    set_header(h, "spin-full-url", &uri.to_string());
+    set_header(h, "spin-path-info", uri.path());
+    set_header(h, "spin-matched-route", "/...");
+    set_header(h, "spin-raw-component-route", "/...");
+    set_header(h, "spin-component-route", "");
+    set_header(h, "spin-base-path", "/");
+    set_header(h, "spin-client-addr", "0.0.0.0:0");
+}
+
+/// The header Spin passes a `:name` route segment in.
+fn path_match_header(name: &str) -> String {
+    format!("spin-path-match-{name}")
+        .replace('_', "-")
+        .to_ascii_lowercase()
 }
 
 fn set_header(h: &mut http::HeaderMap, name: &str, value: &str) {

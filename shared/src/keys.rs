@@ -166,3 +166,9 @@ pub fn tally_index(day: &str) -> String {
 pub fn summary_counter(day: &str, dimension: &str, value: &str, metric: &str) -> String {
     format!("ct/sum/{day}/{dimension}/{value}/{metric}")
 }
+
+/// The counter that decides who creates `key` for compare-and-swap
+/// (`storage::Portable`): a sibling of every key written that way.
+pub fn creation_claim(key: &str) -> String {
+    format!("{key}#c")
+}

@@ -6,21 +6,28 @@ use spin_sdk::wit::wasi::keyvalue::{atomics, batch, store};
 
 use crate::error::{ApiError, MAX_BODY_BYTES};
 use crate::signing::bearer_matches;
-use crate::storage::{Storage, StoreError, StoreResult};
+use crate::storage::{HostKv, Portable, StoreError, StoreResult};
 use crate::survey_policy_or_default;
 
-/// [`Storage`] over the host's `default` key-value store.
-pub struct SpinStore {
+/// The host's `default` key-value store, exactly as `wasi:keyvalue` gives it
+/// (Spin's quirks included); the app uses it through [`SpinStore`].
+pub struct SpinKv {
     bucket: store::Bucket,
 }
 
-impl SpinStore {
+/// [`crate::storage::Storage`] over the host's `default` store, exact on the
+/// embedded host and on each of Spin's stores (see [`Portable`]).
+pub type SpinStore = Portable<SpinKv>;
+
+impl Portable<SpinKv> {
     pub fn open() -> Result<SpinStore, ApiError> {
-        store::open("default").map(|bucket| SpinStore { bucket }).map_err(|e| {
-            ApiError::unavailable(format!(
-                "cannot open the key-value store `default` ({e:?}); is `key_value_stores = [\"default\"]` set for this component?"
-            ))
-        })
+        store::open("default")
+            .map(|bucket| Portable::over(SpinKv { bucket }))
+            .map_err(|e| {
+                ApiError::unavailable(format!(
+                    "cannot open the key-value store `default` ({e:?}); is `key_value_stores = [\"default\"]` set for this component?"
+                ))
+            })
     }
 }
 
@@ -32,7 +39,7 @@ fn err(e: store::Error) -> StoreError {
     })
 }
 
-impl Storage for SpinStore {
+impl HostKv for SpinKv {
     type Cas = atomics::Cas;
 
     fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
@@ -47,15 +54,8 @@ impl Storage for SpinStore {
         self.bucket.delete(key).map_err(err)
     }
 
-    fn get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<Vec<u8>>>> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let found = batch::get_many(&self.bucket, keys).map_err(err)?;
-        // Hosts answer in key order; match by key all the same.
-        let mut by_key: std::collections::HashMap<String, Option<Vec<u8>>> =
-            found.into_iter().collect();
-        Ok(keys.iter().map(|k| by_key.remove(k).flatten()).collect())
+    fn get_many(&self, keys: &[String]) -> StoreResult<Vec<(String, Option<Vec<u8>>)>> {
+        batch::get_many(&self.bucket, keys).map_err(err)
     }
 
     fn increment(&self, key: &str, delta: i64) -> StoreResult<i64> {
@@ -68,6 +68,8 @@ impl Storage for SpinStore {
         Ok((current, cas))
     }
 
+    /// `false` for Spin's `cas-failed`, which its Redis store answers even
+    /// when the value was stored: [`Portable`] reads back to know.
     fn cas_swap(&self, cas: atomics::Cas, value: &[u8]) -> StoreResult<bool> {
         match atomics::swap(cas, value) {
             Ok(()) => Ok(true),
@@ -313,7 +315,7 @@ pub fn method_is(req: &Request, m: Method) -> bool {
 
 /// The `spin.toml` route the request came in on (Spin's `spin-matched-route`
 /// header, e.g. `/s/:token`): components dispatch on it, not on the path.
-/// Empty for a request that came by an internal route.
+/// [`CHAINED_ROUTE`] for a request that came by service chaining.
 pub fn matched_route(req: &Request) -> String {
     req.header("spin-matched-route")
         .and_then(|h| h.as_str())
@@ -321,9 +323,16 @@ pub fn matched_route(req: &Request) -> String {
         .to_string()
 }
 
-/// The `spin-path-match-<name>` value of a `:name` route segment.
+/// What Spin gives a request that came by service chaining
+/// (`http://<component>.spin.internal/...`) as its matched route: it is matched
+/// as if against the wildcard route. No public route of this app is `/...`.
+pub const CHAINED_ROUTE: &str = "/...";
+
+/// The value of a `:name` route segment. Spin passes it as the header
+/// `spin-path-match-<name>` with `_` written as `-` (`:task_id` →
+/// `spin-path-match-task-id`).
 pub fn path_param(req: &Request, name: &str) -> Result<String, ApiError> {
-    req.header(&format!("spin-path-match-{name}"))
+    req.header(&format!("spin-path-match-{}", name.replace('_', "-")))
         .and_then(|h| h.as_str())
         .map(str::to_string)
         .ok_or_else(|| ApiError::not_found(format!("no `{name}` in the path")))

@@ -6,6 +6,7 @@
 //! [`Storage::increment`] or the compare-and-swap pair.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use serde::de::DeserializeOwned;
@@ -278,40 +279,268 @@ pub fn decode_counter(bytes: &[u8]) -> i64 {
         .unwrap_or(0)
 }
 
-/// An in-memory [`Storage`] for native tests, with the same semantics.
-#[derive(Default)]
-pub struct MemoryStorage {
-    data: Mutex<BTreeMap<String, Vec<u8>>>,
+// ---------------------------------------------------------------------------
+// Portable: exact on every store Spin has, as those stores are.
+// ---------------------------------------------------------------------------
+
+/// A host's `wasi:keyvalue` store as it really behaves, quirks included. The
+/// app never uses one directly: [`Portable`] makes any of them exact.
+///
+/// What real hosts do that the interface does not promise against (Spin
+/// 4.0.2, `../shared/tools/README.md`):
+/// - Spin's SQLite store makes a compare-and-swap on an absent key an upsert:
+///   two swaps that both began on the absent key both succeed.
+/// - Spin's Redis store reports every swap as failed (its `UNWATCH <key>` is
+///   refused), whether or not the value was stored; its batch read sends
+///   `KEYS k1 k2 …`: an error for two keys or more, a wrong answer for one.
+pub trait HostKv {
+    type Cas;
+    fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    fn set(&self, key: &str, value: &[u8]) -> StoreResult<()>;
+    fn delete(&self, key: &str) -> StoreResult<()>;
+    /// `(key, value)` pairs as the host answers them (absent keys may be
+    /// missing). May fail, or answer wrongly, where the host is broken.
+    fn get_many(&self, keys: &[String]) -> StoreResult<Vec<(String, Option<Vec<u8>>)>>;
+    fn increment(&self, key: &str, delta: i64) -> StoreResult<i64>;
+    fn cas_begin(&self, key: &str) -> StoreResult<(Option<Vec<u8>>, Self::Cas)>;
+    /// `true`: stored. `false`: not known to be stored (it may have been).
+    fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> StoreResult<bool>;
 }
 
-impl MemoryStorage {
-    pub fn new() -> MemoryStorage {
-        MemoryStorage::default()
-    }
-
-    /// All keys, for tests that inspect the layout.
-    pub fn keys(&self) -> Vec<String> {
-        self.data.lock().unwrap().keys().cloned().collect()
-    }
+/// [`Storage`] with exact semantics over any [`HostKv`]:
+/// - **No swap from an absent key.** An absent key is first made to exist
+///   holding [`PLACEHOLDER`] (read back as absent); who writes it is decided
+///   by an increment on [`crate::keys::creation_claim`], which every store
+///   does exactly. Swaps then always start from a value, and those are exact.
+/// - **Swaps confirmed by reading back.** Every value written by a swap ends
+///   with a writer tag (`0x1E` and 16 random hex digits, stripped on every
+///   read), so a swap reported as failed is known to have landed exactly when
+///   the key still holds this writer's bytes. Identical values from two
+///   writers can never be mistaken for each other.
+/// - **Batch reads never trusted blindly**: one key is a plain `get`; a batch
+///   that fails (or names keys not asked for) falls back to single reads, and
+///   this store skips batches from then on.
+pub struct Portable<K: HostKv> {
+    kv: K,
+    batch_works: AtomicBool,
 }
 
-pub struct MemoryCas {
+/// What an absent key holds once it exists for compare-and-swap; read as absent.
+pub const PLACEHOLDER: &[u8] = b"null";
+
+/// The writer tag's length: `0x1E` and 16 hex digits.
+const TAG_LEN: usize = 17;
+
+/// How long a writer waits for another to finish creating a key (doubling
+/// sleeps, about 1 s in all) before it creates the key itself.
+const CREATION_WAITS_MS: [u64; 10] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
+
+pub struct PortableCas<C> {
+    raw: C,
     key: String,
-    original: Option<Vec<u8>>,
 }
 
-impl Storage for MemoryStorage {
-    type Cas = MemoryCas;
+impl<K: HostKv> Portable<K> {
+    pub fn over(kv: K) -> Portable<K> {
+        Portable {
+            kv,
+            batch_works: AtomicBool::new(true),
+        }
+    }
+
+    /// The store underneath, as the host has it.
+    pub fn host(&self) -> &K {
+        &self.kv
+    }
+
+    /// Make an absent `key` exist, holding [`PLACEHOLDER`]. The first claimer
+    /// writes it; the others wait for it. A claimer that waits in vain (the
+    /// first died between its claim and its write, or the key was deleted and
+    /// its claim kept) writes it itself.
+    fn make_exist(&self, key: &str) -> StoreResult<()> {
+        let claim = crate::keys::creation_claim(key);
+        if self.kv.increment(&claim, 1)? == 1 {
+            return self.kv.set(key, PLACEHOLDER);
+        }
+        for ms in CREATION_WAITS_MS {
+            if self.kv.get(key)?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
+        let (current, cas) = self.kv.cas_begin(key)?;
+        if current.is_none() {
+            self.kv.cas_swap(cas, PLACEHOLDER)?;
+        }
+        Ok(())
+    }
+}
+
+/// A value as the app sees it: writer tag stripped, the placeholder absent.
+fn visible(raw: Option<Vec<u8>>) -> Option<Vec<u8>> {
+    let mut bytes = raw?;
+    if has_tag(&bytes) {
+        bytes.truncate(bytes.len() - TAG_LEN);
+    }
+    (bytes != PLACEHOLDER).then_some(bytes)
+}
+
+fn has_tag(bytes: &[u8]) -> bool {
+    bytes.len() >= TAG_LEN
+        && bytes[bytes.len() - TAG_LEN] == 0x1E
+        && bytes[bytes.len() - TAG_LEN + 1..]
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+}
+
+/// `value` with a writer tag no other write carries: 64 random bits from
+/// the standard library's OS-seeded hasher keys (`wasi:random` in a
+/// component), mixed with a process-wide sequence number.
+fn tagged(value: &[u8]) -> Vec<u8> {
+    use std::hash::BuildHasher;
+    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+    let n = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    let random = std::collections::hash_map::RandomState::new().hash_one(n);
+    let mut out = Vec::with_capacity(value.len() + TAG_LEN);
+    out.extend_from_slice(value);
+    out.push(0x1E);
+    out.extend_from_slice(format!("{random:016x}").as_bytes());
+    out
+}
+
+impl<K: HostKv> Storage for Portable<K> {
+    type Cas = PortableCas<K::Cas>;
 
     fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        Ok(self.data.lock().unwrap().get(key).cloned())
+        Ok(visible(self.kv.get(key)?))
     }
 
     fn set(&self, key: &str, value: &[u8]) -> StoreResult<()> {
-        self.data
-            .lock()
-            .unwrap()
-            .insert(key.to_string(), value.to_vec());
+        self.kv.set(key, value)
+    }
+
+    /// The key and its creation claim: a key made again later is claimed afresh.
+    fn delete(&self, key: &str) -> StoreResult<()> {
+        self.kv.delete(key)?;
+        self.kv.delete(&crate::keys::creation_claim(key))
+    }
+
+    fn get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+        if keys.len() <= 1 {
+            return keys.iter().map(|k| self.get(k)).collect();
+        }
+        if self.batch_works.load(Ordering::Relaxed) {
+            if let Ok(pairs) = self.kv.get_many(keys) {
+                let asked: std::collections::HashSet<&str> =
+                    keys.iter().map(String::as_str).collect();
+                if pairs.iter().all(|(k, _)| asked.contains(k.as_str())) {
+                    let mut by_key: std::collections::HashMap<String, Option<Vec<u8>>> =
+                        pairs.into_iter().collect();
+                    return Ok(keys
+                        .iter()
+                        .map(|k| visible(by_key.remove(k).flatten()))
+                        .collect());
+                }
+            }
+            self.batch_works.store(false, Ordering::Relaxed);
+        }
+        keys.iter().map(|k| self.get(k)).collect()
+    }
+
+    fn increment(&self, key: &str, delta: i64) -> StoreResult<i64> {
+        self.kv.increment(key, delta)
+    }
+
+    fn cas_begin(&self, key: &str) -> StoreResult<(Option<Vec<u8>>, Self::Cas)> {
+        for _ in 0..4 {
+            let (current, raw) = self.kv.cas_begin(key)?;
+            if current.is_some() {
+                let cas = PortableCas {
+                    raw,
+                    key: key.to_string(),
+                };
+                return Ok((visible(current), cas));
+            }
+            drop(raw);
+            self.make_exist(key)?;
+        }
+        Err(StoreError(format!(
+            "`{key}` was deleted each time it was created; retry"
+        )))
+    }
+
+    fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> StoreResult<bool> {
+        let mine = tagged(value);
+        if self.kv.cas_swap(cas.raw, &mine)? {
+            return Ok(true);
+        }
+        Ok(self.kv.get(&cas.key)?.as_deref() == Some(&mine[..]))
+    }
+}
+
+/// How a [`MemoryKv`] behaves: like the embedded host, or like one of Spin's
+/// stores with its quirks (see [`HostKv`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KvMode {
+    /// The embedded host: swaps exact even on absent keys, batches exact,
+    /// counters as 8-byte little-endian.
+    Exact,
+    /// Spin's SQLite store: a swap on an absent key is an upsert; a swap on
+    /// a present one compares values; a batch answers only present keys;
+    /// incrementing a key that is no counter fails (Spin's host panics).
+    SpinSqlite,
+    /// Spin's Redis store: a swap stores when the key was not written since
+    /// its read (WATCH) and always reports failure; a batch of two keys or
+    /// more fails, of one answers wrongly; counters as decimal text.
+    SpinRedis,
+}
+
+impl KvMode {
+    pub const ALL: [KvMode; 3] = [KvMode::Exact, KvMode::SpinSqlite, KvMode::SpinRedis];
+}
+
+/// An in-memory [`HostKv`] for native tests, in one of the [`KvMode`]s.
+pub struct MemoryKv {
+    mode: KvMode,
+    data: Mutex<BTreeMap<String, (Vec<u8>, u64)>>,
+    writes: AtomicU64,
+}
+
+pub struct MemoryKvCas {
+    key: String,
+    original: Option<Vec<u8>>,
+    version: Option<u64>,
+}
+
+impl MemoryKv {
+    pub fn new(mode: KvMode) -> MemoryKv {
+        MemoryKv {
+            mode,
+            data: Mutex::new(BTreeMap::new()),
+            writes: AtomicU64::new(0),
+        }
+    }
+
+    pub fn mode(&self) -> KvMode {
+        self.mode
+    }
+
+    fn write(&self, data: &mut BTreeMap<String, (Vec<u8>, u64)>, key: &str, value: Vec<u8>) {
+        let version = self.writes.fetch_add(1, Ordering::Relaxed) + 1;
+        data.insert(key.to_string(), (value, version));
+    }
+}
+
+impl HostKv for MemoryKv {
+    type Cas = MemoryKvCas;
+
+    fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self.data.lock().unwrap().get(key).map(|(v, _)| v.clone()))
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> StoreResult<()> {
+        let mut data = self.data.lock().unwrap();
+        self.write(&mut data, key, value.to_vec());
         Ok(())
     }
 
@@ -320,45 +549,103 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 
-    fn get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+    fn get_many(&self, keys: &[String]) -> StoreResult<Vec<(String, Option<Vec<u8>>)>> {
         let data = self.data.lock().unwrap();
-        Ok(keys.iter().map(|k| data.get(k).cloned()).collect())
+        match self.mode {
+            KvMode::Exact => Ok(keys
+                .iter()
+                .map(|k| (k.clone(), data.get(k).map(|(v, _)| v.clone())))
+                .collect()),
+            KvMode::SpinSqlite => Ok(keys
+                .iter()
+                .filter_map(|k| data.get(k).map(|(v, _)| (k.clone(), Some(v.clone()))))
+                .rev()
+                .collect()),
+            KvMode::SpinRedis if keys.len() >= 2 => Err(StoreError(
+                "ERR wrong number of arguments for 'keys' command".into(),
+            )),
+            KvMode::SpinRedis => Ok(keys.iter().map(|k| (k.clone(), None)).collect()),
+        }
     }
 
     fn increment(&self, key: &str, delta: i64) -> StoreResult<i64> {
         let mut data = self.data.lock().unwrap();
-        let current = match data.get(key) {
-            None => 0,
-            Some(b) if b.len() == 8 => decode_counter(b),
-            Some(_) => {
+        let current = match (self.mode, data.get(key)) {
+            (_, None) => 0,
+            (KvMode::SpinRedis, Some((v, _))) => std::str::from_utf8(v)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .ok_or_else(|| StoreError(format!("ERR value is not an integer at `{key}`")))?,
+            (_, Some((v, _))) if v.len() == 8 => decode_counter(v),
+            (_, Some(_)) => {
                 return Err(StoreError(format!(
                     "`{key}` does not hold an 8-byte counter"
                 )))
             }
         };
         let next = current + delta;
-        data.insert(key.to_string(), next.to_le_bytes().to_vec());
+        let bytes = match self.mode {
+            KvMode::SpinRedis => next.to_string().into_bytes(),
+            _ => next.to_le_bytes().to_vec(),
+        };
+        self.write(&mut data, key, bytes);
         Ok(next)
     }
 
-    fn cas_begin(&self, key: &str) -> StoreResult<(Option<Vec<u8>>, MemoryCas)> {
-        let original = self.get(key)?;
-        Ok((
-            original.clone(),
-            MemoryCas {
-                key: key.to_string(),
-                original,
-            },
-        ))
+    fn cas_begin(&self, key: &str) -> StoreResult<(Option<Vec<u8>>, MemoryKvCas)> {
+        let data = self.data.lock().unwrap();
+        let (original, version) = match data.get(key) {
+            Some((v, n)) => (Some(v.clone()), Some(*n)),
+            None => (None, None),
+        };
+        let cas = MemoryKvCas {
+            key: key.to_string(),
+            original: original.clone(),
+            version,
+        };
+        Ok((original, cas))
     }
 
-    fn cas_swap(&self, cas: MemoryCas, value: &[u8]) -> StoreResult<bool> {
+    fn cas_swap(&self, cas: MemoryKvCas, value: &[u8]) -> StoreResult<bool> {
         let mut data = self.data.lock().unwrap();
-        if data.get(&cas.key) != cas.original.as_ref() {
-            return Ok(false);
+        let now = data.get(&cas.key);
+        let swapped = match self.mode {
+            KvMode::Exact => now.map(|(v, _)| v) == cas.original.as_ref(),
+            KvMode::SpinSqlite => {
+                cas.original.is_none() || now.map(|(v, _)| v) == cas.original.as_ref()
+            }
+            KvMode::SpinRedis => now.map(|(_, n)| *n) == cas.version,
+        };
+        if swapped {
+            self.write(&mut data, &cas.key, value.to_vec());
         }
-        data.insert(cas.key, value.to_vec());
-        Ok(true)
+        Ok(swapped && self.mode != KvMode::SpinRedis)
+    }
+}
+
+/// The in-memory [`Storage`] of native tests: [`Portable`] over a [`MemoryKv`].
+pub type MemoryStorage = Portable<MemoryKv>;
+
+impl Portable<MemoryKv> {
+    /// Like the embedded host.
+    pub fn new() -> MemoryStorage {
+        Portable::over(MemoryKv::new(KvMode::Exact))
+    }
+
+    /// Like one of Spin's stores.
+    pub fn in_memory_like(mode: KvMode) -> MemoryStorage {
+        Portable::over(MemoryKv::new(mode))
+    }
+
+    /// All keys, for tests that inspect the layout.
+    pub fn keys(&self) -> Vec<String> {
+        self.kv.data.lock().unwrap().keys().cloned().collect()
+    }
+}
+
+impl Default for Portable<MemoryKv> {
+    fn default() -> Self {
+        Portable::new()
     }
 }
 
@@ -504,6 +791,208 @@ mod tests {
             proptest::prop_assert_eq!(decode_counter(&n.to_string().into_bytes()), n);
             proptest::prop_assert_eq!(decode_counter(&n.to_le_bytes()), n);
         }
+    }
+
+    // --- The memory modes behave like Spin's stores (so the tests below prove something).
+
+    #[test]
+    fn spin_sqlite_mode_upserts_a_swap_on_an_absent_key() {
+        let kv = MemoryKv::new(KvMode::SpinSqlite);
+        let (_, a) = kv.cas_begin("k").unwrap();
+        let (_, b) = kv.cas_begin("k").unwrap();
+        assert!(kv.cas_swap(a, b"a").unwrap());
+        assert!(
+            kv.cas_swap(b, b"b").unwrap(),
+            "both win: the bug Portable avoids"
+        );
+        let (_, c) = kv.cas_begin("k").unwrap();
+        kv.set("k", b"x").unwrap();
+        assert!(!kv.cas_swap(c, b"c").unwrap(), "exact on a present key");
+        assert!(kv.increment("k", 1).is_err(), "no counter");
+        kv.set("n", &3i64.to_le_bytes()).unwrap();
+        let batch = kv.get_many(&["n".into(), "none".into()]).unwrap();
+        assert_eq!(
+            batch,
+            vec![("n".to_string(), Some(3i64.to_le_bytes().to_vec()))]
+        );
+    }
+
+    #[test]
+    fn spin_redis_mode_reports_every_swap_failed_and_breaks_batches() {
+        let kv = MemoryKv::new(KvMode::SpinRedis);
+        let (_, a) = kv.cas_begin("k").unwrap();
+        assert!(!kv.cas_swap(a, b"a").unwrap(), "reported failed…");
+        assert_eq!(
+            kv.get("k").unwrap().as_deref(),
+            Some(&b"a"[..]),
+            "…yet stored"
+        );
+        let (_, b) = kv.cas_begin("k").unwrap();
+        kv.set("k", b"a").unwrap(); // the same bytes, but a write: WATCH aborts
+        assert!(!kv.cas_swap(b, b"b").unwrap());
+        assert_eq!(kv.get("k").unwrap().as_deref(), Some(&b"a"[..]));
+        assert!(kv.get_many(&["k".into(), "j".into()]).is_err());
+        assert_eq!(
+            kv.get_many(&["k".into()]).unwrap(),
+            vec![("k".to_string(), None)]
+        );
+        assert_eq!(kv.increment("n", 12).unwrap(), 12);
+        assert_eq!(kv.get("n").unwrap().as_deref(), Some(&b"12"[..]));
+    }
+
+    // --- Portable is exact over every mode.
+
+    fn each_mode(test: impl Fn(KvMode, std::sync::Arc<MemoryStorage>)) {
+        for mode in KvMode::ALL {
+            test(
+                mode,
+                std::sync::Arc::new(MemoryStorage::in_memory_like(mode)),
+            );
+        }
+    }
+
+    /// `threads` threads run `f(thread index)` at once (as concurrent requests do).
+    fn race<T: Send>(threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+        let barrier = std::sync::Barrier::new(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|i| {
+                    let (f, barrier) = (&f, &barrier);
+                    s.spawn(move || {
+                        barrier.wait();
+                        f(i)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    }
+
+    #[test]
+    fn exactly_one_creator_of_a_new_key_in_every_mode() {
+        each_mode(|mode, s| {
+            for round in 0..20 {
+                let key = format!("ev/{round}");
+                let created = race(8, |i| s.create_json(&key, &i).unwrap());
+                assert_eq!(created.iter().filter(|c| **c).count(), 1, "{mode:?}");
+                let winner = created.iter().position(|c| *c).unwrap();
+                assert_eq!(s.get_json::<usize>(&key).unwrap(), Some(winner), "{mode:?}");
+            }
+        });
+    }
+
+    #[test]
+    fn identical_values_from_two_writers_still_have_one_creator() {
+        each_mode(|mode, s| {
+            for round in 0..20 {
+                let key = format!("same/{round}");
+                let created = race(4, |_| s.create_json(&key, &"same").unwrap());
+                assert_eq!(created.iter().filter(|c| **c).count(), 1, "{mode:?}");
+            }
+        });
+    }
+
+    #[test]
+    fn concurrent_updates_of_a_new_key_lose_nothing_in_every_mode() {
+        each_mode(|mode, s| {
+            race(8, |i| {
+                for j in 0..25 {
+                    s.add_to_list("list", &format!("{i}-{j}")).unwrap();
+                }
+            });
+            let list = s.get_json::<Vec<String>>("list").unwrap().unwrap();
+            assert_eq!(list.len(), 200, "{mode:?}");
+        });
+    }
+
+    #[test]
+    fn an_update_reports_its_own_write_once_in_every_mode() {
+        // Each writer claims the value only while it is unclaimed: exactly one
+        // update_if may report the change as its own.
+        each_mode(|mode, s| {
+            for round in 0..20 {
+                let key = format!("claim/{round}");
+                s.put_json(&key, &0usize).unwrap();
+                let mine = race(6, |i| {
+                    s.update_if::<usize, _>(&key, |v| {
+                        if *v != 0 {
+                            return false;
+                        }
+                        *v = i + 1;
+                        true
+                    })
+                    .unwrap()
+                    .is_some()
+                });
+                assert_eq!(mine.iter().filter(|m| **m).count(), 1, "{mode:?}");
+            }
+        });
+    }
+
+    #[test]
+    fn batch_reads_fall_back_where_the_host_cannot_batch() {
+        each_mode(|mode, s| {
+            s.put_json("a", &1).unwrap();
+            s.increment("n", 5).unwrap();
+            s.create_json("c", &"x").unwrap();
+            let keys: Vec<String> = ["a", "none", "n", "c"].map(String::from).into();
+            let values = s.get_many(&keys).unwrap();
+            assert_eq!(values[0].as_deref(), Some(&b"1"[..]), "{mode:?}");
+            assert_eq!(values[1], None, "{mode:?}");
+            assert_eq!(
+                values[3].as_deref(),
+                Some(&b"\"x\""[..]),
+                "tag stripped: {mode:?}"
+            );
+            assert_eq!(s.counters(&keys[2..3]).unwrap(), vec![5], "{mode:?}");
+            assert_eq!(
+                s.get_many(&keys[..1]).unwrap()[0].as_deref(),
+                Some(&b"1"[..])
+            );
+        });
+    }
+
+    #[test]
+    fn a_deleted_key_is_created_afresh_without_waiting() {
+        each_mode(|mode, s| {
+            assert!(s.create_json("k", &1).unwrap());
+            s.delete("k").unwrap();
+            let started = std::time::Instant::now();
+            assert!(s.create_json("k", &2).unwrap(), "{mode:?}");
+            assert!(
+                started.elapsed() < std::time::Duration::from_millis(500),
+                "{mode:?}"
+            );
+            assert_eq!(s.get_json::<i32>("k").unwrap(), Some(2));
+        });
+    }
+
+    #[test]
+    fn a_creator_that_died_after_its_claim_does_not_block_the_key() {
+        each_mode(|mode, s| {
+            // The claim was taken, but its write never happened.
+            s.increment(&crate::keys::creation_claim("k"), 1).unwrap();
+            assert!(s.create_json("k", &7).unwrap(), "{mode:?}");
+            assert_eq!(s.get_json::<i32>("k").unwrap(), Some(7));
+        });
+    }
+
+    #[test]
+    fn writer_tags_are_unique_and_stripped() {
+        let a = tagged(b"v");
+        let b = tagged(b"v");
+        assert_ne!(a, b);
+        assert!(has_tag(&a));
+        assert_eq!(visible(Some(a)).as_deref(), Some(&b"v"[..]));
+        assert_eq!(visible(Some(tagged(PLACEHOLDER))), None);
+        assert_eq!(
+            visible(Some(b"plain".to_vec())).as_deref(),
+            Some(&b"plain"[..])
+        );
+        assert_eq!(
+            visible(Some(7i64.to_le_bytes().to_vec())).as_deref(),
+            Some(&7i64.to_le_bytes()[..])
+        );
     }
 
     #[test]

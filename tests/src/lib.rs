@@ -238,8 +238,35 @@ impl Drop for RedisServer {
     }
 }
 
+/// Which host serves the app.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostKind {
+    /// `revisit-host`, with its test clock and store inspection.
+    Embedded,
+    /// Real Spin (`spin up`): the wall clock, and only the app's own HTTP API.
+    Spin,
+}
+
+/// The real Spin CLI, where there is one: `SPIN_BIN`, the project's
+/// `../shared/tools/spin`, or `spin` on `PATH`.
+pub fn spin_binary() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("SPIN_BIN") {
+        return Some(PathBuf::from(p)).filter(|p| p.exists());
+    }
+    let beside = project_root().join("../shared/tools/spin");
+    if beside.exists() {
+        return Some(beside);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("spin"))
+            .find(|p| p.is_file())
+    })
+}
+
 /// A running host; killed on drop.
 pub struct Host {
+    pub kind: HostKind,
     child: Option<Child>,
     pub port: u16,
     pub base: String,
@@ -292,6 +319,7 @@ impl Host {
             }
         };
         let host = Host {
+            kind: HostKind::Embedded,
             child: Some(child),
             port: addr.port(),
             base: format!("http://{addr}"),
@@ -305,6 +333,57 @@ impl Host {
         };
         host.wait_ready();
         host
+    }
+
+    /// Real Spin (`spin`, see [`spin_binary`]) serving `config`'s manifest
+    /// with its own state directory in `data` (Spin's default SQLite store),
+    /// or the stores of a runtime config given in `config.args`
+    /// (`--runtime-config-file …`). Spin prints its `Serving` line once the
+    /// components are ready.
+    pub fn spin_in(spin: &Path, config: HostConfig, data: Arc<TempDir>) -> Host {
+        let n = HOST_LOGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = data.0.join(format!("spin-{n}.log"));
+        let log_file = std::fs::File::create(&log).unwrap();
+        let mut cmd = Command::new(spin);
+        cmd.arg("up")
+            .arg("--from")
+            .arg(&config.manifest)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--state-dir")
+            .arg(data.0.join(format!("spin-state-{n}")))
+            .args(&config.args)
+            .current_dir(project_root())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file);
+        for (k, v) in &config.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start spin");
+        let addr = match serving_address(&log, &mut child, Duration::from_secs(120)) {
+            Ok(addr) => addr,
+            Err(why) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "spin did not come up ({why}); its log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+        };
+        Host {
+            kind: HostKind::Spin,
+            child: Some(child),
+            port: addr.port(),
+            base: format!("http://{addr}"),
+            config,
+            data,
+            http: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            log,
+        }
     }
 
     fn wait_ready(&self) {
@@ -328,8 +407,26 @@ impl Host {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
     }
 
+    /// The host's log; for Spin, with what the components wrote to stderr
+    /// (Spin keeps that in files of its state directory).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        let mut text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        if self.kind == HostKind::Spin {
+            for entry in std::fs::read_dir(&self.data.0)
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let logs = entry.path().join("logs");
+                for file in std::fs::read_dir(logs).into_iter().flatten().flatten() {
+                    if file.path().to_string_lossy().ends_with("stderr.txt") {
+                        text.push_str(&format!("--- {}\n", file.path().display()));
+                        text.push_str(&std::fs::read_to_string(file.path()).unwrap_or_default());
+                    }
+                }
+            }
+        }
+        text
     }
 
     /// Kill the host (SIGKILL) and start it again on the same data.
@@ -366,6 +463,9 @@ impl Host {
     }
 
     pub fn clock(&self) -> DateTime<Utc> {
+        if self.kind == HostKind::Spin {
+            return Utc::now();
+        }
         let v: Value = self
             .http
             .get(self.url("/.well-known/revisit-host/clock"))

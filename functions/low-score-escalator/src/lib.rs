@@ -38,7 +38,9 @@ const FIRST_CONTACT_KEEP: usize = 10_000;
 async fn handle(req: Request) -> Response {
     let route = shell::matched_route(&req);
     let result = match (route.as_str(), req.method()) {
-        ("", Method::Post) if req.path() == INTERNAL_ESCALATIONS => escalation(&req),
+        (shell::CHAINED_ROUTE, Method::Post) if req.path() == INTERNAL_ESCALATIONS => {
+            escalation(&req)
+        }
         ("/callbacks", Method::Get) => list(&req),
         ("/callbacks/:task_id", Method::Get) => get(&req),
         ("/callbacks/:task_id/outcome", Method::Post) => outcome(&req),

@@ -1,0 +1,283 @@
+//! The app on real Spin (`spin up` on the project's own `spin.toml` and
+//! `.wasm` files), the host it is written for: the whole loop with exact
+//! counts and no 5xx, first on Spin's default (SQLite) store, then on two Spin
+//! instances sharing one Redis. Spin has no test clock, so events are dated
+//! in the past and customers live in a zone where it is now early afternoon.
+//!
+//! Where no `spin` binary is found (`SPIN_BIN`, `../shared/tools/spin`,
+//! `PATH`) each test says so and passes without running.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Barrier, Mutex};
+
+use chrono::{Duration, Timelike, Utc};
+use revisit_tests::*;
+use serde_json::{json, Value};
+
+/// Surveys in one run; each link is answered four times.
+const SURVEYS: usize = 12;
+const CLIENTS: usize = 16;
+
+fn spin_or_skip(test: &str) -> Option<std::path::PathBuf> {
+    let spin = spin_binary();
+    if spin.is_none() {
+        eprintln!("SKIPPED {test}: no spin binary (set SPIN_BIN, or put it at ../shared/tools/spin or on PATH)");
+    }
+    spin
+}
+
+/// An IANA zone where it is about 13:00 now (`Etc/GMT-1` is UTC+1).
+fn afternoon_zone() -> String {
+    let offset = 13 - Utc::now().hour() as i32;
+    match offset {
+        0 => "Etc/GMT".into(),
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
+    }
+}
+
+/// Delivery `n` of run `tag`: its own customer (e-mail), a high-value order
+/// delivered 73 hours ago, so its product survey is due now.
+fn delivery(tag: &str, n: usize, zone: &str) -> String {
+    let occurred = (Utc::now() - Duration::hours(73)).to_rfc3339();
+    event_body(
+        &format!("{tag}-ev{n}"),
+        "order.delivered",
+        &occurred,
+        json!({"id": format!("{tag}-c{n}"), "name": format!("Customer {n}"),
+            "email": format!("{tag}{n}@example.com"), "locale": "en", "time_zone": zone}),
+        json!({"category": "high_value", "agent_id": format!("agent-{}", n % 3)}),
+    )
+}
+
+/// What one run of the loop saw, for the caller's own checks.
+struct Loop {
+    low: usize,
+}
+
+/// The whole loop over `hosts` (requests spread across them), asserting
+/// exact counts and no 5xx at every step.
+fn whole_loop(hosts: &[Host], sender: &Sender, tag: &str) -> Loop {
+    let zone = afternoon_zone();
+    let host = |i: usize| &hosts[i % hosts.len()];
+
+    // Events: each posted twice at once (through different hosts where there
+    // are two): exactly one of the two plans it.
+    let barrier = Barrier::new(2 * SURVEYS);
+    let answers = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for n in 0..SURVEYS {
+            for copy in 0..2 {
+                let (barrier, answers, zone) = (&barrier, &answers, &zone);
+                s.spawn(move || {
+                    let body = delivery(tag, n, zone);
+                    barrier.wait();
+                    let (status, v) = Host::json(host(n + copy).post_event(&body));
+                    answers.lock().unwrap().push((n, status, v));
+                });
+            }
+        }
+    });
+    let answers = answers.into_inner().unwrap();
+    for (_, status, v) in &answers {
+        assert_eq!(*status, 202, "{v}");
+    }
+    let firsts: Vec<usize> = answers
+        .iter()
+        .filter(|(_, _, v)| v["duplicate"] == false)
+        .map(|(n, _, _)| *n)
+        .collect();
+    assert_eq!(
+        firsts.iter().collect::<BTreeSet<_>>().len(),
+        SURVEYS,
+        "every event planned"
+    );
+    assert_eq!(firsts.len(), SURVEYS, "and each exactly once: {answers:?}");
+    for (_, _, v) in &answers {
+        assert_eq!(v["surveys"].as_array().map(Vec::len), Some(1), "{v}");
+    }
+
+    // The tick sends every due survey once, whichever host runs it.
+    let seen = sender.messages().len();
+    let (status, tick) = Host::json(host(1).admin_post("/issuer/tick", ""));
+    assert_eq!(status, 200, "{tick}");
+    assert_eq!(tick["sent"], SURVEYS, "{tick}");
+    let (status, again) = Host::json(host(0).admin_post("/issuer/tick", ""));
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["sent"], 0, "nothing twice: {again}");
+    let links: Vec<String> = sender.messages()[seen..]
+        .iter()
+        .map(|m| link_path(m["link"].as_str().unwrap()))
+        .collect();
+    assert_eq!(links.len(), SURVEYS);
+
+    // Answers: every link four times, the same answer each time, from 16
+    // clients at once: first answer wins, exactly once per survey.
+    let score = |i: usize| if i % 3 == 0 { 2 } else { 9 };
+    let work: Vec<usize> = (0..SURVEYS * 4).map(|n| n % SURVEYS).collect();
+    let results = Mutex::new(Vec::new());
+    let barrier = Barrier::new(CLIENTS);
+    std::thread::scope(|s| {
+        for (c, chunk) in work.chunks(work.len().div_ceil(CLIENTS)).enumerate() {
+            let (links, results, barrier) = (&links, &results, &barrier);
+            s.spawn(move || {
+                barrier.wait();
+                for &i in chunk {
+                    let (status, v) = host(c + i).answer(&links[i], score(i), None);
+                    results.lock().unwrap().push((i, status, v));
+                }
+            });
+        }
+        // Chunks fewer than clients would leave the barrier waiting.
+        for _ in work.chunks(work.len().div_ceil(CLIENTS)).len()..CLIENTS {
+            let barrier = &barrier;
+            s.spawn(move || {
+                barrier.wait();
+            });
+        }
+    });
+    let results = results.into_inner().unwrap();
+    for (_, status, v) in &results {
+        assert!(*status == 200 || *status == 409, "{status}: {v}");
+    }
+    let recorded: Vec<usize> = results
+        .iter()
+        .filter(|(_, s, _)| *s == 200)
+        .map(|(i, _, _)| *i)
+        .collect();
+    assert_eq!(
+        recorded.len(),
+        SURVEYS,
+        "one answer recorded per survey: {results:?}"
+    );
+    assert_eq!(recorded.iter().collect::<BTreeSet<_>>().len(), SURVEYS);
+    let low = (0..SURVEYS).filter(|i| score(*i) <= 6).count();
+
+    // Low answers reached the escalator at once (service chaining), one
+    // task each, seen from every host, without waiting for a tick.
+    for h in hosts {
+        let open = h.callbacks("state=open");
+        assert_eq!(open.len(), low, "{open:?}");
+    }
+    let task_id = host(0).callbacks("state=open")[0]["task_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Reports count exactly.
+    let (from, to) = (
+        (Utc::now() - Duration::days(1)).format("%Y-%m-%d"),
+        (Utc::now() + Duration::days(1)).format("%Y-%m-%d"),
+    );
+    for h in hosts {
+        let (status, summary) = Host::json(h.admin_get(&format!(
+            "/reports/summary?from={from}&to={to}&group_by=agent"
+        )));
+        assert_eq!(status, 200, "{summary}");
+        assert_eq!(summary["total"]["answers"], SURVEYS, "{summary}");
+        assert_eq!(summary["total"]["issued"], SURVEYS, "{summary}");
+        assert_eq!(
+            sum_of_rows(&summary, "answers"),
+            SURVEYS as i64,
+            "{summary}"
+        );
+    }
+
+    // The window of a callback: it is afternoon where the customer lives.
+    let (status, window) = Host::json(host(1).admin_get(&format!("/callbacks/{task_id}/window")));
+    assert_eq!(status, 200, "{window}");
+    assert!(window["callable_now"].is_boolean(), "{window}");
+    assert!(window["customer_local_time"].is_string(), "{window}");
+    let reasons: Vec<&str> = window["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(!reasons.contains(&"quiet_hours"), "{window}");
+    assert!(!reasons.contains(&"too_late"), "{window}");
+
+    // An outcome, posted twice at once: the task is resolved once.
+    let body = json!({"outcome": "resolved", "resolution": "replaced the part",
+        "customer_satisfied": true, "note": "called back"})
+    .to_string();
+    let statuses: Vec<u16> = {
+        let barrier = Barrier::new(2);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..2)
+                .map(|c| {
+                    let (body, barrier, task_id) = (&body, &barrier, &task_id);
+                    s.spawn(move || {
+                        barrier.wait();
+                        host(c)
+                            .admin_post(&format!("/callbacks/{task_id}/outcome"), body)
+                            .status()
+                            .as_u16()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    };
+    assert!(statuses.iter().all(|s| *s < 500), "{statuses:?}");
+    assert!(statuses.contains(&200), "{statuses:?}");
+    let (status, task) = Host::json(host(1).admin_get(&format!("/callbacks/{task_id}")));
+    assert_eq!(status, 200, "{task}");
+    assert_eq!(task["state"], "resolved", "{task}");
+
+    // The escalator's tick runs, and the loop report counts exactly.
+    let (status, tick) = Host::json(host(0).admin_post("/escalator/tick", ""));
+    assert_eq!(status, 200, "{tick}");
+    let all: BTreeSet<String> = host(1)
+        .callbacks("")
+        .iter()
+        .map(|t| t["task_id"].as_str().unwrap().to_string())
+        .collect();
+    for h in hosts {
+        let (status, report) = Host::json(h.admin_get("/reports/loop"));
+        assert_eq!(status, 200, "{report}");
+        assert_eq!(report["created"], all.len(), "{report} {all:?}");
+        assert_eq!(report["closed"], 1, "{report}");
+    }
+    Loop { low }
+}
+
+#[test]
+fn the_whole_loop_on_spins_default_store() {
+    let Some(spin) = spin_or_skip("the_whole_loop_on_spins_default_store") else {
+        return;
+    };
+    let sender = Sender::start();
+    let spin = Host::spin_in(
+        &spin,
+        HostConfig::revisit(sender.port),
+        Arc::new(TempDir::new("spin")),
+    );
+    let seen = whole_loop(std::slice::from_ref(&spin), &sender, "sq");
+    assert!(seen.low > 0);
+    let log = spin.log();
+    assert!(
+        !log.contains("leaving it in the outbox"),
+        "every hand-off reached the escalator at once:\n{log}"
+    );
+}
+
+#[test]
+fn the_whole_loop_on_two_spins_sharing_one_redis() {
+    let Some(spin) = spin_or_skip("the_whole_loop_on_two_spins_sharing_one_redis") else {
+        return;
+    };
+    let redis = RedisServer::start();
+    let sender = Sender::start();
+    let dir = TempDir::new("spin-redis-config");
+    let config = HostConfig::revisit(sender.port)
+        .arg("--runtime-config-file")
+        .arg(redis.runtime_config(&dir).display().to_string());
+    let data = Arc::new(TempDir::new("spin-redis"));
+    let hosts = [
+        Host::spin_in(&spin, config.clone(), data.clone()),
+        Host::spin_in(&spin, config, data),
+    ];
+    let seen = whole_loop(&hosts, &sender, "rd");
+    assert!(seen.low > 0);
+}
