@@ -141,11 +141,18 @@ pub fn month_of_birthday(b: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::MemoryStorage;
+    use crate::storage::{HostKv, MemoryStorage};
 
+    /// In every store mode: like the embedded host and like each of Spin's stores.
     #[test]
     fn erases_personal_data_and_keeps_scores() {
-        let s = MemoryStorage::new();
+        for mode in crate::storage::KvMode::ALL {
+            erases_personal_data_and_keeps_scores_in(mode);
+        }
+    }
+
+    fn erases_personal_data_and_keeps_scores_in(mode: crate::storage::KvMode) {
+        let s = MemoryStorage::in_memory_like(mode);
         let contact = Contact {
             customer_id: "c1".into(),
             name: Some("Anna Schmidt".into()),
@@ -185,7 +192,7 @@ mod tests {
             .map(|k| {
                 format!(
                     "{k}={}\n",
-                    String::from_utf8_lossy(&s.get(k).unwrap().unwrap())
+                    String::from_utf8_lossy(&s.host().get(k).unwrap().unwrap_or_default())
                 )
             })
             .collect();

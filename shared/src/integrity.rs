@@ -208,10 +208,19 @@ mod tests {
     use super::*;
     use crate::storage::MemoryStorage;
 
+    /// In every store mode: like the embedded host and like each of Spin's stores.
     #[test]
     fn flags_a_shared_device_a_too_perfect_agent_and_on_site_answers() {
+        for mode in crate::storage::KvMode::ALL {
+            flags_a_shared_device_a_too_perfect_agent_and_on_site_answers_in(mode);
+        }
+    }
+
+    fn flags_a_shared_device_a_too_perfect_agent_and_on_site_answers_in(
+        mode: crate::storage::KvMode,
+    ) {
         use crate::policy::{Channel, Scale, SurveyKind};
-        let s = MemoryStorage::new();
+        let s = MemoryStorage::in_memory_like(mode);
         let t0: DateTime<Utc> = "2026-12-04T10:00:00Z".parse().unwrap();
         fn signals<'a>(
             survey_id: &'a str,

@@ -507,10 +507,17 @@ mod tests {
         assert_eq!(Tally::decode("fax/service/nps/6/-/a"), None);
     }
 
+    /// In every store mode: like the embedded host and like each of Spin's stores.
     #[test]
     fn counting_is_one_increment_and_taking_back_undoes_it() {
+        for mode in crate::storage::KvMode::ALL {
+            counting_is_one_increment_and_taking_back_undoes_it_in(mode);
+        }
+    }
+
+    fn counting_is_one_increment_and_taking_back_undoes_it_in(mode: crate::storage::KvMode) {
         use crate::storage::MemoryStorage;
-        let s = MemoryStorage::new();
+        let s = MemoryStorage::in_memory_like(mode);
         let t = Tally {
             channel: Channel::Sms,
             kind: SurveyKind::Product,

@@ -379,7 +379,7 @@ impl Host {
             config,
             data,
             http: reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(60))
+                .timeout(Duration::from_secs(300))
                 .build()
                 .unwrap(),
             log,
@@ -777,4 +777,31 @@ impl Host {
         assert_eq!(status, 200, "{v}");
         v["callbacks"].as_array().unwrap().clone()
     }
+}
+
+/// An IANA zone where it is about 13:00 now (`Etc/GMT-1` is UTC+1): for
+/// hosts without a test clock (real Spin), where quiet hours are real.
+pub fn afternoon_zone() -> String {
+    use chrono::Timelike;
+    let offset = 13 - Utc::now().hour() as i32;
+    match offset {
+        0 => "Etc/GMT".into(),
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
+    }
+}
+
+/// Delivery `n` of run `tag` for a host without a test clock: its own
+/// customer (e-mail) in `zone`, a high-value order delivered 73 hours ago,
+/// so that its product survey is due now.
+pub fn delivery_due_now(tag: &str, n: usize, zone: &str) -> String {
+    let occurred = (Utc::now() - chrono::Duration::hours(73)).to_rfc3339();
+    event_body(
+        &format!("{tag}-ev{n}"),
+        "order.delivered",
+        &occurred,
+        serde_json::json!({"id": format!("{tag}-c{n}"), "name": format!("Customer {n}"),
+            "email": format!("{tag}{n}@example.com"), "locale": "en", "time_zone": zone}),
+        serde_json::json!({"category": "high_value", "agent_id": format!("agent-{}", n % 3)}),
+    )
 }

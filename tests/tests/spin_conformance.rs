@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Barrier, Mutex};
 
-use chrono::{Duration, Timelike, Utc};
+use chrono::{Duration, Utc};
 use revisit_tests::*;
 use serde_json::{json, Value};
 
@@ -24,30 +24,6 @@ fn spin_or_skip(test: &str) -> Option<std::path::PathBuf> {
         eprintln!("SKIPPED {test}: no spin binary (set SPIN_BIN, or put it at ../shared/tools/spin or on PATH)");
     }
     spin
-}
-
-/// An IANA zone where it is about 13:00 now (`Etc/GMT-1` is UTC+1).
-fn afternoon_zone() -> String {
-    let offset = 13 - Utc::now().hour() as i32;
-    match offset {
-        0 => "Etc/GMT".into(),
-        o if o > 0 => format!("Etc/GMT-{o}"),
-        o => format!("Etc/GMT+{}", -o),
-    }
-}
-
-/// Delivery `n` of run `tag`: its own customer (e-mail), a high-value order
-/// delivered 73 hours ago, so its product survey is due now.
-fn delivery(tag: &str, n: usize, zone: &str) -> String {
-    let occurred = (Utc::now() - Duration::hours(73)).to_rfc3339();
-    event_body(
-        &format!("{tag}-ev{n}"),
-        "order.delivered",
-        &occurred,
-        json!({"id": format!("{tag}-c{n}"), "name": format!("Customer {n}"),
-            "email": format!("{tag}{n}@example.com"), "locale": "en", "time_zone": zone}),
-        json!({"category": "high_value", "agent_id": format!("agent-{}", n % 3)}),
-    )
 }
 
 /// What one run of the loop saw, for the caller's own checks.
@@ -70,7 +46,7 @@ fn whole_loop(hosts: &[Host], sender: &Sender, tag: &str) -> Loop {
             for copy in 0..2 {
                 let (barrier, answers, zone) = (&barrier, &answers, &zone);
                 s.spawn(move || {
-                    let body = delivery(tag, n, zone);
+                    let body = delivery_due_now(tag, n, zone);
                     barrier.wait();
                     let (status, v) = Host::json(host(n + copy).post_event(&body));
                     answers.lock().unwrap().push((n, status, v));
@@ -280,4 +256,50 @@ fn the_whole_loop_on_two_spins_sharing_one_redis() {
     ];
     let seen = whole_loop(&hosts, &sender, "rd");
     assert!(seen.low > 0);
+}
+
+/// The embedded host passes a component the same `spin-*` headers as Spin,
+/// for a wildcard route, a named segment with an underscore and a chained
+/// request (addresses and ports aside, which differ by nature).
+#[test]
+fn the_embedded_host_passes_the_same_spin_headers_as_spin() {
+    let Some(spin) = spin_or_skip("the_embedded_host_passes_the_same_spin_headers_as_spin") else {
+        return;
+    };
+    let config = HostConfig {
+        manifest: project_root().join("tests/fixtures/probe.toml"),
+        env: Vec::new(),
+        args: Vec::new(),
+    };
+    let embedded = Host::start(config.clone());
+    let spin = Host::spin_in(&spin, config, Arc::new(TempDir::new("spin-probe")));
+    let headers = |host: &Host, path: &str| -> Vec<String> {
+        let r = host.http.get(host.url(path)).send().unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let own = format!("127.0.0.1:{}", host.port);
+        r.text()
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let l = l.replace(&own, "HOST");
+                match l.split_once(": ") {
+                    // The client's port is the test's own, different each time.
+                    Some(("spin-client-addr", addr)) => format!(
+                        "spin-client-addr: {}",
+                        addr.rsplit_once(':').map_or(addr, |(ip, _)| ip)
+                    ),
+                    _ => l,
+                }
+            })
+            .collect()
+    };
+    for path in ["/probe/a/headers?x=1", "/item/headers", "/probe/chain"] {
+        let ours = headers(&embedded, path);
+        let spins = headers(&spin, path);
+        assert!(
+            ours.iter().any(|l| l.starts_with("spin-matched-route")),
+            "{ours:?}"
+        );
+        assert_eq!(ours, spins, "{path}: the embedded host, then Spin");
+    }
 }

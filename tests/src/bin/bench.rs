@@ -1,4 +1,6 @@
-//! `./run bench`: one table of what Revisit costs on the embedded host.
+//! `./run bench`: one table of what Revisit costs on the embedded host, and
+//! where a `spin` binary is found (`SPIN_BIN`, `../shared/tools/spin`, `PATH`)
+//! the same floors and hot rows on real Spin beside it.
 //!
 //! Everything runs on loopback against one host process serving the Revisit app
 //! plus the probe's two floors (a trivial component, one key-value increment),
@@ -166,7 +168,6 @@ fn main() {
     let mut config = HostConfig::revisit(sender.port);
     config.manifest = manifest.clone();
     let host = Host::start(config);
-    let _ = std::fs::remove_file(&manifest);
     let pid = host.pid();
     let mut rows = Vec::new();
     eprintln!("bench: {requests} requests per row over {CONNECTIONS} connections");
@@ -413,4 +414,100 @@ fn main() {
         "| host peak memory (VmHWM) | {} MiB |",
         peak_rss_kib(pid).unwrap_or(0) / 1024
     );
+    drop(host);
+
+    match spin_binary() {
+        Some(spin) => {
+            let spin_rows = on_spin(&spin, &manifest, requests);
+            println!("\nThe same `.wasm` files and load on real Spin (`spin up`, its default SQLite store), in this run:");
+            println!("\n| measure | embedded req/s | Spin req/s | embedded ÷ Spin | embedded p99 ms | Spin p99 ms |");
+            println!("|---|---:|---:|---:|---:|---:|");
+            for theirs in &spin_rows {
+                let Some(ours) = rows.iter().find(|r| r.name == theirs.name) else {
+                    continue;
+                };
+                println!(
+                    "| {} | {:.0} | {:.0} | {:.1}x | {:.2} | {:.2} |",
+                    theirs.name,
+                    ours.rps,
+                    theirs.rps,
+                    ours.rps / theirs.rps,
+                    ours.p99.as_secs_f64() * 1e3,
+                    theirs.p99.as_secs_f64() * 1e3
+                );
+            }
+        }
+        None => println!("\nNo `spin` binary (SPIN_BIN, ../shared/tools/spin, PATH): the Spin column is skipped."),
+    }
+    let _ = std::fs::remove_file(&manifest);
+}
+
+/// The floors, event intake, the survey page and answers on real Spin. Spin
+/// has no test clock: deliveries are dated 73 hours back, customers live
+/// where it is afternoon, and each event is signed when it is sent.
+fn on_spin(spin: &std::path::Path, manifest: &std::path::Path, requests: usize) -> Vec<Row> {
+    let sender = Sender::start();
+    let mut config = HostConfig::revisit(sender.port);
+    config.manifest = manifest.to_path_buf();
+    let host = Host::spin_in(
+        spin,
+        config,
+        std::sync::Arc::new(TempDir::new("bench-spin")),
+    );
+    eprintln!("bench: the same rows on real Spin");
+    let mut rows = Vec::new();
+    let mut measure =
+        |name: &'static str,
+         make: &(dyn Fn(&reqwest::blocking::Client, usize) -> reqwest::blocking::RequestBuilder
+               + Sync)| {
+            let (rps, p50, p99) = load(&host, requests, make);
+            rows.push(Row {
+                name,
+                rps,
+                p50,
+                p99,
+                kv_ops: None,
+            });
+        };
+    measure("floor: trivial component", &|c, _| {
+        c.get(host.url("/probe/hello"))
+    });
+    measure("floor: one kv increment", &|c, _| {
+        c.get(host.url("/probe/incr"))
+    });
+    let zone = afternoon_zone();
+    let events: Vec<String> = (0..requests)
+        .map(|i| delivery_due_now("sb", i, &zone))
+        .collect();
+    measure("event intake", &|c, i| {
+        let t = chrono::Utc::now().timestamp();
+        c.post(host.url("/events"))
+            .header(
+                "x-revisit-signature",
+                sign(WEBHOOK_SECRET, t, events[i].as_bytes()),
+            )
+            .body(events[i].clone())
+    });
+    for _ in 0..20 {
+        if sender.messages().len() >= requests {
+            break;
+        }
+        let r = host.admin_post("/issuer/tick", "");
+        assert!(r.status().is_success(), "tick on Spin: {}", r.status());
+    }
+    let links: Vec<String> = sender
+        .messages()
+        .iter()
+        .map(|m| link_path(m["link"].as_str().unwrap()))
+        .collect();
+    assert_eq!(links.len(), requests, "every survey sent on Spin");
+    measure("survey page", &|c, i| c.get(host.url(&links[i])));
+    measure("answer submission", &|c, i| {
+        let score = if i % 10 == 0 { 3 } else { 9 };
+        c.post(host.url(&links[i]))
+            .header("user-agent", format!("bench-phone-{i}"))
+            .header("content-type", "application/json")
+            .body(format!("{{\"score\": {score}}}"))
+    });
+    rows
 }
