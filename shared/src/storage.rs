@@ -58,11 +58,19 @@ pub trait StorageExt: Storage {
 
     /// Store `value` only if `key` is absent. `true` if this call created it.
     fn create_json<T: Serialize>(&self, key: &str, value: &T) -> StoreResult<bool> {
-        let (current, cas) = self.cas_begin(key)?;
-        if current.is_some() {
-            return Ok(false);
+        let bytes = to_bytes(value);
+        for _ in 0..CAS_ATTEMPTS {
+            let (current, cas) = self.cas_begin(key)?;
+            if current.is_some() {
+                return Ok(false);
+            }
+            if self.cas_swap(cas, &bytes)? {
+                return Ok(true);
+            }
         }
-        self.cas_swap(cas, &to_bytes(value))
+        Err(StoreError(format!(
+            "`{key}` changed {CAS_ATTEMPTS} times while being created; retry"
+        )))
     }
 
     /// Read-modify-write with compare-and-swap, retried while others write in
@@ -308,10 +316,11 @@ pub trait HostKv {
 }
 
 /// [`Storage`] with exact semantics over any [`HostKv`]:
-/// - **No swap from an absent key.** An absent key is first made to exist
-///   holding [`PLACEHOLDER`] (read back as absent); who writes it is decided
-///   by an increment on [`crate::keys::creation_claim`], which every store
-///   does exactly. Swaps then always start from a value, and those are exact.
+/// - **No swap from an absent key.** Who creates an absent key is decided by
+///   an increment on [`crate::keys::creation_claim`], which every store does
+///   exactly: the first claimer writes its value; every other writer waits
+///   until the key exists, then reads it again and swaps from that value.
+///   Swaps from a present value are exact on every store.
 /// - **Swaps confirmed by reading back.** Every value written by a swap ends
 ///   with a writer tag (`0x1E` and 16 random hex digits, stripped on every
 ///   read), so a swap reported as failed is known to have landed exactly when
@@ -325,18 +334,20 @@ pub struct Portable<K: HostKv> {
     batch_works: AtomicBool,
 }
 
-/// What an absent key holds once it exists for compare-and-swap; read as absent.
+/// What a key holds when it exists but reads as absent: written only by a
+/// writer that took over the creation of a key whose creator never wrote it.
 pub const PLACEHOLDER: &[u8] = b"null";
 
 /// The writer tag's length: `0x1E` and 16 hex digits.
 const TAG_LEN: usize = 17;
 
 /// How long a writer waits for another to finish creating a key (doubling
-/// sleeps, about 1 s in all) before it creates the key itself.
+/// sleeps, about 1 s in all) before it takes the creation over.
 const CREATION_WAITS_MS: [u64; 10] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
 
+/// A pending swap: on a present value (`raw`), or the creation of an absent key.
 pub struct PortableCas<C> {
-    raw: C,
+    raw: Option<C>,
     key: String,
 }
 
@@ -353,18 +364,19 @@ impl<K: HostKv> Portable<K> {
         &self.kv
     }
 
-    /// Make an absent `key` exist, holding [`PLACEHOLDER`]. The first claimer
-    /// writes it; the others wait for it. A claimer that waits in vain (the
-    /// first died between its claim and its write, or the key was deleted and
-    /// its claim kept) writes it itself.
-    fn make_exist(&self, key: &str) -> StoreResult<()> {
-        let claim = crate::keys::creation_claim(key);
-        if self.kv.increment(&claim, 1)? == 1 {
-            return self.kv.set(key, PLACEHOLDER);
+    /// Create absent `key` holding `value` if this writer wins its creation
+    /// claim (`true`). Otherwise wait until the winner has written it, and
+    /// `false`: the caller reads it again. A writer that waits in vain (the
+    /// winner died between its claim and its write) makes the key exist
+    /// holding [`PLACEHOLDER`], read as absent, so that swaps can go on.
+    fn create(&self, key: &str, value: &[u8]) -> StoreResult<bool> {
+        if self.kv.increment(&crate::keys::creation_claim(key), 1)? == 1 {
+            self.kv.set(key, &tagged(value))?;
+            return Ok(true);
         }
         for ms in CREATION_WAITS_MS {
             if self.kv.get(key)?.is_some() {
-                return Ok(());
+                return Ok(false);
             }
             std::thread::sleep(std::time::Duration::from_millis(ms));
         }
@@ -372,7 +384,7 @@ impl<K: HostKv> Portable<K> {
         if current.is_none() {
             self.kv.cas_swap(cas, PLACEHOLDER)?;
         }
-        Ok(())
+        Ok(false)
     }
 }
 
@@ -452,26 +464,21 @@ impl<K: HostKv> Storage for Portable<K> {
     }
 
     fn cas_begin(&self, key: &str) -> StoreResult<(Option<Vec<u8>>, Self::Cas)> {
-        for _ in 0..4 {
-            let (current, raw) = self.kv.cas_begin(key)?;
-            if current.is_some() {
-                let cas = PortableCas {
-                    raw,
-                    key: key.to_string(),
-                };
-                return Ok((visible(current), cas));
-            }
-            drop(raw);
-            self.make_exist(key)?;
-        }
-        Err(StoreError(format!(
-            "`{key}` was deleted each time it was created; retry"
-        )))
+        let (current, raw) = self.kv.cas_begin(key)?;
+        let raw = current.is_some().then_some(raw);
+        let cas = PortableCas {
+            raw,
+            key: key.to_string(),
+        };
+        Ok((visible(current), cas))
     }
 
     fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> StoreResult<bool> {
+        let Some(raw) = cas.raw else {
+            return self.create(&cas.key, value);
+        };
         let mine = tagged(value);
-        if self.kv.cas_swap(cas.raw, &mine)? {
+        if self.kv.cas_swap(raw, &mine)? {
             return Ok(true);
         }
         Ok(self.kv.get(&cas.key)?.as_deref() == Some(&mine[..]))
