@@ -475,9 +475,16 @@ fn add_spin_headers(
 /// The `spin-*` headers of a request that came by service chaining, as Spin
 /// sets them (`RouteMatch::synthetic` in Spin's `crates/routes`, used by its
 /// `trigger-http` outbound interceptor): matched as if against the wildcard
-/// route `/...`, the whole path (no query) as path info, client `0.0.0.0:0`.
+/// route `/...`, the whole path (no query) as path info, client `0.0.0.0:0`,
+/// and, the `*.spin.internal` `Host` header being stripped, `localhost` as the
+/// host of the full URL.
 fn set_chained_headers(h: &mut http::HeaderMap, uri: &http::Uri) {
-    set_header(h, "spin-full-url", &uri.to_string());
+    let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
+    set_header(
+        h,
+        "spin-full-url",
+        &format!("http://localhost{path_and_query}"),
+    );
     set_header(h, "spin-path-info", uri.path());
     set_header(h, "spin-matched-route", "/...");
     set_header(h, "spin-raw-component-route", "/...");
