@@ -15,6 +15,7 @@ pub mod contact;
 pub mod erasure;
 pub mod error;
 pub mod event;
+pub mod flows;
 pub mod i18n;
 pub mod integrity;
 pub mod keys;

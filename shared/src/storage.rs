@@ -656,6 +656,94 @@ impl Default for Portable<MemoryKv> {
     }
 }
 
+/// A [`Storage`] that fails one chosen operation (counting every call from
+/// 0), for native tests that a flow survives a store failure at each step.
+pub struct Faulty<S: Storage> {
+    inner: S,
+    calls: AtomicU64,
+    fail_at: AtomicU64,
+    failed: AtomicBool,
+}
+
+impl<S: Storage> Faulty<S> {
+    pub fn new(inner: S) -> Faulty<S> {
+        Faulty {
+            inner,
+            calls: AtomicU64::new(0),
+            fail_at: AtomicU64::new(u64::MAX),
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    /// Fail the operation numbered `n` from now (0: the next one).
+    pub fn fail_op(&self, n: u64) {
+        let now = self.calls.load(Ordering::SeqCst);
+        self.fail_at.store(now + n, Ordering::SeqCst);
+        self.failed.store(false, Ordering::SeqCst);
+    }
+
+    /// Fail nothing from now on.
+    pub fn disarm(&self) {
+        self.fail_at.store(u64::MAX, Ordering::SeqCst);
+    }
+
+    /// Whether the chosen operation came (and failed).
+    pub fn failed(&self) -> bool {
+        self.failed.load(Ordering::SeqCst)
+    }
+
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    fn op(&self) -> StoreResult<()> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == self.fail_at.load(Ordering::SeqCst) {
+            self.failed.store(true, Ordering::SeqCst);
+            return Err(StoreError("injected store failure".into()));
+        }
+        Ok(())
+    }
+}
+
+impl<S: Storage> Storage for Faulty<S> {
+    type Cas = S::Cas;
+
+    fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.op()?;
+        self.inner.get(key)
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> StoreResult<()> {
+        self.op()?;
+        self.inner.set(key, value)
+    }
+
+    fn delete(&self, key: &str) -> StoreResult<()> {
+        self.op()?;
+        self.inner.delete(key)
+    }
+
+    fn get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+        self.op()?;
+        self.inner.get_many(keys)
+    }
+
+    fn increment(&self, key: &str, delta: i64) -> StoreResult<i64> {
+        self.op()?;
+        self.inner.increment(key, delta)
+    }
+
+    fn cas_begin(&self, key: &str) -> StoreResult<(Option<Vec<u8>>, Self::Cas)> {
+        self.op()?;
+        self.inner.cas_begin(key)
+    }
+
+    fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> StoreResult<bool> {
+        self.op()?;
+        self.inner.cas_swap(cas, value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

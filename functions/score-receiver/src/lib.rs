@@ -7,26 +7,25 @@
 //! (through an outbox when it cannot take it), a notable one (a thank-you call)
 //! through an hourly log its tick reads, so neither is ever lost.
 //!
-//! An answer costs six store operations, eight with a thank-you call: see
-//! [`answer`] and [`record`].
+//! An answer is recorded by `revisit_shared::flows::answer::record_answer`.
 
 mod page;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use std::cell::OnceCell;
 
-use revisit_shared::answer::{validate_answer, Answer, History};
+use revisit_shared::answer::{Answer, History};
 use revisit_shared::erasure::erase_customer;
+use revisit_shared::flows::answer::{parse_history, record_answer, Recording, Submission};
 use revisit_shared::i18n::{texts, Lang};
-use revisit_shared::integrity::{self, device_id, AnswerSignals};
+use revisit_shared::integrity::{self, device_id};
 use revisit_shared::keys;
-use revisit_shared::report::{answer_counters, count_answer, read_tallies, summary_report};
+use revisit_shared::report::{read_tallies, summary_report};
 use revisit_shared::signing::LinkToken;
 use revisit_shared::spin::{self as shell, SpinStore};
-use revisit_shared::storage::{decode_counter, Storage, StorageExt, Tentative};
+use revisit_shared::storage::{decode_counter, Storage, StorageExt};
 use revisit_shared::survey::{Contact, Survey};
 use revisit_shared::task::{answer_escalation, answer_reasons, plan_task, DeferredEscalation};
-use revisit_shared::window::WorkOrder;
 use revisit_shared::ApiError;
 use serde::Deserialize;
 use spin_sdk::http::{Method, Request, Response};
@@ -181,16 +180,6 @@ fn open(req: &Request, merchant: &str) -> Result<Opened, Response> {
     })
 }
 
-fn parse_history(bytes: Option<&[u8]>) -> Result<History, ApiError> {
-    match bytes.map(serde_json::from_slice) {
-        None => Ok(History::default()),
-        Some(Ok(h)) => Ok(h),
-        Some(Err(e)) => Err(ApiError::internal(format!(
-            "the customer's history does not parse: {e}"
-        ))),
-    }
-}
-
 fn merchant() -> String {
     shell::optional_variable("merchant_name").unwrap_or_else(|| "Revisit".into())
 }
@@ -322,52 +311,6 @@ async fn answer(req: &Request) -> Response {
     if o.link_rejections.1 >= LINK_REJECTIONS_PER_MINUTE {
         return too_many(now);
     }
-    // The history is read for a compare-and-swap: it is where the answer goes.
-    let history_key = keys::history(&o.survey.customer_id);
-    let (history, cas) = match o
-        .store
-        .cas_begin(&history_key)
-        .map_err(ApiError::from)
-        .and_then(|(current, cas)| Ok((parse_history(current.as_deref())?, cas)))
-    {
-        Ok(v) => v,
-        Err(e) => return shell::error(&e),
-    };
-    if let Some(existing) = history.answer_to(&o.survey.survey_id) {
-        o.reject();
-        // Possibly the retry of a request that failed after recording: hand
-        // the answer over again (the escalator keeps one task per answer).
-        let before = history.before(&o.survey.survey_id);
-        if let Err(e) = escalate(&o, &before, existing, now).await {
-            return shell::error(&e);
-        }
-        return conflict(json, lang(), &merchant, existing);
-    }
-    let (score, comment, reasons) = match validate_answer(
-        o.survey.scale,
-        submitted.score.as_deref(),
-        submitted.comment.as_deref(),
-        &submitted.reasons,
-    ) {
-        Ok(v) => v,
-        Err(e) => {
-            o.reject();
-            let message = e.message.clone();
-            return fail(422, e, &|l| {
-                page::question(l, &merchant, &o.survey, None, Some(&message))
-            });
-        }
-    };
-    let answer = Answer {
-        survey_id: o.survey.survey_id.clone(),
-        channel: o.token.channel,
-        kind: o.survey.kind,
-        scale: o.survey.scale,
-        score,
-        comment,
-        reasons,
-        answered_at: now,
-    };
     let device = device_id(
         &shell::variable("link_secret").unwrap_or_default(),
         req.header("spin-client-addr")
@@ -377,9 +320,40 @@ async fn answer(req: &Request) -> Response {
             .and_then(|h| h.as_str())
             .unwrap_or(""),
     );
-    let before = match record(&o, &answer, history, cas, &device, now) {
-        Ok(Recorded::New { before }) => before,
-        Ok(Recorded::Lost { existing }) => return conflict(json, lang(), &merchant, &existing),
+    let submission = Submission {
+        score: submitted.score.as_deref(),
+        comment: submitted.comment.as_deref(),
+        reasons: &submitted.reasons,
+    };
+    let recording = record_answer(
+        &o.store,
+        &o.survey,
+        o.token.channel,
+        &submission,
+        &device,
+        now,
+    );
+    let (answer, before) = match recording {
+        Ok(Recording::Recorded { answer, before }) => (answer, before),
+        Ok(Recording::AlreadyAnswered { existing, before }) => {
+            o.reject();
+            // Possibly the retry of a request that failed after recording: hand
+            // the answer over again (the escalator keeps one task per answer).
+            if let Err(e) = escalate(&o, &before, &existing, now).await {
+                return shell::error(&e);
+            }
+            return conflict(json, lang(), &merchant, &existing);
+        }
+        Ok(Recording::LostRace { existing }) => {
+            return conflict(json, lang(), &merchant, &existing)
+        }
+        Ok(Recording::Invalid(e)) => {
+            o.reject();
+            let message = e.message.clone();
+            return fail(422, e, &|l| {
+                page::question(l, &merchant, &o.survey, None, Some(&message))
+            });
+        }
         Err(e) => return shell::error(&e),
     };
     match escalate(&o, &before, &answer, now).await {
@@ -420,101 +394,6 @@ fn conflict(json: bool, lang: Lang, merchant: &str, existing: &Answer) -> Respon
     } else {
         shell::html(409, page::already_answered(lang, merchant, existing))
     }
-}
-
-enum Recorded {
-    /// Recorded; `before` is the history it was judged against.
-    New { before: History },
-    /// Another submission to the survey got there first.
-    Lost { existing: Answer },
-}
-
-/// Record a new answer, in an order that makes every store failure safe to
-/// retry (`wasi:keyvalue` has no multi-key transaction):
-/// 1. integrity signals: idempotent, harmless if the answer then loses;
-/// 2. count it (one increment on its tally), *before* it is recorded;
-/// 3. record it in the customer's `history`, read by the caller with `cas`:
-///    compare-and-swap, first answer wins.
-///
-/// If step 3 fails or loses, step 2 is taken back with a decrement; so a
-/// failure leaves nothing behind and the retry starts over, and a lost race
-/// counts nothing. Four store operations when nothing goes wrong.
-fn record(
-    o: &Opened,
-    answer: &Answer,
-    mut history: History,
-    mut cas: <SpinStore as Storage>::Cas,
-    device: &str,
-    now: DateTime<Utc>,
-) -> Result<Recorded, ApiError> {
-    let store = &o.store;
-    let survey = &o.survey;
-    let completed_at = match &survey.work_order_id {
-        Some(w) => store
-            .get_json::<WorkOrder>(&keys::work_order(w))?
-            .and_then(|w| w.completed_at),
-        None => None,
-    };
-    integrity::record(
-        store,
-        &AnswerSignals {
-            survey_id: &survey.survey_id,
-            customer_id: &survey.customer_id,
-            device,
-            agent: survey.agent_id.as_deref(),
-            completed_at,
-            answered_at: now,
-        },
-    )?;
-    let day = now.format("%Y%m%d").to_string();
-    let (tally, loop_keys) = answer_counters(survey, answer);
-    let mut counts = Tentative::new(store);
-    let counted = count_answer(&mut counts, store, &day, &tally).and_then(|_| {
-        loop_keys
-            .iter()
-            .try_for_each(|k| counts.add(k, 1).map(drop))
-    });
-    if let Err(e) = counted {
-        counts.take_back();
-        return Err(e.into());
-    }
-    let history_key = keys::history(&survey.customer_id);
-    for _ in 0..64 {
-        if let Some(existing) = history.answer_to(&answer.survey_id) {
-            counts.take_back();
-            return Ok(Recorded::Lost {
-                existing: existing.clone(),
-            });
-        }
-        let before = history.clone();
-        history.record(answer.clone());
-        let bytes = serde_json::to_vec(&history).unwrap_or_default();
-        let swapped = store.cas_swap(cas, &bytes).and_then(|swapped| {
-            if swapped {
-                return Ok(None);
-            }
-            // Someone else wrote the history meanwhile: read it again.
-            store.cas_begin(&history_key).map(Some)
-        });
-        match swapped {
-            Ok(None) => return Ok(Recorded::New { before }),
-            Ok(Some((current, next))) => match parse_history(current.as_deref()) {
-                Ok(h) => (history, cas) = (h, next),
-                Err(e) => {
-                    counts.take_back();
-                    return Err(e);
-                }
-            },
-            Err(e) => {
-                counts.take_back();
-                return Err(e.into());
-            }
-        }
-    }
-    counts.take_back();
-    Err(ApiError::unavailable(
-        "the customer's history kept changing; try again",
-    ))
 }
 
 /// Hand an answer that needs a human to the escalator (judged against the
