@@ -23,6 +23,7 @@ pub mod market;
 pub mod policy;
 pub mod providers;
 pub mod report;
+pub mod routes;
 pub mod shops;
 pub mod signing;
 pub mod sms;

@@ -9,6 +9,7 @@ mod page;
 use chrono::{DateTime, Utc};
 use revisit_shared::calling_hours::Window;
 use revisit_shared::keys;
+use revisit_shared::routes::window::{LOGIN, QUEUE, QUEUE_PAGE, WINDOW};
 use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::storage::{Storage, StorageExt};
 use revisit_shared::survey::Contact;
@@ -23,14 +24,12 @@ use spin_sdk::http_component;
 fn handle(req: Request) -> Response {
     let route = shell::matched_route(&req);
     let result = match (route.as_str(), req.method()) {
-        ("/callbacks/:task_id/window", Method::Get) => window(&req),
-        ("/queue", Method::Get) => queue_json(&req),
-        ("/queue/page", Method::Get) => queue_page(&req),
-        ("/queue/login", Method::Post) => login(&req),
-        ("/callbacks/:task_id/window" | "/queue" | "/queue/page", _) => {
-            Err(ApiError::method_not_allowed("GET"))
-        }
-        ("/queue/login", _) => Err(ApiError::method_not_allowed("POST")),
+        (WINDOW, Method::Get) => window(&req),
+        (QUEUE, Method::Get) => queue_json(&req),
+        (QUEUE_PAGE, Method::Get) => queue_page(&req),
+        (LOGIN, Method::Post) => login(&req),
+        (WINDOW | QUEUE | QUEUE_PAGE, _) => Err(ApiError::method_not_allowed("GET")),
+        (LOGIN, _) => Err(ApiError::method_not_allowed("POST")),
         _ => Err(ApiError::not_found("no such endpoint")),
     };
     shell::render(result)

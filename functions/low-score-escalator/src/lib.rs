@@ -13,6 +13,9 @@ use revisit_shared::contact::{open_cases, record_contact, EventLogEntry};
 use revisit_shared::i18n::{texts, Lang};
 use revisit_shared::keys;
 use revisit_shared::report::{loop_report, LOOP_COUNTERS};
+use revisit_shared::routes::escalator::{
+    CALLBACK, CALLBACKS, CLAIM, ESCALATIONS_PATH, LOOP_REPORT, OUTCOME, TICK,
+};
 use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::storage::{Storage, StorageExt, Tentative, Update};
 use revisit_shared::survey::{create_survey, Contact, Survey};
@@ -26,7 +29,6 @@ use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
 
 /// The private path the score receiver and the issuer hand escalations to.
-const INTERNAL_ESCALATIONS: &str = "/internal/escalations";
 
 /// Owners that have loop counters, for the report's `by_owner`.
 const LOOP_OWNERS: &str = "ix/loop-owners";
@@ -38,21 +40,15 @@ const FIRST_CONTACT_KEEP: usize = 10_000;
 async fn handle(req: Request) -> Response {
     let route = shell::matched_route(&req);
     let result = match (route.as_str(), req.method()) {
-        (shell::CHAINED_ROUTE, Method::Post) if req.path() == INTERNAL_ESCALATIONS => {
-            escalation(&req)
-        }
-        ("/callbacks", Method::Get) => list(&req),
-        ("/callbacks/:task_id", Method::Get) => get(&req),
-        ("/callbacks/:task_id/outcome", Method::Post) => outcome(&req),
-        ("/callbacks/:task_id/claim", Method::Post) => claim_task(&req),
-        ("/escalator/tick", Method::Post) => tick(&req),
-        ("/reports/loop", Method::Get) => report(&req),
-        ("/callbacks" | "/callbacks/:task_id" | "/reports/loop", _) => {
-            Err(ApiError::method_not_allowed("GET"))
-        }
-        ("/callbacks/:task_id/outcome" | "/escalator/tick", _) => {
-            Err(ApiError::method_not_allowed("POST"))
-        }
+        (shell::CHAINED_ROUTE, Method::Post) if req.path() == ESCALATIONS_PATH => escalation(&req),
+        (CALLBACKS, Method::Get) => list(&req),
+        (CALLBACK, Method::Get) => get(&req),
+        (OUTCOME, Method::Post) => outcome(&req),
+        (CLAIM, Method::Post) => claim_task(&req),
+        (TICK, Method::Post) => tick(&req),
+        (LOOP_REPORT, Method::Get) => report(&req),
+        (CALLBACKS | CALLBACK | LOOP_REPORT, _) => Err(ApiError::method_not_allowed("GET")),
+        (OUTCOME | TICK, _) => Err(ApiError::method_not_allowed("POST")),
         _ => Err(ApiError::not_found("no such endpoint")),
     };
     shell::render(result)

@@ -21,6 +21,7 @@ use revisit_shared::i18n::{texts, Lang};
 use revisit_shared::integrity::{self, device_id};
 use revisit_shared::keys;
 use revisit_shared::report::{read_tallies, summary_report};
+use revisit_shared::routes::receiver::{CUSTOMER, INTEGRITY, LINK, SUMMARY};
 use revisit_shared::signing::LinkToken;
 use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::storage::{decode_counter, Storage, StorageExt};
@@ -35,16 +36,14 @@ use spin_sdk::http_component;
 async fn handle(req: Request) -> Response {
     let route = shell::matched_route(&req);
     match (route.as_str(), req.method()) {
-        ("/s/:token", Method::Get) => show(&req),
-        ("/s/:token", Method::Post) => answer(&req).await,
-        ("/s/:token", _) => shell::error(&ApiError::method_not_allowed("GET or POST")),
-        ("/reports/summary", Method::Get) => shell::render(summary(&req)),
-        ("/reports/integrity", Method::Get) => shell::render(integrity_report(&req)),
-        ("/reports/summary" | "/reports/integrity", _) => {
-            shell::error(&ApiError::method_not_allowed("GET"))
-        }
-        ("/customers/:customer_id", Method::Delete) => shell::render(erase(&req)),
-        ("/customers/:customer_id", _) => shell::error(&ApiError::method_not_allowed("DELETE")),
+        (LINK, Method::Get) => show(&req),
+        (LINK, Method::Post) => answer(&req).await,
+        (LINK, _) => shell::error(&ApiError::method_not_allowed("GET or POST")),
+        (SUMMARY, Method::Get) => shell::render(summary(&req)),
+        (INTEGRITY, Method::Get) => shell::render(integrity_report(&req)),
+        (SUMMARY | INTEGRITY, _) => shell::error(&ApiError::method_not_allowed("GET")),
+        (CUSTOMER, Method::Delete) => shell::render(erase(&req)),
+        (CUSTOMER, _) => shell::error(&ApiError::method_not_allowed("DELETE")),
         _ => shell::error(&ApiError::not_found("no such endpoint")),
     }
 }

@@ -15,6 +15,7 @@ use revisit_shared::i18n::{texts, Lang};
 use revisit_shared::keys;
 use revisit_shared::policy::Channel;
 use revisit_shared::report::bump_summary;
+use revisit_shared::routes::issuer::{EVENTS, SHOPIFY, SURVEY, TICK, WOOCOMMERCE};
 use revisit_shared::shops::{from_shopify, from_woocommerce, verify_base64_hmac};
 use revisit_shared::signing::{verify_webhook, LinkToken};
 use revisit_shared::spin::{self as shell, SpinStore};
@@ -34,17 +35,15 @@ use spin_sdk::http_component;
 async fn handle(req: Request) -> Response {
     let route = shell::matched_route(&req);
     let result = match (route.as_str(), req.method()) {
-        ("/events", Method::Post) => intake(&req).await,
-        ("/events", _) => Err(ApiError::method_not_allowed("POST")),
-        ("/webhooks/shopify", Method::Post) => shop_webhook(&req, "shopify").await,
-        ("/webhooks/woocommerce", Method::Post) => shop_webhook(&req, "woocommerce").await,
-        ("/webhooks/shopify" | "/webhooks/woocommerce", _) => {
-            Err(ApiError::method_not_allowed("POST"))
-        }
-        ("/issuer/tick", Method::Post) => tick(&req).await,
-        ("/issuer/tick", _) => Err(ApiError::method_not_allowed("POST")),
-        ("/surveys/:survey_id", Method::Get) => get_survey(&req),
-        ("/surveys/:survey_id", _) => Err(ApiError::method_not_allowed("GET")),
+        (EVENTS, Method::Post) => intake(&req).await,
+        (EVENTS, _) => Err(ApiError::method_not_allowed("POST")),
+        (SHOPIFY, Method::Post) => shop_webhook(&req, "shopify").await,
+        (WOOCOMMERCE, Method::Post) => shop_webhook(&req, "woocommerce").await,
+        (SHOPIFY | WOOCOMMERCE, _) => Err(ApiError::method_not_allowed("POST")),
+        (TICK, Method::Post) => tick(&req).await,
+        (TICK, _) => Err(ApiError::method_not_allowed("POST")),
+        (SURVEY, Method::Get) => get_survey(&req),
+        (SURVEY, _) => Err(ApiError::method_not_allowed("GET")),
         _ => Err(ApiError::not_found("no such endpoint")),
     };
     shell::render(result)
