@@ -1,35 +1,14 @@
 //! A customer's answer to a survey: validation, and what it means (low,
 //! dropping, first top score, recovered) against the customer's history.
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-
 use crate::error::ApiError;
-use crate::policy::{Channel, Scale, SurveyKind};
-use crate::task::TaskReason;
+use crate::model::Scale;
+use crate::model::TaskReason;
+pub use crate::model::{Answer, ComplaintEntry, History, KEEP_ANSWERS_DAYS};
 
 pub const MAX_COMMENT_CHARS: usize = 2000;
 const MAX_REASONS: usize = 10;
 const MAX_REASON_CHARS: usize = 40;
-/// How many past answers a customer's history keeps at least…
-const HISTORY_LEN: usize = 20;
-/// …and for how long every answer is kept: longer than any survey link can
-/// live (policies cap `link_validity_days` at 365).
-pub const KEEP_ANSWERS_DAYS: i64 = 366;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Answer {
-    pub survey_id: String,
-    pub channel: Channel,
-    pub kind: SurveyKind,
-    pub scale: Scale,
-    pub score: u8,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comment: Option<String>,
-    #[serde(default)]
-    pub reasons: Vec<String>,
-    pub answered_at: DateTime<Utc>,
-}
 
 /// Validate the submitted fields for `scale`; 422 with what is allowed otherwise.
 pub fn validate_answer(
@@ -76,94 +55,6 @@ pub fn validate_answer(
     Ok((score, comment, reasons.to_vec()))
 }
 
-/// A customer's answers and complaints. It is also where an answer is
-/// recorded: one compare-and-swap on this record decides "first answer wins"
-/// for the survey *and* updates the history the next answer is judged against,
-/// so the two can never disagree (and the answer path saves a round trip).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct History {
-    /// Oldest first.
-    #[serde(default)]
-    pub answers: Vec<Answer>,
-    /// Complaints opened since the customer's last satisfied answer.
-    #[serde(default)]
-    pub complaints_since_satisfied: u32,
-    /// Complaints opened (most recent last, bounded), with their topic if given.
-    #[serde(default)]
-    pub complaints: Vec<ComplaintEntry>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ComplaintEntry {
-    pub event_id: String,
-    pub at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub topic: Option<String>,
-}
-
-impl History {
-    /// The answer recorded for `survey_id`, if any.
-    pub fn answer_to(&self, survey_id: &str) -> Option<&Answer> {
-        self.answers.iter().find(|a| a.survey_id == survey_id)
-    }
-
-    /// The history as it was just before `survey_id` was answered (what that
-    /// answer was judged against).
-    pub fn before(&self, survey_id: &str) -> History {
-        let mut h = self.clone();
-        if let Some(i) = h.answers.iter().position(|a| a.survey_id == survey_id) {
-            h.answers.truncate(i);
-        }
-        h
-    }
-
-    /// Record an answer. `false` when the survey already has one: the first
-    /// answer wins. Old answers are forgotten only past [`HISTORY_LEN`] *and*
-    /// [`KEEP_ANSWERS_DAYS`], so a link can never be answered twice while valid.
-    pub fn record(&mut self, answer: Answer) -> bool {
-        if self.answer_to(&answer.survey_id).is_some() {
-            return false;
-        }
-        if answer.scale.is_satisfied(answer.score) {
-            self.complaints_since_satisfied = 0;
-        }
-        let keep_from = answer.answered_at - chrono::Duration::days(KEEP_ANSWERS_DAYS);
-        self.answers.push(answer);
-        while self.answers.len() > HISTORY_LEN && self.answers[0].answered_at < keep_from {
-            self.answers.remove(0);
-        }
-        true
-    }
-}
-
-impl History {
-    /// Record a complaint (idempotent per event); returns how many complaints the
-    /// customer had opened before it, and how many of those were about the same topic.
-    pub fn record_complaint(&mut self, entry: ComplaintEntry) -> (u32, u32) {
-        let before: Vec<&ComplaintEntry> = self
-            .complaints
-            .iter()
-            .filter(|c| c.event_id != entry.event_id)
-            .collect();
-        let prior = before.len() as u32;
-        let same_topic = match &entry.topic {
-            Some(t) => before
-                .iter()
-                .filter(|c| c.topic.as_deref() == Some(t.as_str()))
-                .count() as u32,
-            None => 0,
-        };
-        if !self.complaints.iter().any(|c| c.event_id == entry.event_id) {
-            self.complaints_since_satisfied += 1;
-            self.complaints.push(entry);
-            if self.complaints.len() > HISTORY_LEN {
-                self.complaints.remove(0);
-            }
-        }
-        (prior, same_topic)
-    }
-}
-
 /// Why this answer deserves a human callback, judged against the history
 /// *before* it. Empty: nothing to do.
 pub fn classify(before: &History, scale: Scale, score: u8) -> Vec<TaskReason> {
@@ -193,6 +84,7 @@ pub fn classify(before: &History, scale: Scale, score: u8) -> Vec<TaskReason> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Channel, SurveyKind, HISTORY_LEN};
 
     fn entry(id: &str, scale: Scale, score: u8) -> Answer {
         entry_at(id, scale, score, "2026-12-01T00:00:00Z")

@@ -4,7 +4,10 @@
 //! All arithmetic goes through `chrono-tz`, so daylight-saving changes and
 //! half-hour zones are handled by the zone database, not by offsets we guess.
 
-use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{
+    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc,
+    Weekday,
+};
 use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -46,7 +49,7 @@ impl CallingHours {
     pub fn is_open(&self, at: DateTime<Utc>, tz: Tz) -> bool {
         let local = at.with_timezone(&tz);
         let time = local.time();
-        !crate::market::closed_on(self, local.date_naive()) && time >= self.start && time < self.end
+        !self.closed_on(local.date_naive()) && time >= self.start && time < self.end
     }
 
     /// `at` itself when open, else the next opening.
@@ -62,7 +65,7 @@ impl CallingHours {
         };
         // Skip closed days (Sundays, public holidays): a fortnight is more than any calendar needs.
         for _ in 0..14 {
-            if !crate::market::closed_on(self, day) {
+            if !self.closed_on(day) {
                 break;
             }
             day += Duration::days(1);
@@ -129,6 +132,17 @@ mod hhmm {
         NaiveTime::parse_from_str(&s, "%H:%M").map_err(|_| {
             serde::de::Error::custom(format!("expected a local time as HH:MM, got {s:?}"))
         })
+    }
+}
+
+impl CallingHours {
+    /// Whether a local date is closed for contact under these hours.
+    pub fn closed_on(&self, date: NaiveDate) -> bool {
+        (self.closed_sundays && date.weekday() == Weekday::Sun)
+            || self
+                .holidays
+                .as_deref()
+                .is_some_and(|c| crate::holidays::is_public_holiday(c, date))
     }
 }
 

@@ -6,26 +6,14 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::calling_hours::{CallingHours, ZoneSource};
-use crate::event::{Event, EventType};
+use crate::event::Event;
 use crate::keys;
+pub use crate::model::EventLogEntry;
+use crate::model::EventType;
 use crate::storage::{Storage, StorageExt, StoreResult, Update};
 
 /// How many events and contacts a customer's logs keep.
 const LOG_LEN: usize = 50;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EventLogEntry {
-    pub event_id: String,
-    #[serde(rename = "type")]
-    pub kind: EventType,
-    pub occurred_at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub work_order_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub topic: Option<String>,
-}
 
 impl From<&Event> for EventLogEntry {
     fn from(e: &Event) -> EventLogEntry {
@@ -209,7 +197,7 @@ impl ContactRules {
 
     /// The customer's zone (their own, else from their phone's country, else the
     /// seller's default) and the contact hours that hold there.
-    pub fn place(&self, contact: &crate::survey::Contact, at: DateTime<Utc>) -> Place {
+    pub fn place(&self, contact: &crate::model::Contact, at: DateTime<Utc>) -> Place {
         let loc = crate::market::locate(
             contact.time_zone.as_deref(),
             contact.country.as_deref(),

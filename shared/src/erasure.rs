@@ -3,11 +3,11 @@
 
 use serde::Serialize;
 
-use crate::answer::{Answer, History};
 use crate::keys;
+use crate::model::CallbackTask;
+use crate::model::Contact;
+use crate::model::{Answer, History};
 use crate::storage::{Storage, StorageExt, StoreResult, Update};
-use crate::survey::Contact;
-use crate::task::CallbackTask;
 
 /// What an erasure touched.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -167,9 +167,9 @@ mod tests {
             .unwrap();
         let answer = Answer {
             survey_id: "sv_1".into(),
-            channel: crate::policy::Channel::Email,
-            kind: crate::policy::SurveyKind::Product,
-            scale: crate::policy::Scale::Nps,
+            channel: crate::model::Channel::Email,
+            kind: crate::model::SurveyKind::Product,
+            scale: crate::model::Scale::Nps,
             score: 2,
             comment: Some("Anna here, call me on +4915112345678".into()),
             reasons: vec![],

@@ -4,44 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum EventType {
-    #[serde(rename = "order.delivered")]
-    OrderDelivered,
-    #[serde(rename = "work_order.opened")]
-    WorkOrderOpened,
-    #[serde(rename = "service.completed")]
-    ServiceCompleted,
-    #[serde(rename = "repair.completed")]
-    RepairCompleted,
-    #[serde(rename = "installation.completed")]
-    InstallationCompleted,
-    #[serde(rename = "inquiry.opened")]
-    InquiryOpened,
-    #[serde(rename = "complaint.opened")]
-    ComplaintOpened,
-    #[serde(rename = "return.requested")]
-    ReturnRequested,
-    #[serde(rename = "case.closed")]
-    CaseClosed,
-    #[serde(rename = "call.missed")]
-    CallMissed,
-    #[serde(rename = "customer.opted_out")]
-    CustomerOptedOut,
-}
-
-impl EventType {
-    /// Events that record a work order as done.
-    pub fn completes_work_order(self) -> bool {
-        matches!(
-            self,
-            EventType::ServiceCompleted
-                | EventType::RepairCompleted
-                | EventType::InstallationCompleted
-        )
-    }
-}
+pub use crate::model::EventType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

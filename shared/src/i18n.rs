@@ -1,7 +1,7 @@
 //! Customer-facing texts in the customer's language: en, zh-Hans, zh-Hant, es,
 //! de, fr, ja, pt (fallback en). `{m}` stands for the merchant's name.
 
-use crate::policy::{Scale, SurveyKind};
+use crate::model::{Scale, SurveyKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {

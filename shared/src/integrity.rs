@@ -6,8 +6,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
+use crate::model::derive_id;
 use crate::report::Tally;
-use crate::signing::derive_id;
 use crate::storage::{Storage, StorageExt, StoreResult, Update};
 
 /// A device answering for this many customers is flagged.
@@ -219,7 +219,7 @@ mod tests {
     fn flags_a_shared_device_a_too_perfect_agent_and_on_site_answers_in(
         mode: crate::storage::KvMode,
     ) {
-        use crate::policy::{Channel, Scale, SurveyKind};
+        use crate::model::{Channel, Scale, SurveyKind};
         let s = MemoryStorage::in_memory_like(mode);
         let t0: DateTime<Utc> = "2026-12-04T10:00:00Z".parse().unwrap();
         fn signals<'a>(

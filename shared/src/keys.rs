@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::signing::derive_id;
+use crate::model::derive_id;
 
 /// The idempotency record of one event (`event_id` hashed: sellers choose it).
 pub fn event(event_id: &str) -> String {

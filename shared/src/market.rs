@@ -10,11 +10,12 @@
 
 use std::sync::OnceLock;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Offset, TimeZone, Utc, Weekday};
+use chrono::{DateTime, NaiveTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::calling_hours::{CallingHours, ZoneSource};
+pub use crate::holidays::{easter_sunday, is_public_holiday};
 
 static ZONE_TAB: &str = include_str!("../data/zone.tab");
 
@@ -156,61 +157,6 @@ pub fn effective_hours(seller: &CallingHours, country: Option<&str>) -> CallingH
     }
 }
 
-/// Public holidays of a country's calendar (France's, for its contact rules).
-pub fn is_public_holiday(country: &str, date: NaiveDate) -> bool {
-    match country {
-        "FR" => {
-            let fixed = [
-                (1, 1),
-                (5, 1),
-                (5, 8),
-                (7, 14),
-                (8, 15),
-                (11, 1),
-                (11, 11),
-                (12, 25),
-            ];
-            if fixed.contains(&(date.month(), date.day())) {
-                return true;
-            }
-            let easter = easter_sunday(date.year());
-            // Easter Monday, Ascension Thursday, Whit Monday.
-            [1, 39, 50]
-                .iter()
-                .any(|d| easter + Duration::days(*d) == date)
-        }
-        _ => false,
-    }
-}
-
-/// Gregorian Easter Sunday (the anonymous Meeus/Jones/Butcher algorithm).
-pub fn easter_sunday(year: i32) -> NaiveDate {
-    let a = year % 19;
-    let b = year / 100;
-    let c = year % 100;
-    let d = b / 4;
-    let e = b % 4;
-    let f = (b + 8) / 25;
-    let g = (b - f + 1) / 3;
-    let h = (19 * a + b - d - g + 15) % 30;
-    let i = c / 4;
-    let k = c % 4;
-    let l = (32 + 2 * e + 2 * i - h - k) % 7;
-    let m = (a + 11 * h + 22 * l) / 451;
-    let month = (h + l - 7 * m + 114) / 31;
-    let day = (h + l - 7 * m + 114) % 31 + 1;
-    NaiveDate::from_ymd_opt(year, month as u32, day as u32).expect("a valid Easter date")
-}
-
-/// Whether a local date is closed for contact under `hours`.
-pub fn closed_on(hours: &CallingHours, date: NaiveDate) -> bool {
-    (hours.closed_sundays && date.weekday() == Weekday::Sun)
-        || hours
-            .holidays
-            .as_deref()
-            .is_some_and(|c| is_public_holiday(c, date))
-}
-
 /// Seller-configured hours per market, stricter than the default (serde helper type).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MarketHours(pub std::collections::BTreeMap<String, CallingHours>);
@@ -218,6 +164,7 @@ pub struct MarketHours(pub std::collections::BTreeMap<String, CallingHours>);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveDate;
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

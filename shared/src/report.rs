@@ -3,11 +3,11 @@
 use chrono::{Duration, NaiveDate};
 use serde::Serialize;
 
-use crate::answer::Answer;
 use crate::keys;
-use crate::policy::{Channel, Scale, SurveyKind};
+use crate::model::Answer;
+use crate::model::Survey;
+use crate::model::{Channel, Scale, SurveyKind};
 use crate::storage::{Storage, StorageExt, StoreResult, Tentative};
-use crate::survey::Survey;
 
 /// The loop counters the escalator keeps.
 pub const LOOP_COUNTERS: [&str; 9] = [

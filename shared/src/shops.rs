@@ -239,7 +239,7 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(e.kind, crate::event::EventType::OrderDelivered);
+        assert_eq!(e.kind, crate::model::EventType::OrderDelivered);
         assert_eq!(e.event_id, "shopify:fulfillment:4567:delivered");
         assert_eq!(e.order_id.as_deref(), Some("shopify:1234"));
         assert_eq!(e.customer.phone.as_deref(), Some("+4915112345678"));

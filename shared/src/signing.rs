@@ -7,11 +7,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
-use crate::policy::Channel;
+pub use crate::model::derive_id;
+use crate::model::Channel;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -166,18 +167,6 @@ pub fn bearer_matches(header: Option<&str>, expected: &str) -> bool {
         return false;
     };
     !expected.is_empty() && bool::from(given.trim().as_bytes().ct_eq(expected.as_bytes()))
-}
-
-/// A stable id: `prefix` + 16 hex digits of SHA-256 over the parts. The same
-/// inputs always give the same id, which makes retried writes idempotent; the
-/// hash keeps keys short and free of whatever the parts contain.
-pub fn derive_id(prefix: &str, parts: &[&str]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p.as_bytes());
-        h.update([0u8]);
-    }
-    format!("{prefix}_{}", hex::encode(&h.finalize()[..SURVEY_ID_BYTES]))
 }
 
 #[cfg(test)]

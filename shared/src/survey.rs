@@ -1,85 +1,12 @@
 //! A planned survey's record, and the send-time decision the issuer's tick makes.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use crate::keys;
-use crate::policy::{Channel, PlannedSurvey, Scale, SurveyKind, SurveyPolicy};
+use crate::model::Channel;
+pub use crate::model::{Contact, SkipReason, Survey, SurveyState, TimelineEntry};
+use crate::policy::{PlannedSurvey, SurveyPolicy};
 use crate::storage::{Storage, StorageExt, StoreResult};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SurveyState {
-    Planned,
-    /// Claimed by one tick while its messages are handed to the sender.
-    Sending,
-    Sent,
-    Answered,
-    Expired,
-    Cancelled,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SkipReason {
-    /// Deferred, not dropped: sent when calling hours open.
-    QuietHours,
-    OptedOut,
-    /// The validity window passed before it could be sent.
-    Expired,
-    /// No address for any of the policy's channels.
-    NoChannel,
-    /// The customer was contacted too often already (surveys and callbacks together).
-    ContactLimit,
-    /// An inquiry, complaint or return was opened for the order after planning.
-    OpenCase,
-    /// The sender could not be reached or refused; retried by a later tick.
-    SendFailed,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TimelineEntry {
-    pub at: DateTime<Utc>,
-    pub what: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<SkipReason>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Survey {
-    pub survey_id: String,
-    pub event_id: String,
-    pub kind: SurveyKind,
-    pub scale: Scale,
-    pub customer_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agent_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub work_order_id: Option<String>,
-    pub due_at: DateTime<Utc>,
-    pub send_by: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    /// When the tick should look at it next (due_at, or after a deferral).
-    pub next_attempt_at: DateTime<Utc>,
-    pub state: SurveyState,
-    #[serde(default)]
-    pub sent_channels: Vec<Channel>,
-    #[serde(default)]
-    pub timeline: Vec<TimelineEntry>,
-    /// Set on the "did we fix it?" survey after a resolved callback: the task it follows.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resurvey_of: Option<String>,
-    /// When the one reminder is due (set when the survey is sent).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reminder_at: Option<DateTime<Utc>>,
-    /// The reminder went out (or was given up): never another.
-    #[serde(default)]
-    pub reminded: bool,
-}
 
 impl Survey {
     /// A planned survey with its timing from `plan`; callers fill in who and what.
@@ -125,7 +52,7 @@ impl Survey {
     /// The re-survey after a resolved callback: same customer, order and staff.
     pub fn resurvey(
         plan: &PlannedSurvey,
-        task: &crate::task::CallbackTask,
+        task: &crate::model::CallbackTask,
         now: DateTime<Utc>,
     ) -> Survey {
         Survey {
@@ -161,7 +88,7 @@ impl Survey {
     /// Mark the survey answered if the customer's history holds its answer
     /// (the answer path records answers there and never rewrites the survey,
     /// saving two store operations per answer). `true` if this changed it.
-    pub fn settle_answer(&mut self, history: &crate::answer::History) -> bool {
+    pub fn settle_answer(&mut self, history: &crate::model::History) -> bool {
         let Some(a) = history.answer_to(&self.survey_id) else {
             return false;
         };
@@ -210,47 +137,6 @@ pub fn create_survey<S: Storage + ?Sized>(store: &S, survey: &Survey) -> StoreRe
         store.set(&keys::survey_indexed(&survey.survey_id), b"1")?;
     }
     Ok(created)
-}
-
-/// What the contact record says about the customer at send time.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Contact {
-    pub customer_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phone: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub whatsapp: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub locale: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub time_zone: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tier: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub birthday: Option<String>,
-    /// ISO 3166 country of their phone number, worked out once at intake
-    /// (`market::phone_country`), so only the issuer carries libphonenumber.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub country: Option<String>,
-    #[serde(default)]
-    pub opted_out: bool,
-    /// The time of the latest event whose details this record holds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub as_of: Option<DateTime<Utc>>,
-}
-
-impl Contact {
-    pub fn address(&self, channel: Channel) -> Option<&str> {
-        match channel {
-            Channel::Email => self.email.as_deref(),
-            Channel::Sms => self.phone.as_deref(),
-            Channel::Whatsapp => self.whatsapp.as_deref().or(self.phone.as_deref()),
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -324,7 +210,7 @@ pub struct CustomerNow {
     /// When they were contacted lately (surveys sent, conversations).
     pub contacts_made: Vec<DateTime<Utc>>,
     /// Their inquiries, complaints and returns still open.
-    pub open_cases: Vec<crate::contact::EventLogEntry>,
+    pub open_cases: Vec<crate::model::EventLogEntry>,
 }
 
 /// When a survey was planned (the first entry of its timeline).
@@ -388,7 +274,8 @@ pub fn decide_send(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Category, Customer, Event, EventType};
+    use crate::event::{Category, Customer, Event};
+    use crate::model::EventType;
     use crate::policy::SurveyPolicy;
 
     fn utc(s: &str) -> DateTime<Utc> {
@@ -501,9 +388,9 @@ mod tests {
     #[test]
     fn an_open_case_for_the_order_cancels_unless_the_rule_is_off() {
         let s = survey();
-        let complaint = crate::contact::EventLogEntry {
+        let complaint = crate::model::EventLogEntry {
             event_id: "c".into(),
-            kind: crate::event::EventType::ComplaintOpened,
+            kind: crate::model::EventType::ComplaintOpened,
             occurred_at: utc("2026-12-02T10:00:00+01:00"),
             order_id: Some("o1".into()),
             work_order_id: None,
@@ -521,7 +408,7 @@ mod tests {
         );
         // A case about another order does not count.
         let other = CustomerNow {
-            open_cases: vec![crate::contact::EventLogEntry {
+            open_cases: vec![crate::model::EventLogEntry {
                 order_id: Some("o2".into()),
                 ..complaint
             }],

@@ -4,96 +4,17 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::answer::{classify, Answer, History};
+use crate::answer::classify;
+
 use crate::contact::ContactRules;
 use crate::error::ApiError;
-use crate::signing::derive_id;
-use crate::survey::{Contact, Survey};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskReason {
-    LowScore,
-    Dropping,
-    MissedCall,
-    Complaint,
-    FirstPromoter,
-    Recovered,
-    Birthday,
-    LateDelivery,
-    VipRepeat,
-}
-
-impl TaskReason {
-    /// Calling hours allowed before the task is breached.
-    pub fn deadline_hours(self) -> i64 {
-        match self {
-            TaskReason::MissedCall => 1,
-            TaskReason::LowScore
-            | TaskReason::Dropping
-            | TaskReason::Complaint
-            | TaskReason::VipRepeat => 48,
-            TaskReason::FirstPromoter
-            | TaskReason::Recovered
-            | TaskReason::Birthday
-            | TaskReason::LateDelivery => 72,
-        }
-    }
-
-    /// Callbacks that are a service moment rather than a repair: never made to a
-    /// customer with an open complaint or callback.
-    pub fn is_delight(self) -> bool {
-        matches!(
-            self,
-            TaskReason::FirstPromoter
-                | TaskReason::Recovered
-                | TaskReason::Birthday
-                | TaskReason::LateDelivery
-        )
-    }
-
-    /// 1 is the most urgent.
-    pub fn priority(self) -> u8 {
-        match self {
-            TaskReason::MissedCall | TaskReason::Complaint => 1,
-            TaskReason::LowScore | TaskReason::VipRepeat => 2,
-            TaskReason::Dropping => 3,
-            TaskReason::LateDelivery => 4,
-            TaskReason::FirstPromoter | TaskReason::Recovered | TaskReason::Birthday => 5,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskState {
-    Open,
-    Claimed,
-    Reached,
-    Resolved,
-    Refused,
-    Expired,
-}
-
-impl TaskState {
-    pub fn is_closed(self) -> bool {
-        matches!(
-            self,
-            TaskState::Resolved | TaskState::Refused | TaskState::Expired
-        )
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Recorded by `claim`; posting it as an outcome is refused (422).
-    Claimed,
-    Reached,
-    Unreachable,
-    Resolved,
-    Refused,
-}
+use crate::model::derive_id;
+use crate::model::{Answer, History};
+pub use crate::model::{
+    Attempt, CallbackTask, EarlierTask, MergedEscalation, Outcome, TaskContext, TaskReason,
+    TaskState, Trend,
+};
+use crate::model::{Contact, Survey};
 
 /// Who owns new tasks: the staff member who served (`responsible`) or a team.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -218,52 +139,6 @@ pub struct DeferredEscalation {
     pub reasons: Vec<TaskReason>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Attempt {
-    pub at: DateTime<Utc>,
-    pub outcome: Outcome,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-}
-
-/// Everything the caller reads before dialling.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaskContext {
-    pub customer: Contact,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub answer: Option<Answer>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub question: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order_id: Option<String>,
-    /// Earlier answers, oldest first, to show the trend.
-    #[serde(default)]
-    pub history: Vec<Answer>,
-    /// Later escalations for the same customer, merged into this task.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub merged: Vec<MergedEscalation>,
-    /// Earlier tasks for this customer and how they ended.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub earlier_tasks: Vec<EarlierTask>,
-    /// Whether the customer's answers are rising, falling or steady.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trend: Option<Trend>,
-    /// The customer's events, oldest first (deliveries, visits, complaints, calls).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub events: Vec<crate::contact::EventLogEntry>,
-    /// Inquiries, complaints and returns still open.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub open_cases: Vec<crate::contact::EventLogEntry>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Trend {
-    Rising,
-    Falling,
-    Steady,
-}
-
 /// The trend of a customer's answers, each read as a share of its scale's top.
 pub fn trend(history: &[Answer], latest: Option<&Answer>) -> Option<Trend> {
     let mut points: Vec<f64> = history
@@ -284,64 +159,6 @@ pub fn trend(history: &[Answer], latest: Option<&Answer>) -> Option<Trend> {
     } else {
         Trend::Steady
     })
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MergedEscalation {
-    pub source_id: String,
-    pub reasons: Vec<TaskReason>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub answer: Option<Answer>,
-    pub at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EarlierTask {
-    pub task_id: String,
-    pub reason: TaskReason,
-    pub state: TaskState,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resolution: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub customer_satisfied: Option<bool>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CallbackTask {
-    pub task_id: String,
-    pub state: TaskState,
-    pub reason: TaskReason,
-    pub reasons: Vec<TaskReason>,
-    pub priority: u8,
-    pub owner: String,
-    pub customer_id: String,
-    pub created_at: DateTime<Utc>,
-    pub due_by: DateTime<Utc>,
-    /// Past this, calling makes no sense any more: the task expires.
-    pub expires_at: DateTime<Utc>,
-    #[serde(default)]
-    pub breached: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub escalated_to: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub work_order_id: Option<String>,
-    #[serde(default)]
-    pub attempts: Vec<Attempt>,
-    /// Earliest next call after an unreachable attempt.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_attempt_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_contact_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub closed_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resolution: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub customer_satisfied: Option<bool>,
-    /// How often it was resolved (a low re-survey reopens it).
-    #[serde(default)]
-    pub resolutions: u32,
-    pub context: TaskContext,
 }
 
 /// The task id for a request: one task per answer or event, however often it is delivered.
@@ -421,8 +238,8 @@ pub fn priority_for(req: &EscalationRequest, reason: TaskReason) -> u8 {
         .as_deref()
         .is_some_and(|t| t.eq_ignore_ascii_case("vip"));
     let very_low = req.answer.as_ref().is_some_and(|a| match a.scale {
-        crate::policy::Scale::Nps => a.score <= 2,
-        crate::policy::Scale::Csat => a.score <= 1,
+        crate::model::Scale::Nps => a.score <= 2,
+        crate::model::Scale::Csat => a.score <= 1,
     });
     let repeat = req.prior_complaints >= 1 && req.reasons.contains(&TaskReason::Complaint);
     let raise = u8::from(vip) + u8::from(very_low) + u8::from(repeat);
@@ -735,9 +552,9 @@ mod tests {
         r.reasons = vec![TaskReason::LowScore];
         r.answer = Some(Answer {
             survey_id: "s".into(),
-            channel: crate::policy::Channel::Email,
-            kind: crate::policy::SurveyKind::Product,
-            scale: crate::policy::Scale::Nps,
+            channel: crate::model::Channel::Email,
+            kind: crate::model::SurveyKind::Product,
+            scale: crate::model::Scale::Nps,
             score: 1,
             comment: None,
             reasons: vec![],
@@ -857,9 +674,9 @@ mod tests {
         .unwrap();
         let answer = Answer {
             survey_id: "sv_re".into(),
-            channel: crate::policy::Channel::Email,
-            kind: crate::policy::SurveyKind::Service,
-            scale: crate::policy::Scale::Csat,
+            channel: crate::model::Channel::Email,
+            kind: crate::model::SurveyKind::Service,
+            scale: crate::model::Scale::Csat,
             score: 1,
             comment: None,
             reasons: vec![],
@@ -976,9 +793,9 @@ mod tests {
         assert_eq!(stored, c);
         let h = |score| Answer {
             survey_id: "s".into(),
-            channel: crate::policy::Channel::Sms,
-            kind: crate::policy::SurveyKind::Product,
-            scale: crate::policy::Scale::Nps,
+            channel: crate::model::Channel::Sms,
+            kind: crate::model::SurveyKind::Product,
+            scale: crate::model::Scale::Nps,
             score,
             comment: None,
             reasons: vec![],

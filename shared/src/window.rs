@@ -4,18 +4,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::calling_hours::{Window, ZoneSource};
-use crate::survey::Contact;
-use crate::task::{CallbackTask, EscalationPolicy};
-
-/// A work order as the issuer records it from `work_order.opened` / `*.completed`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WorkOrder {
-    pub work_order_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub opened_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub completed_at: Option<DateTime<Utc>>,
-}
+use crate::model::CallbackTask;
+use crate::model::Contact;
+pub use crate::model::WorkOrder;
+use crate::task::EscalationPolicy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -111,7 +103,8 @@ pub fn check_window(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::task::{plan_task, EscalationRequest, TaskReason};
+    use crate::model::TaskReason;
+    use crate::task::{plan_task, EscalationRequest};
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

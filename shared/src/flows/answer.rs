@@ -2,14 +2,16 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::answer::{validate_answer, Answer, History};
+use crate::answer::validate_answer;
+
 use crate::integrity::{self, AnswerSignals};
 use crate::keys;
-use crate::policy::Channel;
+use crate::model::Channel;
+use crate::model::Survey;
+use crate::model::WorkOrder;
+use crate::model::{Answer, History};
 use crate::report::{answer_counters, count_answer};
 use crate::storage::{Storage, StorageExt, Tentative};
-use crate::survey::Survey;
-use crate::window::WorkOrder;
 use crate::ApiError;
 
 /// What the customer submitted, as parsed from the form or JSON.

@@ -1,0 +1,632 @@
+//! The nouns of Revisit: what is stored and passed around, with no rule and
+//! no storage. Rules (`policy`, `answer`, `survey`, `task`, `window`, ...)
+//! decide about these; flows read and write them; the old module paths
+//! re-export them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+// --- Ids
+
+/// Bytes of SHA-256 in a derived id (16 hex digits).
+const ID_BYTES: usize = 8;
+
+/// A stable id: `prefix` + 16 hex digits of SHA-256 over the parts. The same
+/// inputs always give the same id, which makes retried writes idempotent; the
+/// hash keeps keys short and free of whatever the parts contain.
+pub fn derive_id(prefix: &str, parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    format!("{prefix}_{}", hex::encode(&h.finalize()[..ID_BYTES]))
+}
+
+// --- Channels, scales and kinds of survey (rules: `policy`)
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Email,
+    Sms,
+    Whatsapp,
+}
+
+impl Channel {
+    pub fn code(self) -> u8 {
+        match self {
+            Channel::Email => 1,
+            Channel::Sms => 2,
+            Channel::Whatsapp => 3,
+        }
+    }
+
+    pub fn from_code(c: u8) -> Option<Channel> {
+        match c {
+            1 => Some(Channel::Email),
+            2 => Some(Channel::Sms),
+            3 => Some(Channel::Whatsapp),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+            Channel::Whatsapp => "whatsapp",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scale {
+    /// 1–5; low ≤ 2.
+    Csat,
+    /// 0–10; low ≤ 6.
+    Nps,
+}
+
+impl Scale {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scale::Csat => "csat",
+            Scale::Nps => "nps",
+        }
+    }
+
+    pub fn range(self) -> std::ops::RangeInclusive<u8> {
+        match self {
+            Scale::Csat => 1..=5,
+            Scale::Nps => 0..=10,
+        }
+    }
+
+    pub fn is_low(self, score: u8) -> bool {
+        match self {
+            Scale::Csat => score <= 2,
+            Scale::Nps => score <= 6,
+        }
+    }
+
+    /// How far below the previous answer counts as dropping (SPEC 2).
+    pub fn drop_threshold(self) -> u8 {
+        match self {
+            Scale::Csat => 2,
+            Scale::Nps => 3,
+        }
+    }
+
+    /// The top answer: "very satisfied" (CSAT 5) or a promoter (NPS 9–10).
+    pub fn is_top(self, score: u8) -> bool {
+        match self {
+            Scale::Csat => score == 5,
+            Scale::Nps => score >= 9,
+        }
+    }
+
+    /// Satisfied: CSAT 4–5, NPS 9–10.
+    pub fn is_satisfied(self, score: u8) -> bool {
+        match self {
+            Scale::Csat => score >= 4,
+            Scale::Nps => score >= 9,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SurveyKind {
+    Service,
+    Usage,
+    Installation,
+    Product,
+}
+
+impl SurveyKind {
+    pub const ALL: [SurveyKind; 4] = [
+        SurveyKind::Service,
+        SurveyKind::Usage,
+        SurveyKind::Installation,
+        SurveyKind::Product,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SurveyKind::Service => "service",
+            SurveyKind::Usage => "usage",
+            SurveyKind::Installation => "installation",
+            SurveyKind::Product => "product",
+        }
+    }
+}
+
+// --- Events (rules: `event`)
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum EventType {
+    #[serde(rename = "order.delivered")]
+    OrderDelivered,
+    #[serde(rename = "work_order.opened")]
+    WorkOrderOpened,
+    #[serde(rename = "service.completed")]
+    ServiceCompleted,
+    #[serde(rename = "repair.completed")]
+    RepairCompleted,
+    #[serde(rename = "installation.completed")]
+    InstallationCompleted,
+    #[serde(rename = "inquiry.opened")]
+    InquiryOpened,
+    #[serde(rename = "complaint.opened")]
+    ComplaintOpened,
+    #[serde(rename = "return.requested")]
+    ReturnRequested,
+    #[serde(rename = "case.closed")]
+    CaseClosed,
+    #[serde(rename = "call.missed")]
+    CallMissed,
+    #[serde(rename = "customer.opted_out")]
+    CustomerOptedOut,
+}
+
+impl EventType {
+    /// Events that record a work order as done.
+    pub fn completes_work_order(self) -> bool {
+        matches!(
+            self,
+            EventType::ServiceCompleted
+                | EventType::RepairCompleted
+                | EventType::InstallationCompleted
+        )
+    }
+}
+
+// --- Answers and a customer's history (rules: `answer`)
+
+/// How many past answers a customer's history keeps at least…
+pub(crate) const HISTORY_LEN: usize = 20;
+
+/// …and for how long every answer is kept: longer than any survey link can
+/// live (policies cap `link_validity_days` at 365).
+pub const KEEP_ANSWERS_DAYS: i64 = 366;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    pub survey_id: String,
+    pub channel: Channel,
+    pub kind: SurveyKind,
+    pub scale: Scale,
+    pub score: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub reasons: Vec<String>,
+    pub answered_at: DateTime<Utc>,
+}
+
+/// A customer's answers and complaints. It is also where an answer is
+/// recorded: one compare-and-swap on this record decides "first answer wins"
+/// for the survey *and* updates the history the next answer is judged against,
+/// so the two can never disagree (and the answer path saves a round trip).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// Oldest first.
+    #[serde(default)]
+    pub answers: Vec<Answer>,
+    /// Complaints opened since the customer's last satisfied answer.
+    #[serde(default)]
+    pub complaints_since_satisfied: u32,
+    /// Complaints opened (most recent last, bounded), with their topic if given.
+    #[serde(default)]
+    pub complaints: Vec<ComplaintEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComplaintEntry {
+    pub event_id: String,
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+}
+
+impl History {
+    /// The answer recorded for `survey_id`, if any.
+    pub fn answer_to(&self, survey_id: &str) -> Option<&Answer> {
+        self.answers.iter().find(|a| a.survey_id == survey_id)
+    }
+
+    /// The history as it was just before `survey_id` was answered (what that
+    /// answer was judged against).
+    pub fn before(&self, survey_id: &str) -> History {
+        let mut h = self.clone();
+        if let Some(i) = h.answers.iter().position(|a| a.survey_id == survey_id) {
+            h.answers.truncate(i);
+        }
+        h
+    }
+
+    /// Record an answer. `false` when the survey already has one: the first
+    /// answer wins. Old answers are forgotten only past [`HISTORY_LEN`] *and*
+    /// [`KEEP_ANSWERS_DAYS`], so a link can never be answered twice while valid.
+    pub fn record(&mut self, answer: Answer) -> bool {
+        if self.answer_to(&answer.survey_id).is_some() {
+            return false;
+        }
+        if answer.scale.is_satisfied(answer.score) {
+            self.complaints_since_satisfied = 0;
+        }
+        let keep_from = answer.answered_at - chrono::Duration::days(KEEP_ANSWERS_DAYS);
+        self.answers.push(answer);
+        while self.answers.len() > HISTORY_LEN && self.answers[0].answered_at < keep_from {
+            self.answers.remove(0);
+        }
+        true
+    }
+}
+
+impl History {
+    /// Record a complaint (idempotent per event); returns how many complaints the
+    /// customer had opened before it, and how many of those were about the same topic.
+    pub fn record_complaint(&mut self, entry: ComplaintEntry) -> (u32, u32) {
+        let before: Vec<&ComplaintEntry> = self
+            .complaints
+            .iter()
+            .filter(|c| c.event_id != entry.event_id)
+            .collect();
+        let prior = before.len() as u32;
+        let same_topic = match &entry.topic {
+            Some(t) => before
+                .iter()
+                .filter(|c| c.topic.as_deref() == Some(t.as_str()))
+                .count() as u32,
+            None => 0,
+        };
+        if !self.complaints.iter().any(|c| c.event_id == entry.event_id) {
+            self.complaints_since_satisfied += 1;
+            self.complaints.push(entry);
+            if self.complaints.len() > HISTORY_LEN {
+                self.complaints.remove(0);
+            }
+        }
+        (prior, same_topic)
+    }
+}
+
+// --- Surveys and contacts (rules: `survey`)
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SurveyState {
+    Planned,
+    /// Claimed by one tick while its messages are handed to the sender.
+    Sending,
+    Sent,
+    Answered,
+    Expired,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// Deferred, not dropped: sent when calling hours open.
+    QuietHours,
+    OptedOut,
+    /// The validity window passed before it could be sent.
+    Expired,
+    /// No address for any of the policy's channels.
+    NoChannel,
+    /// The customer was contacted too often already (surveys and callbacks together).
+    ContactLimit,
+    /// An inquiry, complaint or return was opened for the order after planning.
+    OpenCase,
+    /// The sender could not be reached or refused; retried by a later tick.
+    SendFailed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub at: DateTime<Utc>,
+    pub what: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<SkipReason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Survey {
+    pub survey_id: String,
+    pub event_id: String,
+    pub kind: SurveyKind,
+    pub scale: Scale,
+    pub customer_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_order_id: Option<String>,
+    pub due_at: DateTime<Utc>,
+    pub send_by: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// When the tick should look at it next (due_at, or after a deferral).
+    pub next_attempt_at: DateTime<Utc>,
+    pub state: SurveyState,
+    #[serde(default)]
+    pub sent_channels: Vec<Channel>,
+    #[serde(default)]
+    pub timeline: Vec<TimelineEntry>,
+    /// Set on the "did we fix it?" survey after a resolved callback: the task it follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resurvey_of: Option<String>,
+    /// When the one reminder is due (set when the survey is sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminder_at: Option<DateTime<Utc>>,
+    /// The reminder went out (or was given up): never another.
+    #[serde(default)]
+    pub reminded: bool,
+}
+
+/// What the contact record says about the customer at send time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Contact {
+    pub customer_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whatsapp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birthday: Option<String>,
+    /// ISO 3166 country of their phone number, worked out once at intake
+    /// (`market::phone_country`), so only the issuer carries libphonenumber.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    #[serde(default)]
+    pub opted_out: bool,
+    /// The time of the latest event whose details this record holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+impl Contact {
+    pub fn address(&self, channel: Channel) -> Option<&str> {
+        match channel {
+            Channel::Email => self.email.as_deref(),
+            Channel::Sms => self.phone.as_deref(),
+            Channel::Whatsapp => self.whatsapp.as_deref().or(self.phone.as_deref()),
+        }
+    }
+}
+
+// --- A customer's timeline (rules: `contact`)
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventLogEntry {
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    pub occurred_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_order_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+}
+
+// --- Work orders (rules: `window`)
+
+/// A work order as the issuer records it from `work_order.opened` / `*.completed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkOrder {
+    pub work_order_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+// --- Callback tasks (rules: `task`)
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskReason {
+    LowScore,
+    Dropping,
+    MissedCall,
+    Complaint,
+    FirstPromoter,
+    Recovered,
+    Birthday,
+    LateDelivery,
+    VipRepeat,
+}
+
+impl TaskReason {
+    /// Calling hours allowed before the task is breached.
+    pub fn deadline_hours(self) -> i64 {
+        match self {
+            TaskReason::MissedCall => 1,
+            TaskReason::LowScore
+            | TaskReason::Dropping
+            | TaskReason::Complaint
+            | TaskReason::VipRepeat => 48,
+            TaskReason::FirstPromoter
+            | TaskReason::Recovered
+            | TaskReason::Birthday
+            | TaskReason::LateDelivery => 72,
+        }
+    }
+
+    /// Callbacks that are a service moment rather than a repair: never made to a
+    /// customer with an open complaint or callback.
+    pub fn is_delight(self) -> bool {
+        matches!(
+            self,
+            TaskReason::FirstPromoter
+                | TaskReason::Recovered
+                | TaskReason::Birthday
+                | TaskReason::LateDelivery
+        )
+    }
+
+    /// 1 is the most urgent.
+    pub fn priority(self) -> u8 {
+        match self {
+            TaskReason::MissedCall | TaskReason::Complaint => 1,
+            TaskReason::LowScore | TaskReason::VipRepeat => 2,
+            TaskReason::Dropping => 3,
+            TaskReason::LateDelivery => 4,
+            TaskReason::FirstPromoter | TaskReason::Recovered | TaskReason::Birthday => 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    Open,
+    Claimed,
+    Reached,
+    Resolved,
+    Refused,
+    Expired,
+}
+
+impl TaskState {
+    pub fn is_closed(self) -> bool {
+        matches!(
+            self,
+            TaskState::Resolved | TaskState::Refused | TaskState::Expired
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Recorded by `claim`; posting it as an outcome is refused (422).
+    Claimed,
+    Reached,
+    Unreachable,
+    Resolved,
+    Refused,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub at: DateTime<Utc>,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Everything the caller reads before dialling.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskContext {
+    pub customer: Contact,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<Answer>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    /// Earlier answers, oldest first, to show the trend.
+    #[serde(default)]
+    pub history: Vec<Answer>,
+    /// Later escalations for the same customer, merged into this task.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged: Vec<MergedEscalation>,
+    /// Earlier tasks for this customer and how they ended.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_tasks: Vec<EarlierTask>,
+    /// Whether the customer's answers are rising, falling or steady.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trend: Option<Trend>,
+    /// The customer's events, oldest first (deliveries, visits, complaints, calls).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<EventLogEntry>,
+    /// Inquiries, complaints and returns still open.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open_cases: Vec<EventLogEntry>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trend {
+    Rising,
+    Falling,
+    Steady,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergedEscalation {
+    pub source_id: String,
+    pub reasons: Vec<TaskReason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<Answer>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EarlierTask {
+    pub task_id: String,
+    pub reason: TaskReason,
+    pub state: TaskState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_satisfied: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallbackTask {
+    pub task_id: String,
+    pub state: TaskState,
+    pub reason: TaskReason,
+    pub reasons: Vec<TaskReason>,
+    pub priority: u8,
+    pub owner: String,
+    pub customer_id: String,
+    pub created_at: DateTime<Utc>,
+    pub due_by: DateTime<Utc>,
+    /// Past this, calling makes no sense any more: the task expires.
+    pub expires_at: DateTime<Utc>,
+    #[serde(default)]
+    pub breached: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalated_to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_order_id: Option<String>,
+    #[serde(default)]
+    pub attempts: Vec<Attempt>,
+    /// Earliest next call after an unreachable attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_contact_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_satisfied: Option<bool>,
+    /// How often it was resolved (a low re-survey reopens it).
+    #[serde(default)]
+    pub resolutions: u32,
+    pub context: TaskContext,
+}
