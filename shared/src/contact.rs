@@ -7,13 +7,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::calling_hours::{CallingHours, ZoneSource};
 use crate::event::Event;
-use crate::keys;
 pub use crate::model::EventLogEntry;
 use crate::model::EventType;
-use crate::storage::{Storage, StorageExt, StoreResult, Update};
 
 /// How many events and contacts a customer's logs keep.
-const LOG_LEN: usize = 50;
+/// How many entries a customer's timeline and contact log keep.
+pub(crate) const LOG_LEN: usize = 50;
 
 impl From<&Event> for EventLogEntry {
     fn from(e: &Event) -> EventLogEntry {
@@ -26,25 +25,6 @@ impl From<&Event> for EventLogEntry {
             topic: e.topic.clone(),
         }
     }
-}
-
-/// Append an event to the customer's timeline (idempotent, bounded, in time order).
-pub fn log_event<S: Storage + ?Sized>(store: &S, event: &Event) -> StoreResult<()> {
-    let entry = EventLogEntry::from(event);
-    store
-        .update_json::<Vec<EventLogEntry>, _>(&keys::event_log(&event.customer.id), |cur| {
-            let mut log = cur.unwrap_or_default();
-            if log.iter().any(|e| e.event_id == entry.event_id) {
-                return Update::Keep;
-            }
-            log.push(entry.clone());
-            log.sort_by_key(|e| e.occurred_at);
-            if log.len() > LOG_LEN {
-                log.remove(0);
-            }
-            Update::Write(log)
-        })
-        .map(drop)
 }
 
 /// Inquiries, complaints and returns not followed by `case.closed` for the same order.
@@ -219,23 +199,15 @@ impl ContactRules {
     }
 }
 
-/// Record a contact (a survey sent, a call made) for the limits.
-pub fn record_contact<S: Storage + ?Sized>(
-    store: &S,
-    customer_id: &str,
-    at: DateTime<Utc>,
-) -> StoreResult<()> {
-    store
-        .update_json::<Vec<DateTime<Utc>>, _>(&keys::contacts(customer_id), |cur| {
-            let mut log = cur.unwrap_or_default();
-            log.push(at);
-            log.retain(|c| *c > at - Duration::days(31));
-            if log.len() > LOG_LEN {
-                log.remove(0);
-            }
-            Update::Write(log)
-        })
-        .map(drop)
+/// The month of a birthday given as `YYYY-MM-DD` or `MM-DD`.
+pub fn month_of_birthday(b: &str) -> Option<u32> {
+    let parts: Vec<&str> = b.split('-').collect();
+    let month = match parts.len() {
+        3 => parts[1],
+        2 => parts[0],
+        _ => return None,
+    };
+    month.parse().ok().filter(|m| (1..=12).contains(m))
 }
 
 #[cfg(test)]

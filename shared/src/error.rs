@@ -79,15 +79,6 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-impl From<crate::storage::StoreError> for ApiError {
-    fn from(e: crate::storage::StoreError) -> ApiError {
-        ApiError::unavailable(format!(
-            "the key-value store failed ({}); nothing was recorded, retry the request",
-            e.0
-        ))
-    }
-}
-
 /// Largest request body any endpoint accepts (SPEC 5).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 

@@ -172,3 +172,20 @@ pub fn summary_counter(day: &str, dimension: &str, value: &str, metric: &str) ->
 pub fn creation_claim(key: &str) -> String {
     format!("{key}#c")
 }
+
+/// Devices flagged for answering for many customers (integrity).
+pub const FLAGGED_DEVICES: &str = "ix/integrity/devices";
+
+/// Answers given right after the work was done (integrity).
+pub const ON_SITE: &str = "ix/integrity/on-site";
+
+/// The customers one device answered for (integrity).
+pub fn device(device: &str) -> String {
+    format!("ig/dev/{device}")
+}
+
+/// The values seen for a dimension on a day (e.g. which agents had answers),
+/// so a report can name its groups without listing keys.
+pub fn dimension_index(day: &str, dimension: &str) -> String {
+    format!("ix/sum/{day}/{dimension}")
+}

@@ -12,7 +12,6 @@
 pub mod answer;
 pub mod calling_hours;
 pub mod contact;
-pub mod erasure;
 pub mod error;
 pub mod event;
 pub mod flows;

@@ -9,7 +9,9 @@
 
 use chrono::{DateTime, Datelike, Duration, Utc};
 use revisit_shared::answer::History;
-use revisit_shared::contact::{open_cases, record_contact, EventLogEntry};
+use revisit_shared::contact::{open_cases, EventLogEntry};
+use revisit_shared::flows::contact::record_contact;
+use revisit_shared::flows::survey::create_survey;
 use revisit_shared::i18n::{texts, Lang};
 use revisit_shared::keys;
 use revisit_shared::report::{loop_report, LOOP_COUNTERS};
@@ -18,7 +20,7 @@ use revisit_shared::routes::escalator::{
 };
 use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::storage::{Storage, StorageExt, Tentative, Update};
-use revisit_shared::survey::{create_survey, Contact, Survey};
+use revisit_shared::survey::{Contact, Survey};
 use revisit_shared::task::{
     answer_escalation, apply_outcome, claim, mark_breach, merge_into, plan_task, reopen,
     task_id_for, CallbackTask, DeferredEscalation, EarlierTask, EscalationPolicy,

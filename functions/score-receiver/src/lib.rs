@@ -15,12 +15,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use std::cell::OnceCell;
 
 use revisit_shared::answer::{Answer, History};
-use revisit_shared::erasure::erase_customer;
 use revisit_shared::flows::answer::{parse_history, record_answer, Recording, Submission};
+use revisit_shared::flows::erasure::erase_customer;
+use revisit_shared::flows::report::{read_tallies, summary_report};
 use revisit_shared::i18n::{texts, Lang};
 use revisit_shared::integrity::{self, device_id};
 use revisit_shared::keys;
-use revisit_shared::report::{read_tallies, summary_report};
 use revisit_shared::routes::receiver::{CUSTOMER, INTEGRITY, LINK, SUMMARY};
 use revisit_shared::signing::LinkToken;
 use revisit_shared::spin::{self as shell, SpinStore};
@@ -446,7 +446,10 @@ fn integrity_report(req: &Request) -> Result<Response, ApiError> {
         .map(|d| today - chrono::Duration::days(d))
         .collect();
     let tallies = read_tallies(&store, &days)?;
-    Ok(shell::json(200, &integrity::report(&store, &tallies)?))
+    Ok(shell::json(
+        200,
+        &revisit_shared::flows::integrity::report(&store, &tallies)?,
+    ))
 }
 
 /// `DELETE /customers/:customer_id`: erase the customer's personal data.

@@ -8,21 +8,22 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 use revisit_shared::answer::{ComplaintEntry, History};
-use revisit_shared::contact::{log_event, open_cases, record_contact, EventLogEntry};
-use revisit_shared::erasure::month_of_birthday;
+use revisit_shared::contact::{month_of_birthday, open_cases, EventLogEntry};
 use revisit_shared::event::{Category, Event, EventType};
+use revisit_shared::flows::contact::{log_event, record_contact};
+use revisit_shared::flows::report::bump_summary;
+use revisit_shared::flows::survey::{create_survey, index_due};
 use revisit_shared::i18n::{texts, Lang};
 use revisit_shared::keys;
 use revisit_shared::policy::Channel;
-use revisit_shared::report::bump_summary;
 use revisit_shared::routes::issuer::{EVENTS, SHOPIFY, SURVEY, TICK, WOOCOMMERCE};
 use revisit_shared::shops::{from_shopify, from_woocommerce, verify_base64_hmac};
 use revisit_shared::signing::{verify_webhook, LinkToken};
 use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::storage::{Storage, StorageExt, Update};
 use revisit_shared::survey::{
-    create_survey, decide_reminder, decide_send, index_due, Contact, CustomerNow, SendDecision,
-    SkipReason, Survey, SurveyState,
+    decide_reminder, decide_send, Contact, CustomerNow, SendDecision, SkipReason, Survey,
+    SurveyState,
 };
 use revisit_shared::task::{EscalationRequest, TaskReason};
 use revisit_shared::window::WorkOrder;

@@ -4,13 +4,15 @@ use chrono::{DateTime, Utc};
 
 use crate::answer::validate_answer;
 
-use crate::integrity::{self, AnswerSignals};
+use crate::flows::integrity;
+use crate::flows::report::count_answer;
+use crate::integrity::AnswerSignals;
 use crate::keys;
 use crate::model::Channel;
 use crate::model::Survey;
 use crate::model::WorkOrder;
 use crate::model::{Answer, History};
-use crate::report::{answer_counters, count_answer};
+use crate::report::answer_counters;
 use crate::storage::{Storage, StorageExt, Tentative};
 use crate::ApiError;
 
@@ -102,12 +104,12 @@ pub fn record_answer<S: Storage + ?Sized>(
         },
     )?;
     let day = now.format("%Y%m%d").to_string();
-    let (tally, loop_keys) = answer_counters(survey, &answer);
+    let (tally, loop_metrics) = answer_counters(survey, &answer);
     let mut counts = Tentative::new(store);
     let counted = count_answer(&mut counts, store, &day, &tally).and_then(|_| {
-        loop_keys
+        loop_metrics
             .iter()
-            .try_for_each(|k| counts.add(k, 1).map(drop))
+            .try_for_each(|m| counts.add(&keys::loop_counter(m), 1).map(drop))
     });
     if let Err(e) = counted {
         counts.take_back();
@@ -165,7 +167,7 @@ pub fn parse_history(bytes: Option<&[u8]>) -> Result<History, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::read_tallies;
+    use crate::flows::report::read_tallies;
     use crate::storage::{Faulty, KvMode, MemoryStorage};
 
     fn survey() -> Survey {

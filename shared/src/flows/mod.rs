@@ -7,3 +7,19 @@
 //! ([`crate::storage::Faulty`]) and with runs interleaved.
 
 pub mod answer;
+pub mod contact;
+pub mod erasure;
+pub mod integrity;
+pub mod report;
+pub mod survey;
+
+/// A store failure, as every endpoint answers it: `503`, nothing recorded
+/// (the flows keep that true), retry.
+impl From<crate::storage::StoreError> for crate::ApiError {
+    fn from(e: crate::storage::StoreError) -> crate::ApiError {
+        crate::ApiError::unavailable(format!(
+            "the key-value store failed ({}); nothing was recorded, retry the request",
+            e.0
+        ))
+    }
+}

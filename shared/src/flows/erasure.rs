@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::contact::month_of_birthday;
 use crate::keys;
 use crate::model::CallbackTask;
 use crate::model::Contact;
@@ -38,7 +39,7 @@ pub fn erase_customer<S: Storage + ?Sized>(store: &S, customer_id: &str) -> Stor
         ..Default::default()
     };
     if let Some(contact) = store.get_json::<Contact>(&keys::contact(customer_id))? {
-        if let Some(month) = contact.birthday.as_deref().and_then(birthday_month) {
+        if let Some(month) = contact.birthday.as_deref().and_then(month_of_birthday) {
             store.remove_from_list(&keys::birthdays(month), customer_id)?;
         }
     }
@@ -121,21 +122,6 @@ pub fn erase_customer<S: Storage + ?Sized>(store: &S, customer_id: &str) -> Stor
         },
     )?;
     Ok(report)
-}
-
-fn birthday_month(b: &str) -> Option<u32> {
-    let parts: Vec<&str> = b.split('-').collect();
-    let month = match parts.len() {
-        3 => parts[1],
-        2 => parts[0],
-        _ => return None,
-    };
-    month.parse().ok().filter(|m| (1..=12).contains(m))
-}
-
-/// The month of a birthday given as `YYYY-MM-DD` or `MM-DD`.
-pub fn month_of_birthday(b: &str) -> Option<u32> {
-    birthday_month(b)
 }
 
 #[cfg(test)]

@@ -1,0 +1,242 @@
+//! Counting answers and what was sent, and the summary report built from the counts.
+
+use chrono::NaiveDate;
+
+use crate::keys;
+use crate::model::{Channel, SurveyKind};
+use crate::report::*;
+use crate::storage::{Storage, StorageExt, StoreResult, Tentative};
+
+/// Count one answer on `day` (`YYYYMMDD`), tentatively (see [`Tentative`]).
+/// The first answer of a tally on a day also enters the day's tally index, so a
+/// report finds every counter without listing keys.
+pub fn count_answer<S: Storage + ?Sized>(
+    counts: &mut Tentative<S>,
+    store: &S,
+    day: &str,
+    tally: &Tally,
+) -> StoreResult<()> {
+    let part = tally.encode();
+    if counts.add(&keys::tally(day, &part), 1)? == 1 {
+        // If this fails, the caller takes the count back, and the retry is the
+        // first again and indexes it.
+        store.add_to_list(&keys::tally_index(day), &part)?;
+    }
+    Ok(())
+}
+
+/// Every tally counted on `days`, with its count (two batch reads).
+pub fn read_tallies<S: Storage + ?Sized>(
+    store: &S,
+    days: &[NaiveDate],
+) -> StoreResult<Vec<(NaiveDate, Tally, i64)>> {
+    let index_keys: Vec<String> = days
+        .iter()
+        .map(|d| keys::tally_index(&d.format("%Y%m%d").to_string()))
+        .collect();
+    let mut found = Vec::new();
+    for (day, list) in days.iter().zip(store.get_many(&index_keys)?) {
+        let parts: Vec<String> = list
+            .and_then(|v| serde_json::from_slice(&v).ok())
+            .unwrap_or_default();
+        found.extend(parts.into_iter().map(|p| (*day, p)));
+    }
+    let counter_keys: Vec<String> = found
+        .iter()
+        .map(|(d, p)| keys::tally(&d.format("%Y%m%d").to_string(), p))
+        .collect();
+    let counts = store.counters(&counter_keys)?;
+    Ok(found
+        .into_iter()
+        .zip(counts)
+        .filter_map(|((d, p), n)| Some((d, Tally::decode(&p)?, n)))
+        .collect())
+}
+
+/// Build the summary for `from..=to` grouped `by` one of [`GROUP_BY`].
+/// Issued counts come from the issuer's counters, answers from the tallies.
+pub fn summary_report<S: Storage + ?Sized>(
+    store: &S,
+    from: NaiveDate,
+    to: NaiveDate,
+    by: &str,
+    max_days: i64,
+) -> Result<SummaryReport, crate::error::ApiError> {
+    use crate::error::ApiError;
+    if !GROUP_BY.contains(&by) {
+        return Err(ApiError::bad_request(format!(
+            "group_by must be day, agent, channel or kind (got {by:?})"
+        )));
+    }
+    let days = days(from, to, max_days).map_err(ApiError::bad_request)?;
+    let day_key = |d: &NaiveDate| d.format("%Y%m%d").to_string();
+    let tallies = read_tallies(store, &days)?;
+    // Groups: every value that had an issue or an answer, in a stable order.
+    let mut groups: Vec<String> = match by {
+        "day" => days.iter().map(|d| d.to_string()).collect(),
+        "channel" => [Channel::Email, Channel::Sms, Channel::Whatsapp]
+            .iter()
+            .map(|c| c.as_str().to_string())
+            .collect(),
+        "kind" => SurveyKind::ALL
+            .iter()
+            .map(|k| k.as_str().to_string())
+            .collect(),
+        _ => {
+            let idx: Vec<String> = days
+                .iter()
+                .map(|d| keys::dimension_index(&day_key(d), "agent"))
+                .collect();
+            let mut agents: Vec<String> = store
+                .get_many(&idx)?
+                .into_iter()
+                .flatten()
+                .filter_map(|v| serde_json::from_slice::<Vec<String>>(&v).ok())
+                .flatten()
+                .chain(tallies.iter().map(|(_, t, _)| t.agent.clone()))
+                .collect();
+            agents.sort();
+            agents.dedup();
+            agents
+        }
+    };
+    groups.dedup();
+    let (dimension, issued_groups): (&str, Vec<(usize, NaiveDate, String)>) = if by == "day" {
+        (
+            "all",
+            days.iter()
+                .enumerate()
+                .map(|(i, d)| (i, *d, "all".to_string()))
+                .collect(),
+        )
+    } else {
+        (
+            by,
+            groups
+                .iter()
+                .enumerate()
+                .flat_map(|(i, g)| days.iter().map(move |d| (i, *d, g.clone())))
+                .collect(),
+        )
+    };
+    let issued_keys: Vec<String> = issued_groups
+        .iter()
+        .map(|(_, d, g)| keys::summary_counter(&day_key(d), dimension, g, "issued"))
+        .collect();
+    let mut values = vec![[0i64; 7]; groups.len()];
+    for ((i, _, _), n) in issued_groups.iter().zip(store.counters(&issued_keys)?) {
+        values[*i][0] += n;
+    }
+    for (day, tally, n) in &tallies {
+        let group = if by == "day" {
+            day.to_string()
+        } else {
+            tally.group(by).to_string()
+        };
+        if let Some(i) = groups.iter().position(|g| *g == group) {
+            for (v, m) in values[i].iter_mut().zip(tally.metrics(*n)) {
+                *v += m;
+            }
+        }
+    }
+    let mut total = [0i64; 7];
+    if by == "day" || by == "channel" {
+        // Every issue and answer is in exactly one of these groups.
+        for v in &values {
+            for (t, x) in total.iter_mut().zip(v) {
+                *t += x;
+            }
+        }
+    } else {
+        let keys: Vec<String> = days
+            .iter()
+            .map(|d| keys::summary_counter(&day_key(d), "all", "all", "issued"))
+            .collect();
+        total[0] = store.counters(&keys)?.iter().sum();
+        for (_, tally, n) in &tallies {
+            for (t, m) in total.iter_mut().zip(tally.metrics(*n)).skip(1) {
+                *t += m;
+            }
+        }
+    }
+    Ok(SummaryReport {
+        from,
+        to,
+        group_by: by.to_string(),
+        rows: groups
+            .into_iter()
+            .zip(values)
+            .map(|(g, v)| summary_row(g, &v))
+            .collect(),
+        total: summary_row("total".into(), &total),
+    })
+}
+
+/// Add 1 to `metric` for each `(dimension, value)` on `day`.
+pub fn bump_summary<S: Storage + ?Sized>(
+    store: &S,
+    day: &str,
+    dims: &[(&str, String)],
+    metric: &str,
+) -> StoreResult<()> {
+    for (dimension, value) in dims {
+        let n = store.increment(&keys::summary_counter(day, dimension, value, metric), 1)?;
+        if n == 1 {
+            store.add_to_list(&keys::dimension_index(day, dimension), value)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Channel, Scale, SurveyKind};
+
+    /// In every store mode: like the embedded host and like each of Spin's stores.
+    #[test]
+    fn counting_is_one_increment_and_taking_back_undoes_it() {
+        for mode in crate::storage::KvMode::ALL {
+            counting_is_one_increment_and_taking_back_undoes_it_in(mode);
+        }
+    }
+
+    fn counting_is_one_increment_and_taking_back_undoes_it_in(mode: crate::storage::KvMode) {
+        use crate::storage::MemoryStorage;
+        let s = MemoryStorage::in_memory_like(mode);
+        let t = Tally {
+            channel: Channel::Sms,
+            kind: SurveyKind::Product,
+            scale: Scale::Csat,
+            score: 2,
+            silent_top: false,
+            agent: "none".into(),
+        };
+        let d = |x: &str| x.parse::<NaiveDate>().unwrap();
+        let mut kept = Tentative::new(&s);
+        count_answer(&mut kept, &s, "20261204", &t).unwrap();
+        let mut lost = Tentative::new(&s);
+        count_answer(&mut lost, &s, "20261204", &t).unwrap();
+        lost.take_back();
+        let read = read_tallies(&s, &[d("2026-12-04"), d("2026-12-05")]).unwrap();
+        assert_eq!(read, vec![(d("2026-12-04"), t.clone(), 1)]);
+        s.increment(
+            &keys::summary_counter("20261204", "all", "all", "issued"),
+            4,
+        )
+        .unwrap();
+        s.increment(
+            &keys::summary_counter("20261204", "channel", "sms", "issued"),
+            4,
+        )
+        .unwrap();
+        let r = summary_report(&s, d("2026-12-04"), d("2026-12-05"), "channel", 92).unwrap();
+        let sms = r.rows.iter().find(|r| r.group == "sms").unwrap();
+        assert_eq!((sms.issued, sms.answers, sms.csat_pct), (4, 1, Some(0.0)));
+        assert_eq!((r.total.issued, r.total.answers), (4, 1));
+        let by_day = summary_report(&s, d("2026-12-04"), d("2026-12-05"), "day", 92).unwrap();
+        assert_eq!(by_day.rows.len(), 2);
+        assert_eq!(by_day.rows[0].response_rate_pct, 25.0);
+        assert!(summary_report(&s, d("2026-12-04"), d("2026-12-05"), "week", 92).is_err());
+    }
+}
