@@ -189,3 +189,10 @@ pub fn device(device: &str) -> String {
 pub fn dimension_index(day: &str, dimension: &str) -> String {
     format!("ix/sum/{day}/{dimension}")
 }
+
+/// Owners that have loop counters, for the loop report's `by_owner`.
+pub const LOOP_OWNERS: &str = "ix/loop-owners";
+
+/// Minutes from a task's creation to its first contact, one per task reached
+/// (for the loop report's median).
+pub const FIRST_CONTACT_MINUTES: &str = "ix/first-contact-minutes";

@@ -9,8 +9,8 @@
 
 use chrono::{DateTime, Datelike, Duration, Utc};
 use revisit_shared::answer::History;
-use revisit_shared::contact::{open_cases, EventLogEntry};
 use revisit_shared::flows::contact::record_contact;
+use revisit_shared::flows::escalation::{bump, load, receive};
 use revisit_shared::flows::survey::create_survey;
 use revisit_shared::i18n::{texts, Lang};
 use revisit_shared::keys;
@@ -22,9 +22,9 @@ use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::storage::{Storage, StorageExt, Tentative, Update};
 use revisit_shared::survey::{Contact, Survey};
 use revisit_shared::task::{
-    answer_escalation, apply_outcome, claim, mark_breach, merge_into, plan_task, reopen,
-    task_id_for, CallbackTask, DeferredEscalation, EarlierTask, EscalationPolicy,
-    EscalationRequest, Outcome, OutcomeInput, Role, TaskReason, TaskState,
+    answer_escalation, apply_outcome, claim, mark_breach, task_id_for, CallbackTask,
+    DeferredEscalation, EscalationPolicy, EscalationRequest, Outcome, OutcomeInput, Role,
+    TaskReason, TaskState,
 };
 use revisit_shared::{error::parse_json, ApiError};
 use spin_sdk::http::{Method, Request, Response};
@@ -32,10 +32,6 @@ use spin_sdk::http_component;
 
 /// The private path the score receiver and the issuer hand escalations to.
 
-/// Owners that have loop counters, for the report's `by_owner`.
-const LOOP_OWNERS: &str = "ix/loop-owners";
-/// Minutes from creation to first contact, one per task reached (for the median).
-const FIRST_CONTACT_MINUTES: &str = "ix/first-contact-minutes";
 const FIRST_CONTACT_KEEP: usize = 10_000;
 
 #[http_component]
@@ -83,232 +79,6 @@ fn escalation(req: &Request) -> Result<Response, ApiError> {
     let policy = shell::escalation_policy()?;
     let task = receive(&store, &request, &policy, shell::now())?;
     Ok(shell::json(200, &serde_json::json!({ "task": task })))
-}
-
-/// Handle one escalation exactly once: reopen, merge into the customer's open
-/// task, or create a new one.
-fn receive(
-    store: &SpinStore,
-    request: &EscalationRequest,
-    policy: &EscalationPolicy,
-    now: DateTime<Utc>,
-) -> Result<Option<CallbackTask>, ApiError> {
-    let source_key = keys::task_source(&request.source_id);
-    if let Some(task_id) = store.get_json::<String>(&source_key)? {
-        if let Some(task) = store.get_json::<CallbackTask>(&keys::task(&task_id))? {
-            return Ok(Some(task));
-        }
-    }
-    if let Some(task_id) = &request.reopens {
-        return reopen_task(store, task_id, request, policy, now);
-    }
-    let customer = &request.contact.customer_id;
-    let delight_only = request.reasons.iter().all(|r| r.is_delight());
-    let Some(mut mine) = plan_task(request, policy, now) else {
-        return Ok(None);
-    };
-    let pointer = keys::customer_open_task(customer);
-    let mut created = false;
-    // This delivery's counts: made before the task is created, taken back
-    // unless this delivery is the one that creates it.
-    let mut counts = Tentative::new(store);
-    // One customer, one open task: the pointer to it is claimed by compare-and-swap
-    // only once the task exists, so racing escalations merge instead of splitting.
-    for _ in 0..16 {
-        let (current, cas) = store.cas_begin(&pointer)?;
-        let current_id = current
-            .as_deref()
-            .and_then(|v| serde_json::from_slice::<String>(v).ok());
-        if current_id.as_deref() == Some(mine.task_id.as_str()) {
-            break;
-        }
-        let open = match &current_id {
-            Some(id) => store
-                .get_json::<CallbackTask>(&keys::task(id))?
-                .filter(|t| !t.state.is_closed()),
-            None => None,
-        };
-        if let Some(open) = open {
-            if created {
-                // Lost the race after creating: fold this task away again.
-                store.delete(&keys::task(&mine.task_id))?;
-                counts.take_back();
-            }
-            if delight_only {
-                // A thank-you call to someone waiting for a repair would be tone-deaf.
-                // Not recorded as handled: a birthday call may still come once the task closes.
-                return Ok(None);
-            }
-            // Counted first, taken back unless this delivery is the one that
-            // merges it (a redelivery after a failure finds it merged).
-            let mut merge_counts = Tentative::new(store);
-            if let Err(e) = count_complaint(&mut merge_counts, request) {
-                merge_counts.take_back();
-                return Err(e);
-            }
-            let mut merged_here = false;
-            let merged =
-                store.update_json::<CallbackTask, _>(&keys::task(&open.task_id), |cur| match cur {
-                    Some(t)
-                        if !t.state.is_closed()
-                            && !t
-                                .context
-                                .merged
-                                .iter()
-                                .any(|m| m.source_id == request.source_id) =>
-                    {
-                        merged_here = true;
-                        Update::Write(merge_into(&t, request, policy, now))
-                    }
-                    _ => {
-                        merged_here = false;
-                        Update::Keep
-                    }
-                });
-            match &merged {
-                Ok(_) if merged_here => {}
-                _ => merge_counts.take_back(),
-            }
-            let merged = merged?;
-            store.put_json(&source_key, &open.task_id)?;
-            return Ok(merged);
-        }
-        if !created {
-            mine.context.earlier_tasks = earlier_tasks(store, customer)?;
-            let events: Vec<EventLogEntry> = store
-                .get_json(&keys::event_log(customer))?
-                .unwrap_or_default();
-            mine.context.open_cases = open_cases(&events);
-            mine.context.events = events;
-            // A redelivery after a failure finds the task created and counts nothing.
-            let counted = bump(&mut counts, store, &mine, "created")
-                .and_then(|_| count_complaint(&mut counts, request));
-            if let Err(e) = counted {
-                counts.take_back();
-                return Err(e);
-            }
-            created = match store.create_json(&keys::task(&mine.task_id), &mine) {
-                Ok(created) => created,
-                Err(e) => {
-                    counts.take_back();
-                    return Err(e.into());
-                }
-            };
-            if !created {
-                counts.take_back();
-                // Another delivery of this very escalation created it: nothing more to do here.
-                if let Some(existing) =
-                    store.get_json::<CallbackTask>(&keys::task(&mine.task_id))?
-                {
-                    mine = existing;
-                }
-            }
-        }
-        if store.cas_swap(cas, &serde_json::to_vec(&mine.task_id).unwrap_or_default())? {
-            break;
-        }
-    }
-    // The indexes are idempotent and the source mapping below is written last,
-    // so a delivery that failed half-way is finished by the next one (the
-    // outbox tick, a retry) and no task stays invisible.
-    store.add_to_list(&keys::owner_tasks(&mine.owner), &mine.task_id)?;
-    store.add_to_list(&keys::open_tasks(&mine.task_id), &mine.task_id)?;
-    // A log does not deduplicate: a delivery finishing a failed one may log
-    // the task twice, and readers drop repeats.
-    store.append_to_log(
-        &keys::tasks_created(&mine.created_at.format("%Y%m%d").to_string()),
-        &mine.task_id,
-    )?;
-    store.add_to_list(&keys::customer_tasks(customer), &mine.task_id)?;
-    store.put_json(&source_key, &mine.task_id)?;
-    Ok(store.get_json(&keys::task(&mine.task_id))?)
-}
-
-fn count_complaint(
-    counts: &mut Tentative<SpinStore>,
-    request: &EscalationRequest,
-) -> Result<(), ApiError> {
-    if request.reasons.contains(&TaskReason::Complaint) {
-        counts.add(&keys::loop_counter("complaints"), 1)?;
-        if request.prior_complaints > 0 {
-            counts.add(&keys::loop_counter("repeat_complaints"), 1)?;
-        }
-    }
-    Ok(())
-}
-
-fn reopen_task(
-    store: &SpinStore,
-    task_id: &str,
-    request: &EscalationRequest,
-    policy: &EscalationPolicy,
-    now: DateTime<Utc>,
-) -> Result<Option<CallbackTask>, ApiError> {
-    let Some(answer) = &request.answer else {
-        return Err(ApiError::unprocessable(
-            "a reopening escalation carries the re-survey answer",
-        ));
-    };
-    let updated = store.update_json::<CallbackTask, _>(&keys::task(task_id), |cur| match cur {
-        Some(t) if t.state.is_closed() => Update::Write(reopen(&t, answer, policy, now)),
-        _ => Update::Keep,
-    })?;
-    if let Some(t) = &updated {
-        store.add_to_list(&keys::open_tasks(&t.task_id), &t.task_id)?;
-        store.add_to_list(&keys::owner_tasks(&t.owner), &t.task_id)?;
-        store.put_json(&keys::customer_open_task(&t.customer_id), &t.task_id)?;
-    }
-    store.put_json(&keys::task_source(&request.source_id), &task_id.to_string())?;
-    Ok(updated)
-}
-
-fn earlier_tasks(store: &SpinStore, customer: &str) -> Result<Vec<EarlierTask>, ApiError> {
-    let ids: Vec<String> = store
-        .get_json(&keys::customer_tasks(customer))?
-        .unwrap_or_default();
-    Ok(load(store, &ids)?
-        .into_iter()
-        .map(|t| EarlierTask {
-            task_id: t.task_id,
-            reason: t.reason,
-            state: t.state,
-            resolution: t.resolution,
-            customer_satisfied: t.customer_satisfied,
-        })
-        .collect())
-}
-
-fn load(store: &SpinStore, ids: &[String]) -> Result<Vec<CallbackTask>, ApiError> {
-    let keys: Vec<String> = ids.iter().map(|i| keys::task(i)).collect();
-    Ok(store
-        .get_many(&keys)?
-        .into_iter()
-        .flatten()
-        .filter_map(|v| serde_json::from_slice(&v).ok())
-        .collect())
-}
-
-/// Add one to `metric` overall, for the task's owner and for its reason.
-fn bump(
-    counts: &mut Tentative<SpinStore>,
-    store: &SpinStore,
-    task: &CallbackTask,
-    metric: &str,
-) -> Result<(), ApiError> {
-    counts.add(&keys::loop_counter(metric), 1)?;
-    let n = counts.add(
-        &keys::loop_counter(&format!("owner/{}/{metric}", task.owner)),
-        1,
-    )?;
-    if n == 1 {
-        store.add_to_list(LOOP_OWNERS, &task.owner)?;
-    }
-    let reason = serde_json::to_value(task.reason)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
-    counts.add(&keys::loop_counter(&format!("reason/{reason}/{metric}")), 1)?;
-    Ok(())
 }
 
 /// `GET /callbacks?owner=&state=` (an agent sees only their own).
@@ -514,7 +284,7 @@ fn record_outcome(req: &Request, input: OutcomeInput) -> Result<CallbackTask, Ap
     if before.first_contact_at.is_none() {
         if let Some(first) = task.first_contact_at {
             let minutes = (first - task.created_at).num_minutes().max(0) as u32;
-            store.update_json::<Vec<u32>, _>(FIRST_CONTACT_MINUTES, |cur| {
+            store.update_json::<Vec<u32>, _>(keys::FIRST_CONTACT_MINUTES, |cur| {
                 let mut v = cur.unwrap_or_default();
                 v.push(minutes);
                 if v.len() > FIRST_CONTACT_KEEP {
@@ -797,7 +567,7 @@ fn report(req: &Request) -> Result<Response, ApiError> {
     supervisor_only(req)?;
     let store = SpinStore::open()?;
     let totals = read_report(&store, "")?;
-    let owners: Vec<String> = store.get_json(LOOP_OWNERS)?.unwrap_or_default();
+    let owners: Vec<String> = store.get_json(keys::LOOP_OWNERS)?.unwrap_or_default();
     let mut by_owner = serde_json::Map::new();
     for owner in owners {
         by_owner.insert(
@@ -835,7 +605,9 @@ fn read_report(store: &SpinStore, prefix: &str) -> Result<serde_json::Value, Api
         .collect();
     let values = store.counters(&keys)?;
     let minutes: Vec<u32> = if prefix.is_empty() {
-        store.get_json(FIRST_CONTACT_MINUTES)?.unwrap_or_default()
+        store
+            .get_json(keys::FIRST_CONTACT_MINUTES)?
+            .unwrap_or_default()
     } else {
         Vec::new()
     };

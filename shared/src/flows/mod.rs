@@ -9,6 +9,7 @@
 pub mod answer;
 pub mod contact;
 pub mod erasure;
+pub mod escalation;
 pub mod integrity;
 pub mod report;
 pub mod survey;

@@ -1,0 +1,367 @@
+//! Escalations into callback tasks: one task per source however often it is
+//! delivered; a customer's escalations merge into their one open task; a low
+//! "did we fix it?" answer reopens the task it followed.
+
+use chrono::{DateTime, Utc};
+
+use crate::contact::open_cases;
+use crate::keys;
+use crate::model::{CallbackTask, EarlierTask, EventLogEntry, TaskReason};
+use crate::storage::{Storage, StorageExt, Tentative, Update};
+use crate::task::{merge_into, plan_task, reopen, EscalationPolicy, EscalationRequest};
+use crate::ApiError;
+
+/// Handle one escalation exactly once: reopen, merge into the customer's open
+/// task, or create a new one.
+pub fn receive<S: Storage + ?Sized>(
+    store: &S,
+    request: &EscalationRequest,
+    policy: &EscalationPolicy,
+    now: DateTime<Utc>,
+) -> Result<Option<CallbackTask>, ApiError> {
+    let source_key = keys::task_source(&request.source_id);
+    if let Some(task_id) = store.get_json::<String>(&source_key)? {
+        if let Some(task) = store.get_json::<CallbackTask>(&keys::task(&task_id))? {
+            return Ok(Some(task));
+        }
+    }
+    if let Some(task_id) = &request.reopens {
+        return reopen_task(store, task_id, request, policy, now);
+    }
+    let customer = &request.contact.customer_id;
+    let delight_only = request.reasons.iter().all(|r| r.is_delight());
+    let Some(mut mine) = plan_task(request, policy, now) else {
+        return Ok(None);
+    };
+    let pointer = keys::customer_open_task(customer);
+    let mut created = false;
+    // This delivery's counts: made before the task is created, taken back
+    // unless this delivery is the one that creates it.
+    let mut counts = Tentative::new(store);
+    // One customer, one open task: the pointer to it is claimed by compare-and-swap
+    // only once the task exists, so racing escalations merge instead of splitting.
+    for _ in 0..16 {
+        let (current, cas) = store.cas_begin(&pointer)?;
+        let current_id = current
+            .as_deref()
+            .and_then(|v| serde_json::from_slice::<String>(v).ok());
+        if current_id.as_deref() == Some(mine.task_id.as_str()) {
+            break;
+        }
+        let open = match &current_id {
+            Some(id) => store
+                .get_json::<CallbackTask>(&keys::task(id))?
+                .filter(|t| !t.state.is_closed()),
+            None => None,
+        };
+        if let Some(open) = open {
+            if created {
+                // Lost the race after creating: fold this task away again.
+                store.delete(&keys::task(&mine.task_id))?;
+                counts.take_back();
+            }
+            if delight_only {
+                // A thank-you call to someone waiting for a repair would be tone-deaf.
+                // Not recorded as handled: a birthday call may still come once the task closes.
+                return Ok(None);
+            }
+            // Counted first, taken back unless this delivery is the one that
+            // merges it (a redelivery after a failure finds it merged).
+            let mut merge_counts = Tentative::new(store);
+            if let Err(e) = count_complaint(&mut merge_counts, request) {
+                merge_counts.take_back();
+                return Err(e);
+            }
+            let mut merged_here = false;
+            let merged =
+                store.update_json::<CallbackTask, _>(&keys::task(&open.task_id), |cur| match cur {
+                    Some(t)
+                        if !t.state.is_closed()
+                            && !t
+                                .context
+                                .merged
+                                .iter()
+                                .any(|m| m.source_id == request.source_id) =>
+                    {
+                        merged_here = true;
+                        Update::Write(merge_into(&t, request, policy, now))
+                    }
+                    _ => {
+                        merged_here = false;
+                        Update::Keep
+                    }
+                });
+            match &merged {
+                Ok(_) if merged_here => {}
+                _ => merge_counts.take_back(),
+            }
+            let merged = merged?;
+            store.put_json(&source_key, &open.task_id)?;
+            return Ok(merged);
+        }
+        if !created {
+            mine.context.earlier_tasks = earlier_tasks(store, customer)?;
+            let events: Vec<EventLogEntry> = store
+                .get_json(&keys::event_log(customer))?
+                .unwrap_or_default();
+            mine.context.open_cases = open_cases(&events);
+            mine.context.events = events;
+            // A redelivery after a failure finds the task created and counts nothing.
+            let counted = bump(&mut counts, store, &mine, "created")
+                .and_then(|_| count_complaint(&mut counts, request));
+            if let Err(e) = counted {
+                counts.take_back();
+                return Err(e);
+            }
+            created = match store.create_json(&keys::task(&mine.task_id), &mine) {
+                Ok(created) => created,
+                Err(e) => {
+                    counts.take_back();
+                    return Err(e.into());
+                }
+            };
+            if !created {
+                counts.take_back();
+                // Another delivery of this very escalation created it: nothing more to do here.
+                if let Some(existing) =
+                    store.get_json::<CallbackTask>(&keys::task(&mine.task_id))?
+                {
+                    mine = existing;
+                }
+            }
+        }
+        if store.cas_swap(cas, &serde_json::to_vec(&mine.task_id).unwrap_or_default())? {
+            break;
+        }
+    }
+    // The indexes are idempotent and the source mapping below is written last,
+    // so a delivery that failed half-way is finished by the next one (the
+    // outbox tick, a retry) and no task stays invisible.
+    store.add_to_list(&keys::owner_tasks(&mine.owner), &mine.task_id)?;
+    store.add_to_list(&keys::open_tasks(&mine.task_id), &mine.task_id)?;
+    // A log does not deduplicate: a delivery finishing a failed one may log
+    // the task twice, and readers drop repeats.
+    store.append_to_log(
+        &keys::tasks_created(&mine.created_at.format("%Y%m%d").to_string()),
+        &mine.task_id,
+    )?;
+    store.add_to_list(&keys::customer_tasks(customer), &mine.task_id)?;
+    store.put_json(&source_key, &mine.task_id)?;
+    Ok(store.get_json(&keys::task(&mine.task_id))?)
+}
+
+fn count_complaint<S: Storage + ?Sized>(
+    counts: &mut Tentative<S>,
+    request: &EscalationRequest,
+) -> Result<(), ApiError> {
+    if request.reasons.contains(&TaskReason::Complaint) {
+        counts.add(&keys::loop_counter("complaints"), 1)?;
+        if request.prior_complaints > 0 {
+            counts.add(&keys::loop_counter("repeat_complaints"), 1)?;
+        }
+    }
+    Ok(())
+}
+
+fn reopen_task<S: Storage + ?Sized>(
+    store: &S,
+    task_id: &str,
+    request: &EscalationRequest,
+    policy: &EscalationPolicy,
+    now: DateTime<Utc>,
+) -> Result<Option<CallbackTask>, ApiError> {
+    let Some(answer) = &request.answer else {
+        return Err(ApiError::unprocessable(
+            "a reopening escalation carries the re-survey answer",
+        ));
+    };
+    let updated = store.update_json::<CallbackTask, _>(&keys::task(task_id), |cur| match cur {
+        Some(t) if t.state.is_closed() => Update::Write(reopen(&t, answer, policy, now)),
+        _ => Update::Keep,
+    })?;
+    if let Some(t) = &updated {
+        store.add_to_list(&keys::open_tasks(&t.task_id), &t.task_id)?;
+        store.add_to_list(&keys::owner_tasks(&t.owner), &t.task_id)?;
+        store.put_json(&keys::customer_open_task(&t.customer_id), &t.task_id)?;
+    }
+    store.put_json(&keys::task_source(&request.source_id), &task_id.to_string())?;
+    Ok(updated)
+}
+
+fn earlier_tasks<S: Storage + ?Sized>(
+    store: &S,
+    customer: &str,
+) -> Result<Vec<EarlierTask>, ApiError> {
+    let ids: Vec<String> = store
+        .get_json(&keys::customer_tasks(customer))?
+        .unwrap_or_default();
+    Ok(load(store, &ids)?
+        .into_iter()
+        .map(|t| EarlierTask {
+            task_id: t.task_id,
+            reason: t.reason,
+            state: t.state,
+            resolution: t.resolution,
+            customer_satisfied: t.customer_satisfied,
+        })
+        .collect())
+}
+
+pub fn load<S: Storage + ?Sized>(store: &S, ids: &[String]) -> Result<Vec<CallbackTask>, ApiError> {
+    let keys: Vec<String> = ids.iter().map(|i| keys::task(i)).collect();
+    Ok(store
+        .get_many(&keys)?
+        .into_iter()
+        .flatten()
+        .filter_map(|v| serde_json::from_slice(&v).ok())
+        .collect())
+}
+
+/// Add one to `metric` overall, for the task's owner and for its reason.
+pub fn bump<S: Storage + ?Sized>(
+    counts: &mut Tentative<S>,
+    store: &S,
+    task: &CallbackTask,
+    metric: &str,
+) -> Result<(), ApiError> {
+    counts.add(&keys::loop_counter(metric), 1)?;
+    let n = counts.add(
+        &keys::loop_counter(&format!("owner/{}/{metric}", task.owner)),
+        1,
+    )?;
+    if n == 1 {
+        store.add_to_list(keys::LOOP_OWNERS, &task.owner)?;
+    }
+    let reason = serde_json::to_value(task.reason)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    counts.add(&keys::loop_counter(&format!("reason/{reason}/{metric}")), 1)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Contact;
+    use crate::storage::{Faulty, KvMode, MemoryStorage};
+
+    fn now() -> DateTime<Utc> {
+        "2026-12-04T10:00:00+01:00".parse().unwrap()
+    }
+
+    fn request(source: &str, reason: TaskReason) -> EscalationRequest {
+        EscalationRequest {
+            source_id: source.into(),
+            reasons: vec![reason],
+            contact: Contact {
+                customer_id: "c1".into(),
+                name: Some("Anna".into()),
+                time_zone: Some("Europe/Berlin".into()),
+                ..Default::default()
+            },
+            answer: None,
+            question: None,
+            order_id: Some("o1".into()),
+            agent_id: Some("agent-1".into()),
+            work_order_id: None,
+            history: vec![],
+            prior_complaints: 0,
+            reopens: None,
+            occurred_at: now(),
+        }
+    }
+
+    fn receive_now<S: Storage + ?Sized>(
+        store: &S,
+        r: &EscalationRequest,
+    ) -> Result<Option<CallbackTask>, ApiError> {
+        receive(store, r, &EscalationPolicy::default(), now())
+    }
+
+    /// The customer's open tasks and how many the loop report counts as created.
+    fn open_and_created(s: &MemoryStorage) -> (Vec<String>, i64) {
+        let open = s.read_lists(&keys::all_open_tasks()).unwrap();
+        (open, s.counter(&keys::loop_counter("created")).unwrap())
+    }
+
+    #[test]
+    fn one_task_however_often_an_escalation_is_delivered() {
+        for mode in KvMode::ALL {
+            let s = MemoryStorage::in_memory_like(mode);
+            let r = request("sv_1", TaskReason::LowScore);
+            let first = receive_now(&s, &r).unwrap().unwrap();
+            let again = receive_now(&s, &r).unwrap().unwrap();
+            assert_eq!(first.task_id, again.task_id, "{mode:?}");
+            assert_eq!(
+                open_and_created(&s),
+                (vec![first.task_id.clone()], 1),
+                "{mode:?}"
+            );
+            assert_eq!(first.context.events.len(), 0);
+        }
+    }
+
+    /// A store failure at any step, then the retry: one task, counted once,
+    /// listed once, whatever step failed.
+    #[test]
+    fn a_store_failure_at_any_step_is_finished_by_the_retry() {
+        for mode in KvMode::ALL {
+            let mut step = 0;
+            loop {
+                let s = Faulty::new(MemoryStorage::in_memory_like(mode));
+                let r = request("sv_1", TaskReason::LowScore);
+                s.fail_op(step);
+                let first = receive_now(&s, &r);
+                let failed = s.failed();
+                s.disarm();
+                let task = receive_now(&s, &r).unwrap().unwrap();
+                if let Ok(Some(t)) = &first {
+                    assert_eq!(t.task_id, task.task_id);
+                }
+                let (open, created) = open_and_created(s.inner());
+                assert_eq!(open, vec![task.task_id.clone()], "{mode:?} step {step}");
+                assert_eq!(created, 1, "{mode:?} step {step}");
+                let owned = s
+                    .inner()
+                    .read_lists(&[keys::owner_tasks(&task.owner)])
+                    .unwrap();
+                assert_eq!(owned, vec![task.task_id.clone()], "{mode:?} step {step}");
+                if !failed {
+                    break;
+                }
+                step += 1;
+            }
+            assert!(step >= 8, "{mode:?}: only {step} operations?");
+        }
+    }
+
+    /// Deliveries racing: the same escalation twice, and a second one for the
+    /// same customer: one open task, created once, holding both reasons.
+    #[test]
+    fn racing_escalations_for_one_customer_make_one_task() {
+        for mode in KvMode::ALL {
+            for round in 0..10 {
+                let s = MemoryStorage::in_memory_like(mode);
+                let low = request("sv_1", TaskReason::LowScore);
+                let complaint = request("ev_complaint", TaskReason::Complaint);
+                let barrier = std::sync::Barrier::new(3);
+                std::thread::scope(|scope| {
+                    for r in [&low, &low, &complaint] {
+                        let (s, barrier) = (&s, &barrier);
+                        scope.spawn(move || {
+                            barrier.wait();
+                            receive_now(s, r).unwrap();
+                        });
+                    }
+                });
+                let (open, created) = open_and_created(&s);
+                assert_eq!(open.len(), 1, "{mode:?} round {round}: {open:?}");
+                assert_eq!(created, 1, "{mode:?} round {round}");
+                let task: CallbackTask = s.get_json(&keys::task(&open[0])).unwrap().unwrap();
+                assert!(task.reasons.contains(&TaskReason::LowScore), "{task:?}");
+                assert!(task.reasons.contains(&TaskReason::Complaint), "{task:?}");
+            }
+        }
+    }
+}
