@@ -193,6 +193,9 @@ pub fn dimension_index(day: &str, dimension: &str) -> String {
 /// Owners that have loop counters, for the loop report's `by_owner`.
 pub const LOOP_OWNERS: &str = "ix/loop-owners";
 
-/// Minutes from a task's creation to its first contact, one per task reached
-/// (for the loop report's median).
+/// Minutes from a task's creation to its first contact, as kept before
+/// they carried their task (read, never written).
 pub const FIRST_CONTACT_MINUTES: &str = "ix/first-contact-minutes";
+
+/// Each reached task's minutes to first contact (for the loop report's median).
+pub const FIRST_CONTACTS: &str = "ix/first-contacts";

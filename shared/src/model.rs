@@ -457,6 +457,34 @@ pub enum TaskReason {
 }
 
 impl TaskReason {
+    /// Every reason, in the contract's order.
+    pub const ALL: [TaskReason; 9] = [
+        TaskReason::LowScore,
+        TaskReason::Dropping,
+        TaskReason::MissedCall,
+        TaskReason::Complaint,
+        TaskReason::FirstPromoter,
+        TaskReason::Recovered,
+        TaskReason::Birthday,
+        TaskReason::LateDelivery,
+        TaskReason::VipRepeat,
+    ];
+
+    /// The reason as the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskReason::LowScore => "low_score",
+            TaskReason::Dropping => "dropping",
+            TaskReason::MissedCall => "missed_call",
+            TaskReason::Complaint => "complaint",
+            TaskReason::FirstPromoter => "first_promoter",
+            TaskReason::Recovered => "recovered",
+            TaskReason::Birthday => "birthday",
+            TaskReason::LateDelivery => "late_delivery",
+            TaskReason::VipRepeat => "vip_repeat",
+        }
+    }
+
     /// Calling hours allowed before the task is breached.
     pub fn deadline_hours(self) -> i64 {
         match self {
@@ -629,4 +657,38 @@ pub struct CallbackTask {
     #[serde(default)]
     pub resolutions: u32,
     pub context: TaskContext,
+    /// What the task's last change still owes the rest of the store, written
+    /// with the change and cleared once done: whoever reads the task next (a
+    /// retry, the escalator's tick) finishes what an interrupted request left.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<TaskEffect>,
+}
+
+/// One thing a task's change owes the rest of the store. Each is idempotent:
+/// applying it twice leaves the store as applying it once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "effect", rename_all = "snake_case")]
+pub enum TaskEffect {
+    /// Closed: out of the open indexes and the customer's open-task pointer.
+    Unlist,
+    /// A conversation with the customer at `at` (counts toward contact limits).
+    Contact { at: DateTime<Utc> },
+    /// The first contact, `minutes` after the task was created (loop report).
+    FirstContact { minutes: u32 },
+    /// Resolved a repair: plan the "did we fix it?" re-survey as of `at`.
+    Resurvey { at: DateTime<Utc> },
+    /// Breached: into `supervisor`'s queue.
+    Escalate { supervisor: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_reasons_are_written_as_serde_writes_them() {
+        for r in TaskReason::ALL {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
+    }
 }

@@ -42,6 +42,16 @@ pub enum Update<T> {
 /// How many times a compare-and-swap update is retried under contention.
 const CAS_ATTEMPTS: usize = 64;
 
+/// Before retry `attempt` of a compare-and-swap: nothing for the first few,
+/// then a pause that doubles up to 3.2 ms, so that writers piling onto one
+/// key spread out instead of all losing to each other again.
+pub(crate) fn backoff(attempt: usize) {
+    if attempt >= 4 {
+        let micros = 50u64 << (attempt - 4).min(6);
+        std::thread::sleep(std::time::Duration::from_micros(micros));
+    }
+}
+
 pub trait StorageExt: Storage {
     fn get_json<T: DeserializeOwned>(&self, key: &str) -> StoreResult<Option<T>> {
         match self.get(key)? {
@@ -59,7 +69,8 @@ pub trait StorageExt: Storage {
     /// Store `value` only if `key` is absent. `true` if this call created it.
     fn create_json<T: Serialize>(&self, key: &str, value: &T) -> StoreResult<bool> {
         let bytes = to_bytes(value);
-        for _ in 0..CAS_ATTEMPTS {
+        for attempt in 0..CAS_ATTEMPTS {
+            backoff(attempt);
             let (current, cas) = self.cas_begin(key)?;
             if current.is_some() {
                 return Ok(false);
@@ -80,7 +91,8 @@ pub trait StorageExt: Storage {
         T: Serialize + DeserializeOwned,
         F: FnMut(Option<T>) -> Update<T>,
     {
-        for _ in 0..CAS_ATTEMPTS {
+        for attempt in 0..CAS_ATTEMPTS {
+            backoff(attempt);
             let (current, cas) = self.cas_begin(key)?;
             let parsed = match &current {
                 None => None,

@@ -11,8 +11,8 @@ use crate::error::ApiError;
 use crate::model::derive_id;
 use crate::model::{Answer, History};
 pub use crate::model::{
-    Attempt, CallbackTask, EarlierTask, MergedEscalation, Outcome, TaskContext, TaskReason,
-    TaskState, Trend,
+    Attempt, CallbackTask, EarlierTask, MergedEscalation, Outcome, TaskContext, TaskEffect,
+    TaskReason, TaskState, Trend,
 };
 use crate::model::{Contact, Survey};
 
@@ -226,6 +226,7 @@ pub fn plan_task(
             open_cases: Vec::new(),
         },
         resolutions: 0,
+        pending: Vec::new(),
     })
 }
 
@@ -490,6 +491,54 @@ pub fn mark_breach(
     t.breached = true;
     t.escalated_to = Some(supervisor.to_string());
     Some(t)
+}
+
+/// What changing a task from `before` to `after` at `now` owes the rest of
+/// the store ([`TaskEffect`]), and the loop-report metrics it adds one to.
+pub fn effects_of(
+    before: &CallbackTask,
+    after: &CallbackTask,
+    outcome: Option<Outcome>,
+    now: DateTime<Utc>,
+) -> (Vec<TaskEffect>, Vec<&'static str>) {
+    let mut effects = Vec::new();
+    let mut metrics = Vec::new();
+    // A conversation counts toward the contact limits; a call nobody answered
+    // does not (retry spacing already keeps those apart).
+    let was_a_call = matches!(outcome, Some(Outcome::Reached | Outcome::Refused))
+        || (outcome == Some(Outcome::Resolved) && before.first_contact_at.is_none());
+    if was_a_call {
+        effects.push(TaskEffect::Contact { at: now });
+    }
+    if before.first_contact_at.is_none() {
+        if let Some(first) = after.first_contact_at {
+            let minutes = (first - after.created_at).num_minutes().max(0) as u32;
+            effects.push(TaskEffect::FirstContact { minutes });
+        }
+    }
+    if after.state.is_closed() && !before.state.is_closed() {
+        effects.push(TaskEffect::Unlist);
+        metrics.push("closed");
+        if after.closed_at.unwrap_or(after.created_at) <= after.due_by {
+            metrics.push("closed_within_deadline");
+        }
+        if after.state == TaskState::Resolved {
+            metrics.push("resolved");
+            // "Did we fix it?" follows a repair, not a thank-you call.
+            if after.reasons.iter().any(|r| !r.is_delight()) {
+                effects.push(TaskEffect::Resurvey { at: now });
+            }
+        }
+    }
+    if after.breached && !before.breached {
+        if let Some(supervisor) = &after.escalated_to {
+            effects.push(TaskEffect::Escalate {
+                supervisor: supervisor.clone(),
+            });
+        }
+        metrics.push("breached");
+    }
+    (effects, metrics)
 }
 
 #[cfg(test)]

@@ -32,13 +32,30 @@ fn links(host: &Host, sender: &Sender, n: usize) -> Vec<String> {
 
 /// Post `per_link` answers to every link from `clients` threads; (link, status) pairs.
 fn hammer(host: &Host, links: &[String], per_link: usize, clients: usize) -> Vec<(usize, u16)> {
+    hammer_counting(
+        host,
+        links,
+        per_link,
+        clients,
+        &std::sync::atomic::AtomicUsize::new(0),
+    )
+}
+
+/// [`hammer`], adding one to `done` for every answer the host acknowledged.
+fn hammer_counting(
+    host: &Host,
+    links: &[String],
+    per_link: usize,
+    clients: usize,
+    done: &std::sync::atomic::AtomicUsize,
+) -> Vec<(usize, u16)> {
     let work: Vec<usize> = (0..links.len() * per_link)
         .map(|i| i % links.len())
         .collect();
     let out = std::sync::Mutex::new(Vec::with_capacity(work.len()));
     std::thread::scope(|s| {
         for chunk in work.chunks(work.len() / clients + 1) {
-            let out = &out;
+            let (out, done) = (&out, done);
             s.spawn(move || {
                 let client = reqwest::blocking::Client::builder()
                     .timeout(std::time::Duration::from_secs(10))
@@ -52,7 +69,11 @@ fn hammer(host: &Host, links: &[String], per_link: usize, clients: usize) -> Vec
                         .body(format!("{{\"score\": {}}}", n % 11))
                         .send();
                     // A connection refused while the host is down counts as 0.
-                    mine.push((*i, r.map(|r| r.status().as_u16()).unwrap_or(0)));
+                    let status = r.map(|r| r.status().as_u16()).unwrap_or(0);
+                    if status == 200 {
+                        done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    mine.push((*i, status));
                 }
                 out.lock().unwrap().extend(mine);
             });
@@ -88,15 +109,24 @@ fn a_sigkill_during_load_loses_no_acknowledged_answer() {
     let host = Host::start(HostConfig::revisit(sender.port));
     let links = links(&host, &sender, 600);
     let pid = host.pid();
-    // Kill the host (SIGKILL: no clean shutdown) while the answers pour in.
-    let killer = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_millis(700));
-        let _ = std::process::Command::new("kill")
-            .args(["-9", &pid.to_string()])
-            .status();
+    // Kill the host (SIGKILL: no clean shutdown) while the answers pour in:
+    // once a third of the links have their answer, however fast the machine.
+    let acknowledged_so_far = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::thread::scope(|s| {
+        let done = &acknowledged_so_far;
+        s.spawn(move || {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while done.load(std::sync::atomic::Ordering::Relaxed) < 200
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+        });
+        hammer_counting(&host, &links, 3, 16, done)
     });
-    let results = hammer(&host, &links, 3, 16);
-    killer.join().unwrap();
     let acknowledged: std::collections::BTreeSet<usize> = results
         .iter()
         .filter(|(_, s)| *s == 200)

@@ -5,10 +5,18 @@
 use chrono::{DateTime, Utc};
 
 use crate::contact::open_cases;
+use crate::flows::contact::record_contact;
+use crate::flows::survey::create_survey;
 use crate::keys;
 use crate::model::{CallbackTask, EarlierTask, EventLogEntry, TaskReason};
+use crate::model::{Outcome, Survey, TaskEffect};
+use crate::policy::SurveyPolicy;
+use crate::storage::backoff;
 use crate::storage::{Storage, StorageExt, Tentative, Update};
-use crate::task::{merge_into, plan_task, reopen, EscalationPolicy, EscalationRequest};
+use crate::task::{
+    apply_outcome, effects_of, merge_into, plan_task, reopen, EscalationPolicy, EscalationRequest,
+    OutcomeInput, Role,
+};
 use crate::ApiError;
 
 /// Handle one escalation exactly once: reopen, merge into the customer's open
@@ -240,10 +248,180 @@ pub fn bump<S: Storage + ?Sized>(
     Ok(())
 }
 
+/// Change task `id` by `step` (if `role`, when given, may touch it): one
+/// compare-and-swap commits the change together with what it owes the rest
+/// of the store (`pending`, see [`TaskEffect`]), preceded by its loop-report
+/// counts, which are taken back unless the swap lands; then what it owes is
+/// settled. What an earlier, interrupted change left is settled first, so a
+/// retry finishes the job. Returns the task before and after.
+pub fn commit<S: Storage + ?Sized>(
+    store: &S,
+    id: &str,
+    role: Option<&Role>,
+    outcome: Option<Outcome>,
+    survey_policy: &SurveyPolicy,
+    now: DateTime<Utc>,
+    step: impl Fn(&CallbackTask) -> Result<CallbackTask, ApiError>,
+) -> Result<(CallbackTask, CallbackTask), ApiError> {
+    settle(store, id, survey_policy)?;
+    let key = keys::task(id);
+    for attempt in 0..64 {
+        backoff(attempt);
+        let (current, cas) = store.cas_begin(&key)?;
+        let task: CallbackTask = current
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| ApiError::not_found(format!("no callback task {id}")))?;
+        if role.is_some_and(|r| !r.may_access(&task)) {
+            return Err(forbidden(id));
+        }
+        let mut next = step(&task)?;
+        let (effects, metrics) = effects_of(&task, &next, outcome, now);
+        next.pending = effects;
+        let mut counts = Tentative::new(store);
+        let counted = metrics
+            .iter()
+            .try_for_each(|m| bump(&mut counts, store, &next, m));
+        if let Err(e) = counted {
+            counts.take_back();
+            return Err(e);
+        }
+        let bytes = serde_json::to_vec(&next).expect("tasks serialize");
+        match store.cas_swap(cas, &bytes) {
+            Ok(true) => {
+                settle(store, id, survey_policy)?;
+                next.pending.clear();
+                return Ok((task, next));
+            }
+            Ok(false) => counts.take_back(),
+            Err(e) => {
+                counts.take_back();
+                return Err(e.into());
+            }
+        }
+    }
+    Err(ApiError::unavailable(format!(
+        "callback task {id} kept changing; try again"
+    )))
+}
+
+/// Finish what task `id`'s last change owes (its `pending` effects, each
+/// idempotent), then clear them, unless the task changed meanwhile.
+pub fn settle<S: Storage + ?Sized>(
+    store: &S,
+    id: &str,
+    survey_policy: &SurveyPolicy,
+) -> Result<(), ApiError> {
+    let Some(task) = store.get_json::<CallbackTask>(&keys::task(id))? else {
+        return Ok(());
+    };
+    if task.pending.is_empty() {
+        return Ok(());
+    }
+    for effect in &task.pending {
+        apply_effect(store, &task, effect, survey_policy)?;
+    }
+    let done = task.pending;
+    store.update_if::<CallbackTask, _>(&keys::task(id), |t| {
+        let same = t.pending == done;
+        if same {
+            t.pending.clear();
+        }
+        same
+    })?;
+    Ok(())
+}
+
+fn apply_effect<S: Storage + ?Sized>(
+    store: &S,
+    task: &CallbackTask,
+    effect: &TaskEffect,
+    survey_policy: &SurveyPolicy,
+) -> Result<(), ApiError> {
+    let id = &task.task_id;
+    match effect {
+        TaskEffect::Unlist => {
+            store.remove_from_list(&keys::open_tasks(id), id)?;
+            for owner in std::iter::once(&task.owner).chain(task.escalated_to.as_ref()) {
+                store.remove_from_list(&keys::owner_tasks(owner), id)?;
+            }
+            let pointer = keys::customer_open_task(&task.customer_id);
+            if store.get_json::<String>(&pointer)?.as_deref() == Some(id.as_str()) {
+                store.delete(&pointer)?;
+            }
+        }
+        TaskEffect::Contact { at } => record_contact(store, &task.customer_id, *at)?,
+        TaskEffect::FirstContact { minutes } => {
+            store.update_json::<Vec<FirstContact>, _>(keys::FIRST_CONTACTS, |cur| {
+                let mut v = cur.unwrap_or_default();
+                if v.iter().any(|f| f.task_id == *id) {
+                    return Update::Keep;
+                }
+                v.push(FirstContact {
+                    task_id: id.clone(),
+                    minutes: *minutes,
+                });
+                if v.len() > FIRST_CONTACT_KEEP {
+                    v.remove(0);
+                }
+                Update::Write(v)
+            })?;
+        }
+        TaskEffect::Resurvey { at } => {
+            let plan = survey_policy.plan_resurvey(id, task.resolutions, *at);
+            create_survey(store, &Survey::resurvey(&plan, task, *at))?;
+        }
+        TaskEffect::Escalate { supervisor } => {
+            store.add_to_list(&keys::owner_tasks(supervisor), id)?;
+        }
+    }
+    Ok(())
+}
+
+/// Record an agent's outcome on task `id` (if `role` may touch it): see [`commit`].
+pub fn record_outcome<S: Storage + ?Sized>(
+    store: &S,
+    id: &str,
+    role: &Role,
+    input: &OutcomeInput,
+    policies: (&EscalationPolicy, &SurveyPolicy),
+    now: DateTime<Utc>,
+) -> Result<CallbackTask, ApiError> {
+    let (policy, survey_policy) = policies;
+    let step = |t: &CallbackTask| apply_outcome(t, input, policy, now);
+    let (_, task) = commit(
+        store,
+        id,
+        Some(role),
+        Some(input.outcome),
+        survey_policy,
+        now,
+        step,
+    )?;
+    Ok(task)
+}
+
+/// One task's first contact, for the loop report's median.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FirstContact {
+    pub task_id: String,
+    pub minutes: u32,
+}
+
+/// Keep at most this many first-contact times (the loop report's median).
+const FIRST_CONTACT_KEEP: usize = 10_000;
+
+fn forbidden(task_id: &str) -> ApiError {
+    ApiError::new(
+        403,
+        "forbidden",
+        format!("task {task_id} belongs to another owner; agents see only their own tasks"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Contact;
+    use crate::model::{Contact, TaskState};
     use crate::storage::{Faulty, KvMode, MemoryStorage};
 
     fn now() -> DateTime<Utc> {
@@ -361,6 +539,114 @@ mod tests {
                 let task: CallbackTask = s.get_json(&keys::task(&open[0])).unwrap().unwrap();
                 assert!(task.reasons.contains(&TaskReason::LowScore), "{task:?}");
                 assert!(task.reasons.contains(&TaskReason::Complaint), "{task:?}");
+            }
+        }
+    }
+
+    fn resolved() -> OutcomeInput {
+        OutcomeInput {
+            outcome: Outcome::Resolved,
+            resolution: Some("replaced the part".into()),
+            customer_satisfied: Some(true),
+            note: None,
+        }
+    }
+
+    fn outcome_now<S: Storage + ?Sized>(
+        store: &S,
+        id: &str,
+        input: &OutcomeInput,
+    ) -> Result<CallbackTask, ApiError> {
+        let policies = (&EscalationPolicy::default(), &SurveyPolicy::default());
+        record_outcome(store, id, &Role::Supervisor, input, policies, now())
+    }
+
+    /// Two agents posting the same outcome at once: one closes the task,
+    /// and it is counted closed once.
+    #[test]
+    fn racing_outcomes_close_a_task_once() {
+        for mode in KvMode::ALL {
+            let s = MemoryStorage::in_memory_like(mode);
+            let task = receive_now(&s, &request("sv_1", TaskReason::LowScore))
+                .unwrap()
+                .unwrap();
+            let barrier = std::sync::Barrier::new(2);
+            let results: Vec<Result<CallbackTask, ApiError>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..2)
+                    .map(|_| {
+                        let (s, barrier, id) = (&s, &barrier, &task.task_id);
+                        scope.spawn(move || {
+                            barrier.wait();
+                            outcome_now(s, id, &resolved())
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            assert_eq!(
+                results.iter().filter(|r| r.is_ok()).count(),
+                1,
+                "{mode:?}: {results:?}"
+            );
+            assert_eq!(
+                s.counter(&keys::loop_counter("closed")).unwrap(),
+                1,
+                "{mode:?}"
+            );
+            assert_eq!(
+                s.counter(&keys::loop_counter("resolved")).unwrap(),
+                1,
+                "{mode:?}"
+            );
+            assert!(open_and_created(&s).0.is_empty(), "{mode:?}");
+        }
+    }
+
+    /// A store failure at any step of an outcome, then the same outcome
+    /// again: the task is closed, counted closed once, out of the open
+    /// indexes, and its "did we fix it?" re-survey planned.
+    #[test]
+    fn an_outcome_interrupted_at_any_step_is_finished_by_the_retry() {
+        for mode in KvMode::ALL {
+            let mut step = 0;
+            loop {
+                let s = Faulty::new(MemoryStorage::in_memory_like(mode));
+                let task = receive_now(&s, &request("sv_1", TaskReason::LowScore))
+                    .unwrap()
+                    .unwrap();
+                s.fail_op(step);
+                let first = outcome_now(&s, &task.task_id, &resolved());
+                let failed = s.failed();
+                s.disarm();
+                if first.is_err() {
+                    let retry = outcome_now(&s, &task.task_id, &resolved());
+                    assert!(
+                        retry.is_ok() || retry.as_ref().unwrap_err().status == 409,
+                        "{mode:?} step {step}: {retry:?}"
+                    );
+                }
+                let inner = s.inner();
+                let stored: CallbackTask =
+                    inner.get_json(&keys::task(&task.task_id)).unwrap().unwrap();
+                assert_eq!(stored.state, TaskState::Resolved, "{mode:?} step {step}");
+                assert_eq!(
+                    inner.counter(&keys::loop_counter("closed")).unwrap(),
+                    1,
+                    "{mode:?} step {step}"
+                );
+                assert!(open_and_created(inner).0.is_empty(), "{mode:?} step {step}");
+                let resurvey = SurveyPolicy::default().plan_resurvey(&task.task_id, 1, now());
+                assert!(
+                    inner
+                        .get(&keys::survey(&resurvey.survey_id))
+                        .unwrap()
+                        .is_some(),
+                    "{mode:?} step {step}: no re-survey"
+                );
+                if !failed {
+                    break;
+                }
+                step += 1;
             }
         }
     }

@@ -10,6 +10,7 @@ pub mod answer;
 pub mod contact;
 pub mod erasure;
 pub mod escalation;
+pub mod escalator_tick;
 pub mod integrity;
 pub mod report;
 pub mod survey;

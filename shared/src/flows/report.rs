@@ -2,10 +2,13 @@
 
 use chrono::NaiveDate;
 
+use crate::flows::escalation::FirstContact;
 use crate::keys;
+use crate::model::TaskReason;
 use crate::model::{Channel, SurveyKind};
 use crate::report::*;
 use crate::storage::{Storage, StorageExt, StoreResult, Tentative};
+use crate::ApiError;
 
 /// Count one answer on `day` (`YYYYMMDD`), tentatively (see [`Tentative`]).
 /// The first answer of a tally on a day also enters the day's tally index, so a
@@ -186,6 +189,56 @@ pub fn bump_summary<S: Storage + ?Sized>(
         }
     }
     Ok(())
+}
+
+/// `GET /reports/loop`: totals, and the same by owner and by reason.
+pub fn loop_report_now<S: Storage + ?Sized>(store: &S) -> Result<serde_json::Value, ApiError> {
+    let totals = read_loop_report(store, "")?;
+    let owners: Vec<String> = store.get_json(keys::LOOP_OWNERS)?.unwrap_or_default();
+    let mut by_owner = serde_json::Map::new();
+    for owner in owners {
+        by_owner.insert(
+            owner.clone(),
+            read_loop_report(store, &format!("owner/{owner}/"))?,
+        );
+    }
+    let mut by_reason = serde_json::Map::new();
+    for reason in TaskReason::ALL {
+        let reason = reason.as_str();
+        let r = read_loop_report(store, &format!("reason/{reason}/"))?;
+        if r["created"].as_i64().unwrap_or(0) > 0 {
+            by_reason.insert(reason.to_string(), r);
+        }
+    }
+    let mut value = totals;
+    value["by_owner"] = by_owner.into();
+    value["by_reason"] = by_reason.into();
+    Ok(value)
+}
+
+fn read_loop_report<S: Storage + ?Sized>(
+    store: &S,
+    prefix: &str,
+) -> Result<serde_json::Value, ApiError> {
+    let keys: Vec<String> = LOOP_COUNTERS
+        .iter()
+        .map(|c| keys::loop_counter(&format!("{prefix}{c}")))
+        .collect();
+    let values = store.counters(&keys)?;
+    let minutes: Vec<u32> = if prefix.is_empty() {
+        let older: Vec<u32> = store
+            .get_json(keys::FIRST_CONTACT_MINUTES)?
+            .unwrap_or_default();
+        let firsts: Vec<FirstContact> = store.get_json(keys::FIRST_CONTACTS)?.unwrap_or_default();
+        older
+            .into_iter()
+            .chain(firsts.into_iter().map(|f| f.minutes))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    serde_json::to_value(loop_report(&values, &minutes))
+        .map_err(|e| ApiError::internal(e.to_string()))
 }
 
 #[cfg(test)]

@@ -1,0 +1,257 @@
+//! The escalator's tick (`POST /escalator/tick`, from a scheduler): deliver
+//! what the outbox holds, plan the thank-you calls answers left for it,
+//! expire tasks past their validity, mark breaches (each escalated to the
+//! supervisor queue exactly once), and find this month's birthday callbacks.
+
+use chrono::{DateTime, Datelike, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::flows::escalation::{commit, load, receive, settle};
+use crate::i18n::{texts, Lang};
+use crate::keys;
+use crate::model::{CallbackTask, Contact, History, Survey, TaskReason, TaskState};
+use crate::policy::SurveyPolicy;
+use crate::storage::{Storage, StorageExt};
+use crate::task::{
+    answer_escalation, mark_breach, task_id_for, DeferredEscalation, EscalationPolicy,
+    EscalationRequest,
+};
+use crate::ApiError;
+
+/// What one tick did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TickReport {
+    pub delivered_from_outbox: usize,
+    pub deferred_received: usize,
+    pub breached: usize,
+    pub expired: usize,
+    pub birthday_callbacks: usize,
+}
+
+/// One tick at `now` under the escalation and survey policies; `merchant`
+/// names the seller in the callers' question.
+pub fn run<S: Storage + ?Sized>(
+    store: &S,
+    (policy, survey_policy): (&EscalationPolicy, &SurveyPolicy),
+    merchant: &str,
+    now: DateTime<Utc>,
+) -> Result<TickReport, ApiError> {
+    let pending: Vec<String> = store.get_json(keys::OUTBOX_INDEX)?.unwrap_or_default();
+    let mut delivered = 0;
+    for source in &pending {
+        if let Some(request) = store.get_json::<EscalationRequest>(&keys::outbox(source))? {
+            receive(store, &request, policy, now)?;
+            delivered += 1;
+        }
+        store.delete(&keys::outbox(source))?;
+        store.remove_from_list(keys::OUTBOX_INDEX, source)?;
+    }
+    let thank_you = plan_deferred(store, policy, merchant, now)?;
+
+    let mut breached = 0;
+    let mut expired = 0;
+    let is_conflict = |e: &ApiError| e.status == 409;
+    for task in load(store, &store.read_lists(&keys::all_open_tasks())?)? {
+        // What an interrupted request left this task owing.
+        if !task.pending.is_empty() {
+            settle(store, &task.task_id, survey_policy)?;
+        }
+        if task.state.is_closed() {
+            continue;
+        }
+        if now >= task.expires_at {
+            // Past its validity a call makes no sense any more: expire it.
+            let expire = |t: &CallbackTask| {
+                if t.state.is_closed() {
+                    return Err(ApiError::conflict("closed meanwhile"));
+                }
+                let mut t = t.clone();
+                t.state = TaskState::Expired;
+                t.closed_at = Some(now);
+                t.resolution = Some("expired: past its validity window".into());
+                Ok(t)
+            };
+            match commit(store, &task.task_id, None, None, survey_policy, now, expire) {
+                Ok(_) => expired += 1,
+                Err(e) if is_conflict(&e) => {}
+                Err(e) => return Err(e),
+            }
+            continue;
+        }
+        if mark_breach(&task, &policy.supervisor, now).is_none() {
+            continue;
+        }
+        // Only the tick whose change lands escalates it: exactly once.
+        let breach = |t: &CallbackTask| {
+            mark_breach(t, &policy.supervisor, now)
+                .ok_or_else(|| ApiError::conflict("breached meanwhile"))
+        };
+        match commit(store, &task.task_id, None, None, survey_policy, now, breach) {
+            Ok(_) => breached += 1,
+            Err(e) if is_conflict(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+
+    let birthday_callbacks = birthday_callbacks(store, policy, now)?;
+    Ok(TickReport {
+        delivered_from_outbox: delivered,
+        deferred_received: thank_you,
+        breached,
+        expired,
+        birthday_callbacks,
+    })
+}
+
+/// How far the tick has read the deferred escalations' hourly logs.
+#[derive(Serialize, Deserialize)]
+struct DeferredCursor {
+    at: DateTime<Utc>,
+    /// Slots read so far, by log.
+    read: std::collections::BTreeMap<String, i64>,
+}
+
+/// How far back the first tick looks for deferred escalations.
+const FIRST_DEFERRED_LOOKBACK_DAYS: i64 = 14;
+
+/// Plan the thank-you escalations answers left for the tick
+/// (`DeferredEscalation`): each is rebuilt from the store (the answer as the
+/// customer's history holds it now, so an erasure in between is respected)
+/// and received like any other, once per answer however often it is read.
+/// Reads only the hour buckets since the last tick.
+fn plan_deferred<S: Storage + ?Sized>(
+    store: &S,
+    policy: &EscalationPolicy,
+    merchant: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, ApiError> {
+    // Resume where the last tick stopped, one hour back (an answer on a host
+    // whose clock is a little behind), reading only slots not read before.
+    let cursor: DeferredCursor =
+        store
+            .get_json(keys::DEFERRED_CURSOR)?
+            .unwrap_or_else(|| DeferredCursor {
+                at: now - Duration::days(FIRST_DEFERRED_LOOKBACK_DAYS),
+                read: Default::default(),
+            });
+    let mut t = cursor.at - Duration::hours(1);
+    let mut logs = Vec::new();
+    while keys::hour_bucket(t) <= keys::hour_bucket(now) {
+        logs.push(keys::deferred_escalations(&keys::hour_bucket(t)));
+        t += Duration::hours(1);
+    }
+    let (items, read) = store.read_logs_after(&logs, &cursor.read)?;
+    let mut items: Vec<DeferredEscalation> = items
+        .iter()
+        .filter_map(|i| serde_json::from_str(i).ok())
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    items.retain(|i| seen.insert(i.survey_id.clone()));
+    let surveys: Vec<Option<Survey>> = store
+        .get_many(
+            &items
+                .iter()
+                .map(|i| keys::survey(&i.survey_id))
+                .collect::<Vec<_>>(),
+        )?
+        .into_iter()
+        .map(|v| v.and_then(|b| serde_json::from_slice(&b).ok()))
+        .collect();
+    let customer_keys: Vec<String> = surveys
+        .iter()
+        .flatten()
+        .flat_map(|s| [keys::contact(&s.customer_id), keys::history(&s.customer_id)])
+        .collect();
+    let mut customers = store.get_many(&customer_keys)?.into_iter();
+    let mut received = 0;
+    for (item, survey) in items.into_iter().zip(surveys) {
+        let Some(survey) = survey else { continue };
+        let (contact, history) = (customers.next().flatten(), customers.next().flatten());
+        let contact: Contact = contact
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_else(|| Contact {
+                customer_id: survey.customer_id.clone(),
+                ..Default::default()
+            });
+        let history: History = history
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let Some(answer) = history.answer_to(&survey.survey_id) else {
+            continue;
+        };
+        let lang = Lang::from_locale(contact.locale.as_deref());
+        let request = answer_escalation(
+            &survey,
+            &contact,
+            &history.before(&survey.survey_id),
+            answer,
+            (item.reasons, None),
+            Some(texts(lang).question(answer.scale, answer.kind, merchant)),
+        );
+        receive(store, &request, policy, now)?;
+        received += 1;
+    }
+    // Keep the counts of the last two hours only: older ones are not read again.
+    let keep = logs.len().saturating_sub(2);
+    let read = read
+        .into_iter()
+        .filter(|(l, _)| logs[keep..].contains(l))
+        .collect();
+    store.put_json(keys::DEFERRED_CURSOR, &DeferredCursor { at: now, read })?;
+    Ok(received)
+}
+
+/// A satisfied customer whose birthday is this month gets one call a year
+/// (never with an open complaint: `receive` refuses delight calls then).
+fn birthday_callbacks<S: Storage + ?Sized>(
+    store: &S,
+    policy: &EscalationPolicy,
+    now: DateTime<Utc>,
+) -> Result<usize, ApiError> {
+    let customers: Vec<String> = store
+        .get_json(&keys::birthdays(now.month()))?
+        .unwrap_or_default();
+    let mut created = 0;
+    for customer in customers {
+        let source = format!("birthday:{customer}:{}", now.year());
+        if store.get(&keys::task_source(&source))?.is_some()
+            || store.get(&keys::task(&task_id_for(&source)))?.is_some()
+        {
+            continue;
+        }
+        let history: History = store
+            .get_json(&keys::history(&customer))?
+            .unwrap_or_default();
+        let satisfied = history
+            .answers
+            .last()
+            .is_some_and(|a| a.scale.is_satisfied(a.score));
+        if !satisfied || history.complaints_since_satisfied > 0 {
+            continue;
+        }
+        let contact: Contact = store
+            .get_json(&keys::contact(&customer))?
+            .unwrap_or_default();
+        if contact.opted_out {
+            continue;
+        }
+        let request = EscalationRequest {
+            source_id: source,
+            reasons: vec![TaskReason::Birthday],
+            contact,
+            answer: None,
+            question: None,
+            order_id: None,
+            agent_id: None,
+            work_order_id: None,
+            history: history.answers,
+            prior_complaints: 0,
+            reopens: None,
+            occurred_at: now,
+        };
+        if receive(store, &request, policy, now)?.is_some() {
+            created += 1;
+        }
+    }
+    Ok(created)
+}
