@@ -7,12 +7,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
-use revisit_shared::answer::{ComplaintEntry, History};
-use revisit_shared::contact::{month_of_birthday, open_cases, EventLogEntry};
-use revisit_shared::event::{Category, Event, EventType};
-use revisit_shared::flows::contact::{log_event, record_contact};
+use revisit_shared::answer::History;
+use revisit_shared::contact::{open_cases, EventLogEntry};
+use revisit_shared::event::{Category, Event};
+use revisit_shared::flows::contact::record_contact;
+use revisit_shared::flows::intake::{self, Begun};
 use revisit_shared::flows::report::bump_summary;
-use revisit_shared::flows::survey::{create_survey, index_due};
+use revisit_shared::flows::survey::index_due;
 use revisit_shared::i18n::{texts, Lang};
 use revisit_shared::keys;
 use revisit_shared::policy::Channel;
@@ -25,10 +26,8 @@ use revisit_shared::survey::{
     decide_reminder, decide_send, Contact, CustomerNow, SendDecision, SkipReason, Survey,
     SurveyState,
 };
-use revisit_shared::task::{EscalationRequest, TaskReason};
-use revisit_shared::window::WorkOrder;
 use revisit_shared::{error::parse_json, ApiError};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
 
@@ -48,15 +47,6 @@ async fn handle(req: Request) -> Response {
         _ => Err(ApiError::not_found("no such endpoint")),
     };
     shell::render(result)
-}
-
-/// What is kept per event for idempotency.
-#[derive(Serialize, Deserialize)]
-struct EventRecord {
-    event_id: String,
-    kind: EventType,
-    received_at: DateTime<Utc>,
-    survey_ids: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -144,30 +134,14 @@ async fn accept(event: Event, now: DateTime<Utc>) -> Result<Response, ApiError> 
     let store = SpinStore::open()?;
 
     let plan = policy.plan(&event);
-    let record = EventRecord {
-        event_id: event.event_id.clone(),
-        kind: event.kind,
-        received_at: now,
-        survey_ids: plan.iter().map(|p| p.survey_id.clone()).collect(),
-    };
-    // The event record is the commit marker, written last: present means every
-    // step below completed. A delivery that finds it answers at once; one that
-    // does not runs the steps, each idempotent, so a retry after a failure
-    // half-way finishes the job instead of being turned away as a duplicate.
-    if store.get(&keys::event(&event.event_id))?.is_some() {
-        return Ok(planned_response(&event, &plan, true));
+    match intake::begin(&store, &event, revisit_shared::market::phone_country)? {
+        Begun::Duplicate => return Ok(planned_response(&event, &plan, true)),
+        Begun::Proceed {
+            hand_off: Some(request),
+        } => shell::hand_off(&store, &request).await?,
+        Begun::Proceed { hand_off: None } => {}
     }
-    log_event(&store, &event)?;
-    let contact = apply_side_effects(&store, &event)?;
-    if let Some(request) = callback_request(&store, &event, contact)? {
-        shell::hand_off(&store, &request).await?;
-    }
-    // Each survey is created exactly once (compare-and-swap) and indexed where the tick finds it.
-    for p in &plan {
-        create_survey(&store, &Survey::new(p, &event, now))?;
-        store.add_to_list(&keys::customer_surveys(&event.customer.id), &p.survey_id)?;
-    }
-    let first_delivery = store.create_json(&keys::event(&event.event_id), &record)?;
+    let first_delivery = intake::finish(&store, &event, &plan, now)?;
     Ok(planned_response(&event, &plan, !first_delivery))
 }
 
@@ -189,127 +163,6 @@ fn planned_response(
         202,
         &serde_json::json!({ "event_id": event.event_id, "duplicate": duplicate, "surveys": surveys }),
     )
-}
-
-/// What an event changes besides planning: the contact record, work orders.
-/// Returns the contact as it now stands.
-fn apply_side_effects(store: &SpinStore, event: &Event) -> Result<Contact, ApiError> {
-    let c = &event.customer;
-    let opted_out = event.kind == EventType::CustomerOptedOut;
-    let contact = store
-        .update_json::<Contact, _>(&keys::contact(&c.id), |current| {
-            let mut contact = current.unwrap_or_else(|| Contact {
-                customer_id: c.id.clone(),
-                ..Default::default()
-            });
-            // A replayed older event never overwrites what a newer one said.
-            let newer = contact.as_of.is_none_or(|t| event.occurred_at >= t);
-            if newer {
-                contact.as_of = Some(event.occurred_at);
-                for (field, value) in [
-                    (&mut contact.name, &c.name),
-                    (&mut contact.email, &c.email),
-                    (&mut contact.phone, &c.phone),
-                    (&mut contact.whatsapp, &c.whatsapp),
-                    (&mut contact.locale, &c.locale),
-                    (&mut contact.time_zone, &c.time_zone),
-                    (&mut contact.tier, &c.tier),
-                    (&mut contact.birthday, &c.birthday),
-                ] {
-                    if value.is_some() {
-                        *field = value.clone();
-                    }
-                }
-            }
-            contact.opted_out |= opted_out;
-            contact.country = contact
-                .phone
-                .as_deref()
-                .or(contact.whatsapp.as_deref())
-                .and_then(revisit_shared::market::phone_country);
-            Update::Write(contact)
-        })?
-        .unwrap_or_default();
-    if let Some(month) = c.birthday.as_deref().and_then(month_of_birthday) {
-        store.add_to_list(&keys::birthdays(month), &c.id)?;
-    }
-    if let Some(wo) = &event.work_order_id {
-        let opened = event.kind == EventType::WorkOrderOpened;
-        let completed = event.kind.completes_work_order();
-        if opened || completed {
-            store.update_json::<WorkOrder, _>(&keys::work_order(wo), |current| {
-                let mut w = current.unwrap_or(WorkOrder {
-                    work_order_id: wo.clone(),
-                    opened_at: None,
-                    completed_at: None,
-                });
-                if opened {
-                    w.opened_at.get_or_insert(event.occurred_at);
-                }
-                if completed {
-                    w.completed_at = Some(event.occurred_at);
-                }
-                Update::Write(w)
-            })?;
-        }
-    }
-    Ok(contact)
-}
-
-/// Events that call for a human: a missed call (1 h), a complaint (48 h; a VIP
-/// repeating the same complaint is flagged), a delivery later than promised.
-fn callback_request(
-    store: &SpinStore,
-    event: &Event,
-    contact: Contact,
-) -> Result<Option<EscalationRequest>, ApiError> {
-    let mut prior_complaints = 0;
-    let reasons = match event.kind {
-        EventType::CallMissed => vec![TaskReason::MissedCall],
-        EventType::ComplaintOpened => {
-            let mut counts = (0, 0);
-            store.update_json::<History, _>(&keys::history(&event.customer.id), |cur| {
-                let mut h = cur.unwrap_or_default();
-                counts = h.record_complaint(ComplaintEntry {
-                    event_id: event.event_id.clone(),
-                    at: event.occurred_at,
-                    topic: event.topic.clone(),
-                });
-                Update::Write(h)
-            })?;
-            prior_complaints = counts.0;
-            let vip = contact
-                .tier
-                .as_deref()
-                .is_some_and(|t| t.eq_ignore_ascii_case("vip"));
-            let mut r = vec![TaskReason::Complaint];
-            if vip && counts.1 >= 1 {
-                r.push(TaskReason::VipRepeat);
-            }
-            r
-        }
-        EventType::OrderDelivered if event.promised_at.is_some_and(|p| event.occurred_at > p) => {
-            vec![TaskReason::LateDelivery]
-        }
-        _ => return Ok(None),
-    };
-    let history: History = store
-        .get_json(&keys::history(&event.customer.id))?
-        .unwrap_or_default();
-    Ok(Some(EscalationRequest {
-        source_id: format!("event:{}", event.event_id),
-        reasons,
-        contact,
-        answer: None,
-        question: None,
-        order_id: event.order_id.clone(),
-        agent_id: event.agent_id.clone(),
-        work_order_id: event.work_order_id.clone(),
-        history: history.answers,
-        prior_complaints,
-        reopens: None,
-        occurred_at: event.occurred_at,
-    }))
 }
 
 /// How far back a tick looks when it has never run (a month of hour buckets).
