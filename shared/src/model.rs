@@ -297,6 +297,16 @@ impl History {
 
 // --- Surveys and contacts (rules: `survey`)
 
+/// One thing a survey's change owes the rest of the store; each idempotent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "effect", rename_all = "snake_case")]
+pub enum SurveyEffect {
+    /// The customer was contacted at `at` (counts toward contact limits).
+    Contact { at: DateTime<Utc> },
+    /// Look at the survey again at `at` (its reminder, or a retry).
+    IndexDue { at: DateTime<Utc> },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SurveyState {
@@ -369,6 +379,15 @@ pub struct Survey {
     /// The reminder went out (or was given up): never another.
     #[serde(default)]
     pub reminded: bool,
+    /// When a tick claimed it for sending (`sending`): a claim older than the
+    /// lease was left by a tick that died, and may be taken again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_at: Option<DateTime<Utc>>,
+    /// What the survey's last change still owes the rest of the store,
+    /// written with the change and cleared once done (a later tick finishes
+    /// what an interrupted one left).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<SurveyEffect>,
 }
 
 /// What the contact record says about the customer at send time.

@@ -33,6 +33,8 @@ impl Survey {
             resurvey_of: None,
             reminder_at: None,
             reminded: false,
+            claimed_at: None,
+            pending: Vec::new(),
         }
     }
 

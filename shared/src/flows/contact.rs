@@ -27,7 +27,9 @@ pub fn log_event<S: Storage + ?Sized>(store: &S, event: &Event) -> StoreResult<(
         .map(drop)
 }
 
-/// Record a contact (a survey sent, a call made) for the limits.
+/// Record a contact (a survey sent, a call made) for the limits; the same
+/// contact again (same customer, same second) is recorded once, so a retry
+/// that finishes an interrupted request never counts it twice.
 pub fn record_contact<S: Storage + ?Sized>(
     store: &S,
     customer_id: &str,
@@ -36,6 +38,9 @@ pub fn record_contact<S: Storage + ?Sized>(
     store
         .update_json::<Vec<DateTime<Utc>>, _>(&keys::contacts(customer_id), |cur| {
             let mut log = cur.unwrap_or_default();
+            if log.contains(&at) {
+                return Update::Keep;
+            }
             log.push(at);
             log.retain(|c| *c > at - Duration::days(31));
             if log.len() > LOG_LEN {

@@ -13,6 +13,7 @@ pub mod escalation;
 pub mod escalator_tick;
 pub mod intake;
 pub mod integrity;
+pub mod issuer_tick;
 pub mod report;
 pub mod survey;
 

@@ -175,16 +175,18 @@ pub fn summary_report<S: Storage + ?Sized>(
     })
 }
 
-/// Add 1 to `metric` for each `(dimension, value)` on `day`.
-pub fn bump_summary<S: Storage + ?Sized>(
+/// Count one message issued on `day` in each `(dimension, value)`,
+/// tentatively (see [`Tentative`]); the first of a value on a day also enters
+/// the day's index of that dimension, so a report finds it without listing keys.
+pub fn count_issued<S: Storage + ?Sized>(
+    counts: &mut Tentative<S>,
     store: &S,
     day: &str,
     dims: &[(&str, String)],
-    metric: &str,
 ) -> StoreResult<()> {
     for (dimension, value) in dims {
-        let n = store.increment(&keys::summary_counter(day, dimension, value, metric), 1)?;
-        if n == 1 {
+        let key = keys::summary_counter(day, dimension, value, "issued");
+        if counts.add(&key, 1)? == 1 {
             store.add_to_list(&keys::dimension_index(day, dimension), value)?;
         }
     }
