@@ -202,15 +202,14 @@ pub fn prepare<S: Storage + ?Sized>(
             // The claim: concurrent ticks never send one survey twice. Indexed
             // again at the end of its lease, where a tick finds it if this one
             // dies before it records the result.
-            let claimed = store.update_if::<Survey, _>(&keys::survey(&id), |s| {
-                if !claimable(s, now) {
-                    return false;
+            let claimed = change(store, &id, |s| {
+                claimable(s, now) && {
+                    s.state = SurveyState::Sending;
+                    s.claimed_at = Some(now);
+                    true
                 }
-                s.state = SurveyState::Sending;
-                s.claimed_at = Some(now);
-                true
             })?;
-            if claimed.is_none() {
+            if !claimed {
                 return Ok(None);
             }
             index_due(store, &id, now + Duration::minutes(CLAIM_LEASE_MINUTES))?;
@@ -455,6 +454,18 @@ fn summary_dims(survey: &Survey, channel: Channel) -> Vec<(&'static str, String)
     ]
 }
 
+/// Change survey `id` under compare-and-swap when `f` says so (`f` edits it
+/// and returns `true`); whether this call changed it.
+fn change<S: Storage + ?Sized>(
+    store: &S,
+    id: &str,
+    f: impl FnMut(&mut Survey) -> bool,
+) -> Result<bool, ApiError> {
+    Ok(store
+        .update_if::<Survey, _>(&keys::survey(id), f)?
+        .is_some())
+}
+
 /// Apply `f` to a survey still in state `from`; `false` if someone else moved it first.
 fn change_if<S: Storage + ?Sized>(
     store: &S,
@@ -462,14 +473,12 @@ fn change_if<S: Storage + ?Sized>(
     from: SurveyState,
     mut f: impl FnMut(&mut Survey),
 ) -> Result<bool, ApiError> {
-    let changed = store.update_if::<Survey, _>(&keys::survey(id), |s| {
-        if s.state != from {
-            return false;
+    change(store, id, |s| {
+        s.state == from && {
+            f(s);
+            true
         }
-        f(s);
-        true
-    })?;
-    Ok(changed.is_some())
+    })
 }
 
 /// Apply `f` to a survey a tick may claim at `now` (see [`claimable`]), as
@@ -480,16 +489,14 @@ fn change_claimable<S: Storage + ?Sized>(
     now: DateTime<Utc>,
     mut f: impl FnMut(&mut Survey),
 ) -> Result<bool, ApiError> {
-    let changed = store.update_if::<Survey, _>(&keys::survey(id), |s| {
-        if !claimable(s, now) {
-            return false;
+    change(store, id, |s| {
+        claimable(s, now) && {
+            s.state = SurveyState::Planned;
+            s.claimed_at = None;
+            f(s);
+            true
         }
-        s.state = SurveyState::Planned;
-        s.claimed_at = None;
-        f(s);
-        true
-    })?;
-    Ok(changed.is_some())
+    })
 }
 
 /// Apply `f` to a sent survey when `f` says so.
@@ -498,9 +505,7 @@ fn change_sent<S: Storage + ?Sized>(
     id: &str,
     f: impl Fn(&mut Survey) -> bool,
 ) -> Result<bool, ApiError> {
-    let changed = store
-        .update_if::<Survey, _>(&keys::survey(id), |s| s.state == SurveyState::Sent && f(s))?;
-    Ok(changed.is_some())
+    change(store, id, |s| s.state == SurveyState::Sent && f(s))
 }
 
 #[cfg(test)]
