@@ -23,6 +23,7 @@ pub mod market;
 pub mod model;
 pub mod policy;
 pub mod providers;
+pub mod rate;
 pub mod report;
 pub mod routes;
 pub mod shops;

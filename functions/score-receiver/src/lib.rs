@@ -10,25 +10,32 @@
 //! An answer is recorded by `revisit_shared::flows::answer::record_answer`.
 
 mod page;
+mod reply;
+mod submission;
+
+use reply::{too_many, Reply};
+use submission::parse_submission;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use std::cell::OnceCell;
 
 use revisit_shared::answer::{Answer, History};
-use revisit_shared::flows::answer::{parse_history, record_answer, Recording, Submission};
+use revisit_shared::flows::answer::{
+    follow_up, parse_history, record_answer, FollowUp, Recording, Submission,
+};
 use revisit_shared::flows::erasure::erase_customer;
+use revisit_shared::flows::link::{open_link, too_many_rejections, LinkOpen};
 use revisit_shared::flows::report::{read_tallies, summary_report};
 use revisit_shared::i18n::{texts, Lang};
 use revisit_shared::integrity::{self, device_id};
 use revisit_shared::keys;
+use revisit_shared::rate::network_of;
 use revisit_shared::routes::receiver::{CUSTOMER, INTEGRITY, LINK, SUMMARY};
 use revisit_shared::signing::LinkToken;
 use revisit_shared::spin::{self as shell, SpinStore};
-use revisit_shared::storage::{decode_counter, Storage, StorageExt};
+use revisit_shared::storage::{Storage, StorageExt};
 use revisit_shared::survey::{Contact, Survey};
-use revisit_shared::task::{answer_escalation, answer_reasons, plan_task, DeferredEscalation};
 use revisit_shared::ApiError;
-use serde::Deserialize;
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
 
@@ -51,7 +58,7 @@ async fn handle(req: Request) -> Response {
 /// What a link leads to, once the token checks out: the survey and the rate
 /// counters (one batch read). The customer's contact is read only when
 /// something needs it: a page in their language, a callback hand-off.
-struct Opened {
+pub(crate) struct Opened {
     token: LinkToken,
     survey: Survey,
     store: SpinStore,
@@ -85,98 +92,40 @@ impl Opened {
     }
 }
 
-/// Guessing tokens from one network: this many failures a minute, then 429.
-const NETWORK_FAILURES_PER_MINUTE: i64 = 30;
-/// Posts to one survey link that record nothing (already answered, invalid)
-/// allowed a minute before 429.
-const LINK_REJECTIONS_PER_MINUTE: i64 = 60;
-
-fn minute(now: chrono::DateTime<chrono::Utc>) -> String {
-    now.format("%Y%m%d%H%M").to_string()
-}
-
-/// The client's network: an IPv4 /24 or an IPv6 /64 (never stored as such: hashed).
-fn network(req: &Request) -> String {
-    let addr = req
-        .header("spin-client-addr")
-        .and_then(|h| h.as_str())
-        .unwrap_or("");
-    let ip = addr
-        .rsplit_once(':')
-        .map(|(ip, _)| ip)
-        .unwrap_or(addr)
-        .trim_matches(['[', ']']);
-    let net = if ip.contains('.') {
-        ip.rsplit_once('.').map_or(ip, |(net, _)| net).to_string()
-    } else {
-        ip.split(':').take(4).collect::<Vec<_>>().join(":")
-    };
-    revisit_shared::signing::derive_id("net", &[&net])
-}
-
-fn too_many(now: chrono::DateTime<chrono::Utc>) -> Response {
-    use chrono::Timelike;
-    let e = ApiError::new(
-        429,
-        "rate_limited",
-        "too many attempts; wait a minute and try again",
-    );
-    let mut r = shell::error(&e);
-    r.set_header("retry-after", (60 - now.second()).max(1).to_string());
-    r
-}
-
-/// Decode the token and load the survey; the HTML error page otherwise.
-/// Failed look-ups are counted per network, and a network that keeps failing is
-/// told to wait (`429`), so tokens cannot be guessed at speed.
+/// Decode the token and load the survey (`flows::link::open_link`); the
+/// HTML error page otherwise. A network that keeps failing is told to wait
+/// (`429`), so tokens cannot be guessed at speed.
 fn open(req: &Request, merchant: &str) -> Result<Opened, Response> {
     let not_found = || {
-        shell::html(
-            404,
-            page::message(Lang::En, merchant, texts(Lang::En).not_found),
-        )
+        let page = page::message(Lang::En, merchant, texts(Lang::En).not_found);
+        shell::html(404, page)
     };
     let store = SpinStore::open().map_err(|e| shell::error(&e))?;
     let now = shell::now();
-    let failures_key = keys::rate(&format!("net/{}", network(req)), &minute(now));
     let secret = shell::variable("link_secret").map_err(|e| shell::error(&e))?;
     let token = shell::path_param(req, "token")
         .ok()
         .and_then(|t| LinkToken::decode(&t, &secret));
-    let Some(token) = token else {
-        // A forged or mangled token: one increment both counts and checks.
-        return Err(match store.increment(&failures_key, 1) {
-            Ok(n) if n > NETWORK_FAILURES_PER_MINUTE => too_many(now),
-            _ => not_found(),
-        });
-    };
-    let link_key = keys::rate(&format!("link/{}", token.survey_id), &minute(now));
-    let store_error = |e: revisit_shared::storage::StoreError| shell::error(&e.into());
-    let first = store
-        .get_many(&[
-            failures_key.clone(),
-            keys::survey(&token.survey_id),
-            link_key.clone(),
-        ])
-        .map_err(store_error)?;
-    let counter = |v: &Option<Vec<u8>>| v.as_deref().map(decode_counter).unwrap_or(0);
-    if counter(&first[0]) >= NETWORK_FAILURES_PER_MINUTE {
-        return Err(too_many(now));
+    let client = req
+        .header("spin-client-addr")
+        .and_then(|h| h.as_str())
+        .unwrap_or("");
+    let opened = open_link(&store, token.as_ref(), &network_of(client), now);
+    match opened.map_err(|e| shell::error(&e.into()))? {
+        LinkOpen::Open {
+            survey,
+            rejections_key,
+            rejections,
+        } => Ok(Opened {
+            token: token.expect("an open link had a token"),
+            survey,
+            store,
+            link_rejections: (rejections_key, rejections),
+            contact: OnceCell::new(),
+        }),
+        LinkOpen::NotFound => Err(not_found()),
+        LinkOpen::TooMany => Err(too_many(now)),
     }
-    let Some(survey) = first[1]
-        .as_deref()
-        .and_then(|b| serde_json::from_slice::<Survey>(b).ok())
-    else {
-        let _ = store.increment(&failures_key, 1);
-        return Err(not_found());
-    };
-    Ok(Opened {
-        token,
-        survey,
-        store,
-        link_rejections: (link_key, counter(&first[2])),
-        contact: OnceCell::new(),
-    })
 }
 
 fn merchant() -> String {
@@ -223,61 +172,6 @@ fn show(req: &Request) -> Response {
     )
 }
 
-#[derive(Deserialize)]
-struct JsonAnswer {
-    score: Option<serde_json::Value>,
-    #[serde(default)]
-    comment: Option<String>,
-    #[serde(default)]
-    reasons: Vec<String>,
-}
-
-struct Submitted {
-    score: Option<String>,
-    comment: Option<String>,
-    reasons: Vec<String>,
-    wants_json: bool,
-}
-
-fn parse_submission(req: &Request) -> Result<Submitted, ApiError> {
-    let body = shell::body(req)?;
-    let content_type = req
-        .header("content-type")
-        .and_then(|h| h.as_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if content_type.starts_with("application/json") {
-        let a: JsonAnswer = revisit_shared::error::parse_json(body)?;
-        let score = a.score.map(|v| match v {
-            serde_json::Value::String(s) => s,
-            other => other.to_string(),
-        });
-        return Ok(Submitted {
-            score,
-            comment: a.comment,
-            reasons: a.reasons,
-            wants_json: true,
-        });
-    }
-    let mut s = Submitted {
-        score: None,
-        comment: None,
-        reasons: Vec::new(),
-        wants_json: false,
-    };
-    for (k, v) in form_urlencoded::parse(body) {
-        match k.as_ref() {
-            "score" => s.score = Some(v.into_owned()),
-            "comment" => s.comment = Some(v.into_owned()),
-            "reasons" => s.reasons.push(v.into_owned()),
-            _ => {}
-        }
-    }
-    let accept = req.header("accept").and_then(|h| h.as_str()).unwrap_or("");
-    s.wants_json = accept.contains("application/json") && !accept.contains("text/html");
-    Ok(s)
-}
-
 /// `POST /s/:token`: first answer wins (200); again → 409; bad score → 422.
 async fn answer(req: &Request) -> Response {
     let merchant = merchant();
@@ -289,151 +183,87 @@ async fn answer(req: &Request) -> Response {
         Ok(s) => s,
         Err(e) => return shell::error(&e),
     };
-    let json = submitted.wants_json;
-    // Pages speak the customer's language (one read); JSON needs no contact.
-    let lang = || if json { Lang::En } else { o.lang() };
-    let fail = |status: u16, e: ApiError, html: &dyn Fn(Lang) -> String| {
-        if json {
-            shell::error(&ApiError { status, ..e })
-        } else {
-            shell::html(status, html(o.lang()))
-        }
+    let reply = Reply {
+        json: submitted.wants_json,
+        merchant: &merchant,
+        opened: &o,
     };
     let now = shell::now();
     if now >= o.survey.expires_at {
-        return fail(
-            410,
-            ApiError::new(410, "expired", "this survey link has expired"),
-            &|l| page::message(l, &merchant, texts(l).expired),
-        );
+        return reply.expired();
     }
-    if o.link_rejections.1 >= LINK_REJECTIONS_PER_MINUTE {
+    if too_many_rejections(o.link_rejections.1) {
         return too_many(now);
     }
-    let device = device_id(
-        &shell::variable("link_secret").unwrap_or_default(),
-        req.header("spin-client-addr")
-            .and_then(|h| h.as_str())
-            .unwrap_or(""),
-        req.header("user-agent")
-            .and_then(|h| h.as_str())
-            .unwrap_or(""),
-    );
     let submission = Submission {
         score: submitted.score.as_deref(),
         comment: submitted.comment.as_deref(),
         reasons: &submitted.reasons,
     };
-    let recording = record_answer(
-        &o.store,
-        &o.survey,
-        o.token.channel,
-        &submission,
-        &device,
-        now,
-    );
-    let (answer, before) = match recording {
-        Ok(Recording::Recorded { answer, before }) => (answer, before),
+    let (store, survey, channel) = (&o.store, &o.survey, o.token.channel);
+    match record_answer(store, survey, channel, &submission, &device(req), now) {
+        Ok(Recording::Recorded { answer, before }) => {
+            match hand_over(&o, &before, &answer, now).await {
+                Ok(callback_by) => reply.recorded(&answer, callback_by, now),
+                // Recorded and counted, but the hand-off could be neither delivered
+                // nor kept: the retry (a 409) hands it over again.
+                Err(e) => shell::error(&e),
+            }
+        }
         Ok(Recording::AlreadyAnswered { existing, before }) => {
             o.reject();
             // Possibly the retry of a request that failed after recording: hand
             // the answer over again (the escalator keeps one task per answer).
-            if let Err(e) = escalate(&o, &before, &existing, now).await {
-                return shell::error(&e);
+            match hand_over(&o, &before, &existing, now).await {
+                Ok(_) => reply.conflict(&existing),
+                Err(e) => shell::error(&e),
             }
-            return conflict(json, lang(), &merchant, &existing);
         }
-        Ok(Recording::LostRace { existing }) => {
-            return conflict(json, lang(), &merchant, &existing)
-        }
+        Ok(Recording::LostRace { existing }) => reply.conflict(&existing),
         Ok(Recording::Invalid(e)) => {
             o.reject();
-            let message = e.message.clone();
-            return fail(422, e, &|l| {
-                page::question(l, &merchant, &o.survey, None, Some(&message))
-            });
+            reply.invalid(e)
         }
-        Err(e) => return shell::error(&e),
-    };
-    match escalate(&o, &before, &answer, now).await {
-        Ok(callback_by) => {
-            if json {
-                shell::json(
-                    200,
-                    &serde_json::json!({"recorded": true, "survey_id": answer.survey_id, "score": answer.score,
-                        "channel": answer.channel, "callback_by": callback_by}),
-                )
-            } else {
-                let tz = shell::contact_rules()
-                    .map(|r| r.place(o.contact(), now).tz)
-                    .unwrap_or(chrono_tz::UTC);
-                shell::html(
-                    200,
-                    page::thanks(
-                        o.lang(),
-                        &merchant,
-                        callback_by.map(|t| t.with_timezone(&tz)),
-                    ),
-                )
-            }
-        }
-        // The answer is recorded and counted; the hand-off could be neither
-        // delivered nor kept. The retry (a 409) hands it over again.
         Err(e) => shell::error(&e),
     }
 }
 
-fn conflict(json: bool, lang: Lang, merchant: &str, existing: &Answer) -> Response {
-    if json {
-        shell::json(
-            409,
-            &serde_json::json!({"error": {"code": "already_answered", "message": "this survey was already answered; the first answer counts"},
-                "answer": {"score": existing.score, "comment": existing.comment, "answered_at": existing.answered_at, "channel": existing.channel}}),
-        )
-    } else {
-        shell::html(409, page::already_answered(lang, merchant, existing))
-    }
+/// The answering device: a salted hash of the network and the user agent.
+fn device(req: &Request) -> String {
+    let header = |name: &str| req.header(name).and_then(|h| h.as_str()).unwrap_or("");
+    let salt = shell::variable("link_secret").unwrap_or_default();
+    device_id(&salt, header("spin-client-addr"), header("user-agent"))
 }
 
-/// Hand an answer that needs a human to the escalator (judged against the
-/// history `before` it). Returns when a callback is due, if one is. A
-/// thank-you call is not urgent: it is left in an hourly log for the
-/// escalator's tick (`DeferredEscalation`) rather than called for while the
-/// customer waits.
-async fn escalate(
+/// What an answer asks of a human (`flows::answer::follow_up`): a repair is
+/// handed to the escalator now; when a callback is due, if one is.
+async fn hand_over(
     o: &Opened,
     before: &History,
     answer: &Answer,
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, ApiError> {
-    let survey = &o.survey;
-    let (reasons, reopens) = answer_reasons(survey, before, answer);
-    if reasons.is_empty() {
-        return Ok(None);
-    }
-    if reopens.is_none() && reasons.iter().all(|r| r.is_delight()) {
-        let deferred = DeferredEscalation {
-            survey_id: survey.survey_id.clone(),
-            reasons,
-        };
-        o.store.append_to_log(
-            &keys::deferred_escalations(&keys::hour_bucket(now)),
-            &serde_json::to_string(&deferred).unwrap_or_default(),
-        )?;
-        return Ok(None);
-    }
     let question = texts(o.lang()).question(answer.scale, answer.kind, &merchant());
-    let request = answer_escalation(
-        survey,
-        o.contact(),
-        before,
-        answer,
-        (reasons, reopens),
-        Some(question),
-    );
-    shell::hand_off(&o.store, &request).await?;
     let policy = shell::escalation_policy()?;
-    Ok(plan_task(&request, &policy, now).map(|t| t.due_by))
+    let next = follow_up(
+        &o.store,
+        &o.survey,
+        o.contact(),
+        (before, answer),
+        question,
+        &policy,
+        now,
+    )?;
+    match next {
+        FollowUp::HandOff {
+            request,
+            callback_by,
+        } => {
+            shell::hand_off(&o.store, &request).await?;
+            Ok(callback_by)
+        }
+        FollowUp::Deferred | FollowUp::Nothing => Ok(None),
+    }
 }
 
 /// `GET /reports/integrity`: signals of coached or forged scores.

@@ -8,12 +8,13 @@ use crate::flows::integrity;
 use crate::flows::report::count_answer;
 use crate::integrity::AnswerSignals;
 use crate::keys;
-use crate::model::Channel;
-use crate::model::Survey;
-use crate::model::WorkOrder;
-use crate::model::{Answer, History};
+use crate::model::{Answer, Channel, Contact, History, Survey, WorkOrder};
 use crate::report::answer_counters;
 use crate::storage::{Storage, StorageExt, Tentative};
+use crate::task::{
+    answer_escalation, answer_reasons, plan_task, DeferredEscalation, EscalationPolicy,
+    EscalationRequest,
+};
 use crate::ApiError;
 
 /// What the customer submitted, as parsed from the form or JSON.
@@ -151,6 +152,64 @@ pub fn record_answer<S: Storage + ?Sized>(
     Err(ApiError::unavailable(
         "the customer's history kept changing; try again",
     ))
+}
+
+/// What an answer asks of a human, decided against the history `before` it.
+#[derive(Debug)]
+pub enum FollowUp {
+    /// Nothing: most answers.
+    Nothing,
+    /// A thank-you call, not urgent: left in the hour's log for the
+    /// escalator's tick (`DeferredEscalation`) instead of calling the
+    /// escalator while the customer waits.
+    Deferred,
+    /// A repair: the component hands `request` to the escalator now; a
+    /// callback is due by `callback_by`.
+    HandOff {
+        request: EscalationRequest,
+        callback_by: Option<DateTime<Utc>>,
+    },
+}
+
+/// Decide (and, for a thank-you call, log) what `answer` asks of a human.
+/// `question` is the survey's question as the customer saw it, for the caller.
+pub fn follow_up<S: Storage + ?Sized>(
+    store: &S,
+    survey: &Survey,
+    contact: &Contact,
+    (before, answer): (&History, &Answer),
+    question: String,
+    policy: &EscalationPolicy,
+    now: DateTime<Utc>,
+) -> Result<FollowUp, ApiError> {
+    let (reasons, reopens) = answer_reasons(survey, before, answer);
+    if reasons.is_empty() {
+        return Ok(FollowUp::Nothing);
+    }
+    if reopens.is_none() && reasons.iter().all(|r| r.is_delight()) {
+        let deferred = DeferredEscalation {
+            survey_id: survey.survey_id.clone(),
+            reasons,
+        };
+        store.append_to_log(
+            &keys::deferred_escalations(&keys::hour_bucket(now)),
+            &serde_json::to_string(&deferred).expect("deferred escalations serialize"),
+        )?;
+        return Ok(FollowUp::Deferred);
+    }
+    let request = answer_escalation(
+        survey,
+        contact,
+        before,
+        answer,
+        (reasons, reopens),
+        Some(question),
+    );
+    let callback_by = plan_task(&request, policy, now).map(|t| t.due_by);
+    Ok(FollowUp::HandOff {
+        request,
+        callback_by,
+    })
 }
 
 /// A customer's answer history as stored (none yet: empty).

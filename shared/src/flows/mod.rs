@@ -14,6 +14,7 @@ pub mod escalator_tick;
 pub mod intake;
 pub mod integrity;
 pub mod issuer_tick;
+pub mod link;
 pub mod report;
 pub mod survey;
 

@@ -1,0 +1,96 @@
+//! How the receiver answers a link: JSON for API clients, otherwise a page
+//! in the customer's language.
+
+use chrono::{DateTime, Utc};
+use revisit_shared::answer::Answer;
+use revisit_shared::i18n::{texts, Lang};
+use revisit_shared::spin as shell;
+use revisit_shared::ApiError;
+use spin_sdk::http::Response;
+
+use crate::{page, Opened};
+
+pub fn too_many(now: chrono::DateTime<chrono::Utc>) -> Response {
+    use chrono::Timelike;
+    let e = ApiError::new(
+        429,
+        "rate_limited",
+        "too many attempts; wait a minute and try again",
+    );
+    let mut r = shell::error(&e);
+    r.set_header("retry-after", (60 - now.second()).max(1).to_string());
+    r
+}
+
+/// How an answer is answered: JSON, or a page in the customer's language.
+pub struct Reply<'a> {
+    pub json: bool,
+    pub merchant: &'a str,
+    pub opened: &'a Opened,
+}
+
+impl Reply<'_> {
+    /// Pages speak the customer's language (one read); JSON needs no contact.
+    fn lang(&self) -> Lang {
+        if self.json {
+            Lang::En
+        } else {
+            self.opened.lang()
+        }
+    }
+
+    pub fn expired(&self) -> Response {
+        if self.json {
+            return shell::error(&ApiError::new(
+                410,
+                "expired",
+                "this survey link has expired",
+            ));
+        }
+        let l = self.lang();
+        shell::html(410, page::message(l, self.merchant, texts(l).expired))
+    }
+
+    pub fn invalid(&self, e: ApiError) -> Response {
+        if self.json {
+            return shell::error(&ApiError { status: 422, ..e });
+        }
+        let survey = &self.opened.survey;
+        let page = page::question(self.lang(), self.merchant, survey, None, Some(&e.message));
+        shell::html(422, page)
+    }
+
+    pub fn conflict(&self, existing: &Answer) -> Response {
+        conflict(self.json, self.lang(), self.merchant, existing)
+    }
+
+    pub fn recorded(
+        &self,
+        a: &Answer,
+        callback_by: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Response {
+        if self.json {
+            let body = serde_json::json!({"recorded": true, "survey_id": a.survey_id, "score": a.score,
+                "channel": a.channel, "callback_by": callback_by});
+            return shell::json(200, &body);
+        }
+        let tz = shell::contact_rules()
+            .map(|r| r.place(self.opened.contact(), now).tz)
+            .unwrap_or(chrono_tz::UTC);
+        let by = callback_by.map(|t| t.with_timezone(&tz));
+        shell::html(200, page::thanks(self.lang(), self.merchant, by))
+    }
+}
+
+fn conflict(json: bool, lang: Lang, merchant: &str, existing: &Answer) -> Response {
+    if json {
+        shell::json(
+            409,
+            &serde_json::json!({"error": {"code": "already_answered", "message": "this survey was already answered; the first answer counts"},
+                "answer": {"score": existing.score, "comment": existing.comment, "answered_at": existing.answered_at, "channel": existing.channel}}),
+        )
+    } else {
+        shell::html(409, page::already_answered(lang, merchant, existing))
+    }
+}

@@ -1,0 +1,53 @@
+//! Limits on what one client may try: guessing survey links from one network,
+//! and posting to one link that records nothing (SPEC 5).
+
+use chrono::{DateTime, Utc};
+
+use crate::model::derive_id;
+
+/// Guessing tokens from one network: this many failures a minute, then 429.
+pub const NETWORK_FAILURES_PER_MINUTE: i64 = 30;
+
+/// Posts to one survey link that record nothing (already answered, invalid)
+/// allowed a minute before 429.
+pub const LINK_REJECTIONS_PER_MINUTE: i64 = 60;
+
+/// The minute a rate counter counts in.
+pub fn minute(now: DateTime<Utc>) -> String {
+    now.format("%Y%m%d%H%M").to_string()
+}
+
+/// The network of a client address (`ip:port`): an IPv4 /24 or an IPv6 /64,
+/// hashed (never kept as such).
+pub fn network_of(client_addr: &str) -> String {
+    let ip = client_addr
+        .rsplit_once(':')
+        .map(|(ip, _)| ip)
+        .unwrap_or(client_addr)
+        .trim_matches(['[', ']']);
+    let net = if ip.contains('.') {
+        ip.rsplit_once('.').map_or(ip, |(net, _)| net).to_string()
+    } else {
+        ip.split(':').take(4).collect::<Vec<_>>().join(":")
+    };
+    derive_id("net", &[&net])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_network_per_v4_24_and_v6_64() {
+        assert_eq!(network_of("10.1.2.3:5555"), network_of("10.1.2.200:1"));
+        assert_ne!(network_of("10.1.2.3:5555"), network_of("10.1.3.3:5555"));
+        assert_eq!(
+            network_of("[2001:db8:1:2:aa::1]:443"),
+            network_of("[2001:db8:1:2:bb::9]:80")
+        );
+        assert_ne!(
+            network_of("[2001:db8:1:2::1]:443"),
+            network_of("[2001:db8:1:3::1]:443")
+        );
+    }
+}
