@@ -7,7 +7,7 @@ use revisit_shared::task::TaskReason;
 use revisit_shared::window::WindowReason;
 use spin_sdk::http::Request;
 
-use crate::{Queue, QueueEntry};
+use revisit_shared::flows::queue::{Queue, QueueEntry};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Lang {

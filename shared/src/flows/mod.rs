@@ -15,6 +15,7 @@ pub mod intake;
 pub mod integrity;
 pub mod issuer_tick;
 pub mod link;
+pub mod queue;
 pub mod report;
 pub mod survey;
 

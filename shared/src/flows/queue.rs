@@ -1,0 +1,179 @@
+//! What an agent may call now: one task's window, and a queue of open tasks
+//! split into callable now and later (`GET /callbacks/:id/window`, `/queue`).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::calling_hours::Window;
+use crate::keys;
+use crate::model::{CallbackTask, Contact, TaskReason, WorkOrder};
+use crate::storage::{Storage, StorageExt};
+use crate::task::EscalationPolicy;
+use crate::window::{check_window, WindowCheck, WindowReason};
+use crate::ApiError;
+
+/// The task's window, judged with the freshest contact, work-order and contact records.
+pub fn judge<S: Storage + ?Sized>(
+    store: &S,
+    task: &CallbackTask,
+    policy: &EscalationPolicy,
+    now: DateTime<Utc>,
+) -> Result<WindowCheck, ApiError> {
+    let contact: Contact = store
+        .get_json(&keys::contact(&task.customer_id))?
+        .unwrap_or_else(|| task.context.customer.clone());
+    let work_order: Option<WorkOrder> = match &task.work_order_id {
+        Some(id) => store.get_json(&keys::work_order(id))?,
+        None => None,
+    };
+    let contacts_made: Vec<DateTime<Utc>> = store
+        .get_json(&keys::contacts(&task.customer_id))?
+        .unwrap_or_default();
+    Ok(check_window(
+        task,
+        &contact,
+        work_order.as_ref(),
+        &contacts_made,
+        policy,
+        now,
+    ))
+}
+
+/// One line of the queue: what an agent needs to see before dialling.
+#[derive(Serialize)]
+pub struct QueueEntry {
+    pub task_id: String,
+    pub reason: TaskReason,
+    pub reasons: Vec<TaskReason>,
+    pub priority: u8,
+    pub owner: String,
+    pub due_by: DateTime<Utc>,
+    pub customer_id: String,
+    pub customer_name: Option<String>,
+    pub customer_local_time: String,
+    pub score: Option<u8>,
+    pub comment: Option<String>,
+    pub question: Option<String>,
+    pub next_window: Option<Window>,
+    pub reasons_not_now: Vec<WindowReason>,
+}
+
+#[derive(Serialize)]
+pub struct Queue {
+    pub callable_now: Vec<QueueEntry>,
+    pub later: Vec<QueueEntry>,
+}
+
+/// The open tasks of `owner` (all open tasks when `None`), split into callable
+/// now (most urgent first) and later (soonest window first).
+pub fn build_queue<S: Storage + ?Sized>(
+    store: &S,
+    policy: &EscalationPolicy,
+    owner: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Queue, ApiError> {
+    let lists = match owner {
+        Some(o) => vec![keys::owner_tasks(o)],
+        None => keys::all_open_tasks(),
+    };
+    let ids: Vec<String> = store.read_lists(&lists)?;
+    let tasks: Vec<CallbackTask> = store
+        .get_many(&ids.iter().map(|i| keys::task(i)).collect::<Vec<_>>())?
+        .into_iter()
+        .flatten()
+        .filter_map(|v| serde_json::from_slice(&v).ok())
+        .filter(|t: &CallbackTask| !t.state.is_closed())
+        .collect();
+    let mut queue = Queue {
+        callable_now: Vec::new(),
+        later: Vec::new(),
+    };
+    for task in tasks {
+        let check = judge(store, &task, policy, now)?;
+        let answer = task.context.answer.as_ref();
+        let entry = QueueEntry {
+            task_id: task.task_id.clone(),
+            reason: task.reason,
+            reasons: task.reasons.clone(),
+            priority: task.priority,
+            owner: task.owner.clone(),
+            due_by: task.due_by,
+            customer_id: task.customer_id.clone(),
+            customer_name: task.context.customer.name.clone(),
+            customer_local_time: check.customer_local_time.clone(),
+            score: answer.map(|a| a.score),
+            comment: answer.and_then(|a| a.comment.clone()),
+            question: task.context.question.clone(),
+            next_window: check.next_window,
+            reasons_not_now: check.reasons.clone(),
+        };
+        if check.callable_now {
+            queue.callable_now.push(entry);
+        } else {
+            queue.later.push(entry);
+        }
+    }
+    queue.callable_now.sort_by_key(|e| (e.priority, e.due_by));
+    queue.later.sort_by_key(|e| {
+        (
+            e.next_window.is_none(),
+            e.next_window.map(|w| w.start),
+            e.priority,
+        )
+    });
+    Ok(queue)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flows::escalation::receive;
+    use crate::storage::{KvMode, MemoryStorage};
+    use crate::task::EscalationRequest;
+
+    #[test]
+    fn a_task_is_callable_by_day_and_waits_out_the_night() {
+        for mode in KvMode::ALL {
+            let s = MemoryStorage::in_memory_like(mode);
+            let at = |t: &str| t.parse::<DateTime<Utc>>().unwrap();
+            let request = EscalationRequest {
+                source_id: "sv_1".into(),
+                reasons: vec![TaskReason::LowScore],
+                contact: Contact {
+                    customer_id: "c1".into(),
+                    time_zone: Some("Europe/Berlin".into()),
+                    ..Default::default()
+                },
+                answer: None,
+                question: None,
+                order_id: None,
+                agent_id: Some("agent-1".into()),
+                work_order_id: None,
+                history: vec![],
+                prior_complaints: 0,
+                reopens: None,
+                occurred_at: at("2026-12-04T10:00:00+01:00"),
+            };
+            let policy = EscalationPolicy::default();
+            receive(&s, &request, &policy, at("2026-12-04T10:00:00+01:00")).unwrap();
+            let owner = Some("agent-1");
+            let day = build_queue(&s, &policy, owner, at("2026-12-04T11:00:00+01:00")).unwrap();
+            assert_eq!(
+                (day.callable_now.len(), day.later.len()),
+                (1, 0),
+                "{mode:?}"
+            );
+            let night = build_queue(&s, &policy, owner, at("2026-12-04T23:00:00+01:00")).unwrap();
+            assert_eq!(
+                (night.callable_now.len(), night.later.len()),
+                (0, 1),
+                "{mode:?}"
+            );
+            assert!(night.later[0]
+                .reasons_not_now
+                .contains(&WindowReason::QuietHours));
+            let window = night.later[0].next_window.expect("a next window");
+            assert_eq!(window.start, at("2026-12-05T09:00:00+01:00"), "{mode:?}");
+        }
+    }
+}
