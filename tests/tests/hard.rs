@@ -310,6 +310,14 @@ fn a_store_failure_at_any_step_of_an_answer_is_a_503_and_the_retry_loses_and_dou
         "after {after_recording} failures after recording"
     );
     assert!(tasks.iter().all(|t| t["reason"] == "low_score"));
+    // A failed read of the customer's record is a 503, never a callback that
+    // leaves the caller without the customer's details.
+    for t in &tasks {
+        assert!(
+            t["context"]["customer"]["email"].is_string(),
+            "a task without the customer's contact: {t}"
+        );
+    }
     let (_, report) = Host::json(host.admin_get("/reports/loop"));
     assert_eq!(report["created"], STEPS, "each task counted once: {report}");
 }

@@ -73,22 +73,29 @@ impl Opened {
         let _ = self.store.increment(&self.link_rejections.0, 1);
     }
 
-    /// The customer's contact record (read once), or a bare one.
-    fn contact(&self) -> &Contact {
-        self.contact.get_or_init(|| {
-            self.store
-                .get_json(&keys::contact(&self.survey.customer_id))
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| Contact {
-                    customer_id: self.survey.customer_id.clone(),
-                    ..Default::default()
-                })
-        })
+    /// The customer's contact record (read once; none stored: a bare one).
+    /// A store failure is an error: a callback without the customer's name
+    /// and phone would leave the caller guessing.
+    fn contact(&self) -> Result<&Contact, ApiError> {
+        if let Some(c) = self.contact.get() {
+            return Ok(c);
+        }
+        let stored: Option<Contact> = self
+            .store
+            .get_json(&keys::contact(&self.survey.customer_id))?;
+        Ok(self.contact.get_or_init(|| {
+            stored.unwrap_or_else(|| Contact {
+                customer_id: self.survey.customer_id.clone(),
+                ..Default::default()
+            })
+        }))
     }
 
+    /// The customer's language; English when their record cannot be read
+    /// now (a page must still be shown).
     fn lang(&self) -> Lang {
-        Lang::from_locale(self.contact().locale.as_deref())
+        let locale = self.contact().ok().and_then(|c| c.locale.clone());
+        Lang::from_locale(locale.as_deref())
     }
 }
 
@@ -248,7 +255,7 @@ async fn hand_over(
     let next = follow_up(
         &o.store,
         &o.survey,
-        o.contact(),
+        o.contact()?,
         (before, answer),
         question,
         &policy,

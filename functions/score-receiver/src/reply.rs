@@ -76,7 +76,9 @@ impl Reply<'_> {
             return shell::json(200, &body);
         }
         let tz = shell::contact_rules()
-            .map(|r| r.place(self.opened.contact(), now).tz)
+            .ok()
+            .zip(self.opened.contact().ok())
+            .map(|(r, c)| r.place(c, now).tz)
             .unwrap_or(chrono_tz::UTC);
         let by = callback_by.map(|t| t.with_timezone(&tz));
         shell::html(200, page::thanks(self.lang(), self.merchant, by))
