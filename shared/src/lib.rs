@@ -20,6 +20,7 @@ pub mod i18n;
 pub mod integrity;
 pub mod keys;
 pub mod market;
+pub mod message;
 pub mod model;
 pub mod policy;
 pub mod providers;

@@ -11,12 +11,15 @@ use revisit_shared::answer::History;
 use revisit_shared::event::{Category, Event};
 use revisit_shared::flows::intake::{self, Begun};
 use revisit_shared::flows::issuer_tick::{self, TickReport};
-use revisit_shared::i18n::{texts, Lang};
 use revisit_shared::keys;
+use revisit_shared::message::{compose, MessageSettings};
 use revisit_shared::policy::Channel;
+use revisit_shared::providers::{
+    parse_providers, request as provider_request, Credentials, Outgoing, Provider,
+};
 use revisit_shared::routes::issuer::{EVENTS, SHOPIFY, SURVEY, TICK, WOOCOMMERCE};
 use revisit_shared::shops::{from_shopify, from_woocommerce, verify_base64_hmac};
-use revisit_shared::signing::{verify_webhook, LinkToken};
+use revisit_shared::signing::verify_webhook;
 use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::storage::StorageExt;
 use revisit_shared::survey::{Contact, Survey};
@@ -166,13 +169,15 @@ async fn tick(req: &Request) -> Result<Response, ApiError> {
     let now = shell::now();
     let policy = shell::survey_policy()?;
     let store = SpinStore::open()?;
+    let out = Outbound::read()?;
     let mut report = TickReport::default();
     let mut contacts = BTreeMap::new();
     for survey in issuer_tick::due_surveys(&store, now)? {
         let prepared =
             issuer_tick::prepare(&store, survey, &policy, now, &mut contacts, &mut report)?;
         let Some(job) = prepared else { continue };
-        let (acked, failure) = match send_all(&job.survey, &job.contact, &job.channels).await {
+        let (acked, failure) = match send_all(&out, &job.survey, &job.contact, &job.channels).await
+        {
             Ok(()) => (job.channels.clone(), None),
             Err((acked, e)) => (acked, Some(e)),
         };
@@ -182,17 +187,49 @@ async fn tick(req: &Request) -> Result<Response, ApiError> {
     Ok(shell::json(200, &report))
 }
 
-/// Hand one message per channel to the sender; each carries its own link.
+/// What sending needs, read from the Spin variables once per tick.
+struct Outbound {
+    sender_url: String,
+    public_base_url: String,
+    link_secret: String,
+    merchant: String,
+    providers: BTreeMap<Channel, Provider>,
+    credentials: Credentials,
+}
+
+impl Outbound {
+    fn read() -> Result<Outbound, ApiError> {
+        let providers = match shell::optional_variable("providers") {
+            Some(text) => parse_providers(&text).map_err(ApiError::internal)?,
+            None => Default::default(),
+        };
+        let secret = |name: &str| shell::optional_variable(name).unwrap_or_default();
+        Ok(Outbound {
+            sender_url: shell::variable("sender_url")?,
+            public_base_url: shell::variable("public_base_url")?,
+            link_secret: shell::variable("link_secret")?,
+            merchant: shell::optional_variable("merchant_name").unwrap_or_else(|| "Revisit".into()),
+            providers,
+            credentials: Credentials {
+                twilio_auth_token: secret("twilio_auth_token"),
+                whatsapp_token: secret("whatsapp_token"),
+                sendgrid_api_key: secret("sendgrid_api_key"),
+            },
+        })
+    }
+}
+
 /// Hand each channel's message over; on a failure, the channels acknowledged
 /// before it come back with the error, so a retry sends only the rest.
 async fn send_all(
+    out: &Outbound,
     survey: &Survey,
     contact: &Contact,
     channels: &[Channel],
 ) -> Result<(), (Vec<Channel>, String)> {
     let mut acked = Vec::new();
     for channel in channels {
-        match send_one(survey, contact, *channel).await {
+        match send_one(out, survey, contact, *channel).await {
             Ok(()) => acked.push(*channel),
             Err(e) => return Err((acked, e)),
         }
@@ -200,90 +237,56 @@ async fn send_all(
     Ok(())
 }
 
-async fn send_one(survey: &Survey, contact: &Contact, channel: Channel) -> Result<(), String> {
-    let channels = &[channel];
-    let sender_url = shell::variable("sender_url").map_err(|e| e.message)?;
-    let base = shell::variable("public_base_url").map_err(|e| e.message)?;
-    let link_secret = shell::variable("link_secret").map_err(|e| e.message)?;
-    let merchant = shell::optional_variable("merchant_name").unwrap_or_else(|| "Revisit".into());
-    let providers = match shell::optional_variable("providers") {
-        Some(text) => revisit_shared::providers::parse_providers(&text)?,
-        None => Default::default(),
+/// One channel's message (`message::compose`), straight to the channel's
+/// provider when one is configured, else to the generic sender as JSON.
+async fn send_one(
+    out: &Outbound,
+    survey: &Survey,
+    contact: &Contact,
+    channel: Channel,
+) -> Result<(), String> {
+    let settings = MessageSettings {
+        public_base_url: &out.public_base_url,
+        link_secret: &out.link_secret,
+        merchant: &out.merchant,
     };
-    let credentials = revisit_shared::providers::Credentials {
-        twilio_auth_token: shell::optional_variable("twilio_auth_token").unwrap_or_default(),
-        whatsapp_token: shell::optional_variable("whatsapp_token").unwrap_or_default(),
-        sendgrid_api_key: shell::optional_variable("sendgrid_api_key").unwrap_or_default(),
+    let m = compose(survey, contact, channel, &settings);
+    let (request, who) = match out.providers.get(&channel) {
+        Some(provider) => {
+            let outgoing = Outgoing {
+                message_id: &m.message_id,
+                channel,
+                to: m.to.as_deref().unwrap_or_default(),
+                locale: m.locale,
+                subject: &out.merchant,
+                text: &m.text,
+                link: &m.link,
+            };
+            let call = provider_request(provider, &out.credentials, &outgoing);
+            let mut b = Request::builder();
+            b.method(Method::Post).uri(&call.url);
+            for (k, v) in &call.headers {
+                b.header(k, v);
+            }
+            (b.body(call.body).build(), "provider")
+        }
+        None => {
+            let body = serde_json::to_string(&m).expect("messages serialize");
+            let request = Request::builder()
+                .method(Method::Post)
+                .uri(&out.sender_url)
+                .header("content-type", "application/json")
+                .body(body)
+                .build();
+            (request, "sender")
+        }
     };
-    let lang = Lang::from_locale(contact.locale.as_deref());
-    for channel in channels {
-        let token = LinkToken {
-            survey_id: survey.survey_id.clone(),
-            channel: *channel,
-        }
-        .encode(&link_secret);
-        let link = format!("{}/s/{token}", base.trim_end_matches('/'));
-        let mut message = serde_json::json!({
-            "message_id": revisit_shared::signing::derive_id("msg", &[&survey.survey_id, channel.as_str()]),
-            "survey_id": survey.survey_id,
-            "channel": channel,
-            "to": contact.address(*channel),
-            "locale": lang.tag(),
-            "link": link,
-        });
-        if *channel == Channel::Sms {
-            // One segment when at all possible; the size is reported either way.
-            let (text, size) = revisit_shared::sms::fit(lang, &merchant, &link);
-            message["text"] = text.into();
-            message["encoding"] = serde_json::to_value(size.encoding).unwrap_or_default();
-            message["segments"] = size.segments.into();
-        } else {
-            message["text"] =
-                format!("{} {link}", texts(lang).message(survey.kind, &merchant)).into();
-        }
-        // Straight to the channel's provider when one is configured, else the generic sender.
-        let (request, who) = match providers.get(channel) {
-            Some(provider) => {
-                let call = revisit_shared::providers::request(
-                    provider,
-                    &credentials,
-                    &revisit_shared::providers::Outgoing {
-                        message_id: message["message_id"].as_str().unwrap_or_default(),
-                        channel: *channel,
-                        to: contact.address(*channel).unwrap_or_default(),
-                        locale: lang.tag(),
-                        subject: &merchant,
-                        text: message["text"].as_str().unwrap_or_default(),
-                        link: &link,
-                    },
-                );
-                let mut b = Request::builder();
-                b.method(Method::Post).uri(&call.url);
-                for (k, v) in &call.headers {
-                    b.header(k, v);
-                }
-                (b.body(call.body).build(), "provider")
-            }
-            None => {
-                let request = Request::builder()
-                    .method(Method::Post)
-                    .uri(&sender_url)
-                    .header("content-type", "application/json")
-                    .body(message.to_string())
-                    .build();
-                (request, "sender")
-            }
-        };
-        let response: Response = spin_sdk::http::send(request)
-            .await
-            .map_err(|e| format!("{who} unreachable: {e}"))?;
-        if !(200..300).contains(response.status()) {
-            return Err(format!(
-                "{who} answered {} for {}",
-                response.status(),
-                channel.as_str()
-            ));
-        }
+    let response: Response = spin_sdk::http::send(request)
+        .await
+        .map_err(|e| format!("{who} unreachable: {e}"))?;
+    if !(200..300).contains(response.status()) {
+        let status = response.status();
+        return Err(format!("{who} answered {status} for {}", channel.as_str()));
     }
     Ok(())
 }

@@ -1,0 +1,122 @@
+//! The survey message for one channel: its own signed link, the text in the
+//! customer's language (an SMS fitted to one segment where it can be), and
+//! the address it goes to. Pure: the issuer hands it to a provider or to the
+//! generic sender.
+
+use serde::Serialize;
+
+use crate::i18n::{texts, Lang};
+use crate::model::{derive_id, Channel, Contact, Survey};
+use crate::signing::LinkToken;
+use crate::sms::Encoding;
+
+/// One message, as the generic sender receives it (JSON).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SurveyMessage {
+    /// Stable per survey and channel: a sender can drop a message it has seen.
+    pub message_id: String,
+    pub survey_id: String,
+    pub channel: Channel,
+    pub to: Option<String>,
+    pub locale: &'static str,
+    pub link: String,
+    pub text: String,
+    /// SMS only: the text's encoding and how many segments it takes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<Encoding>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segments: Option<usize>,
+}
+
+/// What every message of a seller shares.
+pub struct MessageSettings<'a> {
+    /// Where links point (`{public_base_url}/s/{token}`).
+    pub public_base_url: &'a str,
+    pub link_secret: &'a str,
+    pub merchant: &'a str,
+}
+
+/// The message of `survey` to `contact` on `channel`.
+pub fn compose(
+    survey: &Survey,
+    contact: &Contact,
+    channel: Channel,
+    settings: &MessageSettings,
+) -> SurveyMessage {
+    let lang = Lang::from_locale(contact.locale.as_deref());
+    let token = LinkToken {
+        survey_id: survey.survey_id.clone(),
+        channel,
+    }
+    .encode(settings.link_secret);
+    let link = format!(
+        "{}/s/{token}",
+        settings.public_base_url.trim_end_matches('/')
+    );
+    let (text, encoding, segments) = if channel == Channel::Sms {
+        // One segment when at all possible; the size is reported either way.
+        let (text, size) = crate::sms::fit(lang, settings.merchant, &link);
+        (text, Some(size.encoding), Some(size.segments))
+    } else {
+        let text = texts(lang).message(survey.kind, settings.merchant);
+        (format!("{text} {link}"), None, None)
+    };
+    SurveyMessage {
+        message_id: derive_id("msg", &[&survey.survey_id, channel.as_str()]),
+        survey_id: survey.survey_id.clone(),
+        channel,
+        to: contact.address(channel).map(str::to_string),
+        locale: lang.tag(),
+        link,
+        text,
+        encoding,
+        segments,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn survey() -> Survey {
+        serde_json::from_value(serde_json::json!({
+            "survey_id": "sv_0123456789abcdef", "event_id": "e1", "kind": "product", "scale": "nps",
+            "customer_id": "c1", "due_at": "2026-12-04T09:00:00Z", "send_by": "2026-12-05T09:00:00Z",
+            "expires_at": "2026-12-18T09:00:00Z", "next_attempt_at": "2026-12-04T09:00:00Z",
+            "state": "sending"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn each_channel_gets_its_own_link_in_the_customers_language() {
+        let contact = Contact {
+            customer_id: "c1".into(),
+            email: Some("anna@example.de".into()),
+            phone: Some("+4915112345678".into()),
+            locale: Some("de-DE".into()),
+            ..Default::default()
+        };
+        let settings = MessageSettings {
+            public_base_url: "https://r.example.com/",
+            link_secret: "secret",
+            merchant: "Acme",
+        };
+        let email = compose(&survey(), &contact, Channel::Email, &settings);
+        let sms = compose(&survey(), &contact, Channel::Sms, &settings);
+        assert_ne!(email.link, sms.link, "the answering channel is known");
+        assert!(email.link.starts_with("https://r.example.com/s/"));
+        assert_eq!(email.locale, "de");
+        assert_eq!(email.to.as_deref(), Some("anna@example.de"));
+        assert_eq!(sms.to.as_deref(), Some("+4915112345678"));
+        assert!(email.text.ends_with(&email.link));
+        assert_eq!(sms.segments, Some(1), "{}", sms.text);
+        assert_ne!(email.message_id, sms.message_id);
+        let token = email.link.rsplit('/').next().unwrap();
+        let decoded = LinkToken::decode(token, "secret").unwrap();
+        assert_eq!(
+            (decoded.survey_id.as_str(), decoded.channel),
+            ("sv_0123456789abcdef", Channel::Email)
+        );
+    }
+}
