@@ -9,32 +9,30 @@
 //!
 //! An answer is recorded by `revisit_shared::flows::answer::record_answer`.
 
+mod link;
 mod page;
 mod reply;
 mod submission;
 
+use link::{open, Opened};
 use reply::{too_many, Reply};
 use submission::parse_submission;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use std::cell::OnceCell;
 
 use revisit_shared::answer::{Answer, History};
 use revisit_shared::flows::answer::{
     follow_up, parse_history, record_answer, FollowUp, Recording, Submission,
 };
 use revisit_shared::flows::erasure::erase_customer;
-use revisit_shared::flows::link::{open_link, too_many_rejections, LinkOpen};
+use revisit_shared::flows::link::too_many_rejections;
 use revisit_shared::flows::report::{read_tallies, summary_report};
-use revisit_shared::i18n::{texts, Lang};
+use revisit_shared::i18n::texts;
 use revisit_shared::integrity::{self, device_id};
 use revisit_shared::keys;
-use revisit_shared::rate::network_of;
 use revisit_shared::routes::receiver::{CUSTOMER, INTEGRITY, LINK, SUMMARY};
-use revisit_shared::signing::LinkToken;
 use revisit_shared::spin::{self as shell, SpinStore};
-use revisit_shared::storage::{Storage, StorageExt};
-use revisit_shared::survey::{Contact, Survey};
+use revisit_shared::storage::Storage;
 use revisit_shared::ApiError;
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
@@ -52,86 +50,6 @@ async fn handle(req: Request) -> Response {
         (CUSTOMER, Method::Delete) => shell::render(erase(&req)),
         (CUSTOMER, _) => shell::error(&ApiError::method_not_allowed("DELETE")),
         _ => shell::error(&ApiError::not_found("no such endpoint")),
-    }
-}
-
-/// What a link leads to, once the token checks out: the survey and the rate
-/// counters (one batch read). The customer's contact is read only when
-/// something needs it: a page in their language, a callback hand-off.
-pub(crate) struct Opened {
-    token: LinkToken,
-    survey: Survey,
-    store: SpinStore,
-    /// This minute's rejected posts to the link (see [`LINK_REJECTIONS_PER_MINUTE`]).
-    link_rejections: (String, i64),
-    contact: OnceCell<Contact>,
-}
-
-impl Opened {
-    /// Count a post that recorded nothing.
-    fn reject(&self) {
-        let _ = self.store.increment(&self.link_rejections.0, 1);
-    }
-
-    /// The customer's contact record (read once; none stored: a bare one).
-    /// A store failure is an error: a callback without the customer's name
-    /// and phone would leave the caller guessing.
-    fn contact(&self) -> Result<&Contact, ApiError> {
-        if let Some(c) = self.contact.get() {
-            return Ok(c);
-        }
-        let stored: Option<Contact> = self
-            .store
-            .get_json(&keys::contact(&self.survey.customer_id))?;
-        Ok(self.contact.get_or_init(|| {
-            stored.unwrap_or_else(|| Contact {
-                customer_id: self.survey.customer_id.clone(),
-                ..Default::default()
-            })
-        }))
-    }
-
-    /// The customer's language; English when their record cannot be read
-    /// now (a page must still be shown).
-    fn lang(&self) -> Lang {
-        let locale = self.contact().ok().and_then(|c| c.locale.clone());
-        Lang::from_locale(locale.as_deref())
-    }
-}
-
-/// Decode the token and load the survey (`flows::link::open_link`); the
-/// HTML error page otherwise. A network that keeps failing is told to wait
-/// (`429`), so tokens cannot be guessed at speed.
-fn open(req: &Request, merchant: &str) -> Result<Opened, Response> {
-    let not_found = || {
-        let page = page::message(Lang::En, merchant, texts(Lang::En).not_found);
-        shell::html(404, page)
-    };
-    let store = SpinStore::open().map_err(|e| shell::error(&e))?;
-    let now = shell::now();
-    let secret = shell::variable("link_secret").map_err(|e| shell::error(&e))?;
-    let token = shell::path_param(req, "token")
-        .ok()
-        .and_then(|t| LinkToken::decode(&t, &secret));
-    let client = req
-        .header("spin-client-addr")
-        .and_then(|h| h.as_str())
-        .unwrap_or("");
-    let opened = open_link(&store, token.as_ref(), &network_of(client), now);
-    match opened.map_err(|e| shell::error(&e.into()))? {
-        LinkOpen::Open {
-            survey,
-            rejections_key,
-            rejections,
-        } => Ok(Opened {
-            token: token.expect("an open link had a token"),
-            survey,
-            store,
-            link_rejections: (rejections_key, rejections),
-            contact: OnceCell::new(),
-        }),
-        LinkOpen::NotFound => Err(not_found()),
-        LinkOpen::TooMany => Err(too_many(now)),
     }
 }
 
@@ -159,7 +77,7 @@ fn show(req: &Request) -> Response {
         .as_deref()
         .and_then(|b| serde_json::from_slice(b).ok())
     {
-        let _ = o.contact.set(c);
+        o.remember_contact(c);
     }
     let lang = o.lang();
     let history = match parse_history(read[1].as_deref()) {

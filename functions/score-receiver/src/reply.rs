@@ -8,7 +8,8 @@ use revisit_shared::spin as shell;
 use revisit_shared::ApiError;
 use spin_sdk::http::Response;
 
-use crate::{page, Opened};
+use crate::link::Opened;
+use crate::page;
 
 pub fn too_many(now: chrono::DateTime<chrono::Utc>) -> Response {
     use chrono::Timelike;

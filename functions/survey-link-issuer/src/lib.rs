@@ -12,21 +12,20 @@ use revisit_shared::event::{Category, Event};
 use revisit_shared::flows::intake::{self, Begun};
 use revisit_shared::flows::issuer_tick::{self, TickReport};
 use revisit_shared::keys;
-use revisit_shared::message::{compose, MessageSettings};
-use revisit_shared::policy::Channel;
-use revisit_shared::providers::{
-    parse_providers, request as provider_request, Credentials, Outgoing, Provider,
-};
 use revisit_shared::routes::issuer::{EVENTS, SHOPIFY, SURVEY, TICK, WOOCOMMERCE};
 use revisit_shared::shops::{from_shopify, from_woocommerce, verify_base64_hmac};
 use revisit_shared::signing::verify_webhook;
 use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::storage::StorageExt;
-use revisit_shared::survey::{Contact, Survey};
+use revisit_shared::survey::Survey;
 use revisit_shared::{error::parse_json, ApiError};
 use serde::Serialize;
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
+
+mod send;
+
+use send::{send_all, Outbound};
 
 #[http_component]
 async fn handle(req: Request) -> Response {
@@ -185,110 +184,6 @@ async fn tick(req: &Request) -> Result<Response, ApiError> {
     }
     issuer_tick::advance_cursor(&store, now)?;
     Ok(shell::json(200, &report))
-}
-
-/// What sending needs, read from the Spin variables once per tick.
-struct Outbound {
-    sender_url: String,
-    public_base_url: String,
-    link_secret: String,
-    merchant: String,
-    providers: BTreeMap<Channel, Provider>,
-    credentials: Credentials,
-}
-
-impl Outbound {
-    fn read() -> Result<Outbound, ApiError> {
-        let providers = match shell::optional_variable("providers") {
-            Some(text) => parse_providers(&text).map_err(ApiError::internal)?,
-            None => Default::default(),
-        };
-        let secret = |name: &str| shell::optional_variable(name).unwrap_or_default();
-        Ok(Outbound {
-            sender_url: shell::variable("sender_url")?,
-            public_base_url: shell::variable("public_base_url")?,
-            link_secret: shell::variable("link_secret")?,
-            merchant: shell::optional_variable("merchant_name").unwrap_or_else(|| "Revisit".into()),
-            providers,
-            credentials: Credentials {
-                twilio_auth_token: secret("twilio_auth_token"),
-                whatsapp_token: secret("whatsapp_token"),
-                sendgrid_api_key: secret("sendgrid_api_key"),
-            },
-        })
-    }
-}
-
-/// Hand each channel's message over; on a failure, the channels acknowledged
-/// before it come back with the error, so a retry sends only the rest.
-async fn send_all(
-    out: &Outbound,
-    survey: &Survey,
-    contact: &Contact,
-    channels: &[Channel],
-) -> Result<(), (Vec<Channel>, String)> {
-    let mut acked = Vec::new();
-    for channel in channels {
-        match send_one(out, survey, contact, *channel).await {
-            Ok(()) => acked.push(*channel),
-            Err(e) => return Err((acked, e)),
-        }
-    }
-    Ok(())
-}
-
-/// One channel's message (`message::compose`), straight to the channel's
-/// provider when one is configured, else to the generic sender as JSON.
-async fn send_one(
-    out: &Outbound,
-    survey: &Survey,
-    contact: &Contact,
-    channel: Channel,
-) -> Result<(), String> {
-    let settings = MessageSettings {
-        public_base_url: &out.public_base_url,
-        link_secret: &out.link_secret,
-        merchant: &out.merchant,
-    };
-    let m = compose(survey, contact, channel, &settings);
-    let (request, who) = match out.providers.get(&channel) {
-        Some(provider) => {
-            let outgoing = Outgoing {
-                message_id: &m.message_id,
-                channel,
-                to: m.to.as_deref().unwrap_or_default(),
-                locale: m.locale,
-                subject: &out.merchant,
-                text: &m.text,
-                link: &m.link,
-            };
-            let call = provider_request(provider, &out.credentials, &outgoing);
-            let mut b = Request::builder();
-            b.method(Method::Post).uri(&call.url);
-            for (k, v) in &call.headers {
-                b.header(k, v);
-            }
-            (b.body(call.body).build(), "provider")
-        }
-        None => {
-            let body = serde_json::to_string(&m).expect("messages serialize");
-            let request = Request::builder()
-                .method(Method::Post)
-                .uri(&out.sender_url)
-                .header("content-type", "application/json")
-                .body(body)
-                .build();
-            (request, "sender")
-        }
-    };
-    let response: Response = spin_sdk::http::send(request)
-        .await
-        .map_err(|e| format!("{who} unreachable: {e}"))?;
-    if !(200..300).contains(response.status()) {
-        let status = response.status();
-        return Err(format!("{who} answered {status} for {}", channel.as_str()));
-    }
-    Ok(())
 }
 
 /// `GET /surveys/:survey_id`: state, timeline and skip reasons.

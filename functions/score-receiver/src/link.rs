@@ -1,0 +1,103 @@
+//! Opening a survey link: the token checked, the survey and the rate limits
+//! read (`flows::link::open_link`), the customer's record read when needed.
+
+use std::cell::OnceCell;
+
+use revisit_shared::flows::link::{open_link, LinkOpen};
+use revisit_shared::i18n::{texts, Lang};
+use revisit_shared::keys;
+use revisit_shared::rate::network_of;
+use revisit_shared::signing::LinkToken;
+use revisit_shared::spin::{self as shell, SpinStore};
+use revisit_shared::storage::{Storage, StorageExt};
+use revisit_shared::survey::{Contact, Survey};
+use revisit_shared::ApiError;
+use spin_sdk::http::{Request, Response};
+
+use crate::page;
+use crate::reply::too_many;
+
+/// What a link leads to, once the token checks out: the survey and the rate
+/// counters (one batch read). The customer's contact is read only when
+/// something needs it: a page in their language, a callback hand-off.
+pub(crate) struct Opened {
+    pub token: LinkToken,
+    pub survey: Survey,
+    pub store: SpinStore,
+    /// This minute's rejected posts to the link (see [`LINK_REJECTIONS_PER_MINUTE`]).
+    pub link_rejections: (String, i64),
+    contact: OnceCell<Contact>,
+}
+
+impl Opened {
+    /// Count a post that recorded nothing.
+    pub fn reject(&self) {
+        let _ = self.store.increment(&self.link_rejections.0, 1);
+    }
+
+    /// The customer's contact record (read once; none stored: a bare one).
+    /// A store failure is an error: a callback without the customer's name
+    /// and phone would leave the caller guessing.
+    /// Keep the customer's record read along with something else.
+    pub fn remember_contact(&self, contact: Contact) {
+        let _ = self.contact.set(contact);
+    }
+
+    pub fn contact(&self) -> Result<&Contact, ApiError> {
+        if let Some(c) = self.contact.get() {
+            return Ok(c);
+        }
+        let stored: Option<Contact> = self
+            .store
+            .get_json(&keys::contact(&self.survey.customer_id))?;
+        Ok(self.contact.get_or_init(|| {
+            stored.unwrap_or_else(|| Contact {
+                customer_id: self.survey.customer_id.clone(),
+                ..Default::default()
+            })
+        }))
+    }
+
+    /// The customer's language; English when their record cannot be read
+    /// now (a page must still be shown).
+    pub fn lang(&self) -> Lang {
+        let locale = self.contact().ok().and_then(|c| c.locale.clone());
+        Lang::from_locale(locale.as_deref())
+    }
+}
+
+/// Decode the token and load the survey (`flows::link::open_link`); the
+/// HTML error page otherwise. A network that keeps failing is told to wait
+/// (`429`), so tokens cannot be guessed at speed.
+pub fn open(req: &Request, merchant: &str) -> Result<Opened, Response> {
+    let not_found = || {
+        let page = page::message(Lang::En, merchant, texts(Lang::En).not_found);
+        shell::html(404, page)
+    };
+    let store = SpinStore::open().map_err(|e| shell::error(&e))?;
+    let now = shell::now();
+    let secret = shell::variable("link_secret").map_err(|e| shell::error(&e))?;
+    let token = shell::path_param(req, "token")
+        .ok()
+        .and_then(|t| LinkToken::decode(&t, &secret));
+    let client = req
+        .header("spin-client-addr")
+        .and_then(|h| h.as_str())
+        .unwrap_or("");
+    let opened = open_link(&store, token.as_ref(), &network_of(client), now);
+    match opened.map_err(|e| shell::error(&e.into()))? {
+        LinkOpen::Open {
+            survey,
+            rejections_key,
+            rejections,
+        } => Ok(Opened {
+            token: token.expect("an open link had a token"),
+            survey,
+            store,
+            link_rejections: (rejections_key, rejections),
+            contact: OnceCell::new(),
+        }),
+        LinkOpen::NotFound => Err(not_found()),
+        LinkOpen::TooMany => Err(too_many(now)),
+    }
+}

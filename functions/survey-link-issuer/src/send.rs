@@ -1,0 +1,117 @@
+//! Handing survey messages over: to the channel's provider when one is
+//! configured, else to the generic sender (the issuer's only outbound I/O).
+
+use std::collections::BTreeMap;
+
+use revisit_shared::message::{compose, MessageSettings};
+use revisit_shared::model::{Channel, Contact, Survey};
+use revisit_shared::providers::{
+    parse_providers, request as provider_request, Credentials, Outgoing, Provider,
+};
+use revisit_shared::spin as shell;
+use revisit_shared::ApiError;
+use spin_sdk::http::{Method, Request, Response};
+
+/// What sending needs, read from the Spin variables once per tick.
+pub struct Outbound {
+    sender_url: String,
+    public_base_url: String,
+    link_secret: String,
+    merchant: String,
+    providers: BTreeMap<Channel, Provider>,
+    credentials: Credentials,
+}
+
+impl Outbound {
+    pub fn read() -> Result<Outbound, ApiError> {
+        let providers = match shell::optional_variable("providers") {
+            Some(text) => parse_providers(&text).map_err(ApiError::internal)?,
+            None => Default::default(),
+        };
+        let secret = |name: &str| shell::optional_variable(name).unwrap_or_default();
+        Ok(Outbound {
+            sender_url: shell::variable("sender_url")?,
+            public_base_url: shell::variable("public_base_url")?,
+            link_secret: shell::variable("link_secret")?,
+            merchant: shell::optional_variable("merchant_name").unwrap_or_else(|| "Revisit".into()),
+            providers,
+            credentials: Credentials {
+                twilio_auth_token: secret("twilio_auth_token"),
+                whatsapp_token: secret("whatsapp_token"),
+                sendgrid_api_key: secret("sendgrid_api_key"),
+            },
+        })
+    }
+}
+
+/// Hand each channel's message over; on a failure, the channels acknowledged
+/// before it come back with the error, so a retry sends only the rest.
+pub async fn send_all(
+    out: &Outbound,
+    survey: &Survey,
+    contact: &Contact,
+    channels: &[Channel],
+) -> Result<(), (Vec<Channel>, String)> {
+    let mut acked = Vec::new();
+    for channel in channels {
+        match send_one(out, survey, contact, *channel).await {
+            Ok(()) => acked.push(*channel),
+            Err(e) => return Err((acked, e)),
+        }
+    }
+    Ok(())
+}
+
+/// One channel's message (`message::compose`), straight to the channel's
+/// provider when one is configured, else to the generic sender as JSON.
+async fn send_one(
+    out: &Outbound,
+    survey: &Survey,
+    contact: &Contact,
+    channel: Channel,
+) -> Result<(), String> {
+    let settings = MessageSettings {
+        public_base_url: &out.public_base_url,
+        link_secret: &out.link_secret,
+        merchant: &out.merchant,
+    };
+    let m = compose(survey, contact, channel, &settings);
+    let (request, who) = match out.providers.get(&channel) {
+        Some(provider) => {
+            let outgoing = Outgoing {
+                message_id: &m.message_id,
+                channel,
+                to: m.to.as_deref().unwrap_or_default(),
+                locale: m.locale,
+                subject: &out.merchant,
+                text: &m.text,
+                link: &m.link,
+            };
+            let call = provider_request(provider, &out.credentials, &outgoing);
+            let mut b = Request::builder();
+            b.method(Method::Post).uri(&call.url);
+            for (k, v) in &call.headers {
+                b.header(k, v);
+            }
+            (b.body(call.body).build(), "provider")
+        }
+        None => {
+            let body = serde_json::to_string(&m).expect("messages serialize");
+            let request = Request::builder()
+                .method(Method::Post)
+                .uri(&out.sender_url)
+                .header("content-type", "application/json")
+                .body(body)
+                .build();
+            (request, "sender")
+        }
+    };
+    let response: Response = spin_sdk::http::send(request)
+        .await
+        .map_err(|e| format!("{who} unreachable: {e}"))?;
+    if !(200..300).contains(response.status()) {
+        let status = response.status();
+        return Err(format!("{who} answered {status} for {}", channel.as_str()));
+    }
+    Ok(())
+}
