@@ -1,7 +1,6 @@
 //! A customer's answer to a survey: validation, and what it means (low,
 //! dropping, first top score, recovered) against the customer's history.
 
-use crate::error::ApiError;
 use crate::model::Scale;
 use crate::model::TaskReason;
 pub use crate::model::{Answer, ComplaintEntry, History, KEEP_ANSWERS_DAYS};
@@ -10,16 +9,21 @@ pub const MAX_COMMENT_CHARS: usize = 2000;
 const MAX_REASONS: usize = 10;
 const MAX_REASON_CHARS: usize = 40;
 
+/// Why a submission is not an answer on the survey's scale (`422`): what is
+/// allowed, in words a customer can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidAnswer(pub String);
+
 /// Validate the submitted fields for `scale`; 422 with what is allowed otherwise.
 pub fn validate_answer(
     scale: Scale,
     score: Option<&str>,
     comment: Option<&str>,
     reasons: &[String],
-) -> Result<(u8, Option<String>, Vec<String>), ApiError> {
+) -> Result<(u8, Option<String>, Vec<String>), InvalidAnswer> {
     let range = scale.range();
     let Some(raw) = score.map(str::trim).filter(|s| !s.is_empty()) else {
-        return Err(ApiError::unprocessable(format!(
+        return Err(InvalidAnswer(format!(
             "score is required: a whole number from {} to {}",
             range.start(),
             range.end()
@@ -30,7 +34,7 @@ pub fn validate_answer(
         .ok()
         .filter(|s| range.contains(s))
         .ok_or_else(|| {
-            ApiError::unprocessable(format!(
+            InvalidAnswer(format!(
                 "score must be a whole number from {} to {} (got {raw:?})",
                 range.start(),
                 range.end()
@@ -42,13 +46,13 @@ pub fn validate_answer(
         .map(str::to_string);
     if let Some(c) = &comment {
         if c.chars().count() > MAX_COMMENT_CHARS {
-            return Err(ApiError::unprocessable(format!(
+            return Err(InvalidAnswer(format!(
                 "comment is limited to {MAX_COMMENT_CHARS} characters"
             )));
         }
     }
     if reasons.len() > MAX_REASONS || reasons.iter().any(|r| r.chars().count() > MAX_REASON_CHARS) {
-        return Err(ApiError::unprocessable(format!(
+        return Err(InvalidAnswer(format!(
             "reasons: at most {MAX_REASONS} tags of at most {MAX_REASON_CHARS} characters"
         )));
     }
@@ -119,29 +123,34 @@ mod tests {
         );
         assert_eq!(
             validate_answer(Scale::Nps, Some("11"), None, &[])
+                .map_err(crate::ApiError::from)
                 .unwrap_err()
                 .status,
             422
         );
         assert_eq!(
             validate_answer(Scale::Csat, Some("0"), None, &[])
+                .map_err(crate::ApiError::from)
                 .unwrap_err()
                 .status,
             422
         );
         assert_eq!(
             validate_answer(Scale::Csat, Some("x"), None, &[])
+                .map_err(crate::ApiError::from)
                 .unwrap_err()
                 .status,
             422
         );
         assert!(validate_answer(Scale::Csat, None, None, &[])
+            .map_err(crate::ApiError::from)
             .unwrap_err()
             .message
             .contains("required"));
         let long = "é".repeat(2001);
         assert_eq!(
             validate_answer(Scale::Csat, Some("3"), Some(&long), &[])
+                .map_err(crate::ApiError::from)
                 .unwrap_err()
                 .status,
             422

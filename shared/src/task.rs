@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use crate::answer::classify;
 
 use crate::contact::ContactRules;
-use crate::error::ApiError;
 use crate::model::derive_id;
 use crate::model::{Answer, History};
 pub use crate::model::{
@@ -356,20 +355,50 @@ pub struct OutcomeInput {
     pub note: Option<String>,
 }
 
-/// Apply an outcome; `409` naming the allowed outcomes when it does not fit.
+/// Why a task cannot take a step: a decision, mapped to HTTP by the flows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskRefusal {
+    /// The task is `state`, which the step does not fit (`409`).
+    WrongState {
+        task_id: String,
+        state: TaskState,
+        /// What the step needs, in words.
+        needs: &'static str,
+    },
+    /// The step's input is not acceptable (`422`): what is wrong.
+    BadInput(&'static str),
+}
+
+impl TaskRefusal {
+    /// What a person reads: the problem, and the steps allowed from here.
+    pub fn message(&self) -> String {
+        match self {
+            TaskRefusal::WrongState {
+                task_id,
+                state,
+                needs,
+            } => format!(
+                "task {task_id} is {state:?}; {needs} (allowed next states from here: {})",
+                allowed_next(*state).join(", ")
+            ),
+            TaskRefusal::BadInput(why) => why.to_string(),
+        }
+    }
+}
+
+/// Apply an outcome, or the reason it does not fit.
 pub fn apply_outcome(
     task: &CallbackTask,
     input: &OutcomeInput,
     policy: &EscalationPolicy,
     now: DateTime<Utc>,
-) -> Result<CallbackTask, ApiError> {
+) -> Result<CallbackTask, TaskRefusal> {
     if task.state.is_closed() {
-        return Err(ApiError::conflict(format!(
-            "task {} is already {:?}; no outcome can be recorded (allowed next states: {})",
-            task.task_id,
-            task.state,
-            allowed_next(task.state).join(", ")
-        )));
+        return Err(TaskRefusal::WrongState {
+            task_id: task.task_id.clone(),
+            state: task.state,
+            needs: "no outcome can be recorded on a closed task",
+        });
     }
     if input
         .note
@@ -380,7 +409,7 @@ pub fn apply_outcome(
             .as_ref()
             .is_some_and(|n| n.chars().count() > 2000)
     {
-        return Err(ApiError::unprocessable(
+        return Err(TaskRefusal::BadInput(
             "note and resolution are limited to 2000 characters",
         ));
     }
@@ -416,7 +445,7 @@ pub fn apply_outcome(
                 .as_deref()
                 .is_none_or(|r| r.trim().is_empty())
             {
-                return Err(ApiError::unprocessable(
+                return Err(TaskRefusal::BadInput(
                     "a resolved outcome needs `resolution`: what was done",
                 ));
             }
@@ -428,7 +457,7 @@ pub fn apply_outcome(
             t.customer_satisfied = input.customer_satisfied;
         }
         Outcome::Claimed => {
-            return Err(ApiError::unprocessable(
+            return Err(TaskRefusal::BadInput(
                 "use POST /callbacks/{id}/claim to claim a task",
             ));
         }
@@ -445,15 +474,18 @@ pub fn apply_outcome(
     Ok(t)
 }
 
-/// Claim an open task: someone is on it. `409` with the allowed states otherwise.
-pub fn claim(task: &CallbackTask, by: &str, now: DateTime<Utc>) -> Result<CallbackTask, ApiError> {
+/// Claim an open task: someone is on it.
+pub fn claim(
+    task: &CallbackTask,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<CallbackTask, TaskRefusal> {
     if task.state != TaskState::Open {
-        return Err(ApiError::conflict(format!(
-            "task {} is {:?}; only an open task can be claimed (allowed next states from here: {})",
-            task.task_id,
-            task.state,
-            allowed_next(task.state).join(", ")
-        )));
+        return Err(TaskRefusal::WrongState {
+            task_id: task.task_id.clone(),
+            state: task.state,
+            needs: "only an open task can be claimed",
+        });
     }
     let mut t = task.clone();
     t.state = TaskState::Claimed;
@@ -791,7 +823,14 @@ mod tests {
         let t3 = apply_outcome(&t2, &input(Outcome::Resolved), &p, now).unwrap();
         assert_eq!(t3.state, TaskState::Resolved);
         let err = apply_outcome(&t3, &input(Outcome::Reached), &p, now).unwrap_err();
-        assert_eq!(err.status, 409);
+        assert!(matches!(
+            err,
+            TaskRefusal::WrongState {
+                state: TaskState::Resolved,
+                ..
+            }
+        ));
+        assert_eq!(crate::ApiError::from(err).status, 409);
         let no_resolution = OutcomeInput {
             outcome: Outcome::Resolved,
             resolution: None,
@@ -800,6 +839,7 @@ mod tests {
         };
         assert_eq!(
             apply_outcome(&t, &no_resolution, &p, now)
+                .map_err(crate::ApiError::from)
                 .unwrap_err()
                 .status,
             422
@@ -813,7 +853,7 @@ mod tests {
         let t = plan_task(&request(vec![TaskReason::LowScore], None), &p, now).unwrap();
         let c = claim(&t, "agent-1", now).unwrap();
         assert_eq!(c.state, TaskState::Claimed);
-        let err = claim(&c, "agent-2", now).unwrap_err();
+        let err = crate::ApiError::from(claim(&c, "agent-2", now).unwrap_err());
         assert_eq!(err.status, 409);
         assert!(err.message.contains("reached"), "{}", err.message);
         let reached = apply_outcome(
@@ -832,6 +872,7 @@ mod tests {
         let posted: OutcomeInput = serde_json::from_str(r#"{"outcome":"claimed"}"#).unwrap();
         assert_eq!(
             apply_outcome(&reached, &posted, &p, now)
+                .map_err(crate::ApiError::from)
                 .unwrap_err()
                 .status,
             422

@@ -1,7 +1,8 @@
 //! The layers of `shared/src` (ARCHITECTURE.md), read from the code itself:
 //! - `model` (the nouns) and the leaf modules use no other module of the crate;
 //! - rules never see storage: no rule module uses `storage`, `keys`, `flows`
-//!   or `spin`;
+//!   or `spin`; rules that decide return their own refusals, never HTTP errors
+//!   (only the parsers at the edge, `event`, `shops` and `signing`, do);
 //! - flows are storage-generic: they never use the Spin shell;
 //! - no two modules depend on each other, directly or through others.
 
@@ -11,6 +12,9 @@ use std::path::Path;
 /// Modules that do key-value I/O or build keys; everything else is a rule
 /// (or a noun, or a leaf).
 const IO_LAYERS: [&str; 4] = ["storage", "keys", "flows", "spin"];
+/// Rule modules that parse or authenticate what comes in: their refusals are
+/// HTTP's own (400, 401), so they may use `error`.
+const EDGE_PARSERS: [&str; 3] = ["event", "shops", "signing"];
 /// Modules that use no other module of the crate.
 const LEAVES: [&str; 4] = ["model", "error", "holidays", "routes"];
 
@@ -140,6 +144,20 @@ fn rules_never_see_storage() {
         assert!(
             io.is_empty(),
             "the rule module `{module}` uses {io:?}: move its I/O into a flow (shared/src/flows/)"
+        );
+    }
+}
+
+#[test]
+fn deciding_rules_return_their_own_refusals() {
+    let graph = module_graph();
+    for (module, uses) in &graph {
+        if IO_LAYERS.contains(&module.as_str()) || EDGE_PARSERS.contains(&module.as_str()) {
+            continue;
+        }
+        assert!(
+            !uses.contains("error"),
+            "the rule module `{module}` uses HTTP errors: return a refusal enum, and map it in flows/mod.rs"
         );
     }
 }

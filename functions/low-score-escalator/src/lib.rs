@@ -179,7 +179,7 @@ fn claim_task(req: &Request) -> Result<Response, ApiError> {
     };
     let now = shell::now();
     let survey_policy = shell::survey_policy()?;
-    let step = |t: &CallbackTask| claim(t, &who, now);
+    let step = |t: &CallbackTask| Ok(claim(t, &who, now)?);
     let (_, claimed) =
         escalation::commit(&store, &id, Some(&role), None, &survey_policy, now, step)?;
     Ok(shell::json(200, &claimed))

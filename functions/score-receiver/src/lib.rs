@@ -147,7 +147,7 @@ async fn answer(req: &Request) -> Response {
         Ok(Recording::LostRace { existing }) => reply.conflict(&existing),
         Ok(Recording::Invalid(e)) => {
             o.reject();
-            reply.invalid(e)
+            reply.invalid(e.into())
         }
         Err(e) => shell::error(&e),
     }

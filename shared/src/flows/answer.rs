@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::answer::validate_answer;
+use crate::answer::{validate_answer, InvalidAnswer};
 
 use crate::flows::integrity;
 use crate::flows::report::count_answer;
@@ -36,7 +36,7 @@ pub enum Recording {
     /// Another submission recorded its answer while this one was judged.
     LostRace { existing: Answer },
     /// Not an answer on the survey's scale (422, naming what is allowed).
-    Invalid(ApiError),
+    Invalid(InvalidAnswer),
 }
 
 /// Record `submission` as the answer to `survey` if it is the first, in an
@@ -298,7 +298,9 @@ mod tests {
     #[test]
     fn a_bad_score_is_invalid_and_records_nothing() {
         let s = MemoryStorage::new();
-        assert!(matches!(submit(&s, "11").unwrap(), Recording::Invalid(e) if e.status == 422));
+        assert!(
+            matches!(submit(&s, "11").unwrap(), Recording::Invalid(e) if e.0.contains("0 to 10"))
+        );
         assert_eq!(recorded_score(&s), None);
         assert_eq!(counted(&s), 0);
     }

@@ -387,7 +387,7 @@ pub fn record_outcome<S: Storage + ?Sized>(
     now: DateTime<Utc>,
 ) -> Result<CallbackTask, ApiError> {
     let (policy, survey_policy) = policies;
-    let step = |t: &CallbackTask| apply_outcome(t, input, policy, now);
+    let step = |t: &CallbackTask| Ok(apply_outcome(t, input, policy, now)?);
     let (_, task) = commit(
         store,
         id,

@@ -29,3 +29,20 @@ impl From<crate::storage::StoreError> for crate::ApiError {
         ))
     }
 }
+
+/// A task that cannot take a step: `409` for its state, `422` for the input.
+impl From<crate::task::TaskRefusal> for crate::ApiError {
+    fn from(r: crate::task::TaskRefusal) -> crate::ApiError {
+        match r {
+            crate::task::TaskRefusal::WrongState { .. } => crate::ApiError::conflict(r.message()),
+            crate::task::TaskRefusal::BadInput(_) => crate::ApiError::unprocessable(r.message()),
+        }
+    }
+}
+
+/// Not an answer on the survey's scale: `422`.
+impl From<crate::answer::InvalidAnswer> for crate::ApiError {
+    fn from(e: crate::answer::InvalidAnswer) -> crate::ApiError {
+        crate::ApiError::unprocessable(e.0)
+    }
+}
