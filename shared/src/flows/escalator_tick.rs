@@ -255,3 +255,110 @@ fn birthday_callbacks<S: Storage + ?Sized>(
     }
     Ok(created)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{Faulty, KvMode, MemoryStorage};
+
+    fn at(t: &str) -> DateTime<Utc> {
+        t.parse().unwrap()
+    }
+
+    /// A store with one open low-score task, due on 2026-12-08 (48 calling
+    /// hours after a Friday-morning answer in Berlin).
+    fn with_task<S: Storage + ?Sized>(s: &S) -> CallbackTask {
+        let request = EscalationRequest {
+            source_id: "sv_1".into(),
+            reasons: vec![TaskReason::LowScore],
+            contact: Contact {
+                customer_id: "c1".into(),
+                time_zone: Some("Europe/Berlin".into()),
+                ..Default::default()
+            },
+            answer: None,
+            question: None,
+            order_id: None,
+            agent_id: Some("agent-1".into()),
+            work_order_id: None,
+            history: vec![],
+            prior_complaints: 0,
+            reopens: None,
+            occurred_at: at("2026-12-04T10:00:00+01:00"),
+        };
+        let policy = EscalationPolicy::default();
+        receive(s, &request, &policy, at("2026-12-04T10:00:00+01:00"))
+            .unwrap()
+            .unwrap()
+    }
+
+    fn tick<S: Storage + ?Sized>(s: &S, now: DateTime<Utc>) -> Result<TickReport, ApiError> {
+        let policies = (&EscalationPolicy::default(), &SurveyPolicy::default());
+        run(s, policies, "Acme", now)
+    }
+
+    /// Breached, in the supervisor's queue once, counted once.
+    fn breach_state(s: &MemoryStorage, task: &CallbackTask) -> (bool, Vec<String>, i64) {
+        let t: CallbackTask = s.get_json(&keys::task(&task.task_id)).unwrap().unwrap();
+        let supervisor = EscalationPolicy::default().supervisor;
+        let queue = s.read_lists(&[keys::owner_tasks(&supervisor)]).unwrap();
+        (
+            t.breached,
+            queue,
+            s.counter(&keys::loop_counter("breached")).unwrap(),
+        )
+    }
+
+    #[test]
+    fn racing_ticks_breach_a_task_once() {
+        for mode in KvMode::ALL {
+            let s = MemoryStorage::in_memory_like(mode);
+            let task = with_task(&s);
+            let late = task.due_by + Duration::hours(1);
+            let barrier = std::sync::Barrier::new(3);
+            let breached: usize = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..3)
+                    .map(|_| {
+                        let (s, barrier) = (&s, &barrier);
+                        scope.spawn(move || {
+                            barrier.wait();
+                            tick(s, late).unwrap().breached
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).sum()
+            });
+            assert_eq!(breached, 1, "{mode:?}");
+            let state = breach_state(&s, &task);
+            assert_eq!(state, (true, vec![task.task_id.clone()], 1), "{mode:?}");
+        }
+    }
+
+    #[test]
+    fn a_store_failure_at_any_step_is_finished_by_the_next_tick() {
+        for mode in KvMode::ALL {
+            let mut step = 0;
+            loop {
+                let s = Faulty::new(MemoryStorage::in_memory_like(mode));
+                let task = with_task(&s);
+                let late = task.due_by + Duration::hours(1);
+                s.fail_op(step);
+                let _ = tick(&s, late);
+                let failed = s.failed();
+                s.disarm();
+                tick(&s, late + Duration::minutes(1)).unwrap();
+                let state = breach_state(s.inner(), &task);
+                assert_eq!(
+                    state,
+                    (true, vec![task.task_id.clone()], 1),
+                    "{mode:?} step {step}"
+                );
+                if !failed {
+                    break;
+                }
+                step += 1;
+            }
+            assert!(step >= 4, "{mode:?}: only {step} operations?");
+        }
+    }
+}
