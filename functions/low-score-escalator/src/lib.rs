@@ -7,8 +7,7 @@
 //! `POST /escalator/tick`, `GET /reports/loop`, and (private, through
 //! `http://low-score-escalator.spin.internal`) `POST /internal/escalations`.
 
-use chrono::Duration;
-use revisit_shared::flows::escalation::{self, load, receive};
+use revisit_shared::flows::escalation::{self, receive};
 use revisit_shared::flows::escalator_tick;
 use revisit_shared::flows::report::loop_report_now;
 use revisit_shared::keys;
@@ -106,30 +105,8 @@ fn list(req: &Request) -> Result<Response, ApiError> {
             .filter(|d| (1..=92).contains(d))
             .ok_or_else(|| ApiError::bad_request(format!("days must be 1 to 92 (got {d:?})")))?,
     };
-    let open_lists = match owner.as_deref() {
-        Some(o) => vec![keys::owner_tasks(o)],
-        None => keys::all_open_tasks(),
-    };
-    let mut ids: Vec<String> = store.read_lists(&open_lists)?;
-    if state.is_none_or(|s| s.is_closed()) {
-        let today = shell::now().date_naive();
-        let day_logs: Vec<String> = (0..days)
-            .map(|d| keys::tasks_created(&(today - Duration::days(d)).format("%Y%m%d").to_string()))
-            .collect();
-        ids.extend(store.read_logs(&day_logs)?);
-    }
-    ids.sort();
-    ids.dedup();
-    let mut tasks: Vec<CallbackTask> = load(&store, &ids)?
-        .into_iter()
-        .filter(|t| state.is_none_or(|s| t.state == s))
-        .filter(|t| {
-            owner
-                .as_deref()
-                .is_none_or(|o| t.owner == o || t.escalated_to.as_deref() == Some(o))
-        })
-        .collect();
-    tasks.sort_by_key(|t| (t.state.is_closed(), t.priority, t.due_by));
+    let today = shell::now().date_naive();
+    let tasks = escalation::list_tasks(&store, owner.as_deref(), state, days, today)?;
     Ok(shell::json(200, &serde_json::json!({ "callbacks": tasks })))
 }
 

@@ -2,14 +2,14 @@
 //! delivered; a customer's escalations merge into their one open task; a low
 //! "did we fix it?" answer reopens the task it followed.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use crate::contact::open_cases;
 use crate::flows::contact::record_contact;
 use crate::flows::survey::create_survey;
 use crate::keys;
 use crate::model::{CallbackTask, EarlierTask, EventLogEntry, TaskReason};
-use crate::model::{Outcome, Survey, TaskEffect};
+use crate::model::{Outcome, Survey, TaskEffect, TaskState};
 use crate::policy::SurveyPolicy;
 use crate::storage::backoff;
 use crate::storage::{Storage, StorageExt, Tentative, Update};
@@ -398,6 +398,39 @@ pub fn record_outcome<S: Storage + ?Sized>(
         step,
     )?;
     Ok(task)
+}
+
+/// The tasks `GET /callbacks` lists: `owner`'s (as owner or escalated to
+/// them; everyone's when `None`) in `state` (any when `None`). Open tasks
+/// come from the open indexes; closed ones from the logs of the last `days`
+/// days they were created on. Open first, then most urgent.
+pub fn list_tasks<S: Storage + ?Sized>(
+    store: &S,
+    owner: Option<&str>,
+    state: Option<TaskState>,
+    days: i64,
+    today: NaiveDate,
+) -> Result<Vec<CallbackTask>, ApiError> {
+    let open_lists = match owner {
+        Some(o) => vec![keys::owner_tasks(o)],
+        None => keys::all_open_tasks(),
+    };
+    let mut ids: Vec<String> = store.read_lists(&open_lists)?;
+    if state.is_none_or(|s| s.is_closed()) {
+        let day_logs: Vec<String> = (0..days)
+            .map(|d| keys::tasks_created(&(today - Duration::days(d)).format("%Y%m%d").to_string()))
+            .collect();
+        ids.extend(store.read_logs(&day_logs)?);
+    }
+    ids.sort();
+    ids.dedup();
+    let mut tasks: Vec<CallbackTask> = load(store, &ids)?
+        .into_iter()
+        .filter(|t| state.is_none_or(|s| t.state == s))
+        .filter(|t| owner.is_none_or(|o| t.owner == o || t.escalated_to.as_deref() == Some(o)))
+        .collect();
+    tasks.sort_by_key(|t| (t.state.is_closed(), t.priority, t.due_by));
+    Ok(tasks)
 }
 
 /// One task's first contact, for the loop report's median.
