@@ -19,7 +19,7 @@ pub fn survey(survey_id: &str) -> String {
     format!("sv/{survey_id}")
 }
 
-/// Present once a survey is in the due index (see `survey::create_survey`).
+/// Present once a survey is in the due index (see `flows::survey::create_survey`).
 pub fn survey_indexed(survey_id: &str) -> String {
     format!("sx/{survey_id}")
 }

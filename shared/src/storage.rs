@@ -540,10 +540,6 @@ impl MemoryKv {
         }
     }
 
-    pub fn mode(&self) -> KvMode {
-        self.mode
-    }
-
     fn write(&self, data: &mut BTreeMap<String, (Vec<u8>, u64)>, key: &str, value: Vec<u8>) {
         let version = self.writes.fetch_add(1, Ordering::Relaxed) + 1;
         data.insert(key.to_string(), (value, version));

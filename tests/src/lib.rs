@@ -303,36 +303,55 @@ impl Host {
             .current_dir(project_root())
             .stdout(Stdio::null())
             .stderr(log_file);
+        let host = Host::come_up(HostKind::Embedded, cmd, config, data, log);
+        host.wait_ready();
+        host
+    }
+
+    /// Start `cmd` (with `config`'s environment), wait for its `Serving` line
+    /// in `log`, and make the [`Host`]; fail with the log when it does not come up.
+    fn come_up(
+        kind: HostKind,
+        mut cmd: Command,
+        config: HostConfig,
+        data: Arc<TempDir>,
+        log: PathBuf,
+    ) -> Host {
         for (k, v) in &config.env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("start revisit-host");
-        let addr = match serving_address(&log, &mut child, Duration::from_secs(60)) {
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {kind:?}: {e}"));
+        // Spin prepares every component before it serves; allow it longer.
+        let (wait, timeout) = match kind {
+            HostKind::Embedded => (Duration::from_secs(60), Duration::from_secs(30)),
+            HostKind::Spin => (Duration::from_secs(120), Duration::from_secs(300)),
+        };
+        let addr = match serving_address(&log, &mut child, wait) {
             Ok(addr) => addr,
             Err(why) => {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "the host did not come up ({why}); its log:\n{}",
+                    "{kind:?} did not come up ({why}); its log:\n{}",
                     std::fs::read_to_string(&log).unwrap_or_default()
                 );
             }
         };
-        let host = Host {
-            kind: HostKind::Embedded,
+        Host {
+            kind,
             child: Some(child),
             port: addr.port(),
             base: format!("http://{addr}"),
             config,
             data,
             http: reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(30))
+                .timeout(timeout)
                 .build()
                 .unwrap(),
             log,
-        };
-        host.wait_ready();
-        host
+        }
     }
 
     /// Real Spin (`spin`, see [`spin_binary`]) serving `config`'s manifest
@@ -356,34 +375,7 @@ impl Host {
             .current_dir(project_root())
             .stdout(log_file.try_clone().unwrap())
             .stderr(log_file);
-        for (k, v) in &config.env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("start spin");
-        let addr = match serving_address(&log, &mut child, Duration::from_secs(120)) {
-            Ok(addr) => addr,
-            Err(why) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "spin did not come up ({why}); its log:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-        };
-        Host {
-            kind: HostKind::Spin,
-            child: Some(child),
-            port: addr.port(),
-            base: format!("http://{addr}"),
-            config,
-            data,
-            http: reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(300))
-                .build()
-                .unwrap(),
-            log,
-        }
+        Host::come_up(HostKind::Spin, cmd, config, data, log)
     }
 
     fn wait_ready(&self) {

@@ -454,33 +454,12 @@ fn forbidden(task_id: &str) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Contact, TaskState};
+    use crate::flows::testing::request;
+    use crate::model::TaskState;
     use crate::storage::{Faulty, KvMode, MemoryStorage};
 
     fn now() -> DateTime<Utc> {
         "2026-12-04T10:00:00+01:00".parse().unwrap()
-    }
-
-    fn request(source: &str, reason: TaskReason) -> EscalationRequest {
-        EscalationRequest {
-            source_id: source.into(),
-            reasons: vec![reason],
-            contact: Contact {
-                customer_id: "c1".into(),
-                name: Some("Anna".into()),
-                time_zone: Some("Europe/Berlin".into()),
-                ..Default::default()
-            },
-            answer: None,
-            question: None,
-            order_id: Some("o1".into()),
-            agent_id: Some("agent-1".into()),
-            work_order_id: None,
-            history: vec![],
-            prior_complaints: 0,
-            reopens: None,
-            occurred_at: now(),
-        }
     }
 
     fn receive_now<S: Storage + ?Sized>(

@@ -259,33 +259,13 @@ fn birthday_callbacks<S: Storage + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flows::testing::{at, request};
     use crate::storage::{Faulty, KvMode, MemoryStorage};
-
-    fn at(t: &str) -> DateTime<Utc> {
-        t.parse().unwrap()
-    }
 
     /// A store with one open low-score task, due on 2026-12-08 (48 calling
     /// hours after a Friday-morning answer in Berlin).
     fn with_task<S: Storage + ?Sized>(s: &S) -> CallbackTask {
-        let request = EscalationRequest {
-            source_id: "sv_1".into(),
-            reasons: vec![TaskReason::LowScore],
-            contact: Contact {
-                customer_id: "c1".into(),
-                time_zone: Some("Europe/Berlin".into()),
-                ..Default::default()
-            },
-            answer: None,
-            question: None,
-            order_id: None,
-            agent_id: Some("agent-1".into()),
-            work_order_id: None,
-            history: vec![],
-            prior_complaints: 0,
-            reopens: None,
-            occurred_at: at("2026-12-04T10:00:00+01:00"),
-        };
+        let request = request("sv_1", TaskReason::LowScore);
         let policy = EscalationPolicy::default();
         receive(s, &request, &policy, at("2026-12-04T10:00:00+01:00"))
             .unwrap()

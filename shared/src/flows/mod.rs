@@ -19,6 +19,44 @@ pub mod queue;
 pub mod report;
 pub mod survey;
 
+/// Fixtures shared by the flows' tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use chrono::{DateTime, Utc};
+
+    use crate::model::{Contact, TaskReason};
+    use crate::task::EscalationRequest;
+
+    /// A time, from RFC 3339.
+    pub fn at(t: &str) -> DateTime<Utc> {
+        t.parse().unwrap()
+    }
+
+    /// An escalation from `source` for `reason`: customer `c1` (Anna, in
+    /// Berlin), order `o1`, agent `agent-1`, on Friday 2026-12-04 at 10:00.
+    pub fn request(source: &str, reason: TaskReason) -> EscalationRequest {
+        EscalationRequest {
+            source_id: source.into(),
+            reasons: vec![reason],
+            contact: Contact {
+                customer_id: "c1".into(),
+                name: Some("Anna".into()),
+                time_zone: Some("Europe/Berlin".into()),
+                ..Default::default()
+            },
+            answer: None,
+            question: None,
+            order_id: Some("o1".into()),
+            agent_id: Some("agent-1".into()),
+            work_order_id: None,
+            history: vec![],
+            prior_complaints: 0,
+            reopens: None,
+            occurred_at: at("2026-12-04T10:00:00+01:00"),
+        }
+    }
+}
+
 /// A store failure, as every endpoint answers it: `503`, nothing recorded
 /// (the flows keep that true), retry.
 impl From<crate::storage::StoreError> for crate::ApiError {

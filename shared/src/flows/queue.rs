@@ -128,32 +128,14 @@ pub fn build_queue<S: Storage + ?Sized>(
 mod tests {
     use super::*;
     use crate::flows::escalation::receive;
+    use crate::flows::testing::{at, request};
     use crate::storage::{KvMode, MemoryStorage};
-    use crate::task::EscalationRequest;
 
     #[test]
     fn a_task_is_callable_by_day_and_waits_out_the_night() {
         for mode in KvMode::ALL {
             let s = MemoryStorage::in_memory_like(mode);
-            let at = |t: &str| t.parse::<DateTime<Utc>>().unwrap();
-            let request = EscalationRequest {
-                source_id: "sv_1".into(),
-                reasons: vec![TaskReason::LowScore],
-                contact: Contact {
-                    customer_id: "c1".into(),
-                    time_zone: Some("Europe/Berlin".into()),
-                    ..Default::default()
-                },
-                answer: None,
-                question: None,
-                order_id: None,
-                agent_id: Some("agent-1".into()),
-                work_order_id: None,
-                history: vec![],
-                prior_complaints: 0,
-                reopens: None,
-                occurred_at: at("2026-12-04T10:00:00+01:00"),
-            };
+            let request = request("sv_1", TaskReason::LowScore);
             let policy = EscalationPolicy::default();
             receive(&s, &request, &policy, at("2026-12-04T10:00:00+01:00")).unwrap();
             let owner = Some("agent-1");
