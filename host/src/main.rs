@@ -29,7 +29,7 @@ use hyper_util::rt::TokioIo;
 
 use crate::manifest::Manifest;
 use crate::runtime_config::RuntimeConfig;
-use crate::server::{App, AppOptions, CONTROL_PREFIX};
+use crate::server::{App, AppOptions, Limits, CONTROL_PREFIX};
 
 #[derive(Parser)]
 #[command(
@@ -71,6 +71,14 @@ enum Command {
         /// (set the wall clock components see, inject key-value faults, read stats).
         #[arg(long)]
         test_clock: bool,
+        /// Longest wait, in seconds, for an outbound request to connect, for its
+        /// first response byte, and between its bytes (a component may ask for less).
+        #[arg(long, default_value_t = 10)]
+        outbound_timeout: u64,
+        /// Largest request body a component is handed: a request that announces
+        /// more (`Content-Length`) is answered 413 before any component runs.
+        #[arg(long, default_value_t = 64 * 1024)]
+        max_body_bytes: u64,
     },
 }
 
@@ -85,6 +93,8 @@ fn main() -> ExitCode {
             data_dir,
             runtime_config_file,
             test_clock,
+            outbound_timeout,
+            max_body_bytes,
         } => (|| {
             if do_build {
                 build(&manifest)?;
@@ -97,6 +107,10 @@ fn main() -> ExitCode {
                 data_dir,
                 runtime_config,
                 test_mode: test_clock,
+                limits: Limits {
+                    outbound_timeout: std::time::Duration::from_secs(outbound_timeout),
+                    max_body_bytes,
+                },
             };
             up(load(&manifest)?, listen, options)
         })(),

@@ -53,6 +53,7 @@ pub struct App {
     clock: ShiftableClock,
     faults: Faults,
     test_mode: bool,
+    pub limits: Limits,
 }
 
 /// Instances come from a pool, as under `spin up`: a fresh instance per
@@ -122,6 +123,17 @@ pub struct AppOptions {
     /// Where each key-value store lives (`--runtime-config-file`).
     pub runtime_config: RuntimeConfig,
     pub test_mode: bool,
+    pub limits: Limits,
+}
+
+/// What the host allows a client or a component, whatever the app.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The longest an outbound request may take to connect, to its first
+    /// response byte, and between bytes (wasi-http's own default is 600 s).
+    pub outbound_timeout: std::time::Duration,
+    /// The largest request body a component is handed.
+    pub max_body_bytes: u64,
 }
 
 impl App {
@@ -202,6 +214,7 @@ impl App {
             clock: ShiftableClock::default(),
             faults: Faults::default(),
             test_mode: options.test_mode,
+            limits: options.limits,
         }))
     }
 
@@ -229,6 +242,16 @@ impl App {
             return Ok(plain(404, "Not Found"));
         };
         let component = component.to_string();
+        if let Some(announced) = content_length(&req).filter(|n| *n > self.limits.max_body_bytes) {
+            eprintln!(
+                "{method} {path} -> {component} 413 (body of {announced} bytes refused unread)"
+            );
+            let limit = self.limits.max_body_bytes;
+            let why = format!(
+                "Payload Too Large: the body is {announced} bytes, over this host's limit of {limit} (--max-body-bytes)"
+            );
+            return Ok(plain(413, &why));
+        }
         let req = add_spin_headers(req, &matched, client, local);
         let resp = match self.serve_component(&component, req).await {
             Ok(r) => r,
@@ -500,6 +523,17 @@ fn path_match_header(name: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// The body length a request announces (`Content-Length`), if it does.
+fn content_length<B>(req: &hyper::Request<B>) -> Option<u64> {
+    req.headers()
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 fn set_header(h: &mut http::HeaderMap, name: &str, value: &str) {
     if let (Ok(n), Ok(v)) = (
         http::HeaderName::try_from(name),
@@ -515,11 +549,11 @@ fn body(bytes: impl Into<Bytes>) -> HyperOutgoingBody {
         .boxed_unsync()
 }
 
-fn plain(status: u16, text: &'static str) -> hyper::Response<HyperOutgoingBody> {
+fn plain(status: u16, text: &str) -> hyper::Response<HyperOutgoingBody> {
     hyper::Response::builder()
         .status(status)
         .header("content-type", "text/plain")
-        .body(body(text))
+        .body(body(text.to_string()))
         .expect("static response")
 }
 

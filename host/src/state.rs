@@ -97,6 +97,14 @@ impl WasiHttpHooks for OutboundHooks {
                 Ok((response, done))
             });
         }
+        // No outbound wait longer than the host allows, whatever the component asked.
+        let cap = self.app.limits.outbound_timeout;
+        let capped = |asked: Option<std::time::Duration>| Some(asked.map_or(cap, |a| a.min(cap)));
+        let options = Some(RequestOptions {
+            connect_timeout: capped(options.as_ref().and_then(|o| o.connect_timeout)),
+            first_byte_timeout: capped(options.as_ref().and_then(|o| o.first_byte_timeout)),
+            between_bytes_timeout: capped(options.as_ref().and_then(|o| o.between_bytes_timeout)),
+        });
         Box::new(async move {
             use http_body_util::BodyExt;
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
