@@ -77,7 +77,9 @@ enum Command {
         outbound_timeout: u64,
         /// Largest request body a component is handed: a request that announces
         /// more (`Content-Length`) is answered 413 before any component runs.
-        #[arg(long, default_value_t = 64 * 1024)]
+        /// A guard against bodies no app wants; an app's own, smaller limit
+        /// still answers in the app's own words.
+        #[arg(long, default_value_t = 1024 * 1024)]
         max_body_bytes: u64,
     },
 }
