@@ -713,6 +713,25 @@ impl<S: Storage> Faulty<S> {
     }
 }
 
+impl Faulty<MemoryStorage> {
+    /// Fail each store operation of `scenario` in turn: run it once per step
+    /// on a fresh store in `mode`. The scenario sets up, arms the fault with
+    /// `fail_op(step)`, runs, disarms and checks; the sweep ends after the
+    /// first run in which the armed operation never came. Returns how many
+    /// operations were failed in turn.
+    pub fn sweep(mode: KvMode, mut scenario: impl FnMut(&Faulty<MemoryStorage>, u64)) -> u64 {
+        let mut step = 0;
+        loop {
+            let store = Faulty::new(MemoryStorage::in_memory_like(mode));
+            scenario(&store, step);
+            if !store.failed() {
+                return step;
+            }
+            step += 1;
+        }
+    }
+}
+
 impl<S: Storage> Storage for Faulty<S> {
     type Cas = S::Cas;
 

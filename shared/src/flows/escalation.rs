@@ -497,15 +497,12 @@ mod tests {
     #[test]
     fn a_store_failure_at_any_step_is_finished_by_the_retry() {
         for mode in KvMode::ALL {
-            let mut step = 0;
-            loop {
-                let s = Faulty::new(MemoryStorage::in_memory_like(mode));
+            let steps = Faulty::sweep(mode, |s, step| {
                 let r = request("sv_1", TaskReason::LowScore);
                 s.fail_op(step);
-                let first = receive_now(&s, &r);
-                let failed = s.failed();
+                let first = receive_now(s, &r);
                 s.disarm();
-                let task = receive_now(&s, &r).unwrap().unwrap();
+                let task = receive_now(s, &r).unwrap().unwrap();
                 if let Ok(Some(t)) = &first {
                     assert_eq!(t.task_id, task.task_id);
                 }
@@ -517,12 +514,8 @@ mod tests {
                     .read_lists(&[keys::owner_tasks(&task.owner)])
                     .unwrap();
                 assert_eq!(owned, vec![task.task_id.clone()], "{mode:?} step {step}");
-                if !failed {
-                    break;
-                }
-                step += 1;
-            }
-            assert!(step >= 8, "{mode:?}: only {step} operations?");
+            });
+            assert!(steps >= 8, "{mode:?}: only {steps} operations?");
         }
     }
 
@@ -620,18 +613,15 @@ mod tests {
     #[test]
     fn an_outcome_interrupted_at_any_step_is_finished_by_the_retry() {
         for mode in KvMode::ALL {
-            let mut step = 0;
-            loop {
-                let s = Faulty::new(MemoryStorage::in_memory_like(mode));
-                let task = receive_now(&s, &request("sv_1", TaskReason::LowScore))
+            let steps = Faulty::sweep(mode, |s, step| {
+                let task = receive_now(s, &request("sv_1", TaskReason::LowScore))
                     .unwrap()
                     .unwrap();
                 s.fail_op(step);
-                let first = outcome_now(&s, &task.task_id, &resolved());
-                let failed = s.failed();
+                let first = outcome_now(s, &task.task_id, &resolved());
                 s.disarm();
                 if first.is_err() {
-                    let retry = outcome_now(&s, &task.task_id, &resolved());
+                    let retry = outcome_now(s, &task.task_id, &resolved());
                     assert!(
                         retry.is_ok() || retry.as_ref().unwrap_err().status == 409,
                         "{mode:?} step {step}: {retry:?}"
@@ -655,11 +645,8 @@ mod tests {
                         .is_some(),
                     "{mode:?} step {step}: no re-survey"
                 );
-                if !failed {
-                    break;
-                }
-                step += 1;
-            }
+            });
+            assert!(steps >= 4, "{mode:?}: only {steps} operations?");
         }
     }
 }
