@@ -42,6 +42,45 @@ pub fn open_cases(log: &[EventLogEntry]) -> Vec<EventLogEntry> {
     open
 }
 
+/// What a customer's timeline says about one order when a contact about its
+/// result is judged (SPEC 1: the open-case rule and the work-order rule),
+/// whatever the order in which the events arrived.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OrderStatus {
+    /// A return was requested for the order, ever (even once its case closed).
+    pub returned: bool,
+    /// Inquiries and complaints for the order not closed yet.
+    pub open_cases: Vec<EventLogEntry>,
+    /// Work orders of the order booked (`work_order.opened`) and not completed.
+    pub open_work_orders: Vec<String>,
+}
+
+pub fn order_status(log: &[EventLogEntry], order_id: &str) -> OrderStatus {
+    let mine = |e: &EventLogEntry| e.order_id.as_deref() == Some(order_id);
+    let completed: Vec<&str> = log
+        .iter()
+        .filter(|e| e.kind.completes_work_order())
+        .filter_map(|e| e.work_order_id.as_deref())
+        .collect();
+    let mut open_work_orders: Vec<String> = log
+        .iter()
+        .filter(|e| e.kind == EventType::WorkOrderOpened && mine(e))
+        .filter_map(|e| e.work_order_id.clone())
+        .filter(|w| !completed.contains(&w.as_str()))
+        .collect();
+    open_work_orders.dedup();
+    OrderStatus {
+        returned: log
+            .iter()
+            .any(|e| e.kind == EventType::ReturnRequested && mine(e)),
+        open_cases: open_cases(log)
+            .into_iter()
+            .filter(|e| mine(e) && e.kind != EventType::ReturnRequested)
+            .collect(),
+        open_work_orders,
+    }
+}
+
 /// Contact limits, surveys and callbacks counted together (defaults: 1 a day, 3 a week).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

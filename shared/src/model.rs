@@ -168,6 +168,9 @@ pub enum EventType {
     CaseClosed,
     #[serde(rename = "call.missed")]
     CallMissed,
+    /// The customer got through to us (a missed call of theirs needs no callback now).
+    #[serde(rename = "call.answered")]
+    CallAnswered,
     #[serde(rename = "customer.opted_out")]
     CustomerOptedOut,
 }
@@ -331,8 +334,14 @@ pub enum SkipReason {
     NoChannel,
     /// The customer was contacted too often already (surveys and callbacks together).
     ContactLimit,
-    /// An inquiry, complaint or return was opened for the order after planning.
+    /// An inquiry or complaint of the customer's is open for the order: held
+    /// until it is closed (or the window closes).
     OpenCase,
+    /// The goods of the order were returned (or a return requested): never sent.
+    Returned,
+    /// A work order of the order is booked and not completed: a survey about
+    /// the result waits for it (or the window closes).
+    ServiceNotCompleted,
     /// The sender could not be reached or refused; retried by a later tick.
     SendFailed,
 }
@@ -453,6 +462,11 @@ pub struct EventLogEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkOrder {
     pub work_order_id: String,
+    /// Whose and for which order (known from the events that named it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opened_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -473,11 +487,13 @@ pub enum TaskReason {
     Birthday,
     LateDelivery,
     VipRepeat,
+    /// A work order still open 48 h after it was booked: we call first.
+    WorkOrderOverdue,
 }
 
 impl TaskReason {
     /// Every reason, in the contract's order.
-    pub const ALL: [TaskReason; 9] = [
+    pub const ALL: [TaskReason; 10] = [
         TaskReason::LowScore,
         TaskReason::Dropping,
         TaskReason::MissedCall,
@@ -487,6 +503,7 @@ impl TaskReason {
         TaskReason::Birthday,
         TaskReason::LateDelivery,
         TaskReason::VipRepeat,
+        TaskReason::WorkOrderOverdue,
     ];
 
     /// The reason as the API writes it.
@@ -501,6 +518,7 @@ impl TaskReason {
             TaskReason::Birthday => "birthday",
             TaskReason::LateDelivery => "late_delivery",
             TaskReason::VipRepeat => "vip_repeat",
+            TaskReason::WorkOrderOverdue => "work_order_overdue",
         }
     }
 
@@ -512,6 +530,7 @@ impl TaskReason {
             | TaskReason::Dropping
             | TaskReason::Complaint
             | TaskReason::VipRepeat => 48,
+            TaskReason::WorkOrderOverdue => 24,
             TaskReason::FirstPromoter
             | TaskReason::Recovered
             | TaskReason::Birthday
@@ -531,11 +550,38 @@ impl TaskReason {
         )
     }
 
+    /// Calls that ask about the *result* of a service (a satisfaction check):
+    /// they wait until the work order is completed. Every other call is one
+    /// the customer waits for (or a repair) and never waits for the work.
+    pub fn asks_about_result(self) -> bool {
+        matches!(
+            self,
+            TaskReason::FirstPromoter | TaskReason::Recovered | TaskReason::Birthday
+        )
+    }
+
+    /// How long after the thing *happened* (the event's `occurred_at`, the
+    /// answer's time) a call still makes sense, in hours; past it the task is
+    /// recorded as expired and never called (SPEC 1). A missed call is
+    /// returned the same or the next morning, not days later.
+    pub fn default_validity_hours(self) -> u32 {
+        match self {
+            TaskReason::MissedCall => 24,
+            TaskReason::Complaint | TaskReason::VipRepeat | TaskReason::WorkOrderOverdue => 7 * 24,
+            TaskReason::LateDelivery => 7 * 24,
+            TaskReason::LowScore
+            | TaskReason::Dropping
+            | TaskReason::FirstPromoter
+            | TaskReason::Recovered
+            | TaskReason::Birthday => 14 * 24,
+        }
+    }
+
     /// 1 is the most urgent.
     pub fn priority(self) -> u8 {
         match self {
             TaskReason::MissedCall | TaskReason::Complaint => 1,
-            TaskReason::LowScore | TaskReason::VipRepeat => 2,
+            TaskReason::LowScore | TaskReason::VipRepeat | TaskReason::WorkOrderOverdue => 2,
             TaskReason::Dropping => 3,
             TaskReason::LateDelivery => 4,
             TaskReason::FirstPromoter | TaskReason::Recovered | TaskReason::Birthday => 5,
@@ -552,13 +598,16 @@ pub enum TaskState {
     Resolved,
     Refused,
     Expired,
+    /// Closed by itself: the customer got through to us before we called
+    /// back (a later `call.answered` or `case.closed`).
+    Superseded,
 }
 
 impl TaskState {
     pub fn is_closed(self) -> bool {
         matches!(
             self,
-            TaskState::Resolved | TaskState::Refused | TaskState::Expired
+            TaskState::Resolved | TaskState::Refused | TaskState::Expired | TaskState::Superseded
         )
     }
 }
@@ -626,6 +675,14 @@ pub struct MergedEscalation {
     pub reasons: Vec<TaskReason>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer: Option<Answer>,
+    /// The order, work order and topic the escalation was about: a merged
+    /// complaint keeps what it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_order_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
     pub at: DateTime<Utc>,
 }
 
@@ -650,6 +707,9 @@ pub struct CallbackTask {
     pub owner: String,
     pub customer_id: String,
     pub created_at: DateTime<Utc>,
+    /// When what the task is about happened (its validity counts from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<DateTime<Utc>>,
     pub due_by: DateTime<Utc>,
     /// Past this, calling makes no sense any more: the task expires.
     pub expires_at: DateTime<Utc>,
@@ -672,6 +732,12 @@ pub struct CallbackTask {
     pub resolution: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_satisfied: Option<bool>,
+    /// Why the customer was unhappy (a repair's root cause) and the
+    /// department responsible for it: the outer loop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_cause: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
     /// How often it was resolved (a low re-survey reopens it).
     #[serde(default)]
     pub resolutions: u32,

@@ -32,7 +32,8 @@ pub struct PlanRule {
 pub struct SurveyPolicy {
     pub plans: Vec<PlanRule>,
     pub scales: BTreeMap<SurveyKind, Scale>,
-    /// Channels a survey is sent on, in order of preference.
+    /// The channels a survey is sent on, all at once: each the customer has
+    /// gets its own link (one contact; the first answer wins).
     pub channels: Vec<Channel>,
     /// How long a sent link can be answered.
     pub link_validity_days: u32,
@@ -122,7 +123,9 @@ impl Default for SurveyPolicy {
             ]
             .into_iter()
             .collect(),
-            channels: vec![Channel::Email],
+            // Coverage (SPEC 1): every channel the customer has, at once; a
+            // phone-only customer gets an SMS, a cross-border one all three.
+            channels: vec![Channel::Sms, Channel::Whatsapp, Channel::Email],
             link_validity_days: 14,
             resurvey: default_resurvey(),
             skip_on_open_case: true,
@@ -197,11 +200,17 @@ impl SurveyPolicy {
             .map(|r| {
                 let due_at = event.occurred_at + Duration::hours(r.delay_hours.into());
                 let send_by = due_at + Duration::hours(r.send_within_hours.into());
-                PlannedSurvey {
-                    survey_id: derive_id(
+                // One product survey per order (SPEC 1): whichever event plans
+                // it (the delivery, the installation), it is the same survey.
+                let survey_id = match (&event.order_id, r.kind) {
+                    (Some(order), SurveyKind::Product) => derive_id("sv", &[order, "product"]),
+                    _ => derive_id(
                         "sv",
                         &[&event.event_id, r.kind.as_str(), &r.delay_hours.to_string()],
                     ),
+                };
+                PlannedSurvey {
+                    survey_id,
                     kind: r.kind,
                     scale: self.scales[&r.kind],
                     due_at,

@@ -8,7 +8,7 @@ use crate::model::Survey;
 use crate::model::{Channel, Scale, SurveyKind};
 
 /// The loop counters the escalator keeps.
-pub const LOOP_COUNTERS: [&str; 9] = [
+pub const LOOP_COUNTERS: [&str; 13] = [
     "created",
     "closed",
     "closed_within_deadline",
@@ -18,6 +18,10 @@ pub const LOOP_COUNTERS: [&str; 9] = [
     "complaints",
     "repeat_complaints",
     "breached",
+    "repairs_closed",
+    "repairs_resolved",
+    "superseded",
+    "too_late",
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -33,6 +37,14 @@ pub struct LoopReport {
     pub resurveys_answered: i64,
     pub recovered: i64,
     pub breached: i64,
+    /// Repairs (not thank-you calls) closed, and of them resolved with the
+    /// customer's confirmation: the resolution rate's parts.
+    pub repairs_closed: i64,
+    pub repairs_resolved: i64,
+    /// Missed-call tasks closed by themselves: the customer got through first.
+    pub superseded: i64,
+    /// Escalations that arrived past their validity: recorded expired, never called.
+    pub too_late: i64,
     pub median_time_to_first_contact_minutes: Option<f64>,
 }
 
@@ -47,10 +59,13 @@ fn pct(part: i64, whole: i64) -> f64 {
 /// `values` in the order of [`LOOP_COUNTERS`]; `first_contact_minutes` one entry per task reached.
 ///
 /// Recovery is measured where the customer says it: the share of re-surveys after
-/// a resolved callback answered satisfied.
+/// a resolved callback answered satisfied. The resolution rate counts repairs
+/// only (a thank-you call resolves nothing), and "closed within deadline"
+/// counts resolutions only (an expired, refused or unreachable task is closed,
+/// not closed in time).
 pub fn loop_report(values: &[i64], first_contact_minutes: &[u32]) -> LoopReport {
-    let [created, closed, within, resolved, resurveys, recovered, complaints, repeats, breached] =
-        values[..9]
+    let [created, closed, within, resolved, resurveys, recovered, complaints, repeats, breached, repairs_closed, repairs_resolved, superseded, too_late] =
+        values[..13]
     else {
         panic!(
             "loop_report needs the {} loop counters",
@@ -64,11 +79,15 @@ pub fn loop_report(values: &[i64], first_contact_minutes: &[u32]) -> LoopReport 
         closed_within_deadline_pct: pct(within, closed),
         resolved,
         recovery_rate_pct: pct(recovered, resurveys),
-        resolution_rate_pct: pct(resolved, closed),
+        resolution_rate_pct: pct(repairs_resolved, repairs_closed),
         repeat_complaint_rate_pct: pct(repeats, complaints),
         resurveys_answered: resurveys,
         recovered,
         breached,
+        repairs_closed,
+        repairs_resolved,
+        superseded,
+        too_late,
         median_time_to_first_contact_minutes: median(first_contact_minutes),
     }
 }
@@ -269,20 +288,22 @@ mod tests {
         // The report reads exactly these counters, in this order.
         let values: Vec<i64> = (1..=LOOP_COUNTERS.len() as i64).collect();
         let r = loop_report(&values, &[]);
-        assert_eq!((r.created, r.breached), (1, LOOP_COUNTERS.len() as i64));
+        assert_eq!((r.created, r.breached), (1, 9));
+        assert_eq!(r.too_late, LOOP_COUNTERS.len() as i64);
     }
 
     #[test]
     fn loop_percentages() {
-        let r = loop_report(&[4, 2, 1, 2, 2, 1, 4, 1, 0], &[30, 10, 20]);
+        // Two closed, one in time; of three repairs closed, one resolved.
+        let r = loop_report(&[4, 2, 1, 2, 2, 1, 4, 1, 0, 3, 1, 0, 0], &[30, 10, 20]);
         assert_eq!(r.closed_within_deadline_pct, 50.0);
         assert_eq!(r.recovery_rate_pct, 50.0);
-        assert_eq!(r.resolution_rate_pct, 100.0);
+        assert_eq!(r.resolution_rate_pct, 33.3);
         assert_eq!(r.repeat_complaint_rate_pct, 25.0);
         assert_eq!(r.median_time_to_first_contact_minutes, Some(20.0));
-        assert_eq!(loop_report(&[0; 9], &[]).closed_within_deadline_pct, 0.0);
+        assert_eq!(loop_report(&[0; 13], &[]).closed_within_deadline_pct, 0.0);
         assert_eq!(
-            loop_report(&[0; 9], &[1, 2]).median_time_to_first_contact_minutes,
+            loop_report(&[0; 13], &[1, 2]).median_time_to_first_contact_minutes,
             Some(1.5)
         );
     }

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::contact::order_status;
 use crate::model::Channel;
 pub use crate::model::{Contact, SkipReason, Survey, SurveyState, TimelineEntry};
 use crate::policy::{PlannedSurvey, SurveyPolicy};
@@ -68,6 +69,28 @@ impl Survey {
                 Some(format!("re-survey after callback {}", task.task_id)),
             )
         }
+    }
+
+    /// A later plan for the same survey (the product survey of an order
+    /// planned again by its installation): the survey moves to the later
+    /// time if it never went out, so the product is surveyed once, after
+    /// the installation. `false`: nothing to move (sent, answered, cancelled,
+    /// or already as late).
+    pub fn reschedule(&mut self, plan: &PlannedSurvey, event_id: &str, now: DateTime<Utc>) -> bool {
+        let never_sent = self.sent_channels.is_empty()
+            && matches!(self.state, SurveyState::Planned | SurveyState::Expired);
+        if !never_sent || plan.due_at <= self.due_at {
+            return false;
+        }
+        self.state = SurveyState::Planned;
+        self.event_id = event_id.to_string();
+        self.due_at = plan.due_at;
+        self.send_by = plan.send_by;
+        self.expires_at = plan.expires_at;
+        self.next_attempt_at = plan.due_at.max(now);
+        let detail = format!("planned again by event {event_id}: one product survey per order");
+        self.note(now, "rescheduled", None, Some(detail));
+        true
     }
 
     pub fn note(
@@ -152,11 +175,15 @@ pub fn decide_reminder(
     if contact.opted_out {
         return SendDecision::Drop(SkipReason::OptedOut);
     }
+    // On a channel the survey did not go out on if the customer has one (it
+    // went out on all of theirs by default): else again on their first.
+    let has = |c: &Channel| contact.address(*c).is_some();
     let Some(channel) = rule
         .channels
         .iter()
         .copied()
-        .find(|c| !survey.sent_channels.contains(c) && contact.address(*c).is_some())
+        .find(|c| !survey.sent_channels.contains(c) && has(c))
+        .or_else(|| rule.channels.iter().copied().find(has))
     else {
         return SendDecision::Drop(SkipReason::NoChannel);
     };
@@ -183,18 +210,34 @@ pub struct CustomerNow {
     pub contact: Contact,
     /// When they were contacted lately (surveys sent, conversations).
     pub contacts_made: Vec<DateTime<Utc>>,
-    /// Their inquiries, complaints and returns still open.
-    pub open_cases: Vec<crate::model::EventLogEntry>,
+    /// Their timeline (deliveries, work orders, cases), in time order.
+    pub events: Vec<crate::model::EventLogEntry>,
 }
 
-/// When a survey was planned (the first entry of its timeline).
-fn survey_planned_at(s: &Survey) -> DateTime<Utc> {
-    s.timeline.first().map(|t| t.at).unwrap_or(s.due_at)
+/// How long a survey held by an open case or an open work order waits before
+/// it is looked at again (never past its window).
+const HOLD_RECHECK_HOURS: i64 = 1;
+
+fn hold(
+    survey: &Survey,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    reason: SkipReason,
+) -> SendDecision {
+    SendDecision::Defer {
+        until: until
+            .min(survey.send_by)
+            .max(now + chrono::Duration::minutes(1)),
+        reason,
+    }
 }
 
-/// Whether a due survey goes out now (SPEC 1: never past its window, never at
-/// night in the customer's zone, never to someone who opted out, never past the
-/// contact limit — surveys and callbacks counted together).
+/// Whether a due survey goes out now (SPEC 1): never past its window, never
+/// to someone who opted out or returned the goods, never while an inquiry or
+/// complaint of theirs is open or a work order of the order is not done
+/// (held, not cancelled), never at night in the customer's zone, and never
+/// past the contact limit (postponed inside the window). It goes out on every
+/// channel of the policy the customer has, at once: one contact.
 pub fn decide_send(
     survey: &Survey,
     customer: &CustomerNow,
@@ -211,13 +254,19 @@ pub fn decide_send(
     if contact.opted_out {
         return SendDecision::Drop(SkipReason::OptedOut);
     }
-    let case_open = survey.order_id.is_some()
-        && customer
-            .open_cases
-            .iter()
-            .any(|c| c.order_id == survey.order_id && c.occurred_at >= survey_planned_at(survey));
-    if policy.skip_on_open_case && case_open {
-        return SendDecision::Drop(SkipReason::OpenCase);
+    let recheck = now + chrono::Duration::hours(HOLD_RECHECK_HOURS);
+    if let Some(order) = &survey.order_id {
+        let status = order_status(&customer.events, order);
+        if policy.skip_on_open_case && status.returned {
+            return SendDecision::Drop(SkipReason::Returned);
+        }
+        if policy.skip_on_open_case && !status.open_cases.is_empty() {
+            return hold(survey, now, recheck, SkipReason::OpenCase);
+        }
+        // Every survey asks about a result: none while the work is booked.
+        if !status.open_work_orders.is_empty() {
+            return hold(survey, now, recheck, SkipReason::ServiceNotCompleted);
+        }
     }
     // Channels acknowledged by an earlier, partly failed attempt are not sent again.
     let usable: Vec<Channel> = policy
@@ -240,7 +289,8 @@ pub fn decide_send(
     }
     // Finishing the channels of a survey already partly sent is the same contact.
     if survey.sent_channels.is_empty() && !rules.limits.allows(contacts_made, now, tz) {
-        return SendDecision::Drop(SkipReason::ContactLimit);
+        let next = rules.limits.next_allowed(contacts_made, now, tz);
+        return hold(survey, now, next, SkipReason::ContactLimit);
     }
     SendDecision::Send(usable)
 }
@@ -295,23 +345,6 @@ mod tests {
     }
 
     #[test]
-    fn contact_limit_counts_callbacks_too() {
-        let s = survey();
-        let customer = CustomerNow {
-            contact: contact(),
-            contacts_made: vec![utc("2026-12-04T09:30:00+01:00")],
-            ..Default::default()
-        };
-        let d = decide_send(
-            &s,
-            &customer,
-            &SurveyPolicy::default(),
-            utc("2026-12-04T10:00:00+01:00"),
-        );
-        assert_eq!(d, SendDecision::Drop(SkipReason::ContactLimit));
-    }
-
-    #[test]
     fn one_reminder_on_another_channel_after_48_hours_unless_answered() {
         let mut s = survey();
         s.state = SurveyState::Sent;
@@ -353,54 +386,212 @@ mod tests {
             contact: contact(),
             ..Default::default()
         };
+        // Sent on every channel the customer has: the reminder goes on their first again.
         assert_eq!(
             decide_reminder(&s, &email_only, &p, utc("2026-12-06T10:00:00+01:00")),
+            SendDecision::Send(vec![Channel::Email])
+        );
+        let nothing = CustomerNow::default();
+        assert_eq!(
+            decide_reminder(&s, &nothing, &p, utc("2026-12-06T10:00:00+01:00")),
             SendDecision::Drop(SkipReason::NoChannel)
         );
     }
 
-    #[test]
-    fn an_open_case_for_the_order_cancels_unless_the_rule_is_off() {
-        let s = survey();
-        let complaint = crate::model::EventLogEntry {
-            event_id: "c".into(),
-            kind: crate::model::EventType::ComplaintOpened,
-            occurred_at: utc("2026-12-02T10:00:00+01:00"),
-            order_id: Some("o1".into()),
-            work_order_id: None,
+    fn entry(
+        kind: EventType,
+        at: &str,
+        order: &str,
+        wo: Option<&str>,
+    ) -> crate::model::EventLogEntry {
+        crate::model::EventLogEntry {
+            event_id: format!("{kind:?}-{at}"),
+            kind,
+            occurred_at: utc(at),
+            order_id: Some(order.into()),
+            work_order_id: wo.map(str::to_string),
             topic: None,
-        };
-        let customer = CustomerNow {
+        }
+    }
+
+    fn with_events(events: Vec<crate::model::EventLogEntry>) -> CustomerNow {
+        CustomerNow {
             contact: contact(),
-            open_cases: vec![complaint.clone()],
+            events,
             ..Default::default()
-        };
+        }
+    }
+
+    #[test]
+    fn an_open_case_holds_a_return_cancels_whenever_they_arrived() {
+        let s = survey();
+        let p = SurveyPolicy::default();
         let now = utc("2026-12-04T10:00:00+01:00");
+        let email = SendDecision::Send(vec![Channel::Email]);
+        // A complaint logged before the delivery was even planned still holds it.
+        let complaint = entry(
+            EventType::ComplaintOpened,
+            "2026-11-28T10:00:00+01:00",
+            "o1",
+            None,
+        );
+        let held = SendDecision::Defer {
+            until: now + chrono::Duration::hours(1),
+            reason: SkipReason::OpenCase,
+        };
         assert_eq!(
-            decide_send(&s, &customer, &SurveyPolicy::default(), now),
-            SendDecision::Drop(SkipReason::OpenCase)
+            decide_send(&s, &with_events(vec![complaint.clone()]), &p, now),
+            held
+        );
+        // Closed: it goes out.
+        let closed = entry(
+            EventType::CaseClosed,
+            "2026-12-03T10:00:00+01:00",
+            "o1",
+            None,
+        );
+        let both = with_events(vec![complaint.clone(), closed.clone()]);
+        assert_eq!(decide_send(&s, &both, &p, now), email);
+        // A return requested in transit cancels it, even once its case is closed.
+        let ret = entry(
+            EventType::ReturnRequested,
+            "2026-11-30T10:00:00+01:00",
+            "o1",
+            None,
+        );
+        let returned = with_events(vec![ret.clone(), closed]);
+        assert_eq!(
+            decide_send(&s, &returned, &p, now),
+            SendDecision::Drop(SkipReason::Returned)
         );
         // A case about another order does not count.
-        let other = CustomerNow {
-            open_cases: vec![crate::model::EventLogEntry {
-                order_id: Some("o2".into()),
-                ..complaint
-            }],
-            ..customer.clone()
-        };
-        assert_eq!(
-            decide_send(&s, &other, &SurveyPolicy::default(), now),
-            SendDecision::Send(vec![Channel::Email])
-        );
+        let other = with_events(vec![entry(
+            EventType::ReturnRequested,
+            "2026-12-02T10:00:00+01:00",
+            "o2",
+            None,
+        )]);
+        assert_eq!(decide_send(&s, &other, &p, now), email);
         // Routing answers into public reviews: the rule must be off (review suppression).
         let public = SurveyPolicy {
             skip_on_open_case: false,
             ..SurveyPolicy::default()
         };
         assert_eq!(
-            decide_send(&s, &customer, &public, now),
+            decide_send(&s, &with_events(vec![complaint, ret]), &public, now),
+            email
+        );
+        // Held to the end of its window, never past it.
+        let late = s.send_by - chrono::Duration::minutes(30);
+        let pending = with_events(vec![entry(
+            EventType::InquiryOpened,
+            "2026-12-02T10:00:00+01:00",
+            "o1",
+            None,
+        )]);
+        assert_eq!(
+            decide_send(&s, &pending, &p, late),
+            SendDecision::Defer {
+                until: s.send_by,
+                reason: SkipReason::OpenCase
+            }
+        );
+        assert_eq!(
+            decide_send(&s, &pending, &p, s.send_by),
+            SendDecision::Drop(SkipReason::Expired)
+        );
+    }
+
+    #[test]
+    fn no_survey_about_the_result_while_a_work_order_of_the_order_is_booked() {
+        let s = survey();
+        let p = SurveyPolicy::default();
+        let now = utc("2026-12-04T10:00:00+01:00");
+        let booked = entry(
+            EventType::WorkOrderOpened,
+            "2026-12-02T10:00:00+01:00",
+            "o1",
+            Some("w9"),
+        );
+        assert_eq!(
+            decide_send(&s, &with_events(vec![booked.clone()]), &p, now),
+            SendDecision::Defer {
+                until: now + chrono::Duration::hours(1),
+                reason: SkipReason::ServiceNotCompleted
+            }
+        );
+        let done = crate::model::EventLogEntry {
+            order_id: None,
+            ..entry(
+                EventType::InstallationCompleted,
+                "2026-12-03T10:00:00+01:00",
+                "-",
+                Some("w9"),
+            )
+        };
+        assert_eq!(
+            decide_send(&s, &with_events(vec![booked, done]), &p, now),
             SendDecision::Send(vec![Channel::Email])
         );
+    }
+
+    #[test]
+    fn a_contact_limit_postpones_inside_the_window() {
+        // Surveys and callbacks count together: a call at 09:30 is today's contact.
+        let s = survey();
+        let p = SurveyPolicy::default();
+        let now = utc("2026-12-04T10:00:00+01:00");
+        let customer = CustomerNow {
+            contact: contact(),
+            contacts_made: vec![utc("2026-12-04T09:30:00+01:00")],
+            ..Default::default()
+        };
+        let SendDecision::Defer { until, reason } = decide_send(&s, &customer, &p, now) else {
+            panic!("postponed, not dropped");
+        };
+        assert_eq!(reason, SkipReason::ContactLimit);
+        assert!(until > now && until <= s.send_by, "{until}");
+        assert_eq!(
+            until
+                .with_timezone(&chrono_tz::Europe::Berlin)
+                .date_naive()
+                .to_string(),
+            "2026-12-05"
+        );
+    }
+
+    #[test]
+    fn a_product_survey_planned_again_moves_once_and_never_after_sending() {
+        let mut s = survey();
+        let mut later = SurveyPolicy::default().plan(&Event {
+            event_id: "inst".into(),
+            kind: EventType::InstallationCompleted,
+            occurred_at: utc("2026-12-10T10:00:00+01:00"),
+            order_id: Some("o1".into()),
+            customer: Customer {
+                id: "c1".into(),
+                ..Default::default()
+            },
+            category: None,
+            agent_id: None,
+            work_order_id: Some("w9".into()),
+            promised_at: None,
+            amount: None,
+            topic: None,
+        });
+        later.retain(|p| p.kind == crate::model::SurveyKind::Product);
+        assert_eq!(
+            later[0].survey_id, s.survey_id,
+            "one product survey per order"
+        );
+        let now = utc("2026-12-10T10:00:00+01:00");
+        assert!(s.reschedule(&later[0], "inst", now));
+        assert_eq!(s.due_at, utc("2026-12-13T10:00:00+01:00"));
+        assert!(!s.reschedule(&later[0], "inst", now), "already as late");
+        let mut sent = survey();
+        sent.state = SurveyState::Sent;
+        sent.sent_channels = vec![Channel::Email];
+        assert!(!sent.reschedule(&later[0], "inst", now));
     }
 
     #[test]

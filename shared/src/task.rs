@@ -1,6 +1,8 @@
 //! Callback tasks: created from a low, dropping or notable answer (or an event),
 //! owned by someone, due within calling hours, and closed through outcomes.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -25,10 +27,20 @@ pub struct EscalationPolicy {
     pub team_agents: Vec<String>,
     pub team: String,
     pub supervisor: String,
-    /// After this many days past the deadline a task is too late to call.
-    pub validity_days: i64,
     pub max_unreachable: u32,
     pub retry_spacing_hours: i64,
+    /// Customer tiers that are "key customers" (SPEC 1): only they get a
+    /// thank-you call for a first top score or a birthday call.
+    #[serde(default = "default_key_tiers")]
+    pub key_tiers: Vec<String>,
+    /// How long after it happened a call about each reason still makes
+    /// sense, in hours (missing reasons: `TaskReason::default_validity_hours`).
+    #[serde(default)]
+    pub validity_hours: BTreeMap<TaskReason, u32>,
+    /// The root causes an agent can record when closing a repair, each with
+    /// the department responsible for it (the outer loop).
+    #[serde(default = "default_root_causes")]
+    pub root_causes: BTreeMap<String, String>,
     /// Calling hours, zones and contact limits: not part of this policy's JSON,
     /// but the one `contact_rules` every component shares (set by the loader).
     #[serde(skip)]
@@ -42,6 +54,99 @@ pub enum OwnerMode {
     Team,
 }
 
+fn default_key_tiers() -> Vec<String> {
+    vec!["vip".into(), "key".into()]
+}
+
+/// The root causes a new seller starts with, and who fixes each.
+pub fn default_root_causes() -> BTreeMap<String, String> {
+    [
+        ("delivery", "logistics"),
+        ("packaging", "logistics"),
+        ("product_defect", "quality"),
+        ("wrong_item", "warehouse"),
+        ("installation", "field_service"),
+        ("repair_quality", "field_service"),
+        ("billing", "finance"),
+        ("staff_attitude", "service"),
+        ("response_time", "service"),
+        ("other", "service"),
+    ]
+    .into_iter()
+    .map(|(c, d)| (c.to_string(), d.to_string()))
+    .collect()
+}
+
+/// The cause recorded for a closed repair when the agent named none.
+pub const UNCLASSIFIED: &str = "unclassified";
+
+impl EscalationPolicy {
+    /// Whether the customer is one of the seller's key customers (`key_tiers`).
+    pub fn is_key_customer(&self, contact: &Contact) -> bool {
+        contact
+            .tier
+            .as_deref()
+            .is_some_and(|t| self.key_tiers.iter().any(|k| k.eq_ignore_ascii_case(t)))
+    }
+
+    /// How long after it happened a call about `reason` makes sense.
+    pub fn validity(&self, reason: TaskReason) -> Duration {
+        let hours = self
+            .validity_hours
+            .get(&reason)
+            .copied()
+            .unwrap_or_else(|| reason.default_validity_hours());
+        Duration::hours(hours.into())
+    }
+
+    /// The department responsible for `cause` (`None`: not a cause we know).
+    pub fn department(&self, cause: &str) -> Option<&str> {
+        if cause == UNCLASSIFIED {
+            return Some("unassigned");
+        }
+        self.root_causes.get(cause).map(String::as_str)
+    }
+
+    /// Check a policy read from JSON; the error says what to change.
+    pub fn check(&self) -> Result<(), String> {
+        if self.root_causes.is_empty() {
+            return Err("escalation policy: at `root_causes`: give at least one cause".into());
+        }
+        for (cause, dept) in &self.root_causes {
+            let ok = |s: &str| {
+                !s.is_empty()
+                    && s.len() <= 64
+                    && s.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                    })
+            };
+            if !ok(cause) || !ok(dept) || cause == UNCLASSIFIED {
+                return Err(format!(
+                    "escalation policy: at `root_causes.{cause}`: causes and departments are 1–64 \
+                     characters of a-z, 0-9, `_` and `-` (and `{UNCLASSIFIED}` is reserved)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Of `reasons`, those a human should act on for this customer: a thank-you
+/// call for a first top score and a birthday call go to key customers only
+/// (SPEC 1: most people do not want to be disturbed).
+pub fn wanted_reasons(
+    reasons: &[TaskReason],
+    contact: &Contact,
+    policy: &EscalationPolicy,
+) -> Vec<TaskReason> {
+    let key = policy.is_key_customer(contact);
+    reasons
+        .iter()
+        .copied()
+        .filter(|r| key || !matches!(r, TaskReason::FirstPromoter | TaskReason::Birthday))
+        .collect()
+}
+
 impl Default for EscalationPolicy {
     fn default() -> EscalationPolicy {
         EscalationPolicy {
@@ -49,9 +154,11 @@ impl Default for EscalationPolicy {
             team_agents: Vec::new(),
             team: "quality-team".into(),
             supervisor: "supervisor".into(),
-            validity_days: 14,
             max_unreachable: 3,
             retry_spacing_hours: 2,
+            key_tiers: default_key_tiers(),
+            validity_hours: BTreeMap::new(),
+            root_causes: default_root_causes(),
             contact: ContactRules::default(),
         }
     }
@@ -82,6 +189,11 @@ pub struct EscalationRequest {
     /// Set when a low re-survey answer reopens the task it followed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reopens: Option<String>,
+    /// What a complaint was about, in the seller's words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// When the thing happened (the event's `occurred_at`, the answer's
+    /// time): the task's validity is counted from it.
     pub occurred_at: DateTime<Utc>,
 }
 
@@ -123,6 +235,7 @@ pub fn answer_escalation(
         history: before.answers.clone(),
         prior_complaints: before.complaints.len() as u32,
         reopens,
+        topic: None,
         occurred_at: answer.answered_at,
     }
 }
@@ -165,26 +278,34 @@ pub fn task_id_for(source_id: &str) -> String {
     derive_id("task", &[source_id])
 }
 
-/// Build the task a request asks for (`None` when it names no reason).
+/// Build the task a request asks for (`None` when it names no reason a
+/// human should act on). A request that arrives past its validity, counted
+/// from when the thing happened, gives a task born `expired`: recorded, never
+/// called (a missed call reported days late, a delivery late months ago).
 pub fn plan_task(
     req: &EscalationRequest,
     policy: &EscalationPolicy,
     now: DateTime<Utc>,
 ) -> Option<CallbackTask> {
-    if req.contact.opted_out && req.reasons.iter().all(|r| r.is_delight()) {
+    let reasons = wanted_reasons(&req.reasons, &req.contact, policy);
+    if req.contact.opted_out && reasons.iter().all(|r| r.is_delight()) {
         // A thank-you call to someone who asked not to be contacted (or was
         // erased) would only clutter a queue: it is never planned.
         return None;
     }
-    let reason = *req.reasons.iter().min_by_key(|r| (r.priority(), **r))?;
+    let reason = *reasons.iter().min_by_key(|r| (r.priority(), **r))?;
     let place = policy.contact.place(&req.contact, now);
     let arrival = req.occurred_at.max(now - Duration::hours(1)).min(now);
-    let due_by = req
-        .reasons
+    let due_by = reasons
         .iter()
         .map(|r| place.hours.deadline(arrival, r.deadline_hours(), place.tz))
         .min()
         .map(floor_to_minute)?;
+    let valid_until = reasons
+        .iter()
+        .map(|r| req.occurred_at + policy.validity(*r))
+        .max()?;
+    let too_late = now >= valid_until;
     let priority = priority_for(req, reason);
     let owner = match (policy.owner_mode, &req.agent_id) {
         (OwnerMode::Responsible, Some(agent)) if !policy.team_agents.contains(agent) => {
@@ -194,24 +315,37 @@ pub fn plan_task(
     };
     Some(CallbackTask {
         task_id: task_id_for(&req.source_id),
-        state: TaskState::Open,
+        state: if too_late {
+            TaskState::Expired
+        } else {
+            TaskState::Open
+        },
         reason,
-        reasons: req.reasons.clone(),
+        reasons,
         priority,
         owner,
         customer_id: req.contact.customer_id.clone(),
         created_at: now,
+        occurred_at: Some(req.occurred_at),
         due_by,
-        expires_at: due_by + Duration::days(policy.validity_days),
+        expires_at: valid_until,
         breached: false,
         escalated_to: None,
         work_order_id: req.work_order_id.clone(),
         attempts: Vec::new(),
         next_attempt_at: None,
         first_contact_at: None,
-        closed_at: None,
-        resolution: None,
+        closed_at: too_late.then_some(now),
+        resolution: too_late.then(|| {
+            format!(
+                "too late: it happened at {}, past the {} h a call about it makes sense",
+                req.occurred_at.to_rfc3339(),
+                policy.validity(reason).num_hours()
+            )
+        }),
         customer_satisfied: None,
+        root_cause: None,
+        department: None,
         context: TaskContext {
             customer: req.contact.clone(),
             answer: req.answer.clone(),
@@ -263,8 +397,9 @@ pub fn merge_into(
     {
         return t;
     }
-    if let Some(incoming) = plan_task(req, policy, now) {
-        for r in &req.reasons {
+    let incoming = plan_task(req, policy, now).filter(|i| !i.state.is_closed());
+    if let Some(incoming) = incoming {
+        for r in &incoming.reasons {
             if !t.reasons.contains(r) {
                 t.reasons.push(*r);
             }
@@ -278,11 +413,17 @@ pub fn merge_into(
         if t.work_order_id.is_none() {
             t.work_order_id = req.work_order_id.clone();
         }
+        if t.context.order_id.is_none() {
+            t.context.order_id = req.order_id.clone();
+        }
     }
     t.context.merged.push(MergedEscalation {
         source_id: req.source_id.clone(),
         reasons: req.reasons.clone(),
         answer: req.answer.clone(),
+        order_id: req.order_id.clone(),
+        work_order_id: req.work_order_id.clone(),
+        topic: req.topic.clone(),
         at: now,
     });
     t
@@ -307,7 +448,7 @@ pub fn reopen(
         TaskReason::LowScore.deadline_hours(),
         place.tz,
     ));
-    t.expires_at = t.due_by + Duration::days(policy.validity_days);
+    t.expires_at = now + policy.validity(TaskReason::LowScore);
     if !t.reasons.contains(&TaskReason::LowScore) {
         t.reasons.push(TaskReason::LowScore);
     }
@@ -315,6 +456,9 @@ pub fn reopen(
         source_id: answer.survey_id.clone(),
         reasons: vec![TaskReason::LowScore],
         answer: Some(answer.clone()),
+        order_id: t.context.order_id.clone(),
+        work_order_id: t.work_order_id.clone(),
+        topic: None,
         at: now,
     });
     t
@@ -353,6 +497,10 @@ pub struct OutcomeInput {
     pub customer_satisfied: Option<bool>,
     #[serde(default)]
     pub note: Option<String>,
+    /// Why the customer was unhappy, from the policy's `root_causes` (the
+    /// outer loop: its department sees it in `GET /reports/findings`).
+    #[serde(default)]
+    pub root_cause: Option<String>,
 }
 
 /// Why a task cannot take a step: a decision, mapped to HTTP by the flows.
@@ -367,6 +515,8 @@ pub enum TaskRefusal {
     },
     /// The step's input is not acceptable (`422`): what is wrong.
     BadInput(&'static str),
+    /// The root cause is not one of the policy's (`422`).
+    UnknownCause { cause: String, known: Vec<String> },
 }
 
 impl TaskRefusal {
@@ -382,6 +532,11 @@ impl TaskRefusal {
                 allowed_next(*state).join(", ")
             ),
             TaskRefusal::BadInput(why) => why.to_string(),
+            TaskRefusal::UnknownCause { cause, known } => format!(
+                "`root_cause` {cause:?} is not one of the seller's causes; use one of: {} \
+                 (the list is the escalation policy's `root_causes`)",
+                known.join(", ")
+            ),
         }
     }
 }
@@ -413,12 +568,33 @@ pub fn apply_outcome(
             "note and resolution are limited to 2000 characters",
         ));
     }
+    let repair = is_repair(task);
+    if let Some(cause) = &input.root_cause {
+        if policy.department(cause).is_none() {
+            return Err(TaskRefusal::UnknownCause {
+                cause: cause.clone(),
+                known: policy.root_causes.keys().cloned().collect(),
+            });
+        }
+    }
+    if repair && input.outcome == Outcome::Resolved && input.customer_satisfied == Some(false) {
+        // SPEC 1: a repair is closed only when the customer confirms it is solved.
+        return Err(TaskRefusal::BadInput(
+            "a repair is resolved only when the customer confirms the problem is solved; \
+             the customer is not satisfied, so record `reached` (the task stays open) \
+             and call again once it is fixed",
+        ));
+    }
     let mut t = task.clone();
     t.attempts.push(Attempt {
         at: now,
         outcome: input.outcome,
         note: input.note.clone(),
     });
+    if let Some(cause) = &input.root_cause {
+        t.root_cause = Some(cause.clone());
+        t.department = policy.department(cause).map(str::to_string);
+    }
     match input.outcome {
         Outcome::Reached => {
             t.state = TaskState::Reached;
@@ -455,6 +631,11 @@ pub fn apply_outcome(
             t.resolutions += 1;
             t.resolution = input.resolution.clone();
             t.customer_satisfied = input.customer_satisfied;
+            if repair && t.root_cause.is_none() {
+                // Counted, and shown as work left for the supervisor.
+                t.root_cause = Some(UNCLASSIFIED.into());
+                t.department = policy.department(UNCLASSIFIED).map(str::to_string);
+            }
         }
         Outcome::Claimed => {
             return Err(TaskRefusal::BadInput(
@@ -472,6 +653,33 @@ pub fn apply_outcome(
         }
     }
     Ok(t)
+}
+
+/// A repair: a task about something that went wrong (a low or dropping
+/// score, a complaint, a missed call, an overdue work order), as opposed to a
+/// thank-you call. Only repairs count in the resolution rate and the findings.
+pub fn is_repair(task: &CallbackTask) -> bool {
+    task.reasons.iter().any(|r| !r.is_delight())
+}
+
+/// Close a task by itself because the customer got through to us first (a
+/// missed call followed by `call.answered`, or its case closed): only a task
+/// about missed calls alone, still open, and only for a contact after it.
+pub fn supersede(
+    task: &CallbackTask,
+    by_event: &str,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<CallbackTask> {
+    let only_missed_calls = task.reasons.iter().all(|r| *r == TaskReason::MissedCall);
+    if task.state.is_closed() || !only_missed_calls || task.occurred_at.is_some_and(|o| at < o) {
+        return None;
+    }
+    let mut t = task.clone();
+    t.state = TaskState::Superseded;
+    t.closed_at = Some(now);
+    t.resolution = Some(format!("the customer got through to us ({by_event})"));
+    Some(t)
 }
 
 /// Claim an open task: someone is on it.
@@ -505,7 +713,7 @@ pub fn allowed_next(state: TaskState) -> Vec<&'static str> {
             vec!["reached", "resolved", "refused", "expired"]
         }
         TaskState::Resolved => vec!["open (when the re-survey is low)"],
-        TaskState::Refused | TaskState::Expired => vec!["none"],
+        TaskState::Refused | TaskState::Expired | TaskState::Superseded => vec!["none"],
     }
 }
 
@@ -550,14 +758,26 @@ pub fn effects_of(
     }
     if after.state.is_closed() && !before.state.is_closed() {
         effects.push(TaskEffect::Unlist);
-        metrics.push("closed");
-        if after.closed_at.unwrap_or(after.created_at) <= after.due_by {
+        if after.state == TaskState::Superseded {
+            // Nobody called: not a closure of ours, not a resolution.
+            metrics.push("superseded");
+        } else {
+            metrics.push("closed");
+            if is_repair(after) {
+                metrics.push("repairs_closed");
+            }
+        }
+        // Only a resolution counts as closing the loop in time: an expired,
+        // refused or unreachable task is closed, not "closed within deadline".
+        let resolved = after.state == TaskState::Resolved;
+        if resolved && after.closed_at.unwrap_or(after.created_at) <= after.due_by {
             metrics.push("closed_within_deadline");
         }
-        if after.state == TaskState::Resolved {
+        if resolved {
             metrics.push("resolved");
             // "Did we fix it?" follows a repair, not a thank-you call.
-            if after.reasons.iter().any(|r| !r.is_delight()) {
+            if is_repair(after) {
+                metrics.push("repairs_resolved");
                 effects.push(TaskEffect::Resurvey { at: now });
             }
         }
@@ -598,6 +818,7 @@ mod tests {
             history: vec![],
             prior_complaints: 0,
             reopens: None,
+            topic: None,
             occurred_at: utc("2026-12-04T10:00:00+01:00"),
         }
     }
@@ -649,6 +870,7 @@ mod tests {
         let now = utc("2026-12-04T10:00:00+01:00");
         let p = EscalationPolicy::default();
         let mut thanks = request(vec![TaskReason::FirstPromoter], None);
+        thanks.contact.tier = Some("vip".into());
         assert!(plan_task(&thanks, &p, now).is_some());
         thanks.contact.opted_out = true;
         assert!(plan_task(&thanks, &p, now).is_none());
@@ -744,6 +966,7 @@ mod tests {
         let done = apply_outcome(
             &t,
             &OutcomeInput {
+                root_cause: None,
                 outcome: Outcome::Resolved,
                 resolution: Some("fixed".into()),
                 customer_satisfied: Some(true),
@@ -810,6 +1033,7 @@ mod tests {
         let now = utc("2026-12-04T10:00:00+01:00");
         let t = plan_task(&request(vec![TaskReason::LowScore], None), &p, now).unwrap();
         let input = |o| OutcomeInput {
+            root_cause: None,
             outcome: o,
             resolution: Some("refund".into()),
             customer_satisfied: Some(true),
@@ -832,6 +1056,7 @@ mod tests {
         ));
         assert_eq!(crate::ApiError::from(err).status, 409);
         let no_resolution = OutcomeInput {
+            root_cause: None,
             outcome: Outcome::Resolved,
             resolution: None,
             customer_satisfied: None,
@@ -859,6 +1084,7 @@ mod tests {
         let reached = apply_outcome(
             &c,
             &OutcomeInput {
+                root_cause: None,
                 outcome: Outcome::Reached,
                 resolution: None,
                 customer_satisfied: None,
@@ -903,6 +1129,7 @@ mod tests {
         let now = utc("2026-12-04T10:00:00+01:00");
         let mut t = plan_task(&request(vec![TaskReason::LowScore], None), &p, now).unwrap();
         let miss = OutcomeInput {
+            root_cause: None,
             outcome: Outcome::Unreachable,
             resolution: None,
             customer_satisfied: None,
@@ -923,5 +1150,149 @@ mod tests {
         let b = mark_breach(&t, "sup", t.due_by).unwrap();
         assert!(b.breached);
         assert!(mark_breach(&b, "sup", t.due_by + Duration::hours(1)).is_none());
+    }
+
+    #[test]
+    fn thank_you_and_birthday_calls_are_for_key_customers_only() {
+        let now = utc("2026-12-04T10:00:00+01:00");
+        let p = EscalationPolicy::default();
+        let mut r = request(vec![TaskReason::FirstPromoter], None);
+        assert!(
+            plan_task(&r, &p, now).is_none(),
+            "an ordinary customer is not disturbed"
+        );
+        r.contact.tier = Some("Key".into());
+        assert_eq!(
+            plan_task(&r, &p, now).unwrap().reason,
+            TaskReason::FirstPromoter
+        );
+        r.contact.tier = Some("gold".into());
+        assert!(plan_task(&r, &p, now).is_none());
+        let gold = EscalationPolicy {
+            key_tiers: vec!["gold".into()],
+            ..EscalationPolicy::default()
+        };
+        assert!(
+            plan_task(&r, &gold, now).is_some(),
+            "the seller says who is key"
+        );
+        // Recovery and repairs are for everyone.
+        let mut c = request(vec![TaskReason::Recovered, TaskReason::Birthday], None);
+        assert_eq!(
+            plan_task(&c, &p, now).unwrap().reasons,
+            vec![TaskReason::Recovered]
+        );
+        c.reasons = vec![TaskReason::LowScore];
+        assert!(plan_task(&c, &p, now).is_some());
+    }
+
+    #[test]
+    fn validity_counts_from_when_it_happened() {
+        let now = utc("2026-12-04T10:00:00+01:00");
+        let p = EscalationPolicy::default();
+        let mut missed = request(vec![TaskReason::MissedCall], None);
+        missed.occurred_at = now - Duration::hours(3);
+        let t = plan_task(&missed, &p, now).unwrap();
+        assert_eq!(t.state, TaskState::Open);
+        assert_eq!(t.expires_at, missed.occurred_at + Duration::hours(24));
+        // Reported 90 days late: recorded, born expired, never callable.
+        missed.occurred_at = now - Duration::days(90);
+        let t = plan_task(&missed, &p, now).unwrap();
+        assert_eq!(t.state, TaskState::Expired);
+        assert_eq!(t.closed_at, Some(now));
+        assert!(
+            t.resolution.as_deref().unwrap().starts_with("too late"),
+            "{:?}",
+            t.resolution
+        );
+        // A delivery late three months ago opens no thank-you call today.
+        let mut late = request(vec![TaskReason::LateDelivery], None);
+        late.occurred_at = now - Duration::days(90);
+        assert_eq!(plan_task(&late, &p, now).unwrap().state, TaskState::Expired);
+        late.occurred_at = now - Duration::days(2);
+        assert_eq!(plan_task(&late, &p, now).unwrap().state, TaskState::Open);
+        // A too-late escalation merged into an open task changes nothing but the record of it.
+        let open = plan_task(&request(vec![TaskReason::LowScore], None), &p, now).unwrap();
+        let mut old = request(vec![TaskReason::MissedCall], None);
+        old.source_id = "call-old".into();
+        old.occurred_at = now - Duration::days(90);
+        let merged = merge_into(&open, &old, &p, now);
+        assert_eq!(
+            (merged.due_by, merged.reasons.clone()),
+            (open.due_by, open.reasons.clone())
+        );
+    }
+
+    #[test]
+    fn a_repair_closes_only_when_the_customer_confirms_and_carries_its_cause() {
+        let now = utc("2026-12-04T10:00:00+01:00");
+        let p = EscalationPolicy::default();
+        let t = plan_task(&request(vec![TaskReason::Complaint], None), &p, now).unwrap();
+        let input = |satisfied, cause: Option<&str>| OutcomeInput {
+            root_cause: cause.map(str::to_string),
+            outcome: Outcome::Resolved,
+            resolution: Some("sent a new part".into()),
+            customer_satisfied: satisfied,
+            note: None,
+        };
+        let refused = apply_outcome(&t, &input(Some(false), None), &p, now).unwrap_err();
+        assert!(
+            refused.message().contains("reached"),
+            "{}",
+            refused.message()
+        );
+        let unknown = apply_outcome(&t, &input(Some(true), Some("gremlins")), &p, now).unwrap_err();
+        assert!(
+            unknown.message().contains("product_defect"),
+            "{}",
+            unknown.message()
+        );
+        let done = apply_outcome(&t, &input(Some(true), Some("delivery")), &p, now).unwrap();
+        assert_eq!(
+            (done.root_cause.as_deref(), done.department.as_deref()),
+            (Some("delivery"), Some("logistics"))
+        );
+        let unnamed = apply_outcome(&t, &input(Some(true), None), &p, now).unwrap();
+        assert_eq!(unnamed.root_cause.as_deref(), Some(UNCLASSIFIED));
+        let (_, metrics) = effects_of(&t, &done, Some(Outcome::Resolved), now);
+        assert!(
+            metrics.contains(&"repairs_resolved") && metrics.contains(&"closed_within_deadline")
+        );
+        // A thank-you call is no repair: resolved without a confirmation, not in the rate.
+        let mut thanks = request(vec![TaskReason::FirstPromoter], None);
+        thanks.contact.tier = Some("vip".into());
+        let thanks = plan_task(&thanks, &p, now).unwrap();
+        let closed = apply_outcome(&thanks, &input(None, None), &p, now).unwrap();
+        assert_eq!(closed.root_cause, None);
+        let (_, metrics) = effects_of(&thanks, &closed, Some(Outcome::Resolved), now);
+        assert!(!metrics.contains(&"repairs_closed") && metrics.contains(&"resolved"));
+        // An expired task is closed, never "closed within deadline".
+        let mut expired = t.clone();
+        expired.state = TaskState::Expired;
+        expired.closed_at = Some(now);
+        let (_, metrics) = effects_of(&t, &expired, None, now);
+        assert_eq!(metrics, vec!["closed", "repairs_closed"]);
+    }
+
+    #[test]
+    fn a_missed_call_closes_by_itself_when_the_customer_gets_through() {
+        let now = utc("2026-12-04T10:00:00+01:00");
+        let p = EscalationPolicy::default();
+        let t = plan_task(&request(vec![TaskReason::MissedCall], None), &p, now).unwrap();
+        let after = t.occurred_at.unwrap() + Duration::minutes(20);
+        let done = supersede(&t, "call.answered ev-2", after, now).unwrap();
+        assert_eq!(done.state, TaskState::Superseded);
+        assert!(
+            supersede(&t, "call.answered ev-0", after - Duration::hours(1), now).is_none(),
+            "a call before it"
+        );
+        let mut both = t.clone();
+        both.reasons.push(TaskReason::Complaint);
+        assert!(
+            supersede(&both, "x", after, now).is_none(),
+            "the complaint still needs a call"
+        );
+        let (_, metrics) = effects_of(&t, &done, None, now);
+        assert_eq!(metrics, vec!["superseded"]);
     }
 }

@@ -61,8 +61,13 @@ pub fn check_window(
         reasons.push(WindowReason::OptedOut);
         blocked_for_good = true;
     }
-    let waiting_for_service =
-        task.work_order_id.is_some() && work_order.is_none_or(|w| w.completed_at.is_none());
+    // Only a call about the *result* of the work waits for it; a missed
+    // call, a complaint or a repair is one the customer waits for, and the
+    // caller sees the work order's state instead (SPEC 1).
+    let asks_about_result = task.reasons.iter().all(|r| r.asks_about_result());
+    let waiting_for_service = asks_about_result
+        && task.work_order_id.is_some()
+        && work_order.is_none_or(|w| w.completed_at.is_none());
     if waiting_for_service {
         reasons.push(WindowReason::ServiceNotCompleted);
     }
@@ -128,6 +133,7 @@ mod tests {
             history: vec![],
             prior_complaints: 0,
             reopens: None,
+            topic: None,
             occurred_at: utc("2026-12-04T10:00:00+01:00"),
         };
         let p = EscalationPolicy::default();
@@ -154,17 +160,35 @@ mod tests {
     }
 
     #[test]
-    fn not_before_the_service_is_done() {
-        let (t, c, p) = setup(Some("w1"));
+    fn only_a_call_about_the_result_waits_for_the_work_order() {
+        let (mut t, c, p) = setup(Some("w1"));
         let now = utc("2026-12-04T10:00:00+01:00");
         let open = WorkOrder {
             work_order_id: "w1".into(),
+            customer_id: Some("c1".into()),
+            order_id: None,
             opened_at: Some(now),
             completed_at: None,
         };
-        let r = check_window(&t, &c, Some(&open), &[], &p, now);
-        assert_eq!(r.reasons, vec![WindowReason::ServiceNotCompleted]);
-        assert!(r.next_window.is_none());
+        // A repair callback (here a low score) is one the customer waits for.
+        for reasons in [
+            vec![TaskReason::LowScore],
+            vec![TaskReason::MissedCall],
+            vec![TaskReason::Complaint],
+        ] {
+            t.reasons = reasons;
+            let r = check_window(&t, &c, Some(&open), &[], &p, now);
+            assert!(r.callable_now, "{:?}: {r:?}", t.reasons);
+            assert!(check_window(&t, &c, None, &[], &p, now).callable_now);
+        }
+        // A satisfaction check asks about the result: it waits, also for a
+        // work order never reported.
+        t.reasons = vec![TaskReason::Recovered];
+        for wo in [Some(&open), None] {
+            let r = check_window(&t, &c, wo, &[], &p, now);
+            assert_eq!(r.reasons, vec![WindowReason::ServiceNotCompleted]);
+            assert!(r.next_window.is_none());
+        }
         let done = WorkOrder {
             completed_at: Some(now),
             ..open

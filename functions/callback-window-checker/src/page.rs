@@ -129,6 +129,7 @@ impl Lang {
             (Lang::En, Birthday) => "birthday this month",
             (Lang::En, LateDelivery) => "delivery was late",
             (Lang::En, VipRepeat) => "VIP, repeated complaint",
+            (Lang::En, WorkOrderOverdue) => "work order open over 48 h: call first",
             (Lang::ZhHans, LowScore) => "低分",
             (Lang::ZhHans, Dropping) => "评分下降",
             (Lang::ZhHans, MissedCall) => "未接来电",
@@ -138,6 +139,7 @@ impl Lang {
             (Lang::ZhHans, Birthday) => "本月生日",
             (Lang::ZhHans, LateDelivery) => "配送延迟",
             (Lang::ZhHans, VipRepeat) => "VIP 重复投诉",
+            (Lang::ZhHans, WorkOrderOverdue) => "工单超过 48 小时未完成：主动联系",
         }
     }
 

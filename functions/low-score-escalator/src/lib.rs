@@ -187,6 +187,7 @@ fn outcome_from_form(body: &[u8]) -> Result<OutcomeInput, ApiError> {
             .get("customer_satisfied")
             .map(|v| v == "true" || v == "on"),
         note: text("note"),
+        root_cause: text("root_cause"),
     })
 }
 

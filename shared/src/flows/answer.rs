@@ -12,8 +12,8 @@ use crate::model::{Answer, Channel, Contact, History, Survey, WorkOrder};
 use crate::report::answer_counters;
 use crate::storage::{Storage, StorageExt, Tentative};
 use crate::task::{
-    answer_escalation, answer_reasons, plan_task, DeferredEscalation, EscalationPolicy,
-    EscalationRequest,
+    answer_escalation, answer_reasons, plan_task, wanted_reasons, DeferredEscalation,
+    EscalationPolicy, EscalationRequest,
 };
 use crate::ApiError;
 
@@ -183,6 +183,7 @@ pub fn follow_up<S: Storage + ?Sized>(
     now: DateTime<Utc>,
 ) -> Result<FollowUp, ApiError> {
     let (reasons, reopens) = answer_reasons(survey, before, answer);
+    let reasons = wanted_reasons(&reasons, contact, policy);
     if reasons.is_empty() {
         return Ok(FollowUp::Nothing);
     }

@@ -41,6 +41,9 @@ pub fn receive<S: Storage + ?Sized>(
     let Some(mut mine) = plan_task(request, policy, now) else {
         return Ok(None);
     };
+    if mine.state.is_closed() {
+        return record_too_late(store, mine, request);
+    }
     let pointer = keys::customer_open_task(customer);
     let mut created = false;
     // This delivery's counts: made before the task is created, taken back
@@ -156,6 +159,35 @@ pub fn receive<S: Storage + ?Sized>(
     store.add_to_list(&keys::customer_tasks(customer), &mine.task_id)?;
     store.put_json(&source_key, &mine.task_id)?;
     Ok(store.get_json(&keys::task(&mine.task_id))?)
+}
+
+/// A task born expired (it arrived past its validity): recorded once, with
+/// the reason, where the customer's tasks and the day's log show it, and
+/// counted as created and closed (never within its deadline); never in a
+/// queue, never merged, never called.
+fn record_too_late<S: Storage + ?Sized>(
+    store: &S,
+    task: CallbackTask,
+    request: &EscalationRequest,
+) -> Result<Option<CallbackTask>, ApiError> {
+    let mut counts = Tentative::new(store);
+    let counted = ["created", "closed", "too_late"]
+        .iter()
+        .chain(crate::task::is_repair(&task).then_some(&"repairs_closed"))
+        .try_for_each(|m| bump(&mut counts, store, &task, m));
+    let created = counted.and_then(|_| Ok(store.create_json(&keys::task(&task.task_id), &task)?));
+    match created {
+        Ok(true) => {}
+        Ok(false) | Err(_) => counts.take_back(),
+    }
+    created?;
+    store.append_to_log(
+        &keys::tasks_created(&task.created_at.format("%Y%m%d").to_string()),
+        &task.task_id,
+    )?;
+    store.add_to_list(&keys::customer_tasks(&task.customer_id), &task.task_id)?;
+    store.put_json(&keys::task_source(&request.source_id), &task.task_id)?;
+    Ok(store.get_json(&keys::task(&task.task_id))?)
 }
 
 fn count_complaint<S: Storage + ?Sized>(
@@ -550,6 +582,7 @@ mod tests {
 
     fn resolved() -> OutcomeInput {
         OutcomeInput {
+            root_cause: None,
             outcome: Outcome::Resolved,
             resolution: Some("replaced the part".into()),
             customer_satisfied: Some(true),

@@ -201,7 +201,10 @@ fn plan_deferred<S: Storage + ?Sized>(
     Ok(received)
 }
 
-/// A satisfied customer whose birthday is this month gets one call a year
+/// How recent a satisfied answer must be for a birthday call.
+const BIRTHDAY_SATISFIED_WITHIN_DAYS: i64 = 180;
+
+/// A satisfied key customer whose birthday is this month gets one call a year
 /// (never with an open complaint: `receive` refuses delight calls then).
 fn birthday_callbacks<S: Storage + ?Sized>(
     store: &S,
@@ -222,17 +225,18 @@ fn birthday_callbacks<S: Storage + ?Sized>(
         let history: History = store
             .get_json(&keys::history(&customer))?
             .unwrap_or_default();
-        let satisfied = history
-            .answers
-            .last()
-            .is_some_and(|a| a.scale.is_satisfied(a.score));
+        // Satisfied recently (SPEC 1), not a year ago.
+        let satisfied = history.answers.last().is_some_and(|a| {
+            a.scale.is_satisfied(a.score)
+                && now - a.answered_at <= Duration::days(BIRTHDAY_SATISFIED_WITHIN_DAYS)
+        });
         if !satisfied || history.complaints_since_satisfied > 0 {
             continue;
         }
         let contact: Contact = store
             .get_json(&keys::contact(&customer))?
             .unwrap_or_default();
-        if contact.opted_out {
+        if contact.opted_out || !policy.is_key_customer(&contact) {
             continue;
         }
         let request = EscalationRequest {
@@ -247,6 +251,7 @@ fn birthday_callbacks<S: Storage + ?Sized>(
             history: history.answers,
             prior_complaints: 0,
             reopens: None,
+            topic: None,
             occurred_at: now,
         };
         if receive(store, &request, policy, now)?.is_some() {

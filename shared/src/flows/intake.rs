@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::contact::month_of_birthday;
 use crate::event::Event;
 use crate::flows::contact::log_event;
-use crate::flows::survey::create_survey;
+use crate::flows::survey::{create_survey, index_due};
 use crate::keys;
 use crate::model::{ComplaintEntry, Contact, EventType, History, Survey, TaskReason, WorkOrder};
 use crate::policy::PlannedSurvey;
@@ -68,7 +68,15 @@ pub fn finish<S: Storage + ?Sized>(
 ) -> Result<bool, ApiError> {
     // Each survey is created exactly once (compare-and-swap) and indexed where the tick finds it.
     for p in plan {
-        create_survey(store, &Survey::new(p, event, now))?;
+        if !create_survey(store, &Survey::new(p, event, now))? {
+            // Planned before by another event (the order's product survey).
+            let key = keys::survey(&p.survey_id);
+            let moved =
+                store.update_if::<Survey, _>(&key, |s| s.reschedule(p, &event.event_id, now))?;
+            if let Some(s) = moved {
+                index_due(store, &s.survey_id, s.next_attempt_at)?;
+            }
+        }
         store.add_to_list(&keys::customer_surveys(&event.customer.id), &p.survey_id)?;
     }
     let record = EventRecord {
@@ -133,9 +141,16 @@ fn apply_side_effects<S: Storage + ?Sized>(
             store.update_json::<WorkOrder, _>(&keys::work_order(wo), |current| {
                 let mut w = current.unwrap_or(WorkOrder {
                     work_order_id: wo.clone(),
+                    customer_id: None,
+                    order_id: None,
                     opened_at: None,
                     completed_at: None,
                 });
+                w.customer_id
+                    .get_or_insert_with(|| event.customer.id.clone());
+                if w.order_id.is_none() {
+                    w.order_id = event.order_id.clone();
+                }
                 if opened {
                     w.opened_at.get_or_insert(event.occurred_at);
                 }
@@ -201,6 +216,7 @@ fn callback_request<S: Storage + ?Sized>(
         history: history.answers,
         prior_complaints,
         reopens: None,
+        topic: event.topic.clone(),
         occurred_at: event.occurred_at,
     }))
 }

@@ -11,7 +11,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::contact::open_cases;
 use crate::flows::contact::record_contact;
 use crate::flows::report::count_issued;
 use crate::flows::survey::index_due;
@@ -155,7 +154,7 @@ pub fn prepare<S: Storage + ?Sized>(
         contacts_made: store
             .get_json(&keys::contacts(&survey.customer_id))?
             .unwrap_or_default(),
-        open_cases: open_cases(&events),
+        events,
     };
     if reminder_due {
         return prepare_reminder(store, survey, customer, policy, now, report);

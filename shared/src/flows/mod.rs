@@ -52,6 +52,7 @@ pub(crate) mod testing {
             history: vec![],
             prior_complaints: 0,
             reopens: None,
+            topic: None,
             occurred_at: at("2026-12-04T10:00:00+01:00"),
         }
     }
@@ -73,7 +74,10 @@ impl From<crate::task::TaskRefusal> for crate::ApiError {
     fn from(r: crate::task::TaskRefusal) -> crate::ApiError {
         match r {
             crate::task::TaskRefusal::WrongState { .. } => crate::ApiError::conflict(r.message()),
-            crate::task::TaskRefusal::BadInput(_) => crate::ApiError::unprocessable(r.message()),
+            crate::task::TaskRefusal::BadInput(_)
+            | crate::task::TaskRefusal::UnknownCause { .. } => {
+                crate::ApiError::unprocessable(r.message())
+            }
         }
     }
 }
