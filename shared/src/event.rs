@@ -104,6 +104,11 @@ impl Event {
         if self.kind == EventType::OrderDelivered && self.order_id.is_none() {
             return Err(ApiError::unprocessable("order.delivered needs order_id"));
         }
+        if self.kind == EventType::WorkOrderOpened && self.work_order_id.is_none() {
+            return Err(ApiError::unprocessable(
+                "work_order.opened needs work_order_id: the visit that was booked",
+            ));
+        }
         if self.kind.completes_work_order()
             && self.work_order_id.is_none()
             && self.order_id.is_none()

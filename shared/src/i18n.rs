@@ -73,6 +73,8 @@ pub struct Texts {
     pub message: &'static str,
     /// The SMS: short enough for one segment with its link (`{m}` merchant).
     pub sms: &'static str,
+    /// The SMS that acknowledges a missed call at once (`{m}` merchant).
+    pub missed_call_ack: &'static str,
     pub nps_question: &'static str,
     pub csat_question: &'static str,
     pub comment_label: &'static str,
@@ -127,6 +129,7 @@ impl Texts {
 }
 
 static EN: Texts = Texts {
+    missed_call_ack: "{m}: sorry we missed your call. We will call you back within the hour.",
     message: "{m}: how was {k}? One tap tells us:",
     sms: "{m}: how did we do? Tap to rate:",
     nps_question: "How likely are you to recommend {m} to a friend?",
@@ -144,6 +147,7 @@ static EN: Texts = Texts {
 };
 
 static ZH_HANS: Texts = Texts {
+    missed_call_ack: "{m}：抱歉未能接听您的来电，我们将在一小时内回电。",
     message: "{m}：{k}满意吗？点一下告诉我们：",
     sms: "{m}回访，请评分：",
     nps_question: "您有多大可能向朋友推荐{m}？",
@@ -161,6 +165,7 @@ static ZH_HANS: Texts = Texts {
 };
 
 static ZH_HANT: Texts = Texts {
+    missed_call_ack: "{m}：抱歉未能接聽您的來電，我們將在一小時內回電。",
     message: "{m}：{k}滿意嗎？點一下告訴我們：",
     sms: "{m}回訪，請評分：",
     nps_question: "您有多大可能向朋友推薦{m}？",
@@ -178,6 +183,7 @@ static ZH_HANT: Texts = Texts {
 };
 
 static ES: Texts = Texts {
+    missed_call_ack: "{m}: perdone, no pudimos atender su llamada. Le llamaremos en menos de una hora.",
     message: "{m}: ¿qué tal {k}? Díganoslo con un toque:",
     sms: "{m}: ¿qué tal? Califique el servicio:",
     nps_question: "¿Qué probabilidad hay de que recomiende {m} a un amigo?",
@@ -195,6 +201,7 @@ static ES: Texts = Texts {
 };
 
 static DE: Texts = Texts {
+    missed_call_ack: "{m}: Entschuldigung, wir haben Ihren Anruf verpasst. Wir rufen Sie innerhalb einer Stunde zurück.",
     message: "{m}: Wie war {k}? Ein Tipp genügt:",
     sms: "{m}: Wie war es? Bewerten Sie uns:",
     nps_question: "Wie wahrscheinlich empfehlen Sie {m} weiter?",
@@ -212,6 +219,7 @@ static DE: Texts = Texts {
 };
 
 static FR: Texts = Texts {
+    missed_call_ack: "{m} : désolés d'avoir manqué votre appel. Nous vous rappelons dans l'heure.",
     message: "{m} : comment était {k} ? Un clic suffit :",
     sms: "{m} : votre avis compte :",
     nps_question: "Recommanderiez-vous {m} à un ami ?",
@@ -229,6 +237,7 @@ static FR: Texts = Texts {
 };
 
 static JA: Texts = Texts {
+    missed_call_ack: "{m}：お電話に出られず申し訳ありません。1時間以内に折り返しお電話いたします。",
     message: "{m}：{k}はいかがでしたか？ワンタップで回答：",
     sms: "{m}アンケート：",
     nps_question: "{m}を友人に勧める可能性はどのくらいですか？",
@@ -246,6 +255,7 @@ static JA: Texts = Texts {
 };
 
 static PT: Texts = Texts {
+    missed_call_ack: "{m}: desculpe, não atendemos a sua chamada. Ligamos de volta dentro de uma hora.",
     message: "{m}: como foi {k}? Responda com um toque:",
     sms: "{m}: como foi? Avalie:",
     nps_question: "Qual a probabilidade de recomendar {m} a um amigo?",

@@ -146,6 +146,30 @@ pub fn rate(what: &str, minute: &str) -> String {
     format!("rl/{what}/{minute}")
 }
 
+/// The work orders booked in an hour bucket whose 48 h run out then
+/// (`work_order.opened` + 48 h): the escalator's tick looks at each once.
+pub fn work_orders_due(bucket: &str) -> String {
+    format!("lg/wo-due/{bucket}")
+}
+
+/// Until when the escalator's tick has looked at overdue work orders.
+pub const WORK_ORDER_CURSOR: &str = "tc/escalator-work-orders";
+
+/// Claimed once the acknowledgement SMS of a missed call is handed over.
+pub fn missed_call_ack(event_id: &str) -> String {
+    format!("ak/{}", derive_id("e", &[event_id]))
+}
+
+/// The outer loop: repairs closed with `cause` whose problem surfaced in
+/// ISO week `week` (`2026-W49`), of one `kind` (`low_score`, `complaint`,
+/// `other`); `cause` is `*` for all causes together.
+pub fn finding_counter(cause: &str, week: &str, kind: &str) -> String {
+    format!("ct/finding/{cause}/{week}/{kind}")
+}
+
+/// The fixes departments recorded (`POST /findings/fixes`), one bounded list.
+pub const FINDING_FIXES: &str = "fx/all";
+
 /// Loop counters (escalator).
 pub fn loop_counter(name: &str) -> String {
     format!("ct/loop/{name}")

@@ -14,6 +14,7 @@ pub mod calling_hours;
 pub mod contact;
 pub mod error;
 pub mod event;
+pub mod findings;
 pub mod flows;
 pub mod holidays;
 pub mod i18n;
@@ -65,13 +66,16 @@ pub fn escalation_policy_or_default(
         None => Ok(task::EscalationPolicy::default()),
         Some(t) => {
             let de = &mut serde_json::Deserializer::from_str(t);
-            serde_path_to_error::deserialize(de).map_err(|e| {
-                ApiError::internal(format!(
-                    "escalation policy: at `{}`: {}",
-                    e.path(),
-                    e.inner()
-                ))
-            })
+            let policy: task::EscalationPolicy =
+                serde_path_to_error::deserialize(de).map_err(|e| {
+                    ApiError::internal(format!(
+                        "escalation policy: at `{}`: {}",
+                        e.path(),
+                        e.inner()
+                    ))
+                })?;
+            policy.check().map_err(ApiError::internal)?;
+            Ok(policy)
         }
     }
 }

@@ -3,10 +3,13 @@
 //! the address it goes to. Pure: the issuer hands it to a provider or to the
 //! generic sender.
 
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
+use crate::contact::ContactRules;
+use crate::event::Event;
 use crate::i18n::{texts, Lang};
-use crate::model::{derive_id, Channel, Contact, Survey};
+use crate::model::{derive_id, Channel, Contact, EventType, Survey};
 use crate::signing::LinkToken;
 use crate::sms::Encoding;
 
@@ -72,6 +75,60 @@ pub fn compose(
         encoding,
         segments,
     }
+}
+
+/// The SMS that tells a customer whose call we missed that we will call
+/// back within the hour (SPEC 1), as the generic sender receives it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallAcknowledgement {
+    /// Stable per missed call: a sender can drop a message it has seen.
+    pub message_id: String,
+    /// `missed_call_ack`: not a survey, no link.
+    pub kind: &'static str,
+    pub channel: Channel,
+    pub to: String,
+    pub locale: &'static str,
+    pub text: String,
+    pub encoding: Encoding,
+    pub segments: usize,
+}
+
+/// How late after the missed call an acknowledgement still makes sense.
+const ACK_WITHIN_MINUTES: i64 = 60;
+
+/// The acknowledgement a `call.missed` event gets at once: only where the
+/// customer has a phone and did not opt out, only while the call is fresh
+/// (a report an hour late gets none), and never in the customer's quiet
+/// hours (the callback then comes in the morning).
+pub fn acknowledge_missed_call(
+    event: &Event,
+    contact: &Contact,
+    rules: &ContactRules,
+    merchant: &str,
+    now: DateTime<Utc>,
+) -> Option<CallAcknowledgement> {
+    let fresh = now - event.occurred_at <= Duration::minutes(ACK_WITHIN_MINUTES);
+    if event.kind != EventType::CallMissed || contact.opted_out || !fresh {
+        return None;
+    }
+    let to = contact.phone.clone()?;
+    let place = rules.place(contact, now);
+    if !place.hours.is_open(now, place.tz) {
+        return None;
+    }
+    let lang = Lang::from_locale(contact.locale.as_deref());
+    let text = texts(lang).missed_call_ack.replace("{m}", merchant);
+    let size = crate::sms::size(&text);
+    Some(CallAcknowledgement {
+        message_id: derive_id("ack", &[&event.event_id]),
+        kind: "missed_call_ack",
+        channel: Channel::Sms,
+        to,
+        locale: lang.tag(),
+        text,
+        encoding: size.encoding,
+        segments: size.segments,
+    })
 }
 
 #[cfg(test)]

@@ -176,6 +176,24 @@ pub enum EventType {
 }
 
 impl EventType {
+    /// The type as the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::OrderDelivered => "order.delivered",
+            EventType::WorkOrderOpened => "work_order.opened",
+            EventType::ServiceCompleted => "service.completed",
+            EventType::RepairCompleted => "repair.completed",
+            EventType::InstallationCompleted => "installation.completed",
+            EventType::InquiryOpened => "inquiry.opened",
+            EventType::ComplaintOpened => "complaint.opened",
+            EventType::ReturnRequested => "return.requested",
+            EventType::CaseClosed => "case.closed",
+            EventType::CallMissed => "call.missed",
+            EventType::CallAnswered => "call.answered",
+            EventType::CustomerOptedOut => "customer.opted_out",
+        }
+    }
+
     /// Events that record a work order as done.
     pub fn completes_work_order(self) -> bool {
         matches!(
@@ -435,7 +453,9 @@ impl Contact {
         match channel {
             Channel::Email => self.email.as_deref(),
             Channel::Sms => self.phone.as_deref(),
-            Channel::Whatsapp => self.whatsapp.as_deref().or(self.phone.as_deref()),
+            // Only a WhatsApp number the seller gave: a phone number says
+            // nothing about WhatsApp (little used in mainland China, say).
+            Channel::Whatsapp => self.whatsapp.as_deref(),
         }
     }
 }

@@ -31,7 +31,18 @@ pub mod escalator {
     pub const CLAIM: &str = "/callbacks/:task_id/claim";
     pub const TICK: &str = "/escalator/tick";
     pub const LOOP_REPORT: &str = "/reports/loop";
-    pub const ALL: &[&str] = &[CALLBACKS, CALLBACK, OUTCOME, CLAIM, TICK, LOOP_REPORT];
+    pub const FINDINGS_REPORT: &str = "/reports/findings";
+    pub const FIXES: &str = "/findings/fixes";
+    pub const ALL: &[&str] = &[
+        CALLBACKS,
+        CALLBACK,
+        OUTCOME,
+        CLAIM,
+        TICK,
+        LOOP_REPORT,
+        FINDINGS_REPORT,
+        FIXES,
+    ];
     /// The path of the private hand-off endpoint, under the chained route.
     pub const ESCALATIONS_PATH: &str = "/internal/escalations";
 }

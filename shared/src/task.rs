@@ -77,6 +77,10 @@ pub fn default_root_causes() -> BTreeMap<String, String> {
     .collect()
 }
 
+/// A work order still open this long after it was booked gets a proactive
+/// call (`TaskReason::WorkOrderOverdue`), before the customer has to chase.
+pub const WORK_ORDER_OVERDUE_HOURS: i64 = 48;
+
 /// The cause recorded for a closed repair when the agent named none.
 pub const UNCLASSIFIED: &str = "unclassified";
 

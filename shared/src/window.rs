@@ -37,6 +37,42 @@ pub struct WindowCheck {
     pub time_zone_source: ZoneSource,
 }
 
+/// Where a task's work order stands, as the caller sees it before dialling
+/// ("the technician has not come yet": nobody asks "is it fixed?").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkOrderState {
+    /// Booked (`work_order.opened`), not completed.
+    Booked,
+    Completed,
+    /// Named by an event but never reported booked or completed.
+    NotReported,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkOrderView {
+    pub work_order_id: String,
+    pub state: WorkOrderState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+pub fn work_order_view(id: &str, record: Option<&WorkOrder>) -> WorkOrderView {
+    let state = match record {
+        Some(w) if w.completed_at.is_some() => WorkOrderState::Completed,
+        Some(w) if w.opened_at.is_some() => WorkOrderState::Booked,
+        _ => WorkOrderState::NotReported,
+    };
+    WorkOrderView {
+        work_order_id: id.to_string(),
+        state,
+        opened_at: record.and_then(|w| w.opened_at),
+        completed_at: record.and_then(|w| w.completed_at),
+    }
+}
+
 pub fn check_window(
     task: &CallbackTask,
     contact: &Contact,

@@ -746,7 +746,7 @@ impl Host {
         assert_eq!(r.status(), 200);
         sender.messages()[seen..]
             .iter()
-            .map(|m| (link_path(m["link"].as_str().unwrap()), m.clone()))
+            .filter_map(|m| Some((link_path(m["link"].as_str()?), m.clone())))
             .collect()
     }
 

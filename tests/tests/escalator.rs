@@ -119,20 +119,28 @@ fn every_reason_produces_its_task() {
         r#"{"outcome":"refused","resolution":"customer handled it with the courier"}"#,
     );
 
-    let mut bday = customer("c-bday", BERLIN);
+    // Thank-you and birthday calls are for key customers (SPEC 1, the
+    // policy's `key_tiers`): c-plain's first top score makes no call.
+    let key = |id: &str| {
+        let mut c = customer(id, BERLIN);
+        c["tier"] = json!("key");
+        c
+    };
+    let mut bday = key("c-bday");
     bday["birthday"] = json!("1990-12-24");
     for (id, cust) in [
         ("r-low", customer("c-low", BERLIN)),
-        ("r-promo", customer("c-promo", BERLIN)),
-        ("r-drop1", customer("c-drop", BERLIN)),
+        ("r-promo", key("c-promo")),
+        ("r-drop1", key("c-drop")),
         ("r-rec1", customer("c-rec", BERLIN)),
         ("r-bday", bday),
         ("r-pass", customer("c-pass", BERLIN)),
+        ("r-plain", customer("c-plain", BERLIN)),
     ] {
         deliver(&host, id, cust, "2026-12-01T10:00:00+01:00");
     }
     let links = tick_at(&host, &sender, "2026-12-04T10:00:00+01:00");
-    assert_eq!(links.len(), 6, "{links:?}");
+    assert_eq!(links.len(), 7, "{links:?}");
     for (cust, score) in [
         ("c-low", 3),
         ("c-promo", 10),
@@ -140,6 +148,7 @@ fn every_reason_produces_its_task() {
         ("c-rec", 9),
         ("c-bday", 9),
         ("c-pass", 8),
+        ("c-plain", 10),
     ] {
         assert_eq!(host.answer(&links[cust], score, Some("a comment")).0, 200);
     }
@@ -173,11 +182,11 @@ fn every_reason_produces_its_task() {
         .collect();
     assert_eq!(open.len(), 1, "{open:?}");
     assert_eq!(open[0]["reason"], "recovered");
-    // A passive (NPS 8) makes no task.
+    // A passive (NPS 8) makes no task, nor an ordinary customer's first top score.
     assert!(host
         .callbacks("")
         .iter()
-        .all(|t| t["customer_id"] != "c-pass"));
+        .all(|t| t["customer_id"] != "c-pass" && t["customer_id"] != "c-plain"));
     // The birthday customer's thank-you call happens first; no birthday call while it is open.
     let thanks = task_of(&host, "c-bday");
     assert_eq!(thanks["reason"], "first_promoter");
@@ -196,12 +205,7 @@ fn every_reason_produces_its_task() {
         &format!("/callbacks/{}/outcome", promo["task_id"].as_str().unwrap()),
         r#"{"outcome":"resolved","resolution":"thanked"}"#,
     );
-    deliver(
-        &host,
-        "r-drop2",
-        customer("c-drop", BERLIN),
-        "2026-12-05T10:00:00+01:00",
-    );
+    deliver(&host, "r-drop2", key("c-drop"), "2026-12-05T10:00:00+01:00");
     let links = tick_at(&host, &sender, "2026-12-08T10:00:00+01:00");
     assert_eq!(host.answer(&links["c-drop"], 7, None).0, 200);
     let open: Vec<Value> = host

@@ -37,15 +37,30 @@ fn a_repair_gets_a_same_day_survey_and_a_usage_survey_within_a_week() {
     assert_eq!(kinds, vec!["service", "usage"]);
     host.set_clock("2026-12-07T13:05:00+01:00");
     assert_eq!(tick(&host)["sent"], 1, "the service survey the same day");
+    // Three days later the usage survey is due, and so is the service
+    // survey's one reminder: one contact a day, so the usage survey is
+    // postponed to the next day (inside its window), not cancelled.
     host.set_clock("2026-12-10T11:05:00+01:00");
-    assert_eq!(tick(&host)["sent"], 1, "the usage survey three days later");
+    let t = tick(&host);
+    assert_eq!(
+        (
+            t["reminders"].as_i64(),
+            t["sent"].as_i64(),
+            t["deferred"].as_i64()
+        ),
+        (Some(1), Some(0), Some(1)),
+        "{t}"
+    );
+    host.set_clock("2026-12-11T09:05:00+01:00");
+    assert_eq!(tick(&host)["sent"], 1, "the usage survey the next morning");
     let msgs = sender.messages();
-    assert_eq!(msgs.len(), 2);
-    assert_ne!(msgs[0]["survey_id"], msgs[1]["survey_id"]);
+    assert_eq!(msgs.len(), 3);
+    assert_eq!(msgs[0]["survey_id"], msgs[1]["survey_id"], "the reminder");
+    assert_ne!(msgs[0]["survey_id"], msgs[2]["survey_id"]);
 }
 
 #[test]
-fn a_complaint_on_day_two_cancels_the_day_three_survey() {
+fn a_complaint_on_day_two_holds_the_day_three_survey_until_it_is_closed() {
     let sender = Sender::start();
     let host = Host::start(HostConfig::revisit(sender.port));
     host.set_clock("2026-12-01T10:00:00+01:00");
@@ -72,14 +87,29 @@ fn a_complaint_on_day_two_cancels_the_day_three_survey() {
     host.set_clock("2026-12-04T10:00:00+01:00");
     let t = tick(&host);
     assert_eq!(
-        (t["sent"].as_i64(), t["dropped"].as_i64()),
+        (t["sent"].as_i64(), t["deferred"].as_i64()),
         (Some(0), Some(1)),
-        "{t}"
+        "held while the complaint is open: {t}"
     );
     let s = survey(&host, &id);
-    assert_eq!(s["state"], "cancelled");
+    assert_eq!(s["state"], "planned");
     assert_eq!(s["skip_reasons"], json!(["open_case"]));
     assert!(sender.messages().is_empty());
+    // Closed: the survey goes out at the next look, inside its window.
+    let mut closed: Value = serde_json::from_str(&event_body(
+        "oc-3",
+        "case.closed",
+        "2026-12-04T10:20:00+01:00",
+        customer("oc", BERLIN),
+        json!({}),
+    ))
+    .unwrap();
+    closed["order_id"] = json!("order-oc-1");
+    host.set_clock("2026-12-04T10:20:00+01:00");
+    assert_eq!(host.post_event(&closed.to_string()).status(), 202);
+    host.set_clock("2026-12-04T11:05:00+01:00");
+    assert_eq!(tick(&host)["sent"], 1);
+    assert_eq!(sender.messages().len(), 1);
 }
 
 #[test]
@@ -173,8 +203,8 @@ fn contact_limits_and_opt_out_hold_across_kinds_and_markets_are_respected() {
     let t = tick(&host);
     assert_eq!(t["sent"], 1, "one a day: {t}");
     assert_eq!(
-        t["dropped"], 1,
-        "the second same-day survey is cancelled for the contact limit: {t}"
+        t["deferred"], 1,
+        "the second same-day survey is postponed for the contact limit, not cancelled: {t}"
     );
     // Opting out stops everything still planned.
     let out = event_body(
@@ -190,8 +220,8 @@ fn contact_limits_and_opt_out_hold_across_kinds_and_markets_are_respected() {
     let t = tick(&host);
     assert_eq!(t["sent"], 0, "{t}");
     assert_eq!(
-        t["dropped"], 3,
-        "both planned surveys, and the reminder of the one sent: {t}"
+        t["dropped"], 4,
+        "the postponed survey, the two planned, and the reminder of the one sent: {t}"
     );
 
     // A French customer: nothing on a Sunday; a US customer: nothing before 08:00.
@@ -217,7 +247,7 @@ fn contact_limits_and_opt_out_hold_across_kinds_and_markets_are_respected() {
 }
 
 #[test]
-fn one_reminder_on_another_channel_and_none_after_an_answer() {
+fn every_channel_at_once_then_one_reminder_and_none_after_an_answer() {
     let sender = Sender::start();
     let host = Host::start(HostConfig::revisit(sender.port));
     host.set_clock("2026-12-01T10:00:00+01:00");
@@ -234,36 +264,55 @@ fn one_reminder_on_another_channel_and_none_after_an_answer() {
         assert_eq!(host.post_event(&body).status(), 202);
     }
     host.set_clock("2026-12-04T10:00:00+01:00");
-    assert_eq!(tick(&host)["sent"], 2);
+    let t = tick(&host);
+    assert_eq!(
+        (t["sent"].as_i64(), t["messages"].as_i64()),
+        (Some(2), Some(4)),
+        "{t}"
+    );
+    // Every channel the customer has, at once, each with its own link.
     let first: Vec<Value> = sender.messages();
-    assert!(first.iter().all(|m| m["channel"] == "email"));
-    // One customer answers; the other stays silent.
-    let answers_link = first
+    for to in ["answers@example.com", "quiet@example.com"] {
+        let m = first.iter().find(|m| m["to"] == to).unwrap();
+        let sms = first
+            .iter()
+            .find(|s| s["survey_id"] == m["survey_id"] && s["channel"] == "sms")
+            .unwrap_or_else(|| panic!("an SMS beside the e-mail: {first:?}"));
+        assert_ne!(sms["link"], m["link"]);
+    }
+    // One customer answers by e-mail; the first answer on any channel wins.
+    let answers: Vec<&Value> = first
         .iter()
-        .find(|m| m["to"] == "answers@example.com")
-        .unwrap();
-    let (s, _) = host.answer(&link_path(answers_link["link"].as_str().unwrap()), 9, None);
-    assert_eq!(s, 200);
+        .filter(|m| m["to"] == "answers@example.com" || m["to"] == "+4915100000007")
+        .collect();
+    assert_eq!(answers.len(), 2);
+    let by_mail = answers.iter().find(|m| m["channel"] == "email").unwrap();
+    let by_sms = answers.iter().find(|m| m["channel"] == "sms").unwrap();
+    assert_eq!(
+        host.answer(&link_path(by_mail["link"].as_str().unwrap()), 9, None)
+            .0,
+        200
+    );
+    assert_eq!(
+        host.answer(&link_path(by_sms["link"].as_str().unwrap()), 3, None)
+            .0,
+        409
+    );
 
     host.set_clock("2026-12-05T10:00:00+01:00");
     assert_eq!(tick(&host)["reminders"], 0, "not before 48 h");
     host.set_clock("2026-12-06T10:00:00+01:00");
     let t = tick(&host);
-    assert_eq!(t["reminders"], 1, "{t}");
-    let reminder = sender.messages()[2].clone();
-    assert_eq!(reminder["channel"], "sms", "another channel: {reminder}");
-    assert_eq!(reminder["to"], "+4915100000005");
-    assert_ne!(
-        reminder["link"],
-        first
-            .iter()
-            .find(|m| m["to"] == "quiet@example.com")
-            .unwrap()["link"],
-        "its own link"
+    assert_eq!(t["reminders"], 1, "only the silent customer: {t}");
+    let reminder = sender.messages()[4].clone();
+    assert_eq!(
+        reminder["channel"], "sms",
+        "on their first channel: {reminder}"
     );
+    assert_eq!(reminder["to"], "+4915100000005");
     host.set_clock("2026-12-09T10:00:00+01:00");
     assert_eq!(tick(&host)["reminders"], 0, "at most one");
-    assert_eq!(sender.messages().len(), 3);
+    assert_eq!(sender.messages().len(), 5);
     // The reminder's link answers the same survey.
     let (s, _) = host.answer(&link_path(reminder["link"].as_str().unwrap()), 7, None);
     assert_eq!(s, 200);
@@ -572,7 +621,14 @@ fn the_law_of_the_market_beats_looser_seller_hours() {
         (Some(1), Some(1)),
         "{t}"
     );
-    assert_eq!(sender.messages()[0]["to"], "de-law@example.com");
+    assert!(sender
+        .messages()
+        .iter()
+        .all(|m| m["survey_id"] == sender.messages()[0]["survey_id"]));
+    assert!(sender
+        .messages()
+        .iter()
+        .any(|m| m["to"] == "de-law@example.com"));
     host.set_clock("2026-12-10T08:00:00+01:00");
     assert_eq!(tick(&host)["sent"], 1, "France from 08:00");
     // Chicago at 07:30: not before 08:00 local (TCPA), whatever the seller says.
@@ -585,5 +641,6 @@ fn the_law_of_the_market_beats_looser_seller_hours() {
     );
     host.set_clock("2026-12-10T08:00:00-06:00");
     assert_eq!(tick(&host)["sent"], 1);
-    assert_eq!(sender.messages().len(), 3);
+    // Each survey on SMS and e-mail at once.
+    assert_eq!(sender.messages().len(), 6);
 }

@@ -54,7 +54,17 @@ fn the_queue_follows_the_day() {
     chen["name"] = json!("Chen");
     escalate(&host, "q-1", "complaint.opened", anna, "agent-7", json!({}));
     escalate(&host, "q-2", "call.missed", ben, "agent-7", json!({}));
-    // A complaint about a repair whose technician has not come yet.
+    // A complaint about a repair whose technician has not come yet: the
+    // customer is waiting for our call (SPEC 1), and the caller sees that
+    // the visit is only booked.
+    let booked = event_body(
+        "q-3-booked",
+        "work_order.opened",
+        "2026-12-06T10:00:00+01:00",
+        customer("chen", "Asia/Shanghai"),
+        json!({"work_order_id": "wo-chen"}),
+    );
+    assert_eq!(host.post_event(&booked).status(), 202);
     escalate(
         &host,
         "q-3",
@@ -72,13 +82,17 @@ fn the_queue_follows_the_day() {
         json!({}),
     );
 
-    // 10:00 Berlin (17:00 Shanghai): the missed call first (1 h), then the complaint; Chen waits.
+    // 10:00 Berlin (17:00 Shanghai): the missed call first (1 h), then the complaints.
     let q = queue(&host, "tok-7");
-    assert_eq!(names(&q["callable_now"]), vec!["Ben", "Anna"], "{q}");
-    assert_eq!(names(&q["later"]), vec!["Chen"]);
     assert_eq!(
-        q["later"][0]["reasons_not_now"],
-        json!(["service_not_completed"])
+        names(&q["callable_now"]),
+        vec!["Ben", "Anna", "Chen"],
+        "{q}"
+    );
+    assert_eq!(q["callable_now"][2]["work_order"]["state"], "booked", "{q}");
+    assert_eq!(
+        q["callable_now"][2]["work_order"]["work_order_id"],
+        "wo-chen"
     );
     assert_eq!(
         q["callable_now"][0]["customer_local_time"],
@@ -95,7 +109,7 @@ fn the_queue_follows_the_day() {
         403
     );
 
-    // The repair is done: Chen becomes callable.
+    // The repair is done: the caller sees it.
     let done = event_body(
         "q-3-done",
         "repair.completed",
@@ -104,9 +118,11 @@ fn the_queue_follows_the_day() {
         json!({"work_order_id": "wo-chen"}),
     );
     assert_eq!(host.post_event(&done).status(), 202);
+    let q = queue(&host, "tok-7");
+    assert_eq!(names(&q["callable_now"]), vec!["Ben", "Anna", "Chen"]);
     assert_eq!(
-        names(&queue(&host, "tok-7")["callable_now"]),
-        vec!["Ben", "Anna", "Chen"]
+        q["callable_now"][2]["work_order"]["state"], "completed",
+        "{q}"
     );
 
     // 22:30 Berlin: nobody in Berlin may be called; Shanghai is at 05:30, also closed.

@@ -432,6 +432,7 @@ fn a_thank_you_call_waiting_for_the_tick_respects_an_erasure_in_between() {
     let host = Host::start(HostConfig::revisit(sender.port));
     let mut c = customer("fan-1", BERLIN);
     c["name"] = json!("Philippa Fanshawe");
+    c["tier"] = json!("vip"); // thank-you calls are for key customers
     let links = surveys(&host, &sender, &[c], |_| "agent-1".into());
     let (s, _) = host.answer(
         &links["fan-1"],

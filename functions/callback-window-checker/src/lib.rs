@@ -47,10 +47,10 @@ fn window(req: &Request) -> Result<Response, ApiError> {
             format!("task {id} belongs to another owner"),
         ));
     }
-    Ok(shell::json(
-        200,
-        &judge(&store, &task, &policy, shell::now())?,
-    ))
+    let (check, work_order) = judge(&store, &task, &policy, shell::now())?;
+    let mut value = serde_json::to_value(&check).map_err(|e| ApiError::internal(e.to_string()))?;
+    value["work_order"] = serde_json::to_value(work_order).unwrap_or_default();
+    Ok(shell::json(200, &value))
 }
 
 /// Whose queue a request may see: an agent only their own.

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as esc};
 use revisit_shared::task::TaskReason;
-use revisit_shared::window::WindowReason;
+use revisit_shared::window::{WindowReason, WorkOrderState};
 use spin_sdk::http::Request;
 
 use revisit_shared::flows::queue::{Queue, QueueEntry};
@@ -36,6 +36,13 @@ pub struct Texts {
     pub token: &'static str,
     pub bad_token: &'static str,
     pub signed_in_as: &'static str,
+    pub phone: &'static str,
+    pub order: &'static str,
+    pub work_order: &'static str,
+    /// Booked, completed, not reported.
+    pub work_order_states: [&'static str; 3],
+    pub also: &'static str,
+    pub root_cause: &'static str,
 }
 
 static EN: Texts = Texts {
@@ -59,6 +66,16 @@ static EN: Texts = Texts {
     token: "Your access token",
     bad_token: "That token is not valid.",
     signed_in_as: "Signed in as",
+    phone: "Phone",
+    order: "Order",
+    work_order: "Work order",
+    work_order_states: [
+        "booked, technician not there yet: do not ask if it is fixed",
+        "completed",
+        "never reported booked or done",
+    ],
+    also: "Also",
+    root_cause: "Root cause",
 };
 
 static ZH: Texts = Texts {
@@ -82,6 +99,16 @@ static ZH: Texts = Texts {
     token: "您的访问令牌",
     bad_token: "令牌无效。",
     signed_in_as: "当前用户",
+    phone: "电话",
+    order: "订单",
+    work_order: "工单",
+    work_order_states: [
+        "已预约，师傅尚未上门：不要问是否已修好",
+        "已完成",
+        "未收到预约或完工记录",
+    ],
+    also: "另有",
+    root_cause: "根本原因",
 };
 
 impl Lang {
@@ -210,7 +237,71 @@ fn duration_words(lang: Lang, minutes: i64) -> String {
     }
 }
 
-fn entry(lang: Lang, e: &QueueEntry, now: DateTime<Utc>, callable: bool) -> String {
+/// The phone number, the order, the work order's state and every merged
+/// escalation with its source: what the caller reads before dialling.
+fn context_lines(lang: Lang, e: &QueueEntry) -> String {
+    let t = lang.texts();
+    let mut parts = Vec::new();
+    if let Some(phone) = &e.phone {
+        parts.push(format!(
+            "{}: <a href=\"tel:{}\">{}</a>",
+            esc(t.phone),
+            attr(phone),
+            esc(phone)
+        ));
+    }
+    if let Some(order) = &e.order_id {
+        parts.push(format!("{}: {}", esc(t.order), esc(order)));
+    }
+    if let Some(w) = &e.work_order {
+        let state = t.work_order_states[match w.state {
+            WorkOrderState::Booked => 0,
+            WorkOrderState::Completed => 1,
+            WorkOrderState::NotReported => 2,
+        }];
+        parts.push(format!(
+            "{} {}: <strong class=\"wo-{}\">{}</strong>",
+            esc(t.work_order),
+            esc(&w.work_order_id),
+            attr(&format!("{:?}", w.state).to_lowercase()),
+            esc(state)
+        ));
+    }
+    let mut html = String::new();
+    if !parts.is_empty() {
+        html.push_str(&format!(
+            "<div class=\"meta ctx\">{}</div>",
+            parts.join(" · ")
+        ));
+    }
+    for m in &e.merged {
+        let reasons: Vec<&str> = m.reasons.iter().map(|r| lang.reason(*r)).collect();
+        let mut line = format!("{}: {}", t.also, reasons.join(", "));
+        for (label, v) in [(t.order, &m.order_id), ("", &m.topic)] {
+            if let Some(v) = v {
+                line.push_str(&if label.is_empty() {
+                    format!(" — {v}")
+                } else {
+                    format!(" · {label} {v}")
+                });
+            }
+        }
+        html.push_str(&format!(
+            "<div class=\"meta merged\" title=\"{}\">{}</div>",
+            attr(&m.source_id),
+            esc(&line)
+        ));
+    }
+    html
+}
+
+fn entry(
+    lang: Lang,
+    e: &QueueEntry,
+    now: DateTime<Utc>,
+    callable: bool,
+    causes: &[String],
+) -> String {
     let t = lang.texts();
     let name = e.customer_name.as_deref().unwrap_or(&e.customer_id);
     let reasons: Vec<&str> = e.reasons.iter().map(|r| lang.reason(*r)).collect();
@@ -248,6 +339,7 @@ fn entry(lang: Lang, e: &QueueEntry, now: DateTime<Utc>, callable: bool) -> Stri
         esc(local),
         esc(&countdown),
     );
+    html.push_str(&context_lines(lang, e));
     if callable {
         let action = format!("/callbacks/{}/outcome", attr(&e.task_id));
         for (outcome, label) in [
@@ -261,9 +353,23 @@ fn entry(lang: Lang, e: &QueueEntry, now: DateTime<Utc>, callable: bool) -> Stri
                 esc(label)
             ));
         }
+        // A repair resolves only with the customer's confirmation (required)
+        // and names its root cause (the outer loop).
+        let (required, cause) = if e.repair {
+            let options: String = causes
+                .iter()
+                .map(|c| format!("<option value=\"{}\">{}</option>", attr(c), esc(c)))
+                .collect();
+            (
+                " required",
+                format!(" <label>{} <select name=\"root_cause\" required><option value=\"\"></option>{options}</select></label>", esc(t.root_cause)),
+            )
+        } else {
+            ("", String::new())
+        };
         html.push_str(&format!(
             "<form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"outcome\" value=\"resolved\">\
-<label>{} <input name=\"resolution\" required></label> <label><input type=\"checkbox\" name=\"customer_satisfied\" value=\"true\"> {}</label> \
+<label>{} <input name=\"resolution\" required></label>{cause} <label><input type=\"checkbox\" name=\"customer_satisfied\" value=\"true\"{required}> {}</label> \
 <button class=\"primary\" type=\"submit\" name=\"do\" value=\"resolved\">{}</button></form>",
             esc(t.resolution),
             esc(t.satisfied),
@@ -302,7 +408,7 @@ pub fn queue(lang: Lang, who: &str, q: &Queue, now: DateTime<Utc>, notice: Optio
         }
         let items: String = entries
             .iter()
-            .map(|e| entry(lang, e, now, callable))
+            .map(|e| entry(lang, e, now, callable, &q.root_causes))
             .collect();
         format!("<ol>{items}</ol>")
     };

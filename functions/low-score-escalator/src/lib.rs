@@ -8,11 +8,12 @@
 //! `http://low-score-escalator.spin.internal`) `POST /internal/escalations`.
 
 use revisit_shared::flows::escalation::{self, receive};
-use revisit_shared::flows::escalator_tick;
 use revisit_shared::flows::report::loop_report_now;
+use revisit_shared::flows::{escalator_tick, findings};
 use revisit_shared::keys;
 use revisit_shared::routes::escalator::{
-    CALLBACK, CALLBACKS, CLAIM, ESCALATIONS_PATH, LOOP_REPORT, OUTCOME, TICK,
+    CALLBACK, CALLBACKS, CLAIM, ESCALATIONS_PATH, FINDINGS_REPORT, FIXES, LOOP_REPORT, OUTCOME,
+    TICK,
 };
 use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::storage::StorageExt;
@@ -36,8 +37,12 @@ async fn handle(req: Request) -> Response {
         (CLAIM, Method::Post) => claim_task(&req),
         (TICK, Method::Post) => tick(&req),
         (LOOP_REPORT, Method::Get) => report(&req),
-        (CALLBACKS | CALLBACK | LOOP_REPORT, _) => Err(ApiError::method_not_allowed("GET")),
-        (OUTCOME | TICK, _) => Err(ApiError::method_not_allowed("POST")),
+        (FINDINGS_REPORT, Method::Get) => findings_report(&req),
+        (FIXES, Method::Post) => record_fix(&req),
+        (CALLBACKS | CALLBACK | LOOP_REPORT | FINDINGS_REPORT, _) => {
+            Err(ApiError::method_not_allowed("GET"))
+        }
+        (OUTCOME | TICK | FIXES, _) => Err(ApiError::method_not_allowed("POST")),
         _ => Err(ApiError::not_found("no such endpoint")),
     };
     shell::render(result)
@@ -92,7 +97,7 @@ fn list(req: &Request) -> Result<Response, ApiError> {
     let state = match shell::query_param(req, "state") {
         None => None,
         Some(s) => Some(serde_json::from_value::<TaskState>(serde_json::Value::String(s.clone())).map_err(|_| {
-            ApiError::bad_request(format!("state must be open, claimed, reached, resolved, refused or expired (got {s:?})"))
+            ApiError::bad_request(format!("state must be open, claimed, reached, resolved, refused, expired or superseded (got {s:?})"))
         })?),
     };
     // Open tasks come from the open indexes; closed ones from the days they
@@ -120,6 +125,39 @@ fn tick(req: &Request) -> Result<Response, ApiError> {
     Ok(shell::json(200, &report))
 }
 
+/// `GET /reports/findings?from=&to=`: root causes by department and week,
+/// and whether each recorded fix brought its cause down.
+fn findings_report(req: &Request) -> Result<Response, ApiError> {
+    supervisor_only(req)?;
+    let date = |name: &str| {
+        let v = shell::query_param(req, name).ok_or_else(|| {
+            ApiError::bad_request(format!("`{name}` is required: a date like 2026-12-01"))
+        })?;
+        v.parse::<chrono::NaiveDate>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "`{name}` must be a date like 2026-12-01 (got {v:?})"
+            ))
+        })
+    };
+    let (from, to) = (date("from")?, date("to")?);
+    let policy = shell::escalation_policy()?;
+    let report = findings::report(&SpinStore::open()?, &policy, from, to)?;
+    Ok(shell::json(200, &report))
+}
+
+/// `POST /findings/fixes`: a department records what it changed.
+fn record_fix(req: &Request) -> Result<Response, ApiError> {
+    supervisor_only(req)?;
+    let input = parse_json(shell::body(req)?)?;
+    let policy = shell::escalation_policy()?;
+    let (fix, created) = findings::record_fix(&SpinStore::open()?, &input, &policy, shell::now())?;
+    let status = if created { 201 } else { 200 };
+    Ok(shell::json(
+        status,
+        &serde_json::json!({ "fix": fix, "duplicate": !created }),
+    ))
+}
+
 /// `GET /reports/loop`: totals, and the same by owner and by reason.
 fn report(req: &Request) -> Result<Response, ApiError> {
     supervisor_only(req)?;
@@ -138,10 +176,7 @@ fn get(req: &Request) -> Result<Response, ApiError> {
         return Err(forbidden(&id));
     }
     let policy = shell::escalation_policy()?;
-    let now = shell::now();
-    let place = policy.contact.place(&task.context.customer, now);
-    let mut value = serde_json::to_value(&task).map_err(|e| ApiError::internal(e.to_string()))?;
-    value["customer_local_time"] = now.with_timezone(&place.tz).to_rfc3339().into();
+    let value = revisit_shared::flows::queue::task_view(&store, &task, &policy, shell::now())?;
     Ok(shell::json(200, &value))
 }
 

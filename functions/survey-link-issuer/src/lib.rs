@@ -130,12 +130,31 @@ async fn accept(event: Event, now: DateTime<Utc>) -> Result<Response, ApiError> 
     let store = SpinStore::open()?;
 
     let plan = policy.plan(&event);
-    match intake::begin(&store, &event, revisit_shared::market::phone_country)? {
+    let merchant = shell::optional_variable("merchant_name").unwrap_or_else(|| "Revisit".into());
+    let cx = intake::IntakeContext {
+        policy: &policy,
+        merchant: &merchant,
+        phone_country: revisit_shared::market::phone_country,
+        now,
+    };
+    let (hand_off, acknowledge) = match intake::begin(&store, &event, &cx)? {
         Begun::Duplicate => return Ok(planned_response(&event, &plan, true)),
         Begun::Proceed {
-            hand_off: Some(request),
-        } => shell::hand_off(&store, &request).await?,
-        Begun::Proceed { hand_off: None } => {}
+            hand_off,
+            acknowledge,
+        } => (hand_off, acknowledge),
+    };
+    if let Some(ack) = acknowledge {
+        // At once, before anything else: the customer is waiting for us.
+        if let Err(e) = send::send_acknowledgement(&Outbound::read()?, &ack).await {
+            intake::ack_not_sent(&store, &event)?;
+            return Err(ApiError::unavailable(format!(
+                "the missed call's acknowledgement could not be sent ({e}); nothing is lost, retry the event"
+            )));
+        }
+    }
+    if let Some(request) = hand_off {
+        shell::hand_off(&store, &request).await?;
     }
     let first_delivery = intake::finish(&store, &event, &plan, now)?;
     Ok(planned_response(&event, &plan, !first_delivery))

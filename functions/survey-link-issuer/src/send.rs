@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use revisit_shared::message::{compose, MessageSettings};
+use revisit_shared::message::{compose, CallAcknowledgement, MessageSettings};
 use revisit_shared::model::{Channel, Contact, Survey};
 use revisit_shared::providers::{
     parse_providers, request as provider_request, Credentials, Outgoing, Provider,
@@ -62,6 +62,58 @@ pub async fn send_all(
     Ok(())
 }
 
+/// A missed call's acknowledgement SMS, to the SMS provider when one is
+/// configured, else to the generic sender as JSON.
+pub async fn send_acknowledgement(out: &Outbound, ack: &CallAcknowledgement) -> Result<(), String> {
+    let request = match out.providers.get(&Channel::Sms) {
+        Some(provider) => {
+            let outgoing = Outgoing {
+                message_id: &ack.message_id,
+                channel: Channel::Sms,
+                to: &ack.to,
+                locale: ack.locale,
+                subject: &out.merchant,
+                text: &ack.text,
+                link: "",
+            };
+            provider_call(provider_request(provider, &out.credentials, &outgoing))
+        }
+        None => json_request(
+            &out.sender_url,
+            serde_json::to_string(ack).expect("messages serialize"),
+        ),
+    };
+    deliver(request, "SMS").await
+}
+
+fn provider_call(call: revisit_shared::providers::HttpCall) -> Request {
+    let mut b = Request::builder();
+    b.method(Method::Post).uri(&call.url);
+    for (k, v) in &call.headers {
+        b.header(k, v);
+    }
+    b.body(call.body).build()
+}
+
+fn json_request(url: &str, body: String) -> Request {
+    Request::builder()
+        .method(Method::Post)
+        .uri(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .build()
+}
+
+async fn deliver(request: Request, what: &str) -> Result<(), String> {
+    let response: Response = spin_sdk::http::send(request)
+        .await
+        .map_err(|e| format!("{what} unreachable: {e}"))?;
+    if !(200..300).contains(response.status()) {
+        return Err(format!("{what} answered {}", response.status()));
+    }
+    Ok(())
+}
+
 /// One channel's message (`message::compose`), straight to the channel's
 /// provider when one is configured, else to the generic sender as JSON.
 async fn send_one(
@@ -88,30 +140,12 @@ async fn send_one(
                 link: &m.link,
             };
             let call = provider_request(provider, &out.credentials, &outgoing);
-            let mut b = Request::builder();
-            b.method(Method::Post).uri(&call.url);
-            for (k, v) in &call.headers {
-                b.header(k, v);
-            }
-            (b.body(call.body).build(), "provider")
+            (provider_call(call), "provider")
         }
         None => {
             let body = serde_json::to_string(&m).expect("messages serialize");
-            let request = Request::builder()
-                .method(Method::Post)
-                .uri(&out.sender_url)
-                .header("content-type", "application/json")
-                .body(body)
-                .build();
-            (request, "sender")
+            (json_request(&out.sender_url, body), "sender")
         }
     };
-    let response: Response = spin_sdk::http::send(request)
-        .await
-        .map_err(|e| format!("{who} unreachable: {e}"))?;
-    if !(200..300).contains(response.status()) {
-        let status = response.status();
-        return Err(format!("{who} answered {status} for {}", channel.as_str()));
-    }
-    Ok(())
+    deliver(request, &format!("{who} ({})", channel.as_str())).await
 }

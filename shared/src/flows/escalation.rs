@@ -190,6 +190,21 @@ fn record_too_late<S: Storage + ?Sized>(
     Ok(store.get_json(&keys::task(&task.task_id))?)
 }
 
+/// A closed repair's root cause, counted for the outer loop (by cause and
+/// for all causes, in the week the problem surfaced).
+fn count_finding<S: Storage + ?Sized>(
+    counts: &mut Tentative<S>,
+    before: &CallbackTask,
+    after: &CallbackTask,
+) -> Result<(), ApiError> {
+    if let Some(f) = crate::findings::finding_of(before, after) {
+        for cause in [f.cause.as_str(), crate::findings::ALL_CAUSES] {
+            counts.add(&keys::finding_counter(cause, &f.week, f.kind), 1)?;
+        }
+    }
+    Ok(())
+}
+
 fn count_complaint<S: Storage + ?Sized>(
     counts: &mut Tentative<S>,
     request: &EscalationRequest,
@@ -312,7 +327,8 @@ pub fn commit<S: Storage + ?Sized>(
         let mut counts = Tentative::new(store);
         let counted = metrics
             .iter()
-            .try_for_each(|m| bump(&mut counts, store, &next, m));
+            .try_for_each(|m| bump(&mut counts, store, &next, m))
+            .and_then(|_| count_finding(&mut counts, &task, &next));
         if let Err(e) = counted {
             counts.take_back();
             return Err(e);

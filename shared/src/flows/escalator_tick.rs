@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 use crate::flows::escalation::{commit, load, receive, settle};
 use crate::i18n::{texts, Lang};
 use crate::keys;
-use crate::model::{CallbackTask, Contact, History, Survey, TaskReason, TaskState};
+use crate::model::{CallbackTask, Contact, History, Survey, TaskReason, TaskState, WorkOrder};
 use crate::policy::SurveyPolicy;
 use crate::storage::{Storage, StorageExt};
 use crate::task::{
     answer_escalation, mark_breach, task_id_for, DeferredEscalation, EscalationPolicy,
-    EscalationRequest,
+    EscalationRequest, WORK_ORDER_OVERDUE_HOURS,
 };
 use crate::ApiError;
 
@@ -26,6 +26,7 @@ pub struct TickReport {
     pub breached: usize,
     pub expired: usize,
     pub birthday_callbacks: usize,
+    pub overdue_work_orders: usize,
 }
 
 /// One tick at `now` under the escalation and survey policies; `merchant`
@@ -94,12 +95,14 @@ pub fn run<S: Storage + ?Sized>(
     }
 
     let birthday_callbacks = birthday_callbacks(store, policy, now)?;
+    let overdue_work_orders = overdue_work_orders(store, policy, now)?;
     Ok(TickReport {
         delivered_from_outbox: delivered,
         deferred_received: thank_you,
         breached,
         expired,
         birthday_callbacks,
+        overdue_work_orders,
     })
 }
 
@@ -199,6 +202,67 @@ fn plan_deferred<S: Storage + ?Sized>(
         .collect();
     store.put_json(keys::DEFERRED_CURSOR, &DeferredCursor { at: now, read })?;
     Ok(received)
+}
+
+/// Work orders still open 48 h after they were booked: a proactive call
+/// (`work_order_overdue`), once per work order, before the customer has to
+/// chase. Reads only the hour buckets whose 48 h ran out since the last tick.
+fn overdue_work_orders<S: Storage + ?Sized>(
+    store: &S,
+    policy: &EscalationPolicy,
+    now: DateTime<Utc>,
+) -> Result<usize, ApiError> {
+    let since: DateTime<Utc> = store
+        .get_json(keys::WORK_ORDER_CURSOR)?
+        .map(|c: DateTime<Utc>| c - Duration::hours(1))
+        .unwrap_or(now - Duration::days(FIRST_DEFERRED_LOOKBACK_DAYS));
+    let mut logs = Vec::new();
+    let mut t = since;
+    while keys::hour_bucket(t) <= keys::hour_bucket(now) {
+        logs.push(keys::work_orders_due(&keys::hour_bucket(t)));
+        t += Duration::hours(1);
+    }
+    let ids: std::collections::BTreeSet<String> = store.read_logs(&logs)?.into_iter().collect();
+    let mut created = 0;
+    for id in ids {
+        let Some(wo) = store.get_json::<WorkOrder>(&keys::work_order(&id))? else {
+            continue;
+        };
+        let (Some(opened), None, Some(customer)) = (wo.opened_at, wo.completed_at, &wo.customer_id)
+        else {
+            continue;
+        };
+        let overdue_at = opened + Duration::hours(WORK_ORDER_OVERDUE_HOURS);
+        if overdue_at > now {
+            continue;
+        }
+        let contact: Contact = store
+            .get_json(&keys::contact(customer))?
+            .unwrap_or_else(|| Contact {
+                customer_id: customer.clone(),
+                ..Default::default()
+            });
+        let request = EscalationRequest {
+            source_id: format!("work-order-overdue:{id}"),
+            reasons: vec![TaskReason::WorkOrderOverdue],
+            contact,
+            answer: None,
+            question: None,
+            order_id: wo.order_id.clone(),
+            agent_id: None,
+            work_order_id: Some(id.clone()),
+            history: Vec::new(),
+            prior_complaints: 0,
+            reopens: None,
+            topic: None,
+            occurred_at: overdue_at,
+        };
+        if receive(store, &request, policy, now)?.is_some_and(|t| !t.state.is_closed()) {
+            created += 1;
+        }
+    }
+    store.put_json(keys::WORK_ORDER_CURSOR, &now)?;
+    Ok(created)
 }
 
 /// How recent a satisfied answer must be for a birthday call.

@@ -10,18 +10,22 @@
 //! Every step is idempotent, so a delivery that failed half-way is finished
 //! by the next one instead of being turned away as a duplicate.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::contact::month_of_birthday;
 use crate::event::Event;
 use crate::flows::contact::log_event;
+use crate::flows::escalation::commit;
 use crate::flows::survey::{create_survey, index_due};
 use crate::keys;
+use crate::message::{acknowledge_missed_call, CallAcknowledgement};
+use crate::model::CallbackTask;
 use crate::model::{ComplaintEntry, Contact, EventType, History, Survey, TaskReason, WorkOrder};
 use crate::policy::PlannedSurvey;
+use crate::policy::SurveyPolicy;
 use crate::storage::{Storage, StorageExt, Update};
-use crate::task::EscalationRequest;
+use crate::task::{supersede, EscalationRequest, WORK_ORDER_OVERDUE_HOURS};
 use crate::ApiError;
 
 /// What is kept per event for idempotency.
@@ -38,24 +42,86 @@ pub struct EventRecord {
 pub enum Begun {
     /// Its commit marker is there: taken in before, nothing to do.
     Duplicate,
-    /// Taken in up to the surveys; a callback to hand to the escalator first, if any.
-    Proceed { hand_off: Option<EscalationRequest> },
+    /// Taken in up to the surveys; a callback to hand to the escalator
+    /// first, if any, and a missed call's acknowledgement SMS to send at once
+    /// (claimed: if sending fails, [`ack_not_sent`] gives the claim back).
+    Proceed {
+        hand_off: Option<EscalationRequest>,
+        acknowledge: Option<CallAcknowledgement>,
+    },
 }
 
-/// Step 1 (see the module). `phone_country` names the country of a phone
-/// number (only the issuer carries the metadata for it).
+/// What taking in an event needs besides the event.
+pub struct IntakeContext<'a> {
+    pub policy: &'a SurveyPolicy,
+    /// The seller's name, for the acknowledgement SMS.
+    pub merchant: &'a str,
+    /// The country of a phone number (only the issuer carries the metadata).
+    pub phone_country: fn(&str) -> Option<String>,
+    pub now: DateTime<Utc>,
+}
+
+/// Step 1 (see the module).
 pub fn begin<S: Storage + ?Sized>(
     store: &S,
     event: &Event,
-    phone_country: fn(&str) -> Option<String>,
+    cx: &IntakeContext,
 ) -> Result<Begun, ApiError> {
     if store.get(&keys::event(&event.event_id))?.is_some() {
         return Ok(Begun::Duplicate);
     }
     log_event(store, event)?;
-    let contact = apply_side_effects(store, event, phone_country)?;
+    let contact = apply_side_effects(store, event, cx.phone_country)?;
+    if matches!(event.kind, EventType::CallAnswered | EventType::CaseClosed) {
+        close_missed_call(store, event, cx)?;
+    }
+    let acknowledge =
+        acknowledge_missed_call(event, &contact, &cx.policy.contact, cx.merchant, cx.now);
+    let acknowledge = match acknowledge {
+        Some(ack) if store.create_json(&keys::missed_call_ack(&event.event_id), &cx.now)? => {
+            Some(ack)
+        }
+        _ => None,
+    };
     let hand_off = callback_request(store, event, contact)?;
-    Ok(Begun::Proceed { hand_off })
+    Ok(Begun::Proceed {
+        hand_off,
+        acknowledge,
+    })
+}
+
+/// The acknowledgement of `event` could not be handed over: give its claim
+/// back, so the seller's retry of the event sends it.
+pub fn ack_not_sent<S: Storage + ?Sized>(store: &S, event: &Event) -> Result<(), ApiError> {
+    Ok(store.delete(&keys::missed_call_ack(&event.event_id))?)
+}
+
+/// The customer got through to us (`call.answered`), or the case of the
+/// order was closed: their task about a missed call before it closes by
+/// itself (`task::supersede`), nobody calls them back for nothing.
+fn close_missed_call<S: Storage + ?Sized>(
+    store: &S,
+    event: &Event,
+    cx: &IntakeContext,
+) -> Result<(), ApiError> {
+    let Some(id) = store.get_json::<String>(&keys::customer_open_task(&event.customer.id))? else {
+        return Ok(());
+    };
+    let Some(task) = store.get_json::<CallbackTask>(&keys::task(&id))? else {
+        return Ok(());
+    };
+    if event.kind == EventType::CaseClosed && task.context.order_id != event.order_id {
+        return Ok(());
+    }
+    let label = format!("{} {}", event.kind.as_str(), event.event_id);
+    let step = |t: &CallbackTask| {
+        supersede(t, &label, event.occurred_at, cx.now)
+            .ok_or_else(|| ApiError::conflict("nothing to close"))
+    };
+    match commit(store, &id, None, None, cx.policy, cx.now, step) {
+        Err(e) if e.status == 409 => Ok(()),
+        other => other.map(drop),
+    }
 }
 
 /// Step 2 (see the module): `true` if this delivery wrote the commit marker
@@ -151,14 +217,19 @@ fn apply_side_effects<S: Storage + ?Sized>(
                 if w.order_id.is_none() {
                     w.order_id = event.order_id.clone();
                 }
-                if opened {
-                    w.opened_at.get_or_insert(event.occurred_at);
+                if opened && w.opened_at.is_none() {
+                    w.opened_at = Some(event.occurred_at);
                 }
                 if completed {
                     w.completed_at = Some(event.occurred_at);
                 }
                 Update::Write(w)
             })?;
+            if opened {
+                // Looked at by the escalator's tick when its 48 h run out.
+                let due = event.occurred_at + Duration::hours(WORK_ORDER_OVERDUE_HOURS);
+                store.append_to_log(&keys::work_orders_due(&keys::hour_bucket(due)), wo)?;
+            }
         }
     }
     Ok(contact)
@@ -242,11 +313,21 @@ mod tests {
         .unwrap()
     }
 
+    fn cx(policy: &SurveyPolicy) -> IntakeContext<'_> {
+        IntakeContext {
+            policy,
+            merchant: "Shop",
+            phone_country: |_| Some("DE".into()),
+            now: now(),
+        }
+    }
+
     /// Both steps, as the issuer runs them (the hand-off aside); whether this
     /// delivery was the first.
     fn take_in<S: Storage + ?Sized>(store: &S, e: &Event) -> Result<bool, ApiError> {
-        let plan = SurveyPolicy::default().plan(e);
-        match begin(store, e, |_| Some("DE".into()))? {
+        let policy = SurveyPolicy::default();
+        let plan = policy.plan(e);
+        match begin(store, e, &cx(&policy))? {
             Begun::Duplicate => Ok(false),
             Begun::Proceed { .. } => finish(store, e, &plan, now()),
         }
@@ -326,10 +407,12 @@ mod tests {
     #[test]
     fn a_complaint_asks_for_a_callback_and_counts_repeats() {
         let s = MemoryStorage::new();
+        let policy = SurveyPolicy::default();
         let mut e = event("complaint.opened");
         let Begun::Proceed {
             hand_off: Some(first),
-        } = begin(&s, &e, |_| None).unwrap()
+            ..
+        } = begin(&s, &e, &cx(&policy)).unwrap()
         else {
             panic!("a complaint asks for a human");
         };
@@ -338,14 +421,88 @@ mod tests {
         e.event_id = "ev-complaint-2".into();
         let Begun::Proceed {
             hand_off: Some(second),
-        } = begin(&s, &e, |_| None).unwrap()
+            ..
+        } = begin(&s, &e, &cx(&policy)).unwrap()
         else {
             panic!("a complaint asks for a human");
         };
         assert_eq!(second.prior_complaints, 1);
         assert!(matches!(
-            begin(&s, &event("order.delivered"), |_| None).unwrap(),
-            Begun::Proceed { hand_off: None }
+            begin(&s, &event("order.delivered"), &cx(&policy)).unwrap(),
+            Begun::Proceed {
+                hand_off: None,
+                acknowledge: None
+            }
         ));
+    }
+
+    #[test]
+    fn a_missed_call_is_acknowledged_once_and_closes_when_the_customer_gets_through() {
+        for mode in KvMode::ALL {
+            let s = MemoryStorage::in_memory_like(mode);
+            let policy = SurveyPolicy::default();
+            let e = event("call.missed");
+            let Begun::Proceed {
+                hand_off: Some(req),
+                acknowledge: Some(ack),
+            } = begin(&s, &e, &cx(&policy)).unwrap()
+            else {
+                panic!("{mode:?}: a missed call asks for a callback and an SMS");
+            };
+            assert_eq!((ack.to.as_str(), ack.locale), ("+4915112345678", "en"));
+            assert!(ack.text.contains("within the hour"), "{}", ack.text);
+            // The same call again (a retry before the commit marker): no second SMS.
+            let Begun::Proceed { acknowledge, .. } = begin(&s, &e, &cx(&policy)).unwrap() else {
+                panic!()
+            };
+            assert!(acknowledge.is_none(), "{mode:?}");
+            // A failed hand-over gives the claim back.
+            ack_not_sent(&s, &e).unwrap();
+            let Begun::Proceed { acknowledge, .. } = begin(&s, &e, &cx(&policy)).unwrap() else {
+                panic!()
+            };
+            assert!(acknowledge.is_some(), "{mode:?}");
+            let task = crate::flows::escalation::receive(
+                &s,
+                &req,
+                &crate::task::EscalationPolicy::default(),
+                now(),
+            )
+            .unwrap()
+            .unwrap();
+            assert_eq!(task.state, crate::model::TaskState::Open);
+            let mut answered = event("call.answered");
+            answered.occurred_at = e.occurred_at + chrono::Duration::minutes(10);
+            begin(&s, &answered, &cx(&policy)).unwrap();
+            let after: crate::model::CallbackTask =
+                s.get_json(&keys::task(&task.task_id)).unwrap().unwrap();
+            assert_eq!(after.state, crate::model::TaskState::Superseded, "{mode:?}");
+            assert!(
+                s.get_json::<String>(&keys::customer_open_task("c1"))
+                    .unwrap()
+                    .is_none(),
+                "{mode:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_acknowledgement_at_night_or_for_a_late_report() {
+        let s = MemoryStorage::new();
+        let policy = SurveyPolicy::default();
+        let mut e = event("call.missed");
+        let mut night = cx(&policy);
+        night.now = "2026-12-01T22:10:00+01:00".parse().unwrap();
+        e.occurred_at = night.now - chrono::Duration::minutes(5);
+        let Begun::Proceed { acknowledge, .. } = begin(&s, &e, &night).unwrap() else {
+            panic!()
+        };
+        assert!(acknowledge.is_none(), "quiet hours");
+        e.event_id = "ev-late".into();
+        e.occurred_at = now() - chrono::Duration::hours(3);
+        let Begun::Proceed { acknowledge, .. } = begin(&s, &e, &cx(&policy)).unwrap() else {
+            panic!()
+        };
+        assert!(acknowledge.is_none(), "reported three hours late");
     }
 }

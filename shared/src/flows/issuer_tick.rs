@@ -524,8 +524,15 @@ mod tests {
             "customer": {"id": "c1", "email": "anna@example.de", "time_zone": "Europe/Berlin"}
         }))
         .unwrap();
-        let plan = SurveyPolicy::default().plan(&e);
-        begin(s, &e, |_| None).unwrap();
+        let policy = SurveyPolicy::default();
+        let plan = policy.plan(&e);
+        let cx = crate::flows::intake::IntakeContext {
+            policy: &policy,
+            merchant: "Shop",
+            phone_country: |_| None,
+            now: e.occurred_at,
+        };
+        begin(s, &e, &cx).unwrap();
         finish(s, &e, &plan, e.occurred_at).unwrap();
         plan[0].due_at
     }

@@ -11,6 +11,7 @@ pub mod contact;
 pub mod erasure;
 pub mod escalation;
 pub mod escalator_tick;
+pub mod findings;
 pub mod intake;
 pub mod integrity;
 pub mod issuer_tick;

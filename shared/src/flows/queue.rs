@@ -5,20 +5,22 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::calling_hours::Window;
+use crate::contact::open_cases;
 use crate::keys;
-use crate::model::{CallbackTask, Contact, TaskReason, WorkOrder};
+use crate::model::{CallbackTask, Contact, EventLogEntry, MergedEscalation, TaskReason, WorkOrder};
 use crate::storage::{Storage, StorageExt};
 use crate::task::EscalationPolicy;
-use crate::window::{check_window, WindowCheck, WindowReason};
+use crate::window::{check_window, work_order_view, WindowCheck, WindowReason, WorkOrderView};
 use crate::ApiError;
 
-/// The task's window, judged with the freshest contact, work-order and contact records.
+/// The task's window, judged with the freshest contact, work-order and
+/// contact records; and where its work order stands.
 pub fn judge<S: Storage + ?Sized>(
     store: &S,
     task: &CallbackTask,
     policy: &EscalationPolicy,
     now: DateTime<Utc>,
-) -> Result<WindowCheck, ApiError> {
+) -> Result<(WindowCheck, Option<WorkOrderView>), ApiError> {
     let contact: Contact = store
         .get_json(&keys::contact(&task.customer_id))?
         .unwrap_or_else(|| task.context.customer.clone());
@@ -29,14 +31,57 @@ pub fn judge<S: Storage + ?Sized>(
     let contacts_made: Vec<DateTime<Utc>> = store
         .get_json(&keys::contacts(&task.customer_id))?
         .unwrap_or_default();
-    Ok(check_window(
+    let check = check_window(
         task,
         &contact,
         work_order.as_ref(),
         &contacts_made,
         policy,
         now,
-    ))
+    );
+    let view = task
+        .work_order_id
+        .as_deref()
+        .map(|id| work_order_view(id, work_order.as_ref()));
+    Ok((check, view))
+}
+
+/// A task as `GET /callbacks/:id` shows it: the task, with what the caller
+/// needs current rather than as it was when the task was made — the
+/// customer's contact record (phone number), their timeline and open cases,
+/// the orders every merged escalation named, the work order's state, and
+/// the customer's local time.
+pub fn task_view<S: Storage + ?Sized>(
+    store: &S,
+    task: &CallbackTask,
+    policy: &EscalationPolicy,
+    now: DateTime<Utc>,
+) -> Result<serde_json::Value, ApiError> {
+    let mut task = task.clone();
+    if let Some(contact) = store.get_json::<Contact>(&keys::contact(&task.customer_id))? {
+        task.context.customer = contact;
+    }
+    let events: Vec<EventLogEntry> = store
+        .get_json(&keys::event_log(&task.customer_id))?
+        .unwrap_or_default();
+    task.context.open_cases = open_cases(&events);
+    task.context.events = events;
+    let (check, work_order) = judge(store, &task, policy, now)?;
+    let mut orders: Vec<String> = Vec::new();
+    for o in std::iter::once(&task.context.order_id)
+        .chain(task.context.merged.iter().map(|m| &m.order_id))
+        .flatten()
+    {
+        if !orders.contains(o) {
+            orders.push(o.clone());
+        }
+    }
+    let mut value = serde_json::to_value(&task).map_err(|e| ApiError::internal(e.to_string()))?;
+    value["customer_local_time"] = check.customer_local_time.into();
+    value["phone"] = task.context.customer.phone.clone().into();
+    value["orders"] = orders.into();
+    value["work_order"] = serde_json::to_value(work_order).unwrap_or_default();
+    Ok(value)
 }
 
 /// One line of the queue: what an agent needs to see before dialling.
@@ -56,12 +101,22 @@ pub struct QueueEntry {
     pub question: Option<String>,
     pub next_window: Option<Window>,
     pub reasons_not_now: Vec<WindowReason>,
+    pub phone: Option<String>,
+    pub order_id: Option<String>,
+    /// Where the task's work order stands (booked: the technician has not come).
+    pub work_order: Option<WorkOrderView>,
+    /// Every later escalation merged into the task, with its source, order and topic.
+    pub merged: Vec<MergedEscalation>,
+    /// A repair (its resolution needs the customer's confirmation and a root cause).
+    pub repair: bool,
 }
 
 #[derive(Serialize)]
 pub struct Queue {
     pub callable_now: Vec<QueueEntry>,
     pub later: Vec<QueueEntry>,
+    /// The root causes an agent can record when resolving a repair.
+    pub root_causes: Vec<String>,
 }
 
 /// The open tasks of `owner` (all open tasks when `None`), split into callable
@@ -87,9 +142,10 @@ pub fn build_queue<S: Storage + ?Sized>(
     let mut queue = Queue {
         callable_now: Vec::new(),
         later: Vec::new(),
+        root_causes: policy.root_causes.keys().cloned().collect(),
     };
     for task in tasks {
-        let check = judge(store, &task, policy, now)?;
+        let (check, work_order) = judge(store, &task, policy, now)?;
         let answer = task.context.answer.as_ref();
         let entry = QueueEntry {
             task_id: task.task_id.clone(),
@@ -106,6 +162,11 @@ pub fn build_queue<S: Storage + ?Sized>(
             question: task.context.question.clone(),
             next_window: check.next_window,
             reasons_not_now: check.reasons.clone(),
+            phone: task.context.customer.phone.clone(),
+            order_id: task.context.order_id.clone(),
+            work_order,
+            merged: task.context.merged.clone(),
+            repair: crate::task::is_repair(&task),
         };
         if check.callable_now {
             queue.callable_now.push(entry);
