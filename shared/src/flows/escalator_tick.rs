@@ -233,7 +233,8 @@ fn overdue_work_orders<S: Storage + ?Sized>(
             continue;
         };
         let overdue_at = opened + Duration::hours(WORK_ORDER_OVERDUE_HOURS);
-        if overdue_at > now {
+        let source = format!("work-order-overdue:{id}");
+        if overdue_at > now || store.get(&keys::task_source(&source))?.is_some() {
             continue;
         }
         let contact: Contact = store
@@ -243,7 +244,7 @@ fn overdue_work_orders<S: Storage + ?Sized>(
                 ..Default::default()
             });
         let request = EscalationRequest {
-            source_id: format!("work-order-overdue:{id}"),
+            source_id: source,
             reasons: vec![TaskReason::WorkOrderOverdue],
             contact,
             answer: None,
