@@ -29,12 +29,16 @@ try {
   const first = page.locator('#now li.task').first();
   const taskId = await first.getAttribute('data-task-id');
   await first.locator('input[name=resolution]').fill('replacement sent');
+  // A repair names its root cause (the outer loop) and needs the customer's confirmation.
+  const cause = first.locator('select[name=root_cause]');
+  const isRepair = (await cause.count()) > 0;
+  if (isRepair) await cause.selectOption('product_defect');
   await first.locator('input[name=customer_satisfied]').check();
   await first.locator('button[value=resolved]').click();
   await page.waitForSelector('.notice');
   const after = { now: await names('now'), later: await names('later') };
   const notice = await page.textContent('.notice');
-  console.log(JSON.stringify({ step: 'resolved', taskId, notice, ...after, scriptsRun }));
+  console.log(JSON.stringify({ step: 'resolved', taskId, isRepair, notice, ...after, scriptsRun }));
 
   await page.screenshot({ path: shot.replace(/\.png$/, '-zh.png'), fullPage: true });
   await page.goto(`${base}/queue/page?lang=en`);

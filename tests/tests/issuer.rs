@@ -504,6 +504,7 @@ fn providers_get_their_documented_request_shapes() {
     // A provider error is retried later, never lost; what was acknowledged is never sent again.
     let mut c2 = customer("prov2", BERLIN);
     c2["phone"] = json!("+4915112340000");
+    c2["whatsapp"] = json!("+4915112340000");
     host.set_clock("2026-12-02T10:00:00+01:00");
     let body = event_body(
         "prov-2",
@@ -525,8 +526,8 @@ fn providers_get_their_documented_request_shapes() {
     *sender.fail_path.lock().unwrap() = None;
     host.set_clock("2026-12-05T10:11:00+01:00");
     let t = tick(&host);
-    // The retry sends what was not acknowledged: the SMS, and WhatsApp (to the
-    // phone), which the first attempt never reached.
+    // The retry sends what was not acknowledged: the SMS, and WhatsApp, which
+    // the first attempt never reached.
     assert_eq!(
         (t["sent"].as_i64(), t["messages"].as_i64()),
         (Some(1), Some(2)),

@@ -176,13 +176,30 @@ fn the_agents_page_works_in_a_real_browser() {
     let hostile = r#"<script>alert("x")</script><img src=x onerror=alert(1)>"#;
     assert_eq!(host.answer(&links[0].0, 1, Some(hostile)).0, 200);
     host.set_clock("2026-12-07T10:00:00+01:00");
-    for (id, kind, name) in [
-        ("b-1", "complaint.opened", "Anna"),
-        ("b-2", "call.missed", "Ben"),
+    // Anna complains about a visit that is booked, not done; Ben's number is known.
+    let booked = event_body(
+        "b-1-booked",
+        "work_order.opened",
+        "2026-12-06T10:00:00+01:00",
+        customer("cust-b-1", BERLIN),
+        json!({"work_order_id": "wo-anna"}),
+    );
+    assert_eq!(host.post_event(&booked).status(), 202);
+    for (id, kind, name, extra) in [
+        (
+            "b-1",
+            "complaint.opened",
+            "Anna",
+            json!({"work_order_id": "wo-anna"}),
+        ),
+        ("b-2", "call.missed", "Ben", json!({})),
     ] {
         let mut c = customer(&format!("cust-{id}"), BERLIN);
         c["name"] = json!(name);
-        escalate(&host, id, kind, c, "agent-7", json!({}));
+        if name == "Ben" {
+            c["phone"] = json!("+4915112345678");
+        }
+        escalate(&host, id, kind, c, "agent-7", extra);
     }
     escalate(
         &host,
@@ -209,6 +226,13 @@ fn the_agents_page_works_in_a_real_browser() {
         page.contains("&lt;script&gt;") && !page.contains("<script>"),
         "{page}"
     );
+    // What the caller needs before dialling: the number, the order, the visit's state.
+    assert!(page.contains("href=\"tel:+4915112345678\""), "{page}");
+    assert!(
+        page.contains("order-b-1") && page.contains("wo-anna"),
+        "{page}"
+    );
+    assert!(page.contains("class=\"wo-booked\""), "{page}");
 
     let artifacts = project_root().join("tests/artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
@@ -262,6 +286,11 @@ fn the_agents_page_works_in_a_real_browser() {
     assert_eq!(task["state"], "resolved");
     assert_eq!(task["resolution"], "replacement sent");
     assert_eq!(task["customer_satisfied"], true);
+    assert_eq!(resolved["isRepair"], true, "{resolved}");
+    assert_eq!(
+        (task["root_cause"].as_str(), task["department"].as_str()),
+        (Some("product_defect"), Some("quality"))
+    );
     let png = std::fs::read(&shot).expect("a screenshot");
     assert!(
         png.len() > 1000 && png.starts_with(b"\x89PNG"),
