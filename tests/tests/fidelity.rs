@@ -64,11 +64,9 @@ fn outcome(host: &Host, task_id: &str, body: Value) -> (u16, Value) {
 
 #[test]
 fn every_customer_is_reached_on_the_channels_they_have_at_once() {
+    // The default configuration, as a new user has it.
     let sender = Sender::start();
-    // Two contacts a day: three messages of one survey must count as one.
-    let rules = r#"{"limits": {"per_day": 2, "per_week": 5}}"#;
-    let host =
-        Host::start(HostConfig::revisit(sender.port).set("SPIN_VARIABLE_CONTACT_RULES", rules));
+    let host = Host::start(HostConfig::revisit(sender.port));
     // A domestic Chinese customer with only a phone number, zone inferred from it.
     let cn = json!({"id": "cn-1", "name": "王芳", "phone": "+8613812345678", "locale": "zh-CN"});
     let planned = post(
@@ -128,16 +126,17 @@ fn every_customer_is_reached_on_the_channels_they_have_at_once() {
     assert!(three
         .iter()
         .all(|m| m["survey_id"] == three[0]["survey_id"]));
-    // One contact: a second survey the same day still fits a limit of two.
+    // One contact, not three: a survey the next day still fits the default
+    // limit of three a week.
     post(
         &host,
         "us-svc",
         "service.completed",
-        "2026-12-10T10:10:00-06:00",
+        "2026-12-10T16:00:00-06:00",
         &us,
         json!({"work_order_id": "wo-us"}),
     );
-    let t = tick(&host, "2026-12-10T12:15:00-06:00");
+    let t = tick(&host, "2026-12-11T10:15:00-06:00");
     assert_eq!(t["sent"], 1, "three messages were one contact: {t}");
     // The first answer on any channel wins.
     let by = |c: &str| {

@@ -100,6 +100,8 @@ pub fn erase_customer<S: Storage + ?Sized>(store: &S, customer_id: &str) -> Stor
                     if let Some(a) = m.answer.as_mut() {
                         changed |= scrub_answer(a);
                     }
+                    // A complaint's topic is the customer's matter in words.
+                    changed |= m.topic.take().is_some();
                 }
                 for attempt in t.attempts.iter_mut() {
                     changed |= attempt.note.take().is_some();

@@ -404,4 +404,50 @@ mod tests {
             assert!(steps >= 4, "{mode:?}: only {steps} operations?");
         }
     }
+
+    #[test]
+    fn a_birthday_call_is_for_a_key_customer_satisfied_lately() {
+        let now = at("2026-12-04T10:00:00+01:00");
+        let policy = EscalationPolicy::default();
+        let answer = |id: &str, at_: &str| crate::model::Answer {
+            survey_id: id.into(),
+            channel: crate::model::Channel::Email,
+            kind: crate::model::SurveyKind::Product,
+            scale: crate::model::Scale::Nps,
+            score: 9,
+            comment: None,
+            reasons: vec![],
+            answered_at: at(at_),
+        };
+        let s = MemoryStorage::new();
+        for (id, tier, answered) in [
+            ("key-recent", Some("key"), "2026-11-20T10:00:00+01:00"),
+            ("key-last-year", Some("vip"), "2025-12-01T10:00:00+01:00"),
+            ("ordinary", None, "2026-11-20T10:00:00+01:00"),
+        ] {
+            let contact = Contact {
+                customer_id: id.into(),
+                tier: tier.map(str::to_string),
+                birthday: Some("1990-12-24".into()),
+                ..Default::default()
+            };
+            s.put_json(&keys::contact(id), &contact).unwrap();
+            let history = History {
+                answers: vec![answer(&format!("sv-{id}"), answered)],
+                ..Default::default()
+            };
+            s.put_json(&keys::history(id), &history).unwrap();
+            s.add_to_list(&keys::birthdays(12), id).unwrap();
+        }
+        assert_eq!(birthday_callbacks(&s, &policy, now).unwrap(), 1);
+        let made: Option<String> = s
+            .get_json(&keys::task_source("birthday:key-recent:2026"))
+            .unwrap();
+        assert!(made.is_some(), "only the key customer satisfied lately");
+        assert_eq!(
+            birthday_callbacks(&s, &policy, now).unwrap(),
+            0,
+            "once a year"
+        );
+    }
 }

@@ -153,7 +153,9 @@ fn delivery(id: &str, day: u32) -> String {
         id,
         "order.delivered",
         &format!("2026-12-{day:02}T10:00:00+01:00"),
-        json!({"id": format!("c-{id}"), "email": format!("{id}@example.com"), "locale": "en", "time_zone": "Europe/Berlin"}),
+        // One customer in ten is a key customer (thank-you calls are for them only).
+        json!({"id": format!("c-{id}"), "email": format!("{id}@example.com"), "locale": "en",
+            "time_zone": "Europe/Berlin", "tier": if id.ends_with('5') { "key" } else { "standard" }}),
         json!({"category": "high_value", "agent_id": format!("agent-{}", id.len() % 5)}),
     )
 }
