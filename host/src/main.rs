@@ -21,6 +21,7 @@ mod variables;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -81,6 +82,20 @@ enum Command {
         /// still answers in the app's own words.
         #[arg(long, default_value_t = 1024 * 1024)]
         max_body_bytes: u64,
+        /// Longest a request may run in a component, in seconds, before the
+        /// instance is stopped (500) and the host serves on.
+        #[arg(long, default_value_t = 120)]
+        request_deadline: u64,
+        /// Most linear memory one instance may grow to, in MiB.
+        #[arg(long, default_value_t = 256)]
+        max_instance_memory_mb: usize,
+        /// Longest a client may take to send a request's headers, in seconds
+        /// (an idle kept-alive connection is closed after it too).
+        #[arg(long, default_value_t = 30)]
+        header_timeout: u64,
+        /// Most connections served at once; more wait in the listen queue.
+        #[arg(long, default_value_t = 4096)]
+        max_connections: usize,
     },
 }
 
@@ -97,6 +112,10 @@ fn main() -> ExitCode {
             test_clock,
             outbound_timeout,
             max_body_bytes,
+            request_deadline,
+            max_instance_memory_mb,
+            header_timeout,
+            max_connections,
         } => (|| {
             if do_build {
                 build(&manifest)?;
@@ -112,9 +131,15 @@ fn main() -> ExitCode {
                 limits: Limits {
                     outbound_timeout: std::time::Duration::from_secs(outbound_timeout),
                     max_body_bytes,
+                    request_deadline: std::time::Duration::from_secs(request_deadline),
+                    max_instance_memory: max_instance_memory_mb << 20,
                 },
             };
-            up(load(&manifest)?, listen, options)
+            let connections = ConnectionLimits {
+                header_timeout: std::time::Duration::from_secs(header_timeout),
+                max_connections: max_connections.max(1),
+            };
+            up(load(&manifest)?, listen, options, connections)
         })(),
     };
     match result {
@@ -150,7 +175,21 @@ fn build(manifest: &Path) -> Result<()> {
     Ok(())
 }
 
-fn up(manifest: Manifest, listen: SocketAddr, options: AppOptions) -> Result<()> {
+/// What a client's connection may take.
+struct ConnectionLimits {
+    header_timeout: std::time::Duration,
+    max_connections: usize,
+}
+
+/// How long a stop (SIGTERM, Ctrl-C) waits for requests in flight.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn up(
+    manifest: Manifest,
+    listen: SocketAddr,
+    options: AppOptions,
+    limits: ConnectionLimits,
+) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -180,24 +219,61 @@ fn up(manifest: Manifest, listen: SocketAddr, options: AppOptions) -> Result<()>
         if options.test_mode {
             eprintln!("Test mode: host control endpoints under http://{local}{CONTROL_PREFIX}");
         }
+        let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+        // Told to every connection at a stop: finish the request in flight, then close.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         loop {
+            // A connection slot first: past the cap, clients wait in the listen queue.
+            let slot = slots.clone().acquire_owned().await?;
             let (stream, client) = tokio::select! {
-                accepted = listener.accept() => accepted?,
-                _ = tokio::signal::ctrl_c() => { eprintln!("shutting down"); return Ok(()); }
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Too many open files, a connection reset before accept…: the
+                        // host survives, and tries again a little later.
+                        eprintln!("accept failed: {e}; retrying in 100 ms");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                _ = tokio::signal::ctrl_c() => break,
+                _ = terminate.recv() => break,
             };
             let app = app.clone();
+            let service = hyper::service::service_fn(move |req| app.clone().handle(req, client, local));
+            let conn = http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service);
+            let mut stop = stop_rx.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| app.clone().handle(req, client, local));
-                if let Err(e) = http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await
-                {
-                    if !e.is_incomplete_message() {
+                let mut conn = std::pin::pin!(conn);
+                let result = tokio::select! {
+                    r = conn.as_mut() => r,
+                    _ = stop.changed() => {
+                        conn.as_mut().graceful_shutdown();
+                        conn.await
+                    }
+                };
+                if let Err(e) = result {
+                    if !e.is_incomplete_message() && !e.is_timeout() {
                         eprintln!("connection from {client}: {e}");
                     }
                 }
+                drop(slot);
             });
         }
+        // Stop: no new connections; requests in flight finish, idle ones close.
+        drop(listener);
+        let _ = stop_tx.send(true);
+        eprintln!("shutting down: waiting up to {DRAIN_TIMEOUT:?} for requests in flight");
+        let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+        match tokio::time::timeout(DRAIN_TIMEOUT, slots.acquire_many(all)).await {
+            Ok(_) => eprintln!("stopped: every request in flight was answered"),
+            Err(_) => eprintln!("stopped: some requests were still running after {DRAIN_TIMEOUT:?}"),
+        }
+        Ok(())
     })
 }

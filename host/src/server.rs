@@ -132,14 +132,24 @@ pub struct Limits {
     /// The longest an outbound request may take to connect, to its first
     /// response byte, and between bytes (wasi-http's own default is 600 s).
     pub outbound_timeout: std::time::Duration,
-    /// The largest request body a component is handed.
+    /// The largest request body a component is handed (announced or streamed).
     pub max_body_bytes: u64,
+    /// How long one request may run in a component, its own code and the
+    /// host calls it waits on together; past it the instance is stopped.
+    pub request_deadline: std::time::Duration,
+    /// The most linear memory one instance may have.
+    pub max_instance_memory: usize,
 }
+
+/// How often the engine's epoch advances: the granularity of the deadline.
+const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
 
 impl App {
     pub fn load(manifest: &Manifest, options: &AppOptions) -> Result<Arc<App>> {
         let mut config = Config::new();
         config.wasm_component_model(true);
+        // Guest code is interrupted at its deadline (`Limits::request_deadline`).
+        config.epoch_interruption(true);
         if let Some(pooling) = pooling_allocation() {
             config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling));
         }
@@ -154,6 +164,16 @@ impl App {
             ),
         }
         let engine = Engine::new(&config)?;
+        let ticker = engine.weak();
+        std::thread::Builder::new()
+            .name("epoch".into())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })?;
 
         let mut linker = Linker::<RequestState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -252,6 +272,17 @@ impl App {
             );
             return Ok(plain(413, &why));
         }
+        // A body streamed without a length is cut at the same limit: the
+        // component's read of it fails past it.
+        let max = self.limits.max_body_bytes;
+        let req = req.map(|b| {
+            http_body_util::Limited::new(b, max as usize).map_err(move |e| {
+                match e.downcast::<hyper::Error>() {
+                    Ok(h) => wasmtime_wasi_http::Error::Hyper(*h),
+                    Err(_) => wasmtime_wasi_http::Error::HttpRequestBodySize(Some(max)),
+                }
+            })
+        });
         let req = add_spin_headers(req, &matched, client, local);
         let resp = match self.serve_component(&component, req).await {
             Ok(r) => r,
@@ -331,8 +362,15 @@ impl App {
                 kv: app.kv.clone(),
                 faults: app.faults.clone(),
                 kv_ops: 0,
+                limits: wasmtime::StoreLimitsBuilder::new()
+                    .memory_size(app.limits.max_instance_memory)
+                    .build(),
             };
             let mut store = Store::new(loaded.pre.engine(), state);
+            store.limiter(|s| &mut s.limits);
+            let deadline = app.limits.request_deadline;
+            store.set_epoch_deadline((deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64);
+            store.epoch_deadline_trap();
             let (sender, receiver) = tokio::sync::oneshot::channel();
             let req = store
                 .data_mut()
@@ -359,7 +397,16 @@ impl App {
                     .fetch_add(store.data().kv_ops, Ordering::Relaxed);
                 result
             });
-            match receiver.await {
+            // Guest code traps at its epoch deadline; a request stuck in a
+            // host call (a store, an outbound request) is dropped here.
+            let receiver = match tokio::time::timeout(deadline + EPOCH_TICK * 10, receiver).await {
+                Ok(r) => r,
+                Err(_) => {
+                    task.abort();
+                    bail!("component `{id}` ran past its deadline of {deadline:?} (--request-deadline) and was stopped");
+                }
+            };
+            match receiver {
                 Ok(Ok(resp)) => Ok(resp),
                 Ok(Err(e)) => Err(anyhow!("component `{id}` answered with an error: {e:?}")),
                 Err(_) => {
@@ -368,6 +415,12 @@ impl App {
                         Ok(Err(e)) => anyhow::Error::from(e),
                         Err(e) => e.into(),
                     };
+                    let interrupted = e.chain().any(|c| {
+                        c.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt)
+                    });
+                    if interrupted {
+                        bail!("component `{id}` ran past its deadline of {deadline:?} (--request-deadline) and was stopped");
+                    }
                     Err(e.context(format!("component `{id}` trapped before it answered")))
                 }
             }
@@ -455,12 +508,12 @@ impl App {
     }
 }
 
-fn add_spin_headers(
-    req: hyper::Request<hyper::body::Incoming>,
+fn add_spin_headers<B>(
+    req: hyper::Request<B>,
     matched: &RouteMatch,
     client: SocketAddr,
     local: SocketAddr,
-) -> hyper::Request<hyper::body::Incoming> {
+) -> hyper::Request<B> {
     let (mut parts, body) = req.into_parts();
     let host = parts
         .headers

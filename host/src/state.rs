@@ -25,6 +25,8 @@ pub struct RequestState {
     pub faults: Faults,
     /// Key-value operations made by this request (reported in the host's stats).
     pub kv_ops: u64,
+    /// The instance's memory limit (`Limits::max_instance_memory`).
+    pub limits: wasmtime::StoreLimits,
 }
 
 impl WasiView for RequestState {

@@ -84,3 +84,160 @@ fn a_sender_that_never_answers_does_not_hold_a_tick() {
     assert_eq!(state["state"], "planned", "back for a retry: {state}");
     assert!(held.join().unwrap() >= 1, "the sender was reached");
 }
+
+/// The probe app (a component that does what its path says), with host arguments.
+fn probe(args: &[&str]) -> Host {
+    let mut config = HostConfig {
+        manifest: project_root().join("tests/fixtures/probe.toml"),
+        env: Vec::new(),
+        args: Vec::new(),
+    };
+    for a in args {
+        config = config.arg(*a);
+    }
+    Host::start(config)
+}
+
+fn get(host: &Host, path: &str) -> (u16, String) {
+    let r = host.http.get(host.url(path)).send().unwrap();
+    (r.status().as_u16(), r.text().unwrap())
+}
+
+#[test]
+fn a_guest_that_loops_is_stopped_at_its_deadline_and_the_host_serves_on() {
+    let host = probe(&["--request-deadline", "2"]);
+    let started = Instant::now();
+    let (status, _) = get(&host, "/probe/spin");
+    let took = started.elapsed();
+    assert_eq!(status, 500);
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
+    assert!(host.log().contains("deadline"), "{}", host.log());
+    assert_eq!(get(&host, "/probe/hello"), (200, "hello".into()));
+}
+
+#[test]
+fn a_guest_that_asks_for_a_gigabyte_is_refused_and_the_host_serves_on() {
+    let host = probe(&["--max-instance-memory-mb", "64"]);
+    let (status, _) = get(&host, "/probe/hog");
+    assert_eq!(status, 500, "{}", host.log());
+    assert_eq!(get(&host, "/probe/hello"), (200, "hello".into()));
+    // With room for it, the same guest gets its gigabyte: the limit is the host's.
+    let roomy = probe(&["--max-instance-memory-mb", "2048"]);
+    assert_eq!(get(&roomy, "/probe/hog"), (200, (1u64 << 30).to_string()));
+}
+
+#[test]
+fn a_streamed_body_over_the_limit_never_reaches_the_guest_whole() {
+    let host = probe(&["--max-body-bytes", "1024"]);
+    // Chunked: no Content-Length to refuse up front.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..8).map(|_| Ok(vec![b'x'; 512])).collect();
+    let body = reqwest::blocking::Body::new(StreamedBody(chunks.into_iter()));
+    // The guest's read fails past the limit: an error status, or the
+    // connection cut while the client still sends; never the whole 4 KiB.
+    match host
+        .http
+        .post(host.url("/probe/echo-len"))
+        .body(body)
+        .send()
+    {
+        Ok(r) => assert_ne!(r.status().as_u16(), 200, "{:?}", r.text()),
+        Err(e) => assert!(e.is_body() || e.is_request(), "{e}"),
+    }
+    assert!(
+        !host.log().contains("echo-len -> probe 200"),
+        "{}",
+        host.log()
+    );
+    // Within the limit, streamed or not, it arrives whole.
+    let r = host
+        .http
+        .post(host.url("/probe/echo-len"))
+        .body(vec![b'y'; 1000])
+        .send()
+        .unwrap();
+    assert_eq!(r.text().unwrap(), "1000");
+}
+
+/// A body reqwest sends chunked (its length unknown).
+struct StreamedBody(std::vec::IntoIter<Result<Vec<u8>, std::io::Error>>);
+
+impl Read for StreamedBody {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.0.next() {
+            None => Ok(0),
+            Some(Err(e)) => Err(e),
+            Some(Ok(chunk)) => {
+                let n = chunk.len().min(buf.len());
+                buf[..n].copy_from_slice(&chunk[..n]);
+                Ok(n)
+            }
+        }
+    }
+}
+
+#[test]
+fn unfinished_headers_are_cut_off_and_idle_connections_do_not_stop_the_host() {
+    let host = probe(&["--header-timeout", "30"]);
+    // Two thousand connections that never say a word, and one that stops mid-header.
+    let idle: Vec<TcpStream> = (0..2000)
+        .map(|_| TcpStream::connect(("127.0.0.1", host.port)).unwrap())
+        .collect();
+    let mut half = TcpStream::connect(("127.0.0.1", host.port)).unwrap();
+    write!(
+        half,
+        "GET /probe/hello HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+    )
+    .unwrap();
+    let started = Instant::now();
+    // Others are served all the while.
+    for _ in 0..20 {
+        assert_eq!(get(&host, "/probe/hello"), (200, "hello".into()));
+    }
+    half.set_read_timeout(Some(Duration::from_secs(40)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = half.read(&mut buf).unwrap_or(0);
+    let took = started.elapsed();
+    assert!(
+        n == 0 || String::from_utf8_lossy(&buf[..n]).contains("408"),
+        "closed, not answered: {:?}",
+        &buf[..n]
+    );
+    assert!(
+        took <= Duration::from_secs(31),
+        "closed within 30 s: {took:?}"
+    );
+    drop(idle);
+    assert_eq!(get(&host, "/probe/hello"), (200, "hello".into()));
+}
+
+#[test]
+fn sigterm_lets_the_request_in_flight_finish() {
+    let host = probe(&["--request-deadline", "3"]);
+    // A request that takes its time (the looping guest, stopped at 3 s), then SIGTERM.
+    let base = host.base.clone();
+    let slow = std::thread::spawn(move || {
+        reqwest::blocking::Client::new()
+            .get(format!("{base}/probe/spin"))
+            .send()
+            .map(|r| r.status().as_u16())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &host.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // The request in flight still gets its answer (here the deadline's 500), not a reset.
+    assert_eq!(slow.join().unwrap().unwrap(), 500);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(host.log().contains("shutting down"), "{}", host.log());
+    assert!(
+        TcpStream::connect(("127.0.0.1", host.port)).is_err(),
+        "no longer listening"
+    );
+}
