@@ -257,11 +257,14 @@ impl App {
             );
             return Ok(resp);
         }
+        // Logs name the route as the manifest declares it, never the path:
+        // paths carry tokens and ids (`/s/:token`, `/customers/:customer_id`).
         let Some((component, matched)) = self.router.route(&path) else {
-            eprintln!("{method} {path} -> (no route) 404 {:.1}ms", ms(start));
+            eprintln!("{method} (no route) 404 {:.1}ms", ms(start));
             return Ok(plain(404, "Not Found"));
         };
         let component = component.to_string();
+        let path = matched.raw_route.clone();
         if let Some(announced) = content_length(&req).filter(|n| *n > self.limits.max_body_bytes) {
             eprintln!(
                 "{method} {path} -> {component} 413 (body of {announced} bytes refused unread)"

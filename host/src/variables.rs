@@ -23,9 +23,16 @@ impl Variables {
     ) -> Result<Variables> {
         let mut values = BTreeMap::new();
         let mut missing = Vec::new();
-        for (name, (default, required, _secret)) in declared {
+        for (name, (default, required, secret)) in declared {
             let env_name = format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase());
             match env(&env_name).or_else(|| default.clone()) {
+                // An empty secret signs and admits anything: never served
+                // (stricter than Spin, which would run; an app that runs here
+                // still runs there).
+                Some(v) if *secret && v.trim().is_empty() => bail!(
+                    "the secret variable `{name}` is empty: set {env_name} to a random value \
+                     (e.g. `openssl rand -hex 32`)"
+                ),
                 Some(v) => {
                     values.insert(name.clone(), v);
                 }

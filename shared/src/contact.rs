@@ -240,13 +240,20 @@ impl ContactRules {
 
 /// The month of a birthday given as `YYYY-MM-DD` or `MM-DD`.
 pub fn month_of_birthday(b: &str) -> Option<u32> {
+    birthday_day(b).map(|(month, _)| month)
+}
+
+/// The month and day of a birthday written `YYYY-MM-DD` or `MM-DD`.
+pub fn birthday_day(b: &str) -> Option<(u32, u32)> {
     let parts: Vec<&str> = b.split('-').collect();
-    let month = match parts.len() {
-        3 => parts[1],
-        2 => parts[0],
+    let (month, day) = match parts.len() {
+        3 => (parts[1], parts[2]),
+        2 => (parts[0], parts[1]),
         _ => return None,
     };
-    month.parse().ok().filter(|m| (1..=12).contains(m))
+    let month: u32 = month.parse().ok().filter(|m| (1..=12).contains(m))?;
+    let day: u32 = day.parse().ok().filter(|d| (1..=31).contains(d))?;
+    Some((month, day))
 }
 
 #[cfg(test)]

@@ -10,6 +10,13 @@ use chrono::{DateTime, Utc};
 
 use crate::model::derive_id;
 
+/// A customer as keys name them: a pseudonym (SHA-256 of the seller's id),
+/// so a customer id that is an e-mail address or a phone number (a shop's)
+/// never appears in a key, and every key stays short.
+fn pseudonym(customer_id: &str) -> String {
+    derive_id("c", &[customer_id])
+}
+
 /// The idempotency record of one event (`event_id` hashed: sellers choose it).
 pub fn event(event_id: &str) -> String {
     format!("ev/{}", derive_id("e", &[event_id]))
@@ -26,22 +33,22 @@ pub fn survey_indexed(survey_id: &str) -> String {
 
 /// The customer's contact record: the only place holding their personal data.
 pub fn contact(customer_id: &str) -> String {
-    format!("cu/{customer_id}")
+    format!("cu/{}", pseudonym(customer_id))
 }
 
 /// The customer's events timeline (types, times, order ids: no personal data).
 pub fn event_log(customer_id: &str) -> String {
-    format!("el/{customer_id}")
+    format!("el/{}", pseudonym(customer_id))
 }
 
 /// When the customer was contacted (surveys sent, calls made), for the contact limits.
 pub fn contacts(customer_id: &str) -> String {
-    format!("cl/{customer_id}")
+    format!("cl/{}", pseudonym(customer_id))
 }
 
 /// The customer's answer history (scores only).
 pub fn history(customer_id: &str) -> String {
-    format!("hi/{customer_id}")
+    format!("hi/{}", pseudonym(customer_id))
 }
 
 pub fn work_order(work_order_id: &str) -> String {
@@ -59,23 +66,27 @@ pub fn task_source(source_id: &str) -> String {
 
 /// The customer's open task, if any: later escalations merge into it.
 pub fn customer_open_task(customer_id: &str) -> String {
-    format!("co/{customer_id}")
+    format!("co/{}", pseudonym(customer_id))
 }
 
 /// Every survey planned for a customer (for erasure).
 pub fn customer_surveys(customer_id: &str) -> String {
-    format!("ix/customer-surveys/{customer_id}")
+    format!("ix/customer-surveys/{}", pseudonym(customer_id))
 }
 
 /// Every task a customer ever had (for "earlier tasks" in the context).
 pub fn customer_tasks(customer_id: &str) -> String {
-    format!("ix/customer-tasks/{customer_id}")
+    format!("ix/customer-tasks/{}", pseudonym(customer_id))
 }
 
-/// Customers with a birthday in month `mm` (01–12).
-pub fn birthdays(month: u32) -> String {
-    format!("ix/birthday/{month:02}")
+/// Customers with a birthday on one day of the year: the escalator's tick
+/// reads only the days since it last ran, never a whole month's list.
+pub fn birthdays_on(month: u32, day: u32) -> String {
+    format!("ix/birthday/{month:02}-{day:02}")
 }
+
+/// The last day the escalator's tick looked at birthdays.
+pub const BIRTHDAY_CURSOR: &str = "tc/escalator-birthdays";
 
 /// The open task ids an owner holds, and those escalated to them (a queue
 /// index, updated with compare-and-swap). Closed tasks leave it, so it stays

@@ -14,6 +14,7 @@ use sha2::Sha256;
 
 use crate::error::ApiError;
 use crate::event::{Category, Customer, Event};
+use crate::model::derive_id;
 
 /// Verify a base64 HMAC-SHA256 of the raw body (constant time).
 pub fn verify_base64_hmac(
@@ -108,11 +109,14 @@ pub fn from_shopify(
     let occurred_at = text(&v, &["updated_at"])
         .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
         .map(|t| t.with_timezone(&Utc));
+    // Shopify's fulfillment names no customer id: the address stands for the
+    // customer, as a pseudonym (an id must not be an e-mail or a phone number).
     let customer_id = format!(
         "shopify:{}",
         email
-            .clone()
-            .or(phone.clone())
+            .as_deref()
+            .or(phone.as_deref())
+            .map(|a| derive_id("a", &[&a.to_ascii_lowercase()]))
             .unwrap_or_else(|| format!("order-{order}"))
     );
     let occurred_at = occurred_at.ok_or_else(|| {
@@ -167,7 +171,10 @@ pub fn from_woocommerce(
         Some(id) => format!("woo:{id}"),
         None => format!(
             "woo:{}",
-            email.clone().unwrap_or_else(|| format!("order-{order}"))
+            email
+                .as_deref()
+                .map(|a| derive_id("a", &[&a.to_ascii_lowercase()]))
+                .unwrap_or_else(|| format!("order-{order}"))
         ),
     };
     let customer = Customer {

@@ -16,6 +16,44 @@ use crate::model::Channel;
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// The fewest bytes a secret may have (`webhook_secret`, `link_secret`, `admin_token`).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Why a secret is refused, in words that say how to make a good one.
+pub fn check_secret(name: &str, value: &str) -> Result<(), String> {
+    if value.len() >= MIN_SECRET_BYTES {
+        return Ok(());
+    }
+    let what = if value.is_empty() {
+        "is empty".to_string()
+    } else {
+        format!("has only {} bytes", value.len())
+    };
+    Err(format!(
+        "the `{name}` secret {what}; it needs at least {MIN_SECRET_BYTES} random bytes: make one with \
+         `openssl rand -hex 32` and set SPIN_VARIABLE_{}",
+        name.to_ascii_uppercase()
+    ))
+}
+
+/// A key for one purpose derived from a secret (HKDF-SHA256, the purpose as
+/// `info`): one secret never signs two kinds of thing with the same key, so
+/// a session can never pass for a link token. Hex, to stand where a secret does.
+pub fn purpose_key(secret: &str, purpose: &str) -> String {
+    let hk = hkdf::Hkdf::<Sha256>::new(Some(b"revisit-v1"), secret.as_bytes());
+    let mut key = [0u8; 32];
+    hk.expand(purpose.as_bytes(), &mut key)
+        .expect("32 bytes is a valid HKDF-SHA256 length");
+    hex::encode(key)
+}
+
+/// The purposes keys are derived for.
+pub mod purpose {
+    pub const LINK_TOKEN: &str = "link-token";
+    pub const SESSION: &str = "session";
+    pub const DEVICE: &str = "device-fingerprint";
+}
+
 /// How far a webhook's `t=` may be from now (SPEC 3.1).
 pub const WEBHOOK_TOLERANCE_SECS: i64 = 5 * 60;
 
@@ -254,5 +292,32 @@ mod tests {
             // Never panics; only tokens made with the key decode.
             prop_assert!(LinkToken::decode(&s, "k").is_none());
         }
+    }
+
+    #[test]
+    fn secrets_are_long_and_keys_are_per_purpose() {
+        assert!(check_secret("link_secret", "")
+            .unwrap_err()
+            .contains("is empty"));
+        let short = check_secret("webhook_secret", "hunter2").unwrap_err();
+        assert!(
+            short.contains("7 bytes")
+                && short.contains("openssl rand -hex 32")
+                && short.contains("SPIN_VARIABLE_WEBHOOK_SECRET"),
+            "{short}"
+        );
+        assert!(check_secret("x", &"k".repeat(32)).is_ok());
+        let secret = "0123456789abcdef0123456789abcdef";
+        let (a, b) = (
+            purpose_key(secret, purpose::LINK_TOKEN),
+            purpose_key(secret, purpose::SESSION),
+        );
+        assert_ne!(a, b);
+        assert_eq!(a, purpose_key(secret, purpose::LINK_TOKEN));
+        assert_eq!(a.len(), 64);
+        assert_ne!(
+            a,
+            purpose_key("another secret, also 32 bytes!!!", purpose::LINK_TOKEN)
+        );
     }
 }

@@ -89,6 +89,20 @@ pub fn variable(name: &str) -> Result<String, ApiError> {
     })
 }
 
+/// A secret Spin variable: refused (500, saying how to make one) when it is
+/// shorter than `signing::MIN_SECRET_BYTES`, so an empty or guessable secret
+/// never signs or admits anything.
+pub fn secret(name: &str) -> Result<String, ApiError> {
+    let value = variable(name)?;
+    crate::signing::check_secret(name, &value).map_err(ApiError::internal)?;
+    Ok(value)
+}
+
+/// The key for `purpose` derived from the secret `name` (`signing::purpose_key`).
+pub fn purpose_key(name: &str, purpose: &str) -> Result<String, ApiError> {
+    Ok(crate::signing::purpose_key(&secret(name)?, purpose))
+}
+
 /// A Spin variable that may be empty or absent.
 pub fn optional_variable(name: &str) -> Option<String> {
     spin_sdk::variables::get(name)
@@ -120,7 +134,7 @@ pub fn escalation_policy() -> Result<crate::task::EscalationPolicy, ApiError> {
 
 /// `401` unless the request carries `Authorization: Bearer <admin_token>`.
 pub fn require_admin(req: &Request) -> Result<(), ApiError> {
-    let expected = variable("admin_token")?;
+    let expected = secret("admin_token")?;
     let given = req.header("authorization").and_then(|h| h.as_str());
     if bearer_matches(given, &expected) {
         Ok(())
@@ -142,13 +156,16 @@ pub fn authenticate(req: &Request) -> Result<crate::task::Role, ApiError> {
         }
     }
     if let Some(cookie) = cookie(req, SESSION_COOKIE) {
-        let admin = variable("admin_token")?;
-        if let Some(who) = crate::signing::Session::verify(&admin, &cookie, now()) {
-            return Ok(if who == SUPERVISOR {
-                crate::task::Role::Supervisor
-            } else {
-                crate::task::Role::Agent(who)
-            });
+        let key = purpose_key("admin_token", crate::signing::purpose::SESSION)?;
+        let who = crate::signing::Session::verify(&key, &cookie, now());
+        // A session names its role; an agent's holds only while the agent
+        // is still in `agent_tokens` (a removed agent is signed out).
+        match who.as_deref().map(|w| w.split_once(':')) {
+            Some(Some((ROLE_SUPERVISOR, ""))) => return Ok(crate::task::Role::Supervisor),
+            Some(Some((ROLE_AGENT, agent))) if agent_tokens()?.contains_key(agent) => {
+                return Ok(crate::task::Role::Agent(agent.to_string()))
+            }
+            _ => {}
         }
     }
     Err(ApiError::unauthorized(
@@ -158,26 +175,33 @@ pub fn authenticate(req: &Request) -> Result<crate::task::Role, ApiError> {
 
 /// The session cookie of the agent's page.
 pub const SESSION_COOKIE: &str = "revisit_session";
-const SUPERVISOR: &str = "supervisor";
+/// What a session says it is for: `supervisor:` or `agent:<id>` (an agent
+/// named "supervisor" stays an agent).
+const ROLE_SUPERVISOR: &str = "supervisor";
+const ROLE_AGENT: &str = "agent";
+
+/// The `agent_tokens` variable: agent id → token.
+fn agent_tokens() -> Result<std::collections::BTreeMap<String, String>, ApiError> {
+    match optional_variable("agent_tokens") {
+        None => Ok(Default::default()),
+        Some(text) => serde_json::from_str(&text).map_err(|e| {
+            ApiError::internal(format!(
+                "agent_tokens must be JSON {{\"agent-id\": \"token\"}}: {e}"
+            ))
+        }),
+    }
+}
 
 /// The role a token stands for (constant-time comparisons against every token).
 pub fn role_for_token(token: &str) -> Result<Option<crate::task::Role>, ApiError> {
     let header = format!("Bearer {token}");
-    if bearer_matches(Some(&header), &variable("admin_token")?) {
+    if bearer_matches(Some(&header), &secret("admin_token")?) {
         return Ok(Some(crate::task::Role::Supervisor));
     }
     let mut found = None;
-    if let Some(text) = optional_variable("agent_tokens") {
-        let tokens: std::collections::BTreeMap<String, String> = serde_json::from_str(&text)
-            .map_err(|e| {
-                ApiError::internal(format!(
-                    "agent_tokens must be JSON {{\"agent-id\": \"token\"}}: {e}"
-                ))
-            })?;
-        for (agent, t) in &tokens {
-            if bearer_matches(Some(&header), t) {
-                found = Some(crate::task::Role::Agent(agent.clone()));
-            }
+    for (agent, t) in &agent_tokens()? {
+        if bearer_matches(Some(&header), t) {
+            found = Some(crate::task::Role::Agent(agent.clone()));
         }
     }
     Ok(found)
@@ -186,16 +210,20 @@ pub fn role_for_token(token: &str) -> Result<Option<crate::task::Role>, ApiError
 /// A `Set-Cookie` value starting a 12-hour session for `role`.
 pub fn session_cookie(role: &crate::task::Role) -> Result<String, ApiError> {
     let who = match role {
-        crate::task::Role::Supervisor => SUPERVISOR.to_string(),
-        crate::task::Role::Agent(a) => a.clone(),
+        crate::task::Role::Supervisor => format!("{ROLE_SUPERVISOR}:"),
+        crate::task::Role::Agent(a) => format!("{ROLE_AGENT}:{a}"),
     };
     let value = crate::signing::Session::issue(
-        &variable("admin_token")?,
+        &purpose_key("admin_token", crate::signing::purpose::SESSION)?,
         &who,
         now() + chrono::Duration::hours(12),
     );
+    // `Secure` where the app is served over https (a cookie over plain http
+    // on the local machine would otherwise never be sent back).
+    let secure = optional_variable("public_base_url").is_some_and(|u| u.starts_with("https://"));
     Ok(format!(
-        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200"
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200{}",
+        if secure { "; Secure" } else { "" }
     ))
 }
 
@@ -230,7 +258,7 @@ pub async fn hand_off(
     request: &crate::task::EscalationRequest,
 ) -> Result<(), ApiError> {
     use crate::storage::StorageExt;
-    let token = variable("admin_token")?;
+    let token = secret("admin_token")?;
     let http = Request::builder()
         .method(Method::Post)
         .uri(ESCALATOR_URL)
@@ -332,10 +360,15 @@ pub const CHAINED_ROUTE: &str = "/...";
 /// `spin-path-match-<name>` with `_` written as `-` (`:task_id` →
 /// `spin-path-match-task-id`).
 pub fn path_param(req: &Request, name: &str) -> Result<String, ApiError> {
-    req.header(&format!("spin-path-match-{}", name.replace('_', "-")))
+    let raw = req
+        .header(&format!("spin-path-match-{}", name.replace('_', "-")))
         .and_then(|h| h.as_str())
-        .map(str::to_string)
-        .ok_or_else(|| ApiError::not_found(format!("no `{name}` in the path")))
+        .ok_or_else(|| ApiError::not_found(format!("no `{name}` in the path")))?;
+    // Spin passes the segment as it came: `woo%3A7` names `woo:7`.
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| ApiError::bad_request(format!("`{name}` is not valid UTF-8 once decoded")))
 }
 
 /// The wall clock, to whole seconds: every stored time is second-precise.

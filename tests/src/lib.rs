@@ -15,9 +15,9 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
-pub const WEBHOOK_SECRET: &str = "test-webhook-secret";
-pub const LINK_SECRET: &str = "test-link-secret";
-pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub const WEBHOOK_SECRET: &str = "test-webhook-secret-0123456789abcdef";
+pub const LINK_SECRET: &str = "test-link-secret-0123456789abcdef0123";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef0123";
 
 pub fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

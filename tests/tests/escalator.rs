@@ -285,7 +285,12 @@ fn every_reason_produces_its_task() {
     );
     assert_eq!(t["context"]["merged"].as_array().unwrap().len(), 1);
 
-    // birthday: a satisfied customer whose birthday is this month, found by the tick, once a year.
+    // birthday: a satisfied key customer, found by the tick on the day (it
+    // reads only the days since it last ran), once a year.
+    host.set_clock("2026-12-23T10:00:00+01:00");
+    let (_, tick) = Host::json(host.admin_post("/escalator/tick", ""));
+    assert_eq!(tick["birthday_callbacks"], 0, "not before the day: {tick}");
+    host.set_clock("2026-12-24T10:00:00+01:00");
     let (_, tick) = Host::json(host.admin_post("/escalator/tick", ""));
     assert_eq!(tick["birthday_callbacks"], 1, "{tick}");
     let open: Vec<Value> = host

@@ -45,6 +45,25 @@ fn a_required_variable_without_a_value_is_named() {
 }
 
 #[test]
+fn an_empty_secret_stops_the_host_at_start() {
+    let dir = TempDir::new("cli");
+    let mut cmd = host();
+    cmd.args([
+        "up",
+        "--listen",
+        &format!("127.0.0.1:{}", free_port()),
+        "--data-dir",
+    ])
+    .arg(&dir.0);
+    revisit_env(&mut cmd);
+    cmd.env("SPIN_VARIABLE_LINK_SECRET", "");
+    fails_with(
+        cmd,
+        "the secret variable `link_secret` is empty: set SPIN_VARIABLE_LINK_SECRET",
+    );
+}
+
+#[test]
 fn a_bad_manifest_is_refused_with_the_reason() {
     let dir = TempDir::new("cli");
     let manifest = dir.0.join("spin.toml");

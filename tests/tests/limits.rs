@@ -148,7 +148,7 @@ fn a_streamed_body_over_the_limit_never_reaches_the_guest_whole() {
         Err(e) => assert!(e.is_body() || e.is_request(), "{e}"),
     }
     assert!(
-        !host.log().contains("echo-len -> probe 200"),
+        host.log().matches("POST /probe/... -> probe 200").count() == 0,
         "{}",
         host.log()
     );
@@ -160,6 +160,12 @@ fn a_streamed_body_over_the_limit_never_reaches_the_guest_whole() {
         .send()
         .unwrap();
     assert_eq!(r.text().unwrap(), "1000");
+    assert_eq!(
+        host.log().matches("POST /probe/... -> probe 200").count(),
+        1,
+        "{}",
+        host.log()
+    );
 }
 
 /// A body reqwest sends chunked (its length unknown).

@@ -355,15 +355,41 @@ fn erasure_leaves_no_personal_data_in_the_store() {
         1,
         Some("Zelda Quarrington here, call +4917612345678"),
     );
+    // The agent's resolution of that callback names her too; a later
+    // complaint's task then copies the earlier answer (with its comment), the
+    // complaint's topic (timeline, open cases) and the earlier resolution.
+    host.set_clock("2026-12-04T11:00:00+01:00");
+    let first = host.callbacks("")[0]["task_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, v) = Host::json(host.admin_post(
+        &format!("/callbacks/{first}/outcome"),
+        &json!({"outcome": "resolved", "resolution": "called Zelda Quarrington on +4917612345678",
+            "customer_satisfied": true, "root_cause": "delivery"}).to_string(),
+    ));
+    assert_eq!(s, 200, "{v}");
     host.set_clock("2026-12-04T12:00:00+01:00");
     let body = event_body(
         "erase-complaint",
         "complaint.opened",
         "2026-12-04T12:00:00+01:00",
         json!({"id": "erase-me", "name": "Zelda Quarrington", "phone": "+4917612345678"}),
-        json!({}),
+        json!({"topic": "Zelda Quarrington's fridge"}),
     );
     assert_eq!(host.post_event(&body).status(), 202);
+    let tasks = host.callbacks("days=92");
+    let complaint = tasks
+        .iter()
+        .find(|t| t["reason"] == "complaint")
+        .expect("the complaint's task");
+    let copied = complaint["context"].to_string();
+    assert!(
+        copied.contains("call +4917612345678")
+            && copied.contains("fridge")
+            && copied.contains("called Zelda"),
+        "{copied}"
+    );
     let scan = || -> Vec<String> {
         let conn =
             rusqlite::Connection::open(host.data.0.join("store/sqlite_key_value.db")).unwrap();
@@ -393,6 +419,19 @@ fn erasure_leaves_no_personal_data_in_the_store() {
             .collect()
     };
     assert!(!scan().is_empty(), "the data was there before");
+    // The host's log names routes, not paths: no link token, no customer id.
+    let token = links["erase-me"].trim_start_matches("/s/").to_string();
+    assert!(
+        !host.log().contains(&token) && !host.log().contains("erase-me"),
+        "{}",
+        host.log()
+    );
+    // Keys name customers by a pseudonym, never by the seller's id.
+    assert!(
+        host.store_keys().iter().all(|k| !k.contains("erase-me")),
+        "{:?}",
+        host.store_keys()
+    );
     let r = host
         .http
         .delete(host.url("/customers/erase-me"))
@@ -412,6 +451,27 @@ fn erasure_leaves_no_personal_data_in_the_store() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 200, "idempotent");
+    // The id is decoded from the path (`%2D` is `-`); a customer never seen is a 404.
+    let r = host
+        .http
+        .delete(host.url("/customers/erase%2Dme"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let keys_before = host.store_keys().len();
+    let r = host
+        .http
+        .delete(host.url("/customers/never-seen"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        host.store_keys().len(),
+        keys_before,
+        "no record made for them"
+    );
     assert_eq!(
         host.http
             .delete(host.url("/customers/erase-me"))

@@ -156,7 +156,8 @@ async fn answer(req: &Request) -> Response {
 /// The answering device: a salted hash of the network and the user agent.
 fn device(req: &Request) -> String {
     let header = |name: &str| req.header(name).and_then(|h| h.as_str()).unwrap_or("");
-    let salt = shell::variable("link_secret").unwrap_or_default();
+    let salt = shell::purpose_key("link_secret", revisit_shared::signing::purpose::DEVICE)
+        .unwrap_or_default();
     device_id(&salt, header("spin-client-addr"), header("user-agent"))
 }
 
@@ -212,7 +213,13 @@ fn erase(req: &Request) -> Result<Response, ApiError> {
     shell::require_admin(req)?;
     let id = shell::path_param(req, "customer_id")?;
     let store = SpinStore::open()?;
-    Ok(shell::json(200, &erase_customer(&store, &id)?))
+    let erased = erase_customer(&store, &id)?;
+    if !erased.found {
+        return Err(ApiError::not_found(format!(
+            "no customer {id:?} is known here; nothing was erased (check the id the seller's system uses)"
+        )));
+    }
+    Ok(shell::json(200, &erased))
 }
 
 const MAX_REPORT_DAYS: i64 = 92;

@@ -76,7 +76,8 @@ pub fn open(req: &Request, merchant: &str) -> Result<Opened, Response> {
     };
     let store = SpinStore::open().map_err(|e| shell::error(&e))?;
     let now = shell::now();
-    let secret = shell::variable("link_secret").map_err(|e| shell::error(&e))?;
+    let secret = shell::purpose_key("link_secret", revisit_shared::signing::purpose::LINK_TOKEN)
+        .map_err(|e| shell::error(&e))?;
     let token = shell::path_param(req, "token")
         .ok()
         .and_then(|t| LinkToken::decode(&t, &secret));

@@ -57,7 +57,7 @@ struct PlannedView {
 async fn intake(req: &Request) -> Result<Response, ApiError> {
     let body = shell::body(req)?;
     let now = shell::now();
-    let secret = shell::variable("webhook_secret")?;
+    let secret = shell::secret("webhook_secret")?;
     verify_webhook(
         &secret,
         req.header("x-revisit-signature").and_then(|h| h.as_str()),
@@ -191,17 +191,27 @@ async fn tick(req: &Request) -> Result<Response, ApiError> {
     let mut report = TickReport::default();
     let mut contacts = BTreeMap::new();
     for survey in issuer_tick::due_surveys(&store, now)? {
+        let id = survey.survey_id.clone();
         let prepared =
-            issuer_tick::prepare(&store, survey, &policy, now, &mut contacts, &mut report)?;
-        let Some(job) = prepared else { continue };
+            issuer_tick::prepare(&store, survey, &policy, now, &mut contacts, &mut report);
+        let job = match prepared {
+            Ok(Some(job)) => job,
+            Ok(None) => continue,
+            Err(e) => {
+                issuer_tick::skip(&store, &mut report, &id, &e, now);
+                continue;
+            }
+        };
         let (acked, failure) = match send_all(&out, &job.survey, &job.contact, &job.channels).await
         {
             Ok(()) => (job.channels.clone(), None),
             Err((acked, e)) => (acked, Some(e)),
         };
-        issuer_tick::record_sent(&store, &job, &acked, failure, now, &mut report)?;
+        if let Err(e) = issuer_tick::record_sent(&store, &job, &acked, failure, now, &mut report) {
+            issuer_tick::skip(&store, &mut report, &id, &e, now);
+        }
     }
-    issuer_tick::advance_cursor(&store, now)?;
+    issuer_tick::advance_cursor(&store, now, &report)?;
     Ok(shell::json(200, &report))
 }
 

@@ -8,6 +8,7 @@ use revisit_shared::model::{Channel, Contact, Survey};
 use revisit_shared::providers::{
     parse_providers, request as provider_request, Credentials, Outgoing, Provider,
 };
+use revisit_shared::signing::purpose;
 use revisit_shared::spin as shell;
 use revisit_shared::ApiError;
 use spin_sdk::http::{Method, Request, Response};
@@ -32,7 +33,7 @@ impl Outbound {
         Ok(Outbound {
             sender_url: shell::variable("sender_url")?,
             public_base_url: shell::variable("public_base_url")?,
-            link_secret: shell::variable("link_secret")?,
+            link_secret: shell::purpose_key("link_secret", purpose::LINK_TOKEN)?,
             merchant: shell::optional_variable("merchant_name").unwrap_or_else(|| "Revisit".into()),
             providers,
             credentials: Credentials {

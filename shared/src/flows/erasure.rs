@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::contact::month_of_birthday;
+use crate::contact::birthday_day;
 use crate::keys;
 use crate::model::CallbackTask;
 use crate::model::Contact;
@@ -14,6 +14,8 @@ use crate::storage::{Storage, StorageExt, StoreResult, Update};
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Erasure {
     pub customer_id: String,
+    /// Whether anything of the customer's was in the store (`404` if not).
+    pub found: bool,
     pub tasks_scrubbed: usize,
     pub answers_scrubbed: usize,
     pub records_deleted: usize,
@@ -38,9 +40,11 @@ pub fn erase_customer<S: Storage + ?Sized>(store: &S, customer_id: &str) -> Stor
         customer_id: customer_id.to_string(),
         ..Default::default()
     };
-    if let Some(contact) = store.get_json::<Contact>(&keys::contact(customer_id))? {
-        if let Some(month) = contact.birthday.as_deref().and_then(month_of_birthday) {
-            store.remove_from_list(&keys::birthdays(month), customer_id)?;
+    let contact = store.get_json::<Contact>(&keys::contact(customer_id))?;
+    report.found = contact.is_some() || store.get(&keys::history(customer_id))?.is_some();
+    if let Some(contact) = contact {
+        if let Some((month, day)) = contact.birthday.as_deref().and_then(birthday_day) {
+            store.remove_from_list(&keys::birthdays_on(month, day), customer_id)?;
         }
     }
     for key in [
@@ -69,10 +73,17 @@ pub fn erase_customer<S: Storage + ?Sized>(store: &S, customer_id: &str) -> Stor
             .count();
         report.answers_scrubbed > 0 || topics > 0
     })?;
-    for survey_id in &surveys {
-        if store.get(&keys::outbox(survey_id))?.is_some() {
-            store.delete(&keys::outbox(survey_id))?;
-            store.remove_from_list(keys::OUTBOX_INDEX, survey_id)?;
+    // The outbox holds whole escalations (with the contact) until the
+    // escalator's tick delivers them: the customer's go, answers' and events' alike.
+    let waiting: Vec<String> = store.get_json(keys::OUTBOX_INDEX)?.unwrap_or_default();
+    for source in &waiting {
+        let theirs = surveys.contains(source)
+            || store
+                .get_json::<crate::task::EscalationRequest>(&keys::outbox(source))?
+                .is_some_and(|r| r.contact.customer_id == customer_id);
+        if theirs {
+            store.delete(&keys::outbox(source))?;
+            store.remove_from_list(keys::OUTBOX_INDEX, source)?;
         }
     }
     let tasks: Vec<String> = store
@@ -103,6 +114,22 @@ pub fn erase_customer<S: Storage + ?Sized>(store: &S, customer_id: &str) -> Stor
                     // A complaint's topic is the customer's matter in words.
                     changed |= m.topic.take().is_some();
                 }
+                // Copies of earlier words: answers' comments, complaint topics
+                // in the timeline, agents' notes on earlier tasks.
+                for a in t.context.history.iter_mut() {
+                    changed |= scrub_answer(a);
+                }
+                for e in t
+                    .context
+                    .events
+                    .iter_mut()
+                    .chain(t.context.open_cases.iter_mut())
+                {
+                    changed |= e.topic.take().is_some();
+                }
+                for e in t.context.earlier_tasks.iter_mut() {
+                    changed |= e.resolution.take().is_some();
+                }
                 for attempt in t.attempts.iter_mut() {
                     changed |= attempt.note.take().is_some();
                 }
@@ -113,6 +140,11 @@ pub fn erase_customer<S: Storage + ?Sized>(store: &S, customer_id: &str) -> Stor
             None => Update::Keep,
         })?;
         report.tasks_scrubbed += usize::from(changed);
+    }
+    report.found |= !tasks.is_empty() || !surveys.is_empty();
+    if !report.found {
+        // Never seen: nothing to erase, and no record made for them.
+        return Ok(report);
     }
     // Nothing more may be sent or called: the erased customer stays opted out.
     store.put_json(
@@ -150,7 +182,7 @@ mod tests {
             ..Default::default()
         };
         s.put_json(&keys::contact("c1"), &contact).unwrap();
-        s.add_to_list(&keys::birthdays(12), "c1").unwrap();
+        s.add_to_list(&keys::birthdays_on(12, 24), "c1").unwrap();
         s.add_to_list(&keys::customer_surveys("c1"), "sv_1")
             .unwrap();
         let answer = Answer {
@@ -166,6 +198,20 @@ mod tests {
         let mut history = History::default();
         history.record(answer);
         s.put_json(&keys::history("c1"), &history).unwrap();
+        // A complaint's escalation waiting in the outbox for the escalator's
+        // tick (which would otherwise make a task of it, contact and all).
+        let mut waiting = crate::flows::testing::request(
+            "event:complaint-1",
+            crate::model::TaskReason::Complaint,
+        );
+        waiting.contact = Contact {
+            customer_id: "c1".into(),
+            ..contact.clone()
+        };
+        s.put_json(&keys::outbox("event:complaint-1"), &waiting)
+            .unwrap();
+        s.add_to_list(keys::OUTBOX_INDEX, "event:complaint-1")
+            .unwrap();
         s.increment(
             &keys::summary_counter("20261204", "all", "all", "answers"),
             1,
@@ -173,7 +219,9 @@ mod tests {
         .unwrap();
 
         let r = erase_customer(&s, "c1").unwrap();
-        assert_eq!(r.answers_scrubbed, 1);
+        assert_eq!((r.found, r.answers_scrubbed), (true, 1));
+        assert!(s.get(&keys::outbox("event:complaint-1")).unwrap().is_none());
+        assert!(!erase_customer(&s, "someone-else").unwrap().found);
         let dump: String = s
             .keys()
             .iter()

@@ -27,6 +27,8 @@ pub struct TickReport {
     pub expired: usize,
     pub birthday_callbacks: usize,
     pub overdue_work_orders: usize,
+    /// Items this tick could not handle (logged; a later tick looks again).
+    pub skipped: usize,
 }
 
 /// One tick at `now` under the escalation and survey policies; `merchant`
@@ -37,65 +39,41 @@ pub fn run<S: Storage + ?Sized>(
     merchant: &str,
     now: DateTime<Utc>,
 ) -> Result<TickReport, ApiError> {
+    let mut skips = Skips::default();
     let pending: Vec<String> = store.get_json(keys::OUTBOX_INDEX)?.unwrap_or_default();
     let mut delivered = 0;
     for source in &pending {
-        if let Some(request) = store.get_json::<EscalationRequest>(&keys::outbox(source))? {
-            receive(store, &request, policy, now)?;
-            delivered += 1;
+        let deliver = || -> Result<bool, ApiError> {
+            let request = store.get_json::<EscalationRequest>(&keys::outbox(source))?;
+            if let Some(request) = &request {
+                receive(store, request, policy, now)?;
+            }
+            store.delete(&keys::outbox(source))?;
+            store.remove_from_list(keys::OUTBOX_INDEX, source)?;
+            Ok(request.is_some())
+        };
+        match deliver() {
+            Ok(true) => delivered += 1,
+            Ok(false) => {}
+            // Kept in the outbox: the next tick tries again.
+            Err(e) => skips.note("outbox entry", source, &e),
         }
-        store.delete(&keys::outbox(source))?;
-        store.remove_from_list(keys::OUTBOX_INDEX, source)?;
     }
-    let thank_you = plan_deferred(store, policy, merchant, now)?;
+    let thank_you = plan_deferred(store, policy, merchant, now, &mut skips)?;
 
     let mut breached = 0;
     let mut expired = 0;
-    let is_conflict = |e: &ApiError| e.status == 409;
     for task in load(store, &store.read_lists(&keys::all_open_tasks())?)? {
-        // What an interrupted request left this task owing.
-        if !task.pending.is_empty() {
-            settle(store, &task.task_id, survey_policy)?;
-        }
-        if task.state.is_closed() {
-            continue;
-        }
-        if now >= task.expires_at {
-            // Past its validity a call makes no sense any more: expire it.
-            let expire = |t: &CallbackTask| {
-                if t.state.is_closed() {
-                    return Err(ApiError::conflict("closed meanwhile"));
-                }
-                let mut t = t.clone();
-                t.state = TaskState::Expired;
-                t.closed_at = Some(now);
-                t.resolution = Some("expired: past its validity window".into());
-                Ok(t)
-            };
-            match commit(store, &task.task_id, None, None, survey_policy, now, expire) {
-                Ok(_) => expired += 1,
-                Err(e) if is_conflict(&e) => {}
-                Err(e) => return Err(e),
-            }
-            continue;
-        }
-        if mark_breach(&task, &policy.supervisor, now).is_none() {
-            continue;
-        }
-        // Only the tick whose change lands escalates it: exactly once.
-        let breach = |t: &CallbackTask| {
-            mark_breach(t, &policy.supervisor, now)
-                .ok_or_else(|| ApiError::conflict("breached meanwhile"))
-        };
-        match commit(store, &task.task_id, None, None, survey_policy, now, breach) {
-            Ok(_) => breached += 1,
-            Err(e) if is_conflict(&e) => {}
-            Err(e) => return Err(e),
+        match judge_task(store, &task, (policy, survey_policy), now) {
+            Ok(Some(TaskChange::Expired)) => expired += 1,
+            Ok(Some(TaskChange::Breached)) => breached += 1,
+            Ok(None) => {}
+            Err(e) => skips.note("task", &task.task_id, &e),
         }
     }
 
-    let birthday_callbacks = birthday_callbacks(store, policy, now)?;
-    let overdue_work_orders = overdue_work_orders(store, policy, now)?;
+    let birthday_callbacks = birthday_callbacks(store, policy, now, &mut skips)?;
+    let overdue_work_orders = overdue_work_orders(store, policy, now, &mut skips)?;
     Ok(TickReport {
         delivered_from_outbox: delivered,
         deferred_received: thank_you,
@@ -103,7 +81,79 @@ pub fn run<S: Storage + ?Sized>(
         expired,
         birthday_callbacks,
         overdue_work_orders,
+        skipped: skips.count,
     })
+}
+
+/// The items a tick could not handle: each logged (ids only, no personal
+/// data) and counted; the others go on, and a later tick looks again.
+#[derive(Default)]
+struct Skips {
+    count: usize,
+}
+
+impl Skips {
+    fn note(&mut self, what: &str, id: &str, e: &ApiError) {
+        self.count += 1;
+        eprintln!(
+            "escalator tick: {what} {id} skipped ({}): {}",
+            e.code, e.message
+        );
+    }
+}
+
+/// What the tick did to one open task.
+enum TaskChange {
+    Expired,
+    Breached,
+}
+
+/// Settle what an interrupted request left the task owing; expire it past
+/// its validity, or mark it breached past its deadline (each exactly once:
+/// only the tick whose change lands counts it).
+fn judge_task<S: Storage + ?Sized>(
+    store: &S,
+    task: &CallbackTask,
+    (policy, survey_policy): (&EscalationPolicy, &SurveyPolicy),
+    now: DateTime<Utc>,
+) -> Result<Option<TaskChange>, ApiError> {
+    if !task.pending.is_empty() {
+        settle(store, &task.task_id, survey_policy)?;
+    }
+    if task.state.is_closed() {
+        return Ok(None);
+    }
+    let is_conflict = |e: &ApiError| e.status == 409;
+    if now >= task.expires_at {
+        // Past its validity a call makes no sense any more: expire it.
+        let expire = |t: &CallbackTask| {
+            if t.state.is_closed() {
+                return Err(ApiError::conflict("closed meanwhile"));
+            }
+            let mut t = t.clone();
+            t.state = TaskState::Expired;
+            t.closed_at = Some(now);
+            t.resolution = Some("expired: past its validity window".into());
+            Ok(t)
+        };
+        return match commit(store, &task.task_id, None, None, survey_policy, now, expire) {
+            Ok(_) => Ok(Some(TaskChange::Expired)),
+            Err(e) if is_conflict(&e) => Ok(None),
+            Err(e) => Err(e),
+        };
+    }
+    if mark_breach(task, &policy.supervisor, now).is_none() {
+        return Ok(None);
+    }
+    let breach = |t: &CallbackTask| {
+        mark_breach(t, &policy.supervisor, now)
+            .ok_or_else(|| ApiError::conflict("breached meanwhile"))
+    };
+    match commit(store, &task.task_id, None, None, survey_policy, now, breach) {
+        Ok(_) => Ok(Some(TaskChange::Breached)),
+        Err(e) if is_conflict(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// How far the tick has read the deferred escalations' hourly logs.
@@ -127,6 +177,7 @@ fn plan_deferred<S: Storage + ?Sized>(
     policy: &EscalationPolicy,
     merchant: &str,
     now: DateTime<Utc>,
+    skips: &mut Skips,
 ) -> Result<usize, ApiError> {
     // Resume where the last tick stopped, one hour back (an answer on a host
     // whose clock is a little behind), reading only slots not read before.
@@ -191,8 +242,11 @@ fn plan_deferred<S: Storage + ?Sized>(
             (item.reasons, None),
             Some(texts(lang).question(answer.scale, answer.kind, merchant)),
         );
-        receive(store, &request, policy, now)?;
-        received += 1;
+        // A thank-you call is optional: one that fails is logged and let go.
+        match receive(store, &request, policy, now) {
+            Ok(_) => received += 1,
+            Err(e) => skips.note("thank-you call for survey", &survey.survey_id, &e),
+        }
     }
     // Keep the counts of the last two hours only: older ones are not read again.
     let keep = logs.len().saturating_sub(2);
@@ -211,6 +265,7 @@ fn overdue_work_orders<S: Storage + ?Sized>(
     store: &S,
     policy: &EscalationPolicy,
     now: DateTime<Utc>,
+    skips: &mut Skips,
 ) -> Result<usize, ApiError> {
     let since: DateTime<Utc> = store
         .get_json(keys::WORK_ORDER_CURSOR)?
@@ -225,105 +280,149 @@ fn overdue_work_orders<S: Storage + ?Sized>(
     let ids: std::collections::BTreeSet<String> = store.read_logs(&logs)?.into_iter().collect();
     let mut created = 0;
     for id in ids {
-        let Some(wo) = store.get_json::<WorkOrder>(&keys::work_order(&id))? else {
-            continue;
-        };
-        let (Some(opened), None, Some(customer)) = (wo.opened_at, wo.completed_at, &wo.customer_id)
-        else {
-            continue;
-        };
-        let overdue_at = opened + Duration::hours(WORK_ORDER_OVERDUE_HOURS);
-        let source = format!("work-order-overdue:{id}");
-        if overdue_at > now || store.get(&keys::task_source(&source))?.is_some() {
-            continue;
-        }
-        let contact: Contact = store
-            .get_json(&keys::contact(customer))?
-            .unwrap_or_else(|| Contact {
-                customer_id: customer.clone(),
-                ..Default::default()
-            });
-        let request = EscalationRequest {
-            source_id: source,
-            reasons: vec![TaskReason::WorkOrderOverdue],
-            contact,
-            answer: None,
-            question: None,
-            order_id: wo.order_id.clone(),
-            agent_id: None,
-            work_order_id: Some(id.clone()),
-            history: Vec::new(),
-            prior_complaints: 0,
-            reopens: None,
-            topic: None,
-            occurred_at: overdue_at,
-        };
-        if receive(store, &request, policy, now)?.is_some_and(|t| !t.state.is_closed()) {
-            created += 1;
+        match overdue_call(store, policy, &id, now) {
+            Ok(true) => created += 1,
+            Ok(false) => {}
+            Err(e) => {
+                skips.note("work order", &id, &e);
+                // Looked at again next hour, whatever the cursor says.
+                let again = keys::work_orders_due(&keys::hour_bucket(now + Duration::hours(1)));
+                let _ = store.append_to_log(&again, &id);
+            }
         }
     }
     store.put_json(keys::WORK_ORDER_CURSOR, &now)?;
     Ok(created)
 }
 
+/// The proactive call for work order `id`, if it is still open 48 h after
+/// it was booked and has none yet.
+fn overdue_call<S: Storage + ?Sized>(
+    store: &S,
+    policy: &EscalationPolicy,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, ApiError> {
+    let Some(wo) = store.get_json::<WorkOrder>(&keys::work_order(id))? else {
+        return Ok(false);
+    };
+    let (Some(opened), None, Some(customer)) = (wo.opened_at, wo.completed_at, &wo.customer_id)
+    else {
+        return Ok(false);
+    };
+    let overdue_at = opened + Duration::hours(WORK_ORDER_OVERDUE_HOURS);
+    let source = format!("work-order-overdue:{id}");
+    if overdue_at > now || store.get(&keys::task_source(&source))?.is_some() {
+        return Ok(false);
+    }
+    let contact: Contact = store
+        .get_json(&keys::contact(customer))?
+        .unwrap_or_else(|| Contact {
+            customer_id: customer.clone(),
+            ..Default::default()
+        });
+    let request = EscalationRequest {
+        source_id: source,
+        reasons: vec![TaskReason::WorkOrderOverdue],
+        contact,
+        answer: None,
+        question: None,
+        order_id: wo.order_id.clone(),
+        agent_id: None,
+        work_order_id: Some(id.to_string()),
+        history: Vec::new(),
+        prior_complaints: 0,
+        reopens: None,
+        topic: None,
+        occurred_at: overdue_at,
+    };
+    Ok(receive(store, &request, policy, now)?.is_some_and(|t| !t.state.is_closed()))
+}
+
 /// How recent a satisfied answer must be for a birthday call.
 const BIRTHDAY_SATISFIED_WITHIN_DAYS: i64 = 180;
 
-/// A satisfied key customer whose birthday is this month gets one call a year
-/// (never with an open complaint: `receive` refuses delight calls then).
+/// A satisfied key customer gets one birthday call a year, on (or from) the
+/// day (never with an open complaint: `receive` refuses delight calls then).
 fn birthday_callbacks<S: Storage + ?Sized>(
     store: &S,
     policy: &EscalationPolicy,
     now: DateTime<Utc>,
+    skips: &mut Skips,
 ) -> Result<usize, ApiError> {
-    let customers: Vec<String> = store
-        .get_json(&keys::birthdays(now.month()))?
-        .unwrap_or_default();
+    // The days since the last tick (today again: a birthday noted today
+    // after the last tick), at most a month back.
+    let today = now.date_naive();
+    let since = store
+        .get_json::<chrono::NaiveDate>(keys::BIRTHDAY_CURSOR)?
+        .unwrap_or(today)
+        .max(today - Duration::days(31));
     let mut created = 0;
-    for customer in customers {
-        let source = format!("birthday:{customer}:{}", now.year());
-        if store.get(&keys::task_source(&source))?.is_some()
-            || store.get(&keys::task(&task_id_for(&source)))?.is_some()
-        {
-            continue;
-        }
-        let history: History = store
-            .get_json(&keys::history(&customer))?
+    let mut day = since;
+    while day <= today {
+        let customers: Vec<String> = store
+            .get_json(&keys::birthdays_on(day.month(), day.day()))?
             .unwrap_or_default();
-        // Satisfied recently (SPEC 1), not a year ago.
-        let satisfied = history.answers.last().is_some_and(|a| {
-            a.scale.is_satisfied(a.score)
-                && now - a.answered_at <= Duration::days(BIRTHDAY_SATISFIED_WITHIN_DAYS)
-        });
-        if !satisfied || history.complaints_since_satisfied > 0 {
-            continue;
+        for customer in customers {
+            match birthday_call(store, policy, &customer, now) {
+                Ok(true) => created += 1,
+                Ok(false) => {}
+                Err(e) => skips.note("birthday call for a customer of", &day.to_string(), &e),
+            }
         }
-        let contact: Contact = store
-            .get_json(&keys::contact(&customer))?
-            .unwrap_or_default();
-        if contact.opted_out || !policy.is_key_customer(&contact) {
-            continue;
-        }
-        let request = EscalationRequest {
-            source_id: source,
-            reasons: vec![TaskReason::Birthday],
-            contact,
-            answer: None,
-            question: None,
-            order_id: None,
-            agent_id: None,
-            work_order_id: None,
-            history: history.answers,
-            prior_complaints: 0,
-            reopens: None,
-            topic: None,
-            occurred_at: now,
-        };
-        if receive(store, &request, policy, now)?.is_some() {
-            created += 1;
-        }
+        day += Duration::days(1);
     }
+    store.put_json(keys::BIRTHDAY_CURSOR, &today)?;
     Ok(created)
+}
+
+/// One customer's birthday call, once a year: a key customer, satisfied
+/// lately, not opted out, without a complaint since.
+fn birthday_call<S: Storage + ?Sized>(
+    store: &S,
+    policy: &EscalationPolicy,
+    customer: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, ApiError> {
+    let source = format!("birthday:{customer}:{}", now.year());
+    if store.get(&keys::task_source(&source))?.is_some()
+        || store.get(&keys::task(&task_id_for(&source)))?.is_some()
+    {
+        return Ok(false);
+    }
+    let history: History = store
+        .get_json(&keys::history(customer))?
+        .unwrap_or_default();
+    // Satisfied recently (SPEC 1), not a year ago.
+    let satisfied = history.answers.last().is_some_and(|a| {
+        a.scale.is_satisfied(a.score)
+            && now - a.answered_at <= Duration::days(BIRTHDAY_SATISFIED_WITHIN_DAYS)
+    });
+    if !satisfied || history.complaints_since_satisfied > 0 {
+        return Ok(false);
+    }
+    let contact: Contact = store
+        .get_json(&keys::contact(customer))?
+        .unwrap_or_default();
+    if contact.opted_out || !policy.is_key_customer(&contact) {
+        return Ok(false);
+    }
+    let request = EscalationRequest {
+        source_id: source,
+        reasons: vec![TaskReason::Birthday],
+        contact,
+        answer: None,
+        question: None,
+        order_id: None,
+        agent_id: None,
+        work_order_id: None,
+        history: history.answers,
+        prior_complaints: 0,
+        reopens: None,
+        topic: None,
+        occurred_at: now,
+    };
+    Ok(receive(store, &request, policy, now)?.is_some())
 }
 
 #[cfg(test)]
@@ -437,15 +536,18 @@ mod tests {
                 ..Default::default()
             };
             s.put_json(&keys::history(id), &history).unwrap();
-            s.add_to_list(&keys::birthdays(12), id).unwrap();
+            s.add_to_list(&keys::birthdays_on(12, 4), id).unwrap();
         }
-        assert_eq!(birthday_callbacks(&s, &policy, now).unwrap(), 1);
+        assert_eq!(
+            birthday_callbacks(&s, &policy, now, &mut Skips::default()).unwrap(),
+            1
+        );
         let made: Option<String> = s
             .get_json(&keys::task_source("birthday:key-recent:2026"))
             .unwrap();
         assert!(made.is_some(), "only the key customer satisfied lately");
         assert_eq!(
-            birthday_callbacks(&s, &policy, now).unwrap(),
+            birthday_callbacks(&s, &policy, now, &mut Skips::default()).unwrap(),
             0,
             "once a year"
         );

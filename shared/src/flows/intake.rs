@@ -13,7 +13,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::contact::month_of_birthday;
+use crate::contact::birthday_day;
 use crate::event::Event;
 use crate::flows::contact::log_event;
 use crate::flows::escalation::commit;
@@ -197,8 +197,8 @@ fn apply_side_effects<S: Storage + ?Sized>(
             Update::Write(contact)
         })?
         .unwrap_or_default();
-    if let Some(month) = c.birthday.as_deref().and_then(month_of_birthday) {
-        store.add_to_list(&keys::birthdays(month), &c.id)?;
+    if let Some((month, day)) = c.birthday.as_deref().and_then(birthday_day) {
+        store.add_to_list(&keys::birthdays_on(month, day), &c.id)?;
     }
     if let Some(wo) = &event.work_order_id {
         let opened = event.kind == EventType::WorkOrderOpened;

@@ -55,6 +55,37 @@ pub struct TickReport {
     pub dropped: usize,
     pub failed: usize,
     pub messages: usize,
+    /// Surveys this tick could not handle (a store failure, a bad record):
+    /// logged, looked at again by a later tick; the others went on.
+    pub skipped: usize,
+    /// A skipped survey could not even be put back in the due index: the
+    /// cursor stays where it is, so the next tick reads its hour again.
+    #[serde(skip)]
+    pub hold_cursor: bool,
+}
+
+/// How soon a survey this tick had to skip is looked at again.
+const SKIPPED_RETRY_MINUTES: i64 = 10;
+
+/// One survey could not be handled (`error`): log it without personal data,
+/// count it, and put it back in the due index for a later tick. One bad
+/// record never stops a tick.
+pub fn skip<S: Storage + ?Sized>(
+    store: &S,
+    report: &mut TickReport,
+    survey_id: &str,
+    error: &ApiError,
+    now: DateTime<Utc>,
+) {
+    report.skipped += 1;
+    eprintln!(
+        "issuer tick: survey {survey_id} skipped ({}): {}",
+        error.code, error.message
+    );
+    let again = now + Duration::minutes(SKIPPED_RETRY_MINUTES);
+    if index_due(store, survey_id, again).is_err() {
+        report.hold_cursor = true;
+    }
 }
 
 /// A claimed survey to hand to the sender, one message per channel.
@@ -432,7 +463,14 @@ fn settle<S: Storage + ?Sized>(store: &S, id: &str) -> Result<(), ApiError> {
 }
 
 /// The tick has seen everything due up to `now`.
-pub fn advance_cursor<S: Storage + ?Sized>(store: &S, now: DateTime<Utc>) -> Result<(), ApiError> {
+pub fn advance_cursor<S: Storage + ?Sized>(
+    store: &S,
+    now: DateTime<Utc>,
+    report: &TickReport,
+) -> Result<(), ApiError> {
+    if report.hold_cursor {
+        return Ok(());
+    }
     store.update_json::<DateTime<Utc>, _>(keys::TICK_CURSOR, |cur| match cur {
         Some(c) if c >= now => Update::Keep,
         _ => Update::Write(now),
@@ -547,7 +585,7 @@ mod tests {
                 sent.push(job);
             }
         }
-        advance_cursor(store, now)?;
+        advance_cursor(store, now, &report)?;
         Ok(sent)
     }
 
@@ -636,5 +674,37 @@ mod tests {
         let later = tick(&s, due + Duration::minutes(CLAIM_LEASE_MINUTES + 1)).unwrap();
         assert_eq!(later.len(), 1);
         assert_eq!(state(&s), (SurveyState::Sent, 1, 1));
+    }
+
+    #[test]
+    fn a_bad_record_is_skipped_and_looked_at_again() {
+        let s = MemoryStorage::new();
+        let due = planned(&s);
+        // The customer's contact record is corrupt: preparing that survey fails.
+        crate::storage::HostKv::set(s.host(), &keys::contact("c1"), b"{not json").unwrap();
+        let policy = SurveyPolicy::default();
+        let (mut report, mut contacts) = (TickReport::default(), BTreeMap::new());
+        let now = due + Duration::minutes(5);
+        for survey in due_surveys(&s, now).unwrap() {
+            let id = survey.survey_id.clone();
+            if let Err(e) = prepare(&s, survey, &policy, now, &mut contacts, &mut report) {
+                skip(&s, &mut report, &id, &e, now);
+            }
+        }
+        assert_eq!(report.skipped, 1);
+        advance_cursor(&s, now, &report).unwrap();
+        // Re-indexed: once the record is good again, a later tick sends it.
+        s.put_json(
+            &keys::contact("c1"),
+            &Contact {
+                customer_id: "c1".into(),
+                email: Some("anna@example.de".into()),
+                time_zone: Some("Europe/Berlin".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let sent = tick(&s, now + Duration::minutes(SKIPPED_RETRY_MINUTES)).unwrap();
+        assert_eq!(sent.len(), 1);
     }
 }
