@@ -12,6 +12,34 @@ pub const NETWORK_FAILURES_PER_MINUTE: i64 = 30;
 /// allowed a minute before 429.
 pub const LINK_REJECTIONS_PER_MINUTE: i64 = 60;
 
+/// Failed credentials (bearer tokens, sessions, sign-ins) from one network
+/// this minute before every credential from it is refused (429) until the
+/// minute is over: guessing an agent's token costs a minute per twenty tries.
+pub const AUTH_FAILURES_PER_MINUTE: i64 = 20;
+
+/// The client's address as the app should count it: the TCP peer, unless
+/// the peer is the trusted proxy, whose `X-Forwarded-For` names the client
+/// (its last entry: the one the proxy itself added).
+pub fn client_address<'a>(
+    peer: &'a str,
+    forwarded_for: Option<&'a str>,
+    trusted_proxy: Option<&str>,
+) -> &'a str {
+    let peer_ip = peer
+        .rsplit_once(':')
+        .map(|(ip, _)| ip)
+        .unwrap_or(peer)
+        .trim_matches(['[', ']']);
+    match (trusted_proxy, forwarded_for) {
+        (Some(proxy), Some(list)) if proxy.trim() == peer_ip => list
+            .rsplit(',')
+            .map(str::trim)
+            .find(|a| !a.is_empty())
+            .unwrap_or(peer),
+        _ => peer,
+    }
+}
+
 /// The minute a rate counter counts in.
 pub fn minute(now: DateTime<Utc>) -> String {
     now.format("%Y%m%d%H%M").to_string()
@@ -48,6 +76,24 @@ mod tests {
         assert_ne!(
             network_of("[2001:db8:1:2::1]:443"),
             network_of("[2001:db8:1:3::1]:443")
+        );
+    }
+
+    #[test]
+    fn x_forwarded_for_is_believed_only_from_the_trusted_proxy() {
+        let xff = Some("198.51.100.9, 203.0.113.7");
+        assert_eq!(
+            client_address("10.0.0.5:4444", xff, Some("10.0.0.5")),
+            "203.0.113.7"
+        );
+        assert_eq!(
+            client_address("10.0.0.6:4444", xff, Some("10.0.0.5")),
+            "10.0.0.6:4444"
+        );
+        assert_eq!(client_address("10.0.0.5:4444", xff, None), "10.0.0.5:4444");
+        assert_eq!(
+            client_address("10.0.0.5:4444", None, Some("10.0.0.5")),
+            "10.0.0.5:4444"
         );
     }
 }

@@ -132,27 +132,94 @@ pub fn escalation_policy() -> Result<crate::task::EscalationPolicy, ApiError> {
     Ok(p)
 }
 
+/// The client's address for rate limits: the TCP peer, or the client the
+/// trusted proxy (`trusted_proxy` variable) names in `X-Forwarded-For`.
+pub fn client_address(req: &Request) -> String {
+    let header = |n: &str| req.header(n).and_then(|h| h.as_str());
+    let proxy = optional_variable("trusted_proxy");
+    crate::rate::client_address(
+        header("spin-client-addr").unwrap_or(""),
+        header("x-forwarded-for"),
+        proxy.as_deref(),
+    )
+    .to_string()
+}
+
+/// Check a credential, `attempt`, against the client network's recent
+/// failures: a network past `rate::AUTH_FAILURES_PER_MINUTE` is refused
+/// (`429`) until the minute is over, and a failed attempt counts. A request
+/// that presents no credential at all (a first look at the sign-in page)
+/// costs nothing and counts nothing.
+fn guarded<T>(
+    req: &Request,
+    attempt: impl FnOnce() -> Result<Option<T>, ApiError>,
+) -> Result<Option<T>, ApiError> {
+    let presented = req.header("authorization").is_some() || cookie(req, SESSION_COOKIE).is_some();
+    if !presented {
+        return Ok(None);
+    }
+    let store = SpinStore::open()?;
+    let network = crate::rate::network_of(&client_address(req));
+    let now = now();
+    if crate::flows::attempts::blocked(&store, &network, now)? {
+        return Err(too_many_attempts());
+    }
+    let found = attempt()?;
+    if found.is_none() {
+        crate::flows::attempts::failed(&store, &network, now)?;
+    }
+    Ok(found)
+}
+
 /// `401` unless the request carries `Authorization: Bearer <admin_token>`.
 pub fn require_admin(req: &Request) -> Result<(), ApiError> {
     let expected = secret("admin_token")?;
     let given = req.header("authorization").and_then(|h| h.as_str());
-    if bearer_matches(given, &expected) {
-        Ok(())
-    } else {
-        Err(ApiError::unauthorized(
-            "this endpoint needs `Authorization: Bearer <admin token>`",
-        ))
+    guarded(req, || Ok(bearer_matches(given, &expected).then_some(())))?.ok_or_else(|| {
+        ApiError::unauthorized("this endpoint needs `Authorization: Bearer <admin token>`")
+    })
+}
+
+/// A sign-in on the agent's page: the role `token` stands for, counted
+/// against the client network's failures like any credential.
+pub fn sign_in(req: &Request, token: &str) -> Result<Option<crate::task::Role>, ApiError> {
+    let store = SpinStore::open()?;
+    let network = crate::rate::network_of(&client_address(req));
+    let now = now();
+    if crate::flows::attempts::blocked(&store, &network, now)? {
+        return Err(too_many_attempts());
     }
+    let role = role_for_token(token)?;
+    if role.is_none() {
+        crate::flows::attempts::failed(&store, &network, now)?;
+    }
+    Ok(role)
+}
+
+fn too_many_attempts() -> ApiError {
+    ApiError::new(
+        429,
+        "too_many_attempts",
+        "too many failed credentials from your network this minute; wait a minute and try again",
+    )
 }
 
 /// Who is calling: the admin token is a supervisor; a token from the
 /// `agent_tokens` variable (JSON `{"agent-id": "token"}`) is that agent; a
 /// browser carries the same identity in a signed session cookie.
 pub fn authenticate(req: &Request) -> Result<crate::task::Role, ApiError> {
+    guarded(req, || identify(req))?.ok_or_else(|| {
+        ApiError::unauthorized(
+            "this endpoint needs `Authorization: Bearer <token>` (the admin token or an agent's)",
+        )
+    })
+}
+
+fn identify(req: &Request) -> Result<Option<crate::task::Role>, ApiError> {
     let given = req.header("authorization").and_then(|h| h.as_str());
     if let Some(token) = given.and_then(|h| h.strip_prefix("Bearer ")) {
         if let Some(role) = role_for_token(token.trim())? {
-            return Ok(role);
+            return Ok(Some(role));
         }
     }
     if let Some(cookie) = cookie(req, SESSION_COOKIE) {
@@ -161,16 +228,14 @@ pub fn authenticate(req: &Request) -> Result<crate::task::Role, ApiError> {
         // A session names its role; an agent's holds only while the agent
         // is still in `agent_tokens` (a removed agent is signed out).
         match who.as_deref().map(|w| w.split_once(':')) {
-            Some(Some((ROLE_SUPERVISOR, ""))) => return Ok(crate::task::Role::Supervisor),
+            Some(Some((ROLE_SUPERVISOR, ""))) => return Ok(Some(crate::task::Role::Supervisor)),
             Some(Some((ROLE_AGENT, agent))) if agent_tokens()?.contains_key(agent) => {
-                return Ok(crate::task::Role::Agent(agent.to_string()))
+                return Ok(Some(crate::task::Role::Agent(agent.to_string())))
             }
             _ => {}
         }
     }
-    Err(ApiError::unauthorized(
-        "this endpoint needs `Authorization: Bearer <token>` (the admin token or an agent's)",
-    ))
+    Ok(None)
 }
 
 /// The session cookie of the agent's page.
@@ -308,11 +373,16 @@ pub fn json(status: u16, value: &impl serde::Serialize) -> Response {
 }
 
 pub fn error(e: &ApiError) -> Response {
-    Response::builder()
+    let mut r = Response::builder()
         .status(e.status)
         .header("content-type", "application/json")
         .body(e.to_json())
-        .build()
+        .build();
+    if e.status == 429 {
+        // Rate limits count per minute.
+        r.set_header("retry-after", "60");
+    }
+    r
 }
 
 pub fn html(status: u16, page: String) -> Response {

@@ -326,3 +326,48 @@ fn a_store_failure_at_any_step_of_an_answer_is_a_503_and_the_retry_loses_and_dou
     let (_, report) = Host::json(host.admin_get("/reports/loop"));
     assert_eq!(report["created"], STEPS, "each task counted once: {report}");
 }
+
+#[test]
+fn a_host_killed_in_the_middle_of_a_send_strands_nothing() {
+    // A sender that takes the connection and never answers: the tick is in
+    // the middle of handing the message over when the host is killed.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let hold = std::thread::spawn(move || silent.accept().map(|(c, _)| c));
+    let data = std::sync::Arc::new(TempDir::new("killed-mid-send"));
+    let mut host = Host::start_in(HostConfig::revisit(silent_port), data.clone());
+    host.set_clock("2026-12-01T10:00:00+01:00");
+    let survey = host.planned_survey(&delivery_event(
+        "mid-send",
+        "2026-12-01T10:00:00+01:00",
+        "Europe/Berlin",
+    ));
+    host.set_clock("2026-12-04T10:00:00+01:00");
+    let url = host.url("/issuer/tick");
+    let tick = std::thread::spawn(move || {
+        reqwest::blocking::Client::new()
+            .post(url)
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .map(|r| r.status().as_u16())
+    });
+    let _held = hold.join().unwrap().expect("the tick reached the sender");
+    let (_, claimed) = Host::json(host.admin_get(&format!("/surveys/{survey}")));
+    assert_eq!(claimed["state"], "sending", "claimed, mid-send: {claimed}");
+    host.kill();
+    assert!(tick.join().unwrap().is_err(), "the tick died with the host");
+
+    // The same store, a sender that answers: once the claim's lease (10
+    // minutes) is over, a tick sends the survey, once.
+    let sender = Sender::start();
+    let host = Host::start_in(HostConfig::revisit(sender.port), data);
+    host.set_clock("2026-12-04T10:05:00+01:00");
+    let (_, early) = Host::json(host.admin_post("/issuer/tick", ""));
+    assert_eq!(early["sent"], 0, "the claim still holds: {early}");
+    host.set_clock("2026-12-04T10:11:00+01:00");
+    let (_, tick) = Host::json(host.admin_post("/issuer/tick", ""));
+    assert_eq!(tick["sent"], 1, "{tick}");
+    assert_eq!(sender.messages().len(), 1);
+    let (_, sent) = Host::json(host.admin_get(&format!("/surveys/{survey}")));
+    assert_eq!(sent["state"], "sent", "{sent}");
+}

@@ -102,3 +102,50 @@ fn a_session_names_its_role_and_ends_when_the_agent_is_removed() {
     let forged = admin.replace("c3VwZXJ2aXNvcjo", "YWdlbnQ6c3VwZXJ2aXNvcg");
     assert_eq!(with_cookie(&host, "/reports/loop", &forged).0, 401);
 }
+
+#[test]
+fn guessing_tokens_locks_out_the_guessing_network_for_a_minute_only() {
+    // Behind a trusted proxy (the test itself, 127.0.0.1): X-Forwarded-For names the client.
+    let host = Host::start(HostConfig::revisit(9).set("SPIN_VARIABLE_TRUSTED_PROXY", "127.0.0.1"));
+    host.set_clock("2026-12-01T10:00:05+01:00");
+    let get = |token: &str, client: &str| {
+        let r = host
+            .http
+            .get(host.url("/callbacks"))
+            .bearer_auth(token)
+            .header("x-forwarded-for", client)
+            .send()
+            .unwrap();
+        let retry = r
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_string());
+        (r.status().as_u16(), retry)
+    };
+    for i in 0..20 {
+        assert_eq!(get(&format!("guess-{i}"), "203.0.113.7").0, 401);
+    }
+    assert_eq!(get("guess-21", "203.0.113.7"), (429, Some("60".into())));
+    // The whole guessing network, for the rest of the minute, valid token or not.
+    assert_eq!(get(ADMIN_TOKEN, "203.0.113.99").0, 429);
+    // Another client behind the same proxy is not locked out.
+    assert_eq!(get(ADMIN_TOKEN, "198.51.100.4").0, 200);
+    // The next minute the network may try again.
+    host.set_clock("2026-12-01T10:01:05+01:00");
+    assert_eq!(get(ADMIN_TOKEN, "203.0.113.7").0, 200);
+    // Without the trusted proxy, X-Forwarded-For is not believed.
+    let direct = Host::start(HostConfig::revisit(9));
+    direct.set_clock("2026-12-01T10:00:05+01:00");
+    for i in 0..21 {
+        let r = direct
+            .http
+            .get(direct.url("/callbacks"))
+            .bearer_auth(format!("guess-{i}"))
+            .header("x-forwarded-for", format!("192.0.2.{i}"))
+            .send()
+            .unwrap();
+        if i == 20 {
+            assert_eq!(r.status(), 429, "one peer, whatever the header says");
+        }
+    }
+}

@@ -110,7 +110,7 @@ fn login(req: &Request) -> Result<Response, ApiError> {
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
-    match shell::role_for_token(token.trim())? {
+    match shell::sign_in(req, token.trim())? {
         Some(role) => {
             let mut resp = shell::see_other(&format!("/queue/page?lang={}", lang.tag()));
             resp.set_header("set-cookie", shell::session_cookie(&role)?);

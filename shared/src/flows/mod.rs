@@ -7,6 +7,7 @@
 //! ([`crate::storage::Faulty`]) and with runs interleaved.
 
 pub mod answer;
+pub mod attempts;
 pub mod contact;
 pub mod erasure;
 pub mod escalation;
