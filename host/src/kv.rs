@@ -295,6 +295,18 @@ impl RequestState {
     }
 }
 
+/// Run a store call where it may block (SQLite waiting on a lock, Redis on
+/// the network) without stalling the async runtime: the worker thread hands
+/// its other connections to the rest of the pool first.
+fn off_runtime<T>(call: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(call)
+        }
+        _ => call(),
+    }
+}
+
 impl store::Host for RequestState {
     fn open(
         &mut self,
@@ -317,7 +329,7 @@ impl store::HostBucket for RequestState {
         Ok(self
             .faults
             .check()
-            .and_then(|_| self.kv.get(&label, &key))
+            .and_then(|_| off_runtime(|| self.kv.get(&label, &key)))
             .map_err(other))
     }
 
@@ -331,7 +343,7 @@ impl store::HostBucket for RequestState {
         Ok(self
             .faults
             .check()
-            .and_then(|_| self.kv.set(&label, &key, &value))
+            .and_then(|_| off_runtime(|| self.kv.set(&label, &key, &value)))
             .map_err(other))
     }
 
@@ -344,7 +356,7 @@ impl store::HostBucket for RequestState {
         Ok(self
             .faults
             .check()
-            .and_then(|_| self.kv.delete(&label, &key))
+            .and_then(|_| off_runtime(|| self.kv.delete(&label, &key)))
             .map_err(other))
     }
 
@@ -357,7 +369,7 @@ impl store::HostBucket for RequestState {
         Ok(self
             .faults
             .check()
-            .and_then(|_| self.kv.exists(&label, &key))
+            .and_then(|_| off_runtime(|| self.kv.exists(&label, &key)))
             .map_err(other))
     }
 
@@ -370,7 +382,7 @@ impl store::HostBucket for RequestState {
         Ok(self
             .faults
             .check()
-            .and_then(|_| self.kv.list_keys(&label))
+            .and_then(|_| off_runtime(|| self.kv.list_keys(&label)))
             .map(|keys| store::KeyResponse { keys, cursor: None })
             .map_err(other))
     }
@@ -388,7 +400,11 @@ impl atomics::HostCas for RequestState {
         key: String,
     ) -> wasmtime::Result<Result<Resource<Cas>, store::Error>> {
         let label = self.bucket(&b)?;
-        let original = match self.faults.check().and_then(|_| self.kv.get(&label, &key)) {
+        let original = match self
+            .faults
+            .check()
+            .and_then(|_| off_runtime(|| self.kv.get(&label, &key)))
+        {
             Ok(v) => v,
             Err(e) => return Ok(Err(other(e))),
         };
@@ -423,7 +439,7 @@ impl atomics::Host for RequestState {
         Ok(self
             .faults
             .check()
-            .and_then(|_| self.kv.increment(&label, &key, delta))
+            .and_then(|_| off_runtime(|| self.kv.increment(&label, &key, delta)))
             .map_err(other))
     }
 
@@ -437,10 +453,9 @@ impl atomics::Host for RequestState {
             let c = self.table.get(&cas)?;
             (c.label.clone(), c.key.clone(), c.original.clone())
         };
-        let swapped = self
-            .faults
-            .check()
-            .and_then(|_| self.kv.swap_if(&label, &key, original.as_deref(), &value));
+        let swapped = self.faults.check().and_then(|_| {
+            off_runtime(|| self.kv.swap_if(&label, &key, original.as_deref(), &value))
+        });
         Ok(match swapped {
             Ok(true) => {
                 self.table.delete(cas)?;
@@ -465,7 +480,7 @@ impl batch::Host for RequestState {
         Ok(self
             .faults
             .check()
-            .and_then(|_| self.kv.get_many(&label, &keys))
+            .and_then(|_| off_runtime(|| self.kv.get_many(&label, &keys)))
             .map(|values| keys.into_iter().zip(values).collect())
             .map_err(other))
     }
@@ -479,7 +494,7 @@ impl batch::Host for RequestState {
         Ok(self
             .faults
             .check()
-            .and_then(|_| self.kv.set_many(&label, &pairs))
+            .and_then(|_| off_runtime(|| self.kv.set_many(&label, &pairs)))
             .map_err(other))
     }
 
@@ -492,7 +507,7 @@ impl batch::Host for RequestState {
         Ok(self
             .faults
             .check()
-            .and_then(|_| self.kv.delete_many(&label, &keys))
+            .and_then(|_| off_runtime(|| self.kv.delete_many(&label, &keys)))
             .map_err(other))
     }
 }

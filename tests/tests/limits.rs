@@ -247,3 +247,45 @@ fn sigterm_lets_the_request_in_flight_finish() {
         "no longer listening"
     );
 }
+
+#[test]
+fn a_locked_store_stalls_only_the_requests_that_need_it() {
+    let host = probe(&[]);
+    assert_eq!(get(&host, "/probe/incr").0, 200);
+    // Another process holds the database's write lock for three seconds.
+    let db = host.data.0.join("store/sqlite_key_value.db");
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let locker = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        locked_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_secs(3));
+        conn.execute_batch("COMMIT").unwrap();
+    });
+    locked_rx.recv().unwrap();
+    // More writers waiting on the lock than the host has worker threads…
+    let base = host.base.clone();
+    let writers: Vec<_> = (0..8)
+        .map(|_| {
+            let url = format!("{base}/probe/incr");
+            std::thread::spawn(move || reqwest::blocking::get(url).map(|r| r.status().as_u16()))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // …and a request that needs no store is still answered at once.
+    let started = Instant::now();
+    assert_eq!(get(&host, "/probe/hello"), (200, "hello".into()));
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(1000),
+        "a store-free request waited {took:?}"
+    );
+    locker.join().unwrap();
+    for w in writers {
+        assert_eq!(
+            w.join().unwrap().unwrap(),
+            200,
+            "the writers finish once the lock is gone"
+        );
+    }
+}
