@@ -152,6 +152,15 @@ pub const DEFERRED_CURSOR: &str = "tc/escalator-deferred";
 /// The last hour bucket the issuer's tick has fully handled.
 pub const TICK_CURSOR: &str = "tc/issuer";
 
+/// The rate counters first counted in an hour bucket: the escalator's tick
+/// deletes them (and the log) once the hour is two hours past.
+pub fn rate_log(bucket: &str) -> String {
+    format!("lg/rate/{bucket}")
+}
+
+/// Until when the escalator's tick has swept old rate counters.
+pub const RATE_SWEEP_CURSOR: &str = "tc/rate-sweep";
+
 /// A rate-limit counter for `what` in one minute (a key per minute: old ones are never read again).
 pub fn rate(what: &str, minute: &str) -> String {
     format!("rl/{what}/{minute}")

@@ -158,6 +158,24 @@ pub trait StorageExt: Storage {
         .map(drop)
     }
 
+    /// Add `id` to the list at `key` like [`add_to_list`](Self::add_to_list),
+    /// keeping only the newest `max` (the oldest go first): for lists a
+    /// report reads whole, which must not grow without bound.
+    fn add_to_capped_list(&self, key: &str, id: &str, max: usize) -> StoreResult<()> {
+        self.update_json::<Vec<String>, _>(key, |cur| {
+            let mut ids = cur.unwrap_or_default();
+            if ids.iter().any(|i| i == id) {
+                return Update::Keep;
+            }
+            ids.push(id.to_string());
+            if ids.len() > max {
+                ids.drain(..ids.len() - max);
+            }
+            Update::Write(ids)
+        })
+        .map(drop)
+    }
+
     /// The ids in several lists (one batch read), in order, duplicates kept.
     fn read_lists(&self, keys: &[String]) -> StoreResult<Vec<String>> {
         Ok(self
@@ -175,6 +193,15 @@ pub trait StorageExt: Storage {
     fn append_to_log(&self, log: &str, item: &str) -> StoreResult<()> {
         let n = self.increment(&format!("{log}/n"), 1)?;
         self.set(&format!("{log}/{n}"), item.as_bytes())
+    }
+
+    /// Delete a log: its slots, then its count.
+    fn delete_log(&self, log: &str) -> StoreResult<()> {
+        let n = self.counter(&format!("{log}/n"))?;
+        for i in 1..=n {
+            self.delete(&format!("{log}/{i}"))?;
+        }
+        self.delete(&format!("{log}/n"))
     }
 
     /// The items of several logs, oldest first (two batch reads). A slot whose
@@ -803,6 +830,19 @@ mod tests {
             .collect();
         threads.into_iter().for_each(|t| t.join().unwrap());
         assert_eq!(s.get_json::<Vec<u32>>("list").unwrap().unwrap().len(), 400);
+    }
+
+    #[test]
+    fn a_capped_list_keeps_the_newest() {
+        let s = MemoryStorage::new();
+        for i in 0..5 {
+            s.add_to_capped_list("l", &i.to_string(), 3).unwrap();
+        }
+        s.add_to_capped_list("l", "4", 3).unwrap();
+        assert_eq!(
+            s.get_json::<Vec<String>>("l").unwrap().unwrap(),
+            vec!["2", "3", "4"]
+        );
     }
 
     #[test]

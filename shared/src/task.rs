@@ -545,6 +545,9 @@ impl TaskRefusal {
     }
 }
 
+/// The most attempts a task keeps (a task reached again and again stays small).
+pub const MAX_ATTEMPTS: usize = 50;
+
 /// Apply an outcome, or the reason it does not fit.
 pub fn apply_outcome(
     task: &CallbackTask,
@@ -595,6 +598,15 @@ pub fn apply_outcome(
         outcome: input.outcome,
         note: input.note.clone(),
     });
+    if t.attempts.len() > MAX_ATTEMPTS {
+        // The first attempt and the latest stay; the oldest "reached" in
+        // between goes (unreachable ones close the task at three).
+        let i = t.attempts[1..]
+            .iter()
+            .position(|a| a.outcome == Outcome::Reached)
+            .map_or(1, |i| i + 1);
+        t.attempts.remove(i);
+    }
     if let Some(cause) = &input.root_cause {
         t.root_cause = Some(cause.clone());
         t.department = policy.department(cause).map(str::to_string);
@@ -1298,5 +1310,29 @@ mod tests {
         );
         let (_, metrics) = effects_of(&t, &done, None, now);
         assert_eq!(metrics, vec!["superseded"]);
+    }
+
+    #[test]
+    fn a_task_keeps_at_most_fifty_attempts() {
+        let now = utc("2026-12-04T10:00:00+01:00");
+        let p = EscalationPolicy::default();
+        let mut t = plan_task(&request(vec![TaskReason::Complaint], None), &p, now).unwrap();
+        let reached = OutcomeInput {
+            root_cause: None,
+            outcome: Outcome::Reached,
+            resolution: None,
+            customer_satisfied: None,
+            note: Some("talked".into()),
+        };
+        for i in 0..60 {
+            t = apply_outcome(&t, &reached, &p, now + Duration::minutes(i)).unwrap();
+        }
+        assert_eq!(t.attempts.len(), MAX_ATTEMPTS);
+        assert_eq!(t.attempts[0].at, now, "the first stays");
+        assert_eq!(
+            t.attempts.last().unwrap().at,
+            now + Duration::minutes(59),
+            "the latest stays"
+        );
     }
 }

@@ -32,7 +32,11 @@ pub(crate) struct Opened {
 impl Opened {
     /// Count a post that recorded nothing.
     pub fn reject(&self) {
-        let _ = self.store.increment(&self.link_rejections.0, 1);
+        let _ = revisit_shared::flows::attempts::count(
+            &self.store,
+            &self.link_rejections.0,
+            shell::now(),
+        );
     }
 
     /// The customer's contact record (read once; none stored: a bare one).

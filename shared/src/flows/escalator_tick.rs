@@ -27,6 +27,7 @@ pub struct TickReport {
     pub expired: usize,
     pub birthday_callbacks: usize,
     pub overdue_work_orders: usize,
+    pub rate_counters_swept: usize,
     /// Items this tick could not handle (logged; a later tick looks again).
     pub skipped: usize,
 }
@@ -72,6 +73,14 @@ pub fn run<S: Storage + ?Sized>(
         }
     }
 
+    // Rate counters whose minute can matter no more.
+    let rate_counters_swept = match crate::flows::attempts::sweep(store, now) {
+        Ok(n) => n,
+        Err(e) => {
+            skips.note("rate counters of", &keys::hour_bucket(now), &e.into());
+            0
+        }
+    };
     let birthday_callbacks = birthday_callbacks(store, policy, now, &mut skips)?;
     let overdue_work_orders = overdue_work_orders(store, policy, now, &mut skips)?;
     Ok(TickReport {
@@ -81,6 +90,7 @@ pub fn run<S: Storage + ?Sized>(
         expired,
         birthday_callbacks,
         overdue_work_orders,
+        rate_counters_swept,
         skipped: skips.count,
     })
 }

@@ -7,6 +7,9 @@ use crate::keys;
 use crate::report::Tally;
 use crate::storage::{Storage, StorageExt, StoreResult, Update};
 
+/// The most flagged devices and on-site answers the report keeps (the newest).
+const REPORT_LIST_MAX: usize = 1000;
+
 /// Record an answer's signals: the customers a device answered for (one
 /// compare-and-swap, idempotent, so it can run before the answer is recorded
 /// and again on a retry) and an answer given right after the work was done.
@@ -22,13 +25,13 @@ pub fn record<S: Storage + ?Sized>(store: &S, s: &AnswerSignals) -> StoreResult<
         })?
         .unwrap_or_default();
     if customers.len() >= DEVICE_CUSTOMERS {
-        store.add_to_list(keys::FLAGGED_DEVICES, s.device)?;
+        store.add_to_capped_list(keys::FLAGGED_DEVICES, s.device, REPORT_LIST_MAX)?;
     }
     if let Some(done) = s.completed_at {
         let minutes = (s.answered_at - done).num_minutes();
         if (0..ON_SITE_MINUTES).contains(&minutes) {
             let entry = format!("{}|{}|{minutes}", s.survey_id, s.agent.unwrap_or("-"));
-            store.add_to_list(keys::ON_SITE, &entry)?;
+            store.add_to_capped_list(keys::ON_SITE, &entry, REPORT_LIST_MAX)?;
         }
     }
     Ok(())

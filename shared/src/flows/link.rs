@@ -39,10 +39,12 @@ pub fn open_link<S: Storage + ?Sized>(
     let failures_key = keys::rate(&format!("net/{network}"), &minute(now));
     let Some(token) = token else {
         // A forged or mangled token: one increment both counts and checks.
-        return Ok(match store.increment(&failures_key, 1) {
-            Ok(n) if n > NETWORK_FAILURES_PER_MINUTE => LinkOpen::TooMany,
-            _ => LinkOpen::NotFound,
-        });
+        return Ok(
+            match crate::flows::attempts::count(store, &failures_key, now) {
+                Ok(n) if n > NETWORK_FAILURES_PER_MINUTE => LinkOpen::TooMany,
+                _ => LinkOpen::NotFound,
+            },
+        );
     };
     // A genuinely signed token is never refused for its network's failures:
     // behind a carrier's NAT, one guesser must not lock out every customer.
@@ -53,7 +55,7 @@ pub fn open_link<S: Storage + ?Sized>(
         .as_deref()
         .and_then(|b| serde_json::from_slice::<Survey>(b).ok())
     else {
-        let _ = store.increment(&failures_key, 1);
+        let _ = crate::flows::attempts::count(store, &failures_key, now);
         return Ok(LinkOpen::NotFound);
     };
     Ok(LinkOpen::Open {
