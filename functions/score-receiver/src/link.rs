@@ -9,7 +9,7 @@ use revisit_shared::keys;
 use revisit_shared::rate::network_of;
 use revisit_shared::signing::LinkToken;
 use revisit_shared::spin::{self as shell, SpinStore};
-use revisit_shared::storage::{Storage, StorageExt};
+use revisit_shared::storage::StorageExt;
 use revisit_shared::survey::{Contact, Survey};
 use revisit_shared::ApiError;
 use spin_sdk::http::{Request, Response};
