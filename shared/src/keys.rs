@@ -190,6 +190,10 @@ pub fn finding_counter(cause: &str, week: &str, kind: &str) -> String {
 /// The fixes departments recorded (`POST /findings/fixes`), one bounded list.
 pub const FINDING_FIXES: &str = "fx/all";
 
+/// What the generic sender would have received on a first run without one
+/// (the console's development outbox; the newest 200).
+pub const DEV_OUTBOX: &str = "dv/outbox";
+
 /// Loop counters (escalator).
 pub fn loop_counter(name: &str) -> String {
     format!("ct/loop/{name}")

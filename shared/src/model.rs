@@ -784,6 +784,8 @@ pub enum TaskEffect {
     Resurvey { at: DateTime<Utc> },
     /// Breached: into `supervisor`'s queue.
     Escalate { supervisor: String },
+    /// Reassigned: out of `from`'s queue, into the new owner's.
+    Reassign { from: String },
 }
 
 #[cfg(test)]

@@ -56,10 +56,38 @@ pub mod window {
     pub const ALL: &[&str] = &[WINDOW, QUEUE, QUEUE_PAGE, LOGIN];
 }
 
+/// `supervisor-console`: the supervisor's pages. It also has a private
+/// route, the development outbox (see `spin::CHAINED_ROUTE`).
+pub mod console {
+    pub const ROOT: &str = "/";
+    pub const OVERVIEW: &str = "/console";
+    pub const LOGIN: &str = "/console/login";
+    pub const CALLBACKS: &str = "/console/callbacks";
+    pub const REASSIGN: &str = "/console/callbacks/:task_id/owner";
+    pub const FINDINGS: &str = "/console/findings";
+    pub const OUTBOX: &str = "/console/outbox";
+    pub const SETTINGS: &str = "/console/settings";
+    pub const EXPORT_CALLBACKS: &str = "/console/export/callbacks.csv";
+    pub const ALL: &[&str] = &[
+        ROOT,
+        OVERVIEW,
+        LOGIN,
+        CALLBACKS,
+        REASSIGN,
+        FINDINGS,
+        OUTBOX,
+        SETTINGS,
+        EXPORT_CALLBACKS,
+    ];
+    /// The path of the development outbox, under the chained route.
+    pub const DEV_OUTBOX_PATH: &str = "/dev-outbox";
+}
+
 /// Each component of `spin.toml` with its public routes.
 pub const COMPONENTS: &[(&str, &[&str])] = &[
     ("survey-link-issuer", issuer::ALL),
     ("score-receiver", receiver::ALL),
     ("low-score-escalator", escalator::ALL),
     ("callback-window-checker", window::ALL),
+    ("supervisor-console", console::ALL),
 ];

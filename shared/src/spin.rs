@@ -292,6 +292,20 @@ pub fn session_cookie(role: &crate::task::Role) -> Result<String, ApiError> {
     ))
 }
 
+/// Whether a staff page (the agent's, the console) is shown in Simplified
+/// Chinese rather than English: `?lang=`, else the browser's
+/// `Accept-Language`, else English.
+pub fn staff_reads_chinese(req: &Request) -> bool {
+    let chinese = |s: &str| s.trim().to_ascii_lowercase().starts_with("zh");
+    match query_param(req, "lang") {
+        Some(l) => chinese(&l),
+        None => req
+            .header("accept-language")
+            .and_then(|h| h.as_str())
+            .is_some_and(chinese),
+    }
+}
+
 /// A cookie's value.
 pub fn cookie(req: &Request, name: &str) -> Option<String> {
     let header = req.header("cookie").and_then(|h| h.as_str())?;

@@ -721,6 +721,38 @@ pub fn claim(
     Ok(t)
 }
 
+/// Give an open task to another owner (the supervisor's console).
+pub fn reassign(
+    task: &CallbackTask,
+    owner: &str,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<CallbackTask, TaskRefusal> {
+    if task.state.is_closed() {
+        return Err(TaskRefusal::WrongState {
+            task_id: task.task_id.clone(),
+            state: task.state,
+            needs: "only an open task can be reassigned",
+        });
+    }
+    let owner = owner.trim();
+    if owner.is_empty() || owner.len() > 200 {
+        return Err(TaskRefusal::BadInput(
+            "the new owner is 1 to 200 characters",
+        ));
+    }
+    let mut t = task.clone();
+    if t.owner != owner {
+        t.attempts.push(Attempt {
+            at: now,
+            outcome: Outcome::Claimed,
+            note: Some(format!("reassigned from {} to {owner} by {by}", t.owner)),
+        });
+        t.owner = owner.to_string();
+    }
+    Ok(t)
+}
+
 /// The states a task may move to from `state`.
 pub fn allowed_next(state: TaskState) -> Vec<&'static str> {
     match state {
@@ -797,6 +829,11 @@ pub fn effects_of(
                 effects.push(TaskEffect::Resurvey { at: now });
             }
         }
+    }
+    if after.owner != before.owner && !after.state.is_closed() {
+        effects.push(TaskEffect::Reassign {
+            from: before.owner.clone(),
+        });
     }
     if after.breached && !before.breached {
         if let Some(supervisor) = &after.escalated_to {

@@ -43,8 +43,11 @@ fn the_route_table_is_spin_toml() {
     assert_eq!(table, public);
     assert_eq!(
         private,
-        BTreeSet::from(["low-score-escalator".to_string()]),
-        "the escalator alone has a private route (the hand-off)"
+        BTreeSet::from([
+            "low-score-escalator".to_string(),
+            "supervisor-console".to_string()
+        ]),
+        "private routes: the escalator's hand-off and the console's development outbox"
     );
     assert!(escalator_url().ends_with(routes::escalator::ESCALATIONS_PATH));
 }

@@ -114,20 +114,11 @@ static ZH: Texts = Texts {
 impl Lang {
     /// `?lang=`, else the browser's `Accept-Language`, else English.
     pub fn from_request(req: &Request) -> Lang {
-        let pick = |s: &str| {
-            if s.to_ascii_lowercase().starts_with("zh") {
-                Lang::ZhHans
-            } else {
-                Lang::En
-            }
-        };
-        if let Some(l) = revisit_shared::spin::query_param(req, "lang") {
-            return pick(&l);
+        if revisit_shared::spin::staff_reads_chinese(req) {
+            Lang::ZhHans
+        } else {
+            Lang::En
         }
-        req.header("accept-language")
-            .and_then(|h| h.as_str())
-            .map(pick)
-            .unwrap_or(Lang::En)
     }
 
     pub fn tag(self) -> &'static str {

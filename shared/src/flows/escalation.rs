@@ -421,6 +421,12 @@ fn apply_effect<S: Storage + ?Sized>(
         TaskEffect::Escalate { supervisor } => {
             store.add_to_list(&keys::owner_tasks(supervisor), id)?;
         }
+        TaskEffect::Reassign { from } => {
+            store.add_to_list(&keys::owner_tasks(&task.owner), id)?;
+            if *from != task.owner && task.escalated_to.as_ref() != Some(from) {
+                store.remove_from_list(&keys::owner_tasks(from), id)?;
+            }
+        }
     }
     Ok(())
 }

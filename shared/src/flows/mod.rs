@@ -8,6 +8,7 @@
 
 pub mod answer;
 pub mod attempts;
+pub mod console;
 pub mod contact;
 pub mod erasure;
 pub mod escalation;

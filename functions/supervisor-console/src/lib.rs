@@ -1,0 +1,324 @@
+//! supervisor-console: the supervisor's pages — the loop at a glance, the
+//! callbacks (filter, reassign, export), the findings, the development outbox
+//! and the effective settings — read and changed through `shared/`'s flows.
+//!
+//! Routes: `GET /` (to the console), `GET /console`, `POST /console/login`,
+//! `GET /console/callbacks`, `POST /console/callbacks/:task_id/owner`,
+//! `GET /console/findings`, `GET /console/outbox`, `GET /console/settings`,
+//! `GET /console/export/callbacks.csv`; and, private (service chaining), the
+//! development outbox the default `sender_url` points at.
+
+mod charts;
+mod page;
+
+use chrono::{Duration, NaiveDate};
+use page::{Lang, Setting};
+use revisit_shared::flows::console::{self, TaskFilter};
+use revisit_shared::flows::findings;
+use revisit_shared::routes::console::*;
+use revisit_shared::spin::{self as shell, SpinStore};
+use revisit_shared::task::{Role, TaskReason};
+use revisit_shared::ApiError;
+use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http_component;
+
+#[http_component]
+fn handle(req: Request) -> Response {
+    let route = shell::matched_route(&req);
+    let result = match (route.as_str(), req.method()) {
+        (shell::CHAINED_ROUTE, Method::Post) if req.path() == DEV_OUTBOX_PATH => hold(&req),
+        (ROOT, Method::Get) => Ok(shell::see_other(OVERVIEW)),
+        (LOGIN, Method::Post) => login(&req),
+        (OVERVIEW, Method::Get) => page(&req, overview),
+        (CALLBACKS, Method::Get) => page(&req, callbacks),
+        (REASSIGN, Method::Post) => reassign(&req),
+        (FINDINGS, Method::Get) => page(&req, findings_page),
+        (OUTBOX, Method::Get) => page(&req, outbox),
+        (SETTINGS, Method::Get) => page(&req, settings),
+        (EXPORT_CALLBACKS, Method::Get) => export_callbacks(&req),
+        (LOGIN | REASSIGN, _) => Err(ApiError::method_not_allowed("POST")),
+        (_, _) if ALL.contains(&route.as_str()) => Err(ApiError::method_not_allowed("GET")),
+        _ => Err(ApiError::not_found("no such endpoint")),
+    };
+    shell::render(result)
+}
+
+fn lang(req: &Request) -> Lang {
+    if shell::staff_reads_chinese(req) {
+        Lang::ZhHans
+    } else {
+        Lang::En
+    }
+}
+
+/// The supervisor, or why not: `Ok(None)` when no credential came at all
+/// (the sign-in page is shown), `403` for an agent.
+fn supervisor(req: &Request) -> Result<Option<()>, ApiError> {
+    match shell::authenticate(req) {
+        Ok(Role::Supervisor) => Ok(Some(())),
+        Ok(Role::Agent(_)) => Err(ApiError::new(
+            403,
+            "forbidden",
+            "the console is the supervisor's; agents have their queue at /queue/page",
+        )),
+        Err(e) if e.status == 401 => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A console page for the supervisor; the sign-in page for anyone else.
+fn page(
+    req: &Request,
+    render: fn(&Request, Lang) -> Result<String, ApiError>,
+) -> Result<Response, ApiError> {
+    let lang = lang(req);
+    match supervisor(req)? {
+        Some(()) => Ok(shell::html(200, render(req, lang)?)),
+        None => Ok(shell::html(200, page::login(lang, None))),
+    }
+}
+
+/// `POST /console/login`: the admin token, for a supervisor's session.
+fn login(req: &Request) -> Result<Response, ApiError> {
+    let lang = lang(req);
+    let token = form(req)?.remove("token").unwrap_or_default();
+    match shell::sign_in(req, token.trim())? {
+        Some(Role::Supervisor) => {
+            let mut resp = shell::see_other(&format!("{OVERVIEW}?lang={}", lang.tag()));
+            resp.set_header("set-cookie", shell::session_cookie(&Role::Supervisor)?);
+            Ok(resp)
+        }
+        _ => Ok(shell::html(
+            401,
+            page::login(
+                lang,
+                Some(lang.t("That is not the supervisor's token.", "这不是主管令牌。")),
+            ),
+        )),
+    }
+}
+
+fn form(req: &Request) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
+    Ok(form_urlencoded::parse(shell::body(req)?)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect())
+}
+
+/// `from`/`to` from the query; the last 28 days by default, at most
+/// `console::MAX_DAYS`.
+fn period(req: &Request) -> Result<(NaiveDate, NaiveDate), ApiError> {
+    let today = shell::now().date_naive();
+    let date = |name: &str, default: NaiveDate| match shell::query_param(req, name)
+        .filter(|v| !v.is_empty())
+    {
+        None => Ok(default),
+        Some(v) => v.parse::<NaiveDate>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "`{name}` must be a date like 2026-12-01 (got {v:?})"
+            ))
+        }),
+    };
+    let to = date("to", today)?;
+    let from = date("from", to - Duration::days(27))?;
+    Ok((from, to))
+}
+
+fn overview(req: &Request, lang: Lang) -> Result<String, ApiError> {
+    let (from, to) = period(req)?;
+    let store = SpinStore::open()?;
+    let o = console::overview(&store, from, to, shell::now().date_naive())?;
+    Ok(page::overview(lang, &o, from, to))
+}
+
+fn filter(req: &Request) -> Result<TaskFilter, ApiError> {
+    let reason = match shell::query_param(req, "reason").filter(|r| !r.is_empty()) {
+        None => None,
+        Some(r) => Some(
+            TaskReason::ALL
+                .into_iter()
+                .find(|x| x.as_str() == r)
+                .ok_or_else(|| ApiError::bad_request(format!("no task reason {r:?}")))?,
+        ),
+    };
+    Ok(TaskFilter {
+        owner: shell::query_param(req, "owner").filter(|o| !o.trim().is_empty()),
+        reason,
+        breached_only: shell::query_param(req, "breached").is_some(),
+        due_today: shell::query_param(req, "due_today").is_some(),
+    })
+}
+
+fn callbacks(req: &Request, lang: Lang) -> Result<String, ApiError> {
+    let filter = filter(req)?;
+    let now = shell::now();
+    let tasks = console::open_callbacks(&SpinStore::open()?, &filter, now)?;
+    let notice = shell::query_param(req, "notice");
+    Ok(page::callbacks(
+        lang,
+        &tasks,
+        &filter,
+        now,
+        notice.as_deref(),
+    ))
+}
+
+/// `POST /console/callbacks/:task_id/owner`: reassign, back to the list.
+fn reassign(req: &Request) -> Result<Response, ApiError> {
+    if supervisor(req)?.is_none() {
+        return Err(ApiError::unauthorized("sign in as the supervisor first"));
+    }
+    let lang = lang(req);
+    let id = shell::path_param(req, "task_id")?;
+    let owner = form(req)?.remove("owner").unwrap_or_default();
+    let policy = shell::survey_policy()?;
+    let notice = match console::reassign(&SpinStore::open()?, &id, &owner, &policy, shell::now()) {
+        Ok(t) => format!(
+            "{}: {} {}",
+            t.task_id,
+            lang.t("now owned by", "现由"),
+            t.owner
+        ),
+        Err(e) if e.status < 500 => e.message,
+        Err(e) => return Err(e),
+    };
+    let q: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("lang", lang.tag())
+        .append_pair("notice", &notice)
+        .finish();
+    Ok(shell::see_other(&format!("{CALLBACKS}?{q}")))
+}
+
+fn findings_page(req: &Request, lang: Lang) -> Result<String, ApiError> {
+    let (from, to) = period(req)?;
+    let policy = shell::escalation_policy()?;
+    let r = findings::report(&SpinStore::open()?, &policy, from, to)?;
+    Ok(page::findings(lang, &r, from, to))
+}
+
+fn outbox(_req: &Request, lang: Lang) -> Result<String, ApiError> {
+    Ok(page::outbox(
+        lang,
+        &console::held_messages(&SpinStore::open()?)?,
+    ))
+}
+
+/// The effective policies, each field marked default or set.
+fn settings(_req: &Request, lang: Lang) -> Result<String, ApiError> {
+    fn fields<T: serde::Serialize>(actual: &T, default: &T) -> Vec<Setting> {
+        let as_map = |v: &T| match serde_json::to_value(v) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => Default::default(),
+        };
+        let default = as_map(default);
+        as_map(actual)
+            .into_iter()
+            .map(|(name, v)| Setting {
+                is_default: default.get(&name) == Some(&v),
+                value: v.to_string(),
+                name,
+            })
+            .collect()
+    }
+    use revisit_shared::{contact::ContactRules, policy::SurveyPolicy, task::EscalationPolicy};
+    let groups = vec![
+        (
+            "survey_policy",
+            fields(&shell::survey_policy()?, &SurveyPolicy::default()),
+        ),
+        (
+            "escalation_policy",
+            fields(&shell::escalation_policy()?, &EscalationPolicy::default()),
+        ),
+        (
+            "contact_rules",
+            fields(&shell::contact_rules()?, &ContactRules::default()),
+        ),
+    ];
+    Ok(page::settings(lang, &groups))
+}
+
+/// `GET /console/export/callbacks.csv`: every callback of the last 92 days
+/// (RFC 4180, UTF-8 with a BOM for spreadsheets; formulas neutralised).
+fn export_callbacks(req: &Request) -> Result<Response, ApiError> {
+    if supervisor(req)?.is_none() {
+        return Err(ApiError::unauthorized("sign in as the supervisor first"));
+    }
+    let store = SpinStore::open()?;
+    let today = shell::now().date_naive();
+    let tasks = revisit_shared::flows::escalation::list_tasks(&store, None, None, 92, today)?;
+    let mut out = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
+    let header = [
+        "task_id",
+        "state",
+        "reason",
+        "reasons",
+        "priority",
+        "owner",
+        "customer_id",
+        "customer_name",
+        "created_at",
+        "due_by",
+        "breached",
+        "closed_at",
+        "resolution",
+        "root_cause",
+        "department",
+    ];
+    out.write_record(header).map_err(internal)?;
+    for t in tasks {
+        let reasons: Vec<&str> = t.reasons.iter().map(|r| r.as_str()).collect();
+        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        let record = [
+            t.task_id.clone(),
+            format!("{:?}", t.state).to_lowercase(),
+            t.reason.as_str().to_string(),
+            reasons.join(" "),
+            t.priority.to_string(),
+            t.owner.clone(),
+            t.customer_id.clone(),
+            opt(&t.context.customer.name),
+            t.created_at.to_rfc3339(),
+            t.due_by.to_rfc3339(),
+            t.breached.to_string(),
+            t.closed_at.map(|c| c.to_rfc3339()).unwrap_or_default(),
+            opt(&t.resolution),
+            opt(&t.root_cause),
+            opt(&t.department),
+        ];
+        out.write_record(record.iter().map(|v| neutralise(v)))
+            .map_err(internal)?;
+    }
+    let bytes = out.into_inner().map_err(|e| internal(e.into_error()))?;
+    let mut resp = Response::builder()
+        .status(200)
+        .header("content-type", "text/csv; charset=utf-8")
+        .header(
+            "content-disposition",
+            "attachment; filename=\"callbacks.csv\"",
+        )
+        .body(bytes)
+        .build();
+    resp.set_header("cache-control", "no-store");
+    Ok(resp)
+}
+
+/// A cell a spreadsheet would run as a formula starts with a quote instead.
+fn neutralise(v: &str) -> String {
+    if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{v}")
+    } else {
+        v.to_string()
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("the CSV could not be written: {e}"))
+}
+
+/// The development outbox (private, service chaining): what the generic
+/// sender would have received, kept for the console.
+fn hold(req: &Request) -> Result<Response, ApiError> {
+    let message: serde_json::Value = revisit_shared::error::parse_json(shell::body(req)?)?;
+    console::hold_message(&SpinStore::open()?, message, shell::now())?;
+    Ok(shell::json(202, &serde_json::json!({ "held": true })))
+}

@@ -1,0 +1,252 @@
+//! The supervisor's console, end to end: a first run with no sender shows
+//! what would have been sent; the overview agrees with the API; a callback is
+//! reassigned through the page; the CSV export parses back; every page
+//! passes axe-core in Chromium, in both languages.
+
+use revisit_tests::*;
+use serde_json::{json, Value};
+
+const BERLIN: &str = "Europe/Berlin";
+
+/// The app as a new user has it: no sender configured.
+fn first_run() -> Host {
+    let mut config = HostConfig::revisit(9);
+    config
+        .env
+        .retain(|(k, _)| k != "SPIN_VARIABLE_SENDER_URL" && k != "SPIN_VARIABLE_SENDER_ORIGIN");
+    Host::start(config)
+}
+
+fn page(host: &Host, path: &str) -> (u16, String) {
+    let r = host
+        .http
+        .get(host.url(path))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .unwrap();
+    (r.status().as_u16(), r.text().unwrap())
+}
+
+/// Two delivered orders, both answered low: two callbacks.
+fn a_few_days(host: &Host) -> Vec<Value> {
+    host.set_clock("2026-12-01T10:00:00+01:00");
+    for (id, agent) in [("c-1", "agent-1"), ("c-2", "agent-2")] {
+        let mut c = customer(id, BERLIN);
+        c["name"] = json!(if id == "c-1" {
+            "王芳"
+        } else {
+            "=HYPERLINK(\"x\")"
+        });
+        let body = event_body(
+            &format!("ev-{id}"),
+            "order.delivered",
+            "2026-12-01T10:00:00+01:00",
+            c,
+            json!({"category": "high_value", "agent_id": agent}),
+        );
+        assert_eq!(host.post_event(&body).status(), 202);
+    }
+    host.set_clock("2026-12-04T10:05:00+01:00");
+    let (_, tick) = Host::json(host.admin_post("/issuer/tick", ""));
+    assert_eq!(tick["sent"], 2, "{tick}");
+    let (_, outbox) = page(host, "/console/outbox");
+    let links: Vec<String> = outbox
+        .match_indices("href=\"")
+        .filter_map(|(i, _)| outbox[i + 6..].split('"').next().map(str::to_string))
+        .filter(|l| l.contains("/s/"))
+        .collect();
+    assert_eq!(links.len(), 2, "{outbox}");
+    for link in &links {
+        let (status, _) = host.answer(&link_path(link), 2, Some("=1+1 and 你好"));
+        assert_eq!(status, 200);
+    }
+    host.callbacks("")
+}
+
+#[test]
+fn a_first_run_shows_what_would_have_been_sent() {
+    let host = first_run();
+    let (status, login) = {
+        let r = host.http.get(host.url("/")).send().unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    assert_eq!(status, 200, "`/` leads to the console's sign-in");
+    assert!(login.contains("name=\"token\""), "{login}");
+    let tasks = a_few_days(&host);
+    assert_eq!(tasks.len(), 2, "the low scores' callbacks: {tasks:?}");
+    // The outbox's links are live: the survey page answers (and says it was answered).
+    let (_, outbox) = page(&host, "/console/outbox");
+    assert!(
+        outbox.contains("email") && outbox.contains("c-1@example.com"),
+        "{outbox}"
+    );
+}
+
+#[test]
+fn the_overview_agrees_with_the_api_and_a_callback_is_reassigned_and_exported() {
+    let host = first_run();
+    let tasks = a_few_days(&host);
+    let (_, summary) =
+        Host::json(host.admin_get("/reports/summary?from=2026-11-07&to=2026-12-04&group_by=day"));
+    let (_, loop_report) = Host::json(host.admin_get("/reports/loop"));
+    let (status, overview) = page(&host, "/console?from=2026-11-07&to=2026-12-04&lang=en");
+    assert_eq!(status, 200);
+    let total = &summary["total"];
+    let shown = |label: &str, value: String| format!("<div>{label}<strong>{value}</strong></div>");
+    let nps = total["nps"].as_f64().unwrap();
+    let fmt = |v: f64| {
+        if v.fract() == 0.0 {
+            format!("{v:.0}")
+        } else {
+            format!("{v:.1}")
+        }
+    };
+    for expected in [
+        shown("NPS", fmt(nps)),
+        shown(
+            "Response rate",
+            format!("{}%", fmt(total["response_rate_pct"].as_f64().unwrap())),
+        ),
+        shown("Callbacks created", loop_report["created"].to_string()),
+        shown("Open now", "2".into()),
+    ] {
+        assert!(
+            overview.contains(&expected),
+            "{expected} not in the overview"
+        );
+    }
+    assert!(
+        overview.contains("<svg class=\"chart\"") && overview.contains("<table>"),
+        "charts with their numbers"
+    );
+
+    // Reassign through the page's form, checked through the API.
+    let id = tasks[0]["task_id"].as_str().unwrap();
+    let r = host
+        .http
+        .post(host.url(&format!("/console/callbacks/{id}/owner?lang=en")))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("owner=agent-9")
+        .send()
+        .unwrap();
+    assert!(
+        r.status().is_success() || r.status().is_redirection(),
+        "{}",
+        r.status()
+    );
+    let (_, task) = Host::json(host.admin_get(&format!("/callbacks/{id}")));
+    assert_eq!(task["owner"], "agent-9");
+    assert_eq!(host.callbacks("owner=agent-9").len(), 1);
+    assert!(
+        host.callbacks("owner=agent-1").is_empty(),
+        "out of the old owner's queue"
+    );
+
+    // The export: a BOM, RFC 4180, Chinese intact, formulas neutralised.
+    let bytes = host
+        .http
+        .get(host.url("/console/export/callbacks.csv"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF"), "a BOM for spreadsheets");
+    let mut reader = csv::Reader::from_reader(&bytes[3..]);
+    let headers = reader.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2);
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let row = |customer: &str| {
+        rows.iter()
+            .find(|r| &r[col("customer_id")] == customer)
+            .unwrap()
+    };
+    assert_eq!(&row("c-1")[col("customer_name")], "王芳");
+    assert_eq!(
+        &row("c-2")[col("customer_name")],
+        "'=HYPERLINK(\"x\")",
+        "a formula is text"
+    );
+    let reassigned = rows.iter().find(|r| &r[col("task_id")] == id).unwrap();
+    assert_eq!(&reassigned[col("owner")], "agent-9");
+    // An agent may not see the console.
+    let agent = Host::start(
+        HostConfig::revisit(9).set("SPIN_VARIABLE_AGENT_TOKENS", r#"{"agent-1":"tok-1"}"#),
+    );
+    let r = agent
+        .http
+        .get(agent.url("/console"))
+        .bearer_auth("tok-1")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
+
+#[test]
+fn every_console_page_passes_axe_in_chromium_in_both_languages() {
+    let host = first_run();
+    a_few_days(&host);
+    let dir = project_root().join("tests/artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = std::process::Command::new("node")
+        .arg(project_root().join("tests/browser/console.mjs"))
+        .arg(&host.base)
+        .arg(ADMIN_TOKEN)
+        .arg(&dir)
+        .output()
+        .expect("node is needed for the browser test (./run test installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "browser test failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let steps: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let pages: Vec<&Value> = steps.iter().filter(|s| s["step"] == "page").collect();
+    assert_eq!(pages.len(), 10, "{stdout}");
+    for s in steps
+        .iter()
+        .filter(|s| s["step"] == "page" || s["step"] == "root")
+    {
+        assert_eq!(s["violations"], json!([]), "WCAG 2.1 AA: {s}");
+    }
+    for p in &pages {
+        assert_eq!(p["htmlLang"], p["lang"]);
+    }
+    let reassigned = steps
+        .iter()
+        .find(|s| s["step"] == "reassigned")
+        .expect("reassigned");
+    assert!(
+        reassigned["notice"].as_str().unwrap().contains("agent-9"),
+        "{reassigned}"
+    );
+    let id = reassigned["action"]
+        .as_str()
+        .unwrap()
+        .split('/')
+        .nth(3)
+        .unwrap()
+        .to_string();
+    let (_, task) = Host::json(host.admin_get(&format!("/callbacks/{id}")));
+    assert_eq!(
+        task["owner"], "agent-9",
+        "the page's action, checked through the API"
+    );
+    for name in ["overview", "callbacks", "findings", "outbox", "settings"] {
+        for lang in ["en", "zh-Hans"] {
+            let shot = dir.join(format!("console-{name}-{lang}.png"));
+            assert!(
+                std::fs::metadata(&shot)
+                    .map(|m| m.len() > 1000)
+                    .unwrap_or(false),
+                "{shot:?}"
+            );
+        }
+    }
+}
