@@ -41,6 +41,25 @@ try {
       console.log(JSON.stringify({ step: 'page', name, lang, htmlLang: await page.getAttribute('html', 'lang'), violations }));
     }
   }
+  // The survey page from the outbox: audited, then answered with the keyboard alone.
+  await page.goto(`${base}/console/outbox?lang=en`);
+  const link = await page.locator('tbody a').first().getAttribute('href');
+  const survey = new URL(link);
+  await page.goto(`${base}${survey.pathname}`);
+  const surveyViolations = await audit(page);
+  await page.keyboard.press('Tab'); // the first score
+  await page.keyboard.press('ArrowRight'); // the next score: a radio group moves and selects with arrows
+  const chosen = await page.evaluate(() => document.activeElement && document.activeElement.value);
+  let focused = '';
+  for (let i = 0; i < 30 && focused !== 'BUTTON'; i++) {
+    await page.keyboard.press('Tab');
+    focused = await page.evaluate(() => document.activeElement && document.activeElement.tagName);
+  }
+  await page.keyboard.press('Enter');
+  await page.waitForLoadState();
+  console.log(JSON.stringify({ step: 'survey', path: survey.pathname, chosen, reachedButton: focused === 'BUTTON',
+    violations: surveyViolations, after: (await page.textContent('body')).slice(0, 200) }));
+
   // Reassign the first callback to agent-9 through its form.
   await page.goto(`${base}/console/callbacks?lang=en`);
   const row = page.locator('tbody tr').first();

@@ -2,6 +2,8 @@
 // saw as JSON lines; the Rust test (tests/tests/queue.rs) asserts on them.
 // Usage: node queue.mjs <base-url> <agent-token> <screenshot.png>
 import { chromium } from 'playwright-core';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
 const [base, token, shot] = process.argv.slice(2);
 const browser = await chromium.launch({
@@ -10,7 +12,17 @@ const browser = await chromium.launch({
     '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
 try {
-  const page = await browser.newPage({ locale: 'zh-CN' });
+  // The page forbids every script (CSP); the accessibility audit's own is let in.
+  const context = await browser.newContext({ locale: 'zh-CN', bypassCSP: true });
+  const page = await context.newPage();
+  const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+  const audit = async () => {
+    await page.addScriptTag({ content: axeSource });
+    const r = await page.evaluate(() => window.axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+    }));
+    return r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  };
   const scriptsRun = [];
   page.on('dialog', (d) => { scriptsRun.push(d.message()); d.dismiss(); });
   const names = (section) => page.$$eval(`#${section} li.task h3`, (els) => els.map((e) => e.textContent));
@@ -23,7 +35,8 @@ try {
   const lang = await page.getAttribute('html', 'lang');
   const before = { now: await names('now'), later: await names('later') };
   const comments = await page.$$eval('#now blockquote', (els) => els.map((e) => e.textContent));
-  console.log(JSON.stringify({ step: 'loaded', loginLang, lang, ...before, comments }));
+  const violations = await audit();
+  console.log(JSON.stringify({ step: 'loaded', loginLang, lang, ...before, comments, violations }));
 
   // Resolve the first (most urgent) task with the form on the page.
   const first = page.locator('#now li.task').first();

@@ -269,6 +269,11 @@ fn the_agents_page_works_in_a_real_browser() {
         loaded["comments"][0].as_str().unwrap().contains(hostile),
         "shown as text: {loaded}"
     );
+    assert_eq!(
+        loaded["violations"],
+        json!([]),
+        "WCAG 2.1 AA on the agent's page: {loaded}"
+    );
     let resolved = &steps[1];
     assert_eq!(
         resolved["now"],
