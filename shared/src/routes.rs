@@ -64,16 +64,24 @@ pub mod console {
     pub const LOGIN: &str = "/console/login";
     pub const CALLBACKS: &str = "/console/callbacks";
     pub const REASSIGN: &str = "/console/callbacks/:task_id/owner";
+    pub const SURVEYS: &str = "/console/surveys";
+    pub const CANCEL_SURVEY: &str = "/console/surveys/:survey_id/cancel";
+    pub const SEND_SURVEY: &str = "/console/surveys/:survey_id/send";
     pub const FINDINGS: &str = "/console/findings";
     pub const OUTBOX: &str = "/console/outbox";
     pub const SETTINGS: &str = "/console/settings";
     pub const EXPORT_CALLBACKS: &str = "/console/export/callbacks.csv";
+    pub const EXPORT_ANSWERS: &str = "/console/export/answers.csv";
     pub const ALL: &[&str] = &[
         ROOT,
         OVERVIEW,
         LOGIN,
         CALLBACKS,
         REASSIGN,
+        SURVEYS,
+        CANCEL_SURVEY,
+        SEND_SURVEY,
+        EXPORT_ANSWERS,
         FINDINGS,
         OUTBOX,
         SETTINGS,

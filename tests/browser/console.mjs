@@ -33,9 +33,9 @@ try {
   await page.click('button[type=submit]');
   await page.waitForSelector('nav');
   for (const lang of ['en', 'zh-Hans']) {
-    for (const [name, path] of [['overview', '/console'], ['callbacks', '/console/callbacks'],
+    for (const [name, path] of [['overview', '/console'], ['surveys', '/console/surveys?day=2026-12-04&x=1'], ['callbacks', '/console/callbacks'],
       ['findings', '/console/findings'], ['outbox', '/console/outbox'], ['settings', '/console/settings']]) {
-      await page.goto(`${base}${path}?lang=${lang}`);
+      await page.goto(`${base}${path}${path.includes('?') ? '&' : '?'}lang=${lang}`);
       const violations = await audit(page);
       await page.screenshot({ path: `${dir}/console-${name}-${lang}.png`, fullPage: true });
       console.log(JSON.stringify({ step: 'page', name, lang, htmlLang: await page.getAttribute('html', 'lang'), violations }));

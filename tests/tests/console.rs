@@ -171,6 +171,25 @@ fn the_overview_agrees_with_the_api_and_a_callback_is_reassigned_and_exported() 
     );
     let reassigned = rows.iter().find(|r| &r[col("task_id")] == id).unwrap();
     assert_eq!(&reassigned[col("owner")], "agent-9");
+    // The answers export: the two answers, Chinese intact, the formula-like comment as text.
+    let bytes = host
+        .http
+        .get(host.url("/console/export/answers.csv?from=2026-12-01&to=2026-12-04"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    let mut reader = csv::Reader::from_reader(&bytes[3..]);
+    let headers = reader.headers().unwrap().clone();
+    let answers: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(answers.len(), 2);
+    let comment = headers.iter().position(|h| h == "comment").unwrap();
+    assert!(
+        answers.iter().all(|a| &a[comment] == "'=1+1 and 你好"),
+        "{answers:?}"
+    );
+
     // An agent may not see the console.
     let agent = Host::start(
         HostConfig::revisit(9).set("SPIN_VARIABLE_AGENT_TOKENS", r#"{"agent-1":"tok-1"}"#),
@@ -182,6 +201,53 @@ fn the_overview_agrees_with_the_api_and_a_callback_is_reassigned_and_exported() 
         .send()
         .unwrap();
     assert_eq!(r.status(), 403);
+}
+
+#[test]
+fn the_survey_pipeline_and_its_actions_keep_to_the_rules() {
+    let host = first_run();
+    a_few_days(&host);
+    let (_, day) = page(&host, "/console/surveys?day=2026-12-04&lang=en");
+    assert!(
+        day.contains("<div>answered<strong>2</strong></div>"),
+        "{day}"
+    );
+    // A survey planned for later: "send now" at night is refused with the reason; by day it is queued.
+    host.set_clock("2026-12-04T22:30:00+01:00");
+    let planned = host.planned_survey(&event_body(
+        "ev-late",
+        "order.delivered",
+        "2026-12-04T22:30:00+01:00",
+        customer("c-3", BERLIN),
+        json!({"category": "high_value"}),
+    ));
+    // The form's post, followed to the page it leads back to.
+    let post = |path: String| {
+        let r = host
+            .http
+            .post(host.url(&path))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "back on the surveys page");
+        r.text().unwrap()
+    };
+    let night = post(format!(
+        "/console/surveys/{planned}/send?lang=en&day=2026-12-07"
+    ));
+    assert!(night.contains("quiet_hours"), "{night}");
+    host.set_clock("2026-12-05T10:00:00+01:00");
+    let by_day = post(format!(
+        "/console/surveys/{planned}/send?lang=en&day=2026-12-07"
+    ));
+    assert!(by_day.contains("goes out with the next tick"), "{by_day}");
+    let (_, tick) = Host::json(host.admin_post("/issuer/tick", ""));
+    assert_eq!(tick["sent"], 1, "{tick}");
+    // Cancel: only what has not gone out.
+    let again = post(format!(
+        "/console/surveys/{planned}/cancel?lang=en&day=2026-12-07"
+    ));
+    assert!(again.contains("no longer planned"), "{again}");
 }
 
 #[test]
@@ -208,7 +274,7 @@ fn every_console_page_passes_axe_in_chromium_in_both_languages() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let pages: Vec<&Value> = steps.iter().filter(|s| s["step"] == "page").collect();
-    assert_eq!(pages.len(), 10, "{stdout}");
+    assert_eq!(pages.len(), 12, "{stdout}");
     for s in steps
         .iter()
         .filter(|s| s["step"] == "page" || s["step"] == "root")
@@ -238,7 +304,14 @@ fn every_console_page_passes_axe_in_chromium_in_both_languages() {
         task["owner"], "agent-9",
         "the page's action, checked through the API"
     );
-    for name in ["overview", "callbacks", "findings", "outbox", "settings"] {
+    for name in [
+        "overview",
+        "surveys",
+        "callbacks",
+        "findings",
+        "outbox",
+        "settings",
+    ] {
         for lang in ["en", "zh-Hans"] {
             let shot = dir.join(format!("console-{name}-{lang}.png"));
             assert!(

@@ -32,11 +32,16 @@ fn handle(req: Request) -> Response {
         (OVERVIEW, Method::Get) => page(&req, overview),
         (CALLBACKS, Method::Get) => page(&req, callbacks),
         (REASSIGN, Method::Post) => reassign(&req),
+        (SURVEYS, Method::Get) => page(&req, surveys),
+        (CANCEL_SURVEY | SEND_SURVEY, Method::Post) => survey_action(&req, route == CANCEL_SURVEY),
+        (EXPORT_ANSWERS, Method::Get) => export_answers(&req),
         (FINDINGS, Method::Get) => page(&req, findings_page),
         (OUTBOX, Method::Get) => page(&req, outbox),
         (SETTINGS, Method::Get) => page(&req, settings),
         (EXPORT_CALLBACKS, Method::Get) => export_callbacks(&req),
-        (LOGIN | REASSIGN, _) => Err(ApiError::method_not_allowed("POST")),
+        (LOGIN | REASSIGN | CANCEL_SURVEY | SEND_SURVEY, _) => {
+            Err(ApiError::method_not_allowed("POST"))
+        }
         (_, _) if ALL.contains(&route.as_str()) => Err(ApiError::method_not_allowed("GET")),
         _ => Err(ApiError::not_found("no such endpoint")),
     };
@@ -188,6 +193,66 @@ fn reassign(req: &Request) -> Result<Response, ApiError> {
     Ok(shell::see_other(&format!("{CALLBACKS}?{q}")))
 }
 
+/// The day a surveys page shows (`?day=`, today by default).
+fn day(req: &Request) -> Result<NaiveDate, ApiError> {
+    match shell::query_param(req, "day").filter(|d| !d.is_empty()) {
+        None => Ok(shell::now().date_naive()),
+        Some(d) => d.parse().map_err(|_| {
+            ApiError::bad_request(format!("`day` must be a date like 2026-12-01 (got {d:?})"))
+        }),
+    }
+}
+
+fn surveys(req: &Request, lang: Lang) -> Result<String, ApiError> {
+    let day = day(req)?;
+    let view = console::surveys_of_day(&SpinStore::open()?, day)?;
+    let notice = shell::query_param(req, "notice");
+    Ok(page::surveys(lang, day, &view, notice.as_deref()))
+}
+
+/// `POST /console/surveys/:survey_id/cancel|send`: within the rules; back to
+/// the day's page with what happened.
+fn survey_action(req: &Request, cancel: bool) -> Result<Response, ApiError> {
+    if supervisor(req)?.is_none() {
+        return Err(ApiError::unauthorized("sign in as the supervisor first"));
+    }
+    let lang = lang(req);
+    let id = shell::path_param(req, "survey_id")?;
+    let store = SpinStore::open()?;
+    let now = shell::now();
+    let notice = if cancel {
+        match console::cancel_survey(&store, &id, now)? {
+            true => format!("{id}: {}", lang.t("cancelled", "已取消")),
+            false => format!(
+                "{id}: {}",
+                lang.t(
+                    "not cancelled: it is no longer planned",
+                    "未取消：已不在计划中"
+                )
+            ),
+        }
+    } else {
+        match console::send_now(&store, &id, &shell::survey_policy()?, now) {
+            Ok(console::SendNow::Queued) => format!(
+                "{id}: {}",
+                lang.t("goes out with the next tick", "将在下一次发送时发出")
+            ),
+            Ok(console::SendNow::Refused(why)) => {
+                format!("{id}: {} {why}", lang.t("not now:", "暂不发送："))
+            }
+            Err(e) if e.status < 500 => e.message,
+            Err(e) => return Err(e),
+        }
+    };
+    let back = day(req).unwrap_or(now.date_naive());
+    let q: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("lang", lang.tag())
+        .append_pair("day", &back.to_string())
+        .append_pair("notice", &notice)
+        .finish();
+    Ok(shell::see_other(&format!("{SURVEYS}?{q}")))
+}
+
 fn findings_page(req: &Request, lang: Lang) -> Result<String, ApiError> {
     let (from, to) = period(req)?;
     let policy = shell::escalation_policy()?;
@@ -289,17 +354,69 @@ fn export_callbacks(req: &Request) -> Result<Response, ApiError> {
             .map_err(internal)?;
     }
     let bytes = out.into_inner().map_err(|e| internal(e.into_error()))?;
-    let mut resp = Response::builder()
+    Ok(csv_response("callbacks.csv", bytes))
+}
+
+/// `GET /console/export/answers.csv?from=&to=`: the answers to the surveys
+/// due in the period (from the due index, day by day; no key listing).
+fn export_answers(req: &Request) -> Result<Response, ApiError> {
+    if supervisor(req)?.is_none() {
+        return Err(ApiError::unauthorized("sign in as the supervisor first"));
+    }
+    let (from, to) = period(req)?;
+    let days =
+        revisit_shared::report::days(from, to, console::MAX_DAYS).map_err(ApiError::bad_request)?;
+    let store = SpinStore::open()?;
+    let mut out = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
+    let header = [
+        "answered_at",
+        "survey_id",
+        "kind",
+        "channel",
+        "scale",
+        "score",
+        "comment",
+        "reasons",
+        "customer_id",
+        "agent_id",
+        "order_id",
+    ];
+    out.write_record(header).map_err(internal)?;
+    for day in days {
+        for (s, answer) in console::surveys_of_day(&store, day)?.surveys {
+            let Some(a) = answer else { continue };
+            let record = [
+                a.answered_at.to_rfc3339(),
+                s.survey_id.clone(),
+                a.kind.as_str().to_string(),
+                a.channel.as_str().to_string(),
+                a.scale.as_str().to_string(),
+                a.score.to_string(),
+                a.comment.clone().unwrap_or_default(),
+                a.reasons.join(" "),
+                s.customer_id.clone(),
+                s.agent_id.clone().unwrap_or_default(),
+                s.order_id.clone().unwrap_or_default(),
+            ];
+            out.write_record(record.iter().map(|v| neutralise(v)))
+                .map_err(internal)?;
+        }
+    }
+    let bytes = out.into_inner().map_err(|e| internal(e.into_error()))?;
+    Ok(csv_response("answers.csv", bytes))
+}
+
+fn csv_response(name: &str, bytes: Vec<u8>) -> Response {
+    Response::builder()
         .status(200)
         .header("content-type", "text/csv; charset=utf-8")
         .header(
             "content-disposition",
-            "attachment; filename=\"callbacks.csv\"",
+            format!("attachment; filename=\"{name}\""),
         )
+        .header("cache-control", "no-store")
         .body(bytes)
-        .build();
-    resp.set_header("cache-control", "no-store");
-    Ok(resp)
+        .build()
 }
 
 /// A cell a spreadsheet would run as a formula starts with a quote instead.

@@ -4,7 +4,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as esc};
 use revisit_shared::findings::FindingsReport;
-use revisit_shared::flows::console::{HeldMessage, Overview, TaskFilter};
+use revisit_shared::flows::console::{state_name, HeldMessage, Overview, SurveyDay, TaskFilter};
+use revisit_shared::model::{Answer, Survey, SurveyState};
 use revisit_shared::report::SummaryReport;
 use revisit_shared::task::{CallbackTask, TaskReason};
 
@@ -48,6 +49,7 @@ button{border-radius:.3rem;border:1px solid #445;background:#fff;cursor:pointer}
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Page {
     Overview,
+    Surveys,
     Callbacks,
     Findings,
     Outbox,
@@ -60,6 +62,7 @@ fn layout(lang: Lang, current: Option<Page>, title: &str, body: &str) -> String 
         Some(current) => {
             let items: String = [
                 (Page::Overview, "/console", lang.t("Overview", "概览")),
+                (Page::Surveys, "/console/surveys", lang.t("Surveys", "问卷")),
                 (
                     Page::Callbacks,
                     "/console/callbacks",
@@ -344,6 +347,136 @@ pub fn callbacks(
         Some(Page::Callbacks),
         lang.t("Callbacks", "回访任务"),
         &body,
+    )
+}
+
+pub fn surveys(lang: Lang, day: NaiveDate, view: &SurveyDay, notice: Option<&str>) -> String {
+    let notice = notice
+        .map(|n| format!("<p class=\"notice\" role=\"status\">{}</p>", esc(n)))
+        .unwrap_or_default();
+    let counts: String = [
+        "planned",
+        "deferred",
+        "sending",
+        "sent",
+        "answered",
+        "expired",
+        "cancelled",
+    ]
+    .iter()
+    .map(|s| {
+        let n = view.counts.get(s).copied().unwrap_or(0);
+        format!(
+            "<div>{}<strong>{n}</strong></div>",
+            esc(state_label(lang, s))
+        )
+    })
+    .collect();
+    let rows: String = view
+        .surveys
+        .iter()
+        .map(|(s, answer)| survey_row(lang, day, s, answer.as_ref()))
+        .collect();
+    let body = format!(
+        "{notice}<form method=\"get\" action=\"/console/surveys\"><input type=\"hidden\" name=\"lang\" value=\"{}\">\
+<label>{} <input type=\"date\" name=\"day\" value=\"{day}\"></label> <button type=\"submit\">{}</button></form>\
+<section><h2>{}</h2><div class=\"figures\">{counts}</div></section><section><table><caption>{}</caption><thead><tr>\
+<th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
+<th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>{rows}</tbody></table>\
+<p><a href=\"/console/export/answers.csv\">{}</a></p></section>",
+        lang.tag(),
+        esc(lang.t("Due on", "到期日")),
+        esc(lang.t("Show", "显示")),
+        esc(lang.t("The pipeline", "问卷流程")),
+        esc(lang.t("Surveys due that day", "当日到期的问卷")),
+        esc(lang.t("Survey", "问卷")),
+        esc(lang.t("Kind", "类型")),
+        esc(lang.t("Customer", "客户")),
+        esc(lang.t("State", "状态")),
+        esc(lang.t("Held back for", "暂缓原因")),
+        esc(lang.t("Last step", "最近一步")),
+        esc(lang.t("Answer", "回答")),
+        esc(lang.t("Actions", "操作")),
+        esc(lang.t("Export the answers of the last 28 days (CSV)", "导出最近 28 天的回答（CSV）")),
+    );
+    layout(lang, Some(Page::Surveys), lang.t("Surveys", "问卷"), &body)
+}
+
+/// A survey state in words.
+fn state_label(lang: Lang, state: &str) -> &'static str {
+    match state {
+        "planned" => lang.t("planned", "已计划"),
+        "deferred" => lang.t("deferred", "已暂缓"),
+        "sending" => lang.t("sending", "发送中"),
+        "sent" => lang.t("sent", "已发送"),
+        "answered" => lang.t("answered", "已回答"),
+        "expired" => lang.t("expired", "已过期"),
+        _ => lang.t("cancelled", "已取消"),
+    }
+}
+
+/// One survey's line: its state, why it was held back, its last step, its
+/// answer, and the actions the rules allow (a planned survey only).
+fn survey_row(lang: Lang, day: NaiveDate, s: &Survey, answer: Option<&Answer>) -> String {
+    let reasons: Vec<String> = s
+        .skip_reasons()
+        .iter()
+        .filter_map(|r| {
+            serde_json::to_value(r)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+        })
+        .collect();
+    let last = s
+        .timeline
+        .last()
+        .map(|t| {
+            let detail = t
+                .detail
+                .as_deref()
+                .map(|d| format!(" — {d}"))
+                .unwrap_or_default();
+            format!("{} {}{detail}", t.at.format("%m-%d %H:%M"), t.what)
+        })
+        .unwrap_or_default();
+    let said = answer
+        .map(|a| {
+            format!(
+                "{}{}",
+                a.score,
+                a.comment
+                    .as_deref()
+                    .map(|c| format!(" — {c}"))
+                    .unwrap_or_default()
+            )
+        })
+        .unwrap_or_default();
+    let actions = if s.state == SurveyState::Planned {
+        let form = |what: &str, label: &str| {
+            format!(
+                "<form class=\"inline\" method=\"post\" action=\"/console/surveys/{}/{what}?lang={}&amp;day={day}\"><button type=\"submit\">{}</button></form>",
+                attr(&s.survey_id),
+                lang.tag(),
+                esc(label)
+            )
+        };
+        format!(
+            "{} {}",
+            form("send", lang.t("Send now", "立即发送")),
+            form("cancel", lang.t("Cancel", "取消"))
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{actions}</td></tr>",
+        esc(&s.survey_id),
+        esc(s.kind.as_str()),
+        esc(&s.customer_id),
+        esc(state_label(lang, state_name(s.state))),
+        esc(&reasons.join(", ")),
+        esc(&last),
+        esc(&said),
     )
 }
 

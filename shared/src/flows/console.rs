@@ -4,16 +4,22 @@
 //! overview of a period, the open callbacks filtered, a reassignment, and the
 //! development outbox that keeps what a first run would have sent.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::flows::escalation::{commit, list_tasks};
 use crate::flows::report::{loop_report_now, summary_report};
+use crate::flows::survey::index_due;
 use crate::keys;
-use crate::model::{CallbackTask, Outcome, TaskReason, TaskState};
+use crate::model::{
+    Answer, CallbackTask, History, Outcome, Survey, SurveyState, TaskReason, TaskState,
+};
 use crate::policy::SurveyPolicy;
 use crate::report::SummaryReport;
 use crate::storage::{Storage, StorageExt};
+use crate::survey::{decide_send, SendDecision};
 use crate::ApiError;
 
 /// The longest period the overview shows at once.
@@ -103,6 +109,176 @@ pub fn reassign<S: Storage + ?Sized>(
         step,
     )?;
     Ok(after)
+}
+
+/// The surveys due on one day, as the issuer's due index has them (one read
+/// per hour bucket, never a key listing), each with its answer if any.
+#[derive(Debug, Default)]
+pub struct SurveyDay {
+    pub surveys: Vec<(Survey, Option<Answer>)>,
+    /// How many are in each state; `deferred`: planned, held back at least once.
+    pub counts: BTreeMap<&'static str, usize>,
+}
+
+/// The most surveys one day's page shows.
+pub const SURVEYS_PER_DAY_SHOWN: usize = 1000;
+
+pub fn surveys_of_day<S: Storage + ?Sized>(
+    store: &S,
+    day: NaiveDate,
+) -> Result<SurveyDay, ApiError> {
+    let start = day
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc())
+        .unwrap_or_default();
+    let buckets: Vec<String> = (0..24)
+        .map(|h| keys::due_log(&keys::hour_bucket(start + chrono::Duration::hours(h))))
+        .collect();
+    let ids: BTreeSet<String> = store.read_logs(&buckets)?.into_iter().collect();
+    let ids: Vec<String> = ids.into_iter().take(SURVEYS_PER_DAY_SHOWN).collect();
+    let mut surveys: Vec<Survey> = store
+        .get_many(&ids.iter().map(|i| keys::survey(i)).collect::<Vec<_>>())?
+        .into_iter()
+        .flatten()
+        .filter_map(|b| serde_json::from_slice(&b).ok())
+        .collect();
+    // Answers live in the customers' histories: one batch read.
+    let customers: Vec<String> = surveys
+        .iter()
+        .map(|s| s.customer_id.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let histories: BTreeMap<String, History> = customers
+        .iter()
+        .cloned()
+        .zip(
+            store.get_many(
+                &customers
+                    .iter()
+                    .map(|c| keys::history(c))
+                    .collect::<Vec<_>>(),
+            )?,
+        )
+        .map(|(c, h)| {
+            (
+                c,
+                h.and_then(|b| serde_json::from_slice(&b).ok())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    let mut day_view = SurveyDay::default();
+    surveys.sort_by_key(|s| s.due_at);
+    for mut survey in surveys {
+        let answer = histories
+            .get(&survey.customer_id)
+            .and_then(|h| h.answer_to(&survey.survey_id).cloned());
+        if let Some(h) = histories.get(&survey.customer_id) {
+            survey.settle_answer(h);
+        }
+        let held = survey.state == SurveyState::Planned && !survey.skip_reasons().is_empty();
+        let state = if held {
+            "deferred"
+        } else {
+            state_name(survey.state)
+        };
+        *day_view.counts.entry(state).or_default() += 1;
+        day_view.surveys.push((survey, answer));
+    }
+    Ok(day_view)
+}
+
+pub fn state_name(s: SurveyState) -> &'static str {
+    match s {
+        SurveyState::Planned => "planned",
+        SurveyState::Sending => "sending",
+        SurveyState::Sent => "sent",
+        SurveyState::Answered => "answered",
+        SurveyState::Expired => "expired",
+        SurveyState::Cancelled => "cancelled",
+    }
+}
+
+/// Cancel a survey that has not gone out (`false`: it had, or is gone).
+pub fn cancel_survey<S: Storage + ?Sized>(
+    store: &S,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, ApiError> {
+    let changed = store.update_if::<Survey, _>(&keys::survey(id), |s| {
+        s.state == SurveyState::Planned && {
+            s.state = SurveyState::Cancelled;
+            s.note(now, "cancelled", None, Some("by the supervisor".into()));
+            true
+        }
+    })?;
+    Ok(changed.is_some())
+}
+
+/// What "send now" did: queued for the next tick, or why not (the rules
+/// still hold: quiet hours, the contact limit, an open case…).
+#[derive(Debug, PartialEq)]
+pub enum SendNow {
+    Queued,
+    Refused(String),
+}
+
+/// Ask for a planned survey to go out now: judged by the send-time rules as
+/// if it were due; if they allow it, the next tick sends it.
+pub fn send_now<S: Storage + ?Sized>(
+    store: &S,
+    id: &str,
+    policy: &SurveyPolicy,
+    now: DateTime<Utc>,
+) -> Result<SendNow, ApiError> {
+    let Some(survey) = store.get_json::<Survey>(&keys::survey(id))? else {
+        return Err(ApiError::not_found(format!("no survey {id}")));
+    };
+    if survey.state != SurveyState::Planned {
+        return Ok(SendNow::Refused(format!(
+            "it is {}",
+            state_name(survey.state)
+        )));
+    }
+    let customer = crate::flows::issuer_tick::customer_now(store, &survey.customer_id)?;
+    let due_now = Survey {
+        next_attempt_at: now,
+        ..survey
+    };
+    match decide_send(&due_now, &customer, policy, now) {
+        SendDecision::Send(_) => {
+            store.update_if::<Survey, _>(&keys::survey(id), |s| {
+                s.state == SurveyState::Planned && {
+                    s.next_attempt_at = now;
+                    s.note(
+                        now,
+                        "send now",
+                        None,
+                        Some("asked by the supervisor".into()),
+                    );
+                    true
+                }
+            })?;
+            index_due(store, id, now)?;
+            Ok(SendNow::Queued)
+        }
+        SendDecision::Defer { reason, until } => Ok(SendNow::Refused(format!(
+            "{} (allowed from {})",
+            serde_json::to_value(reason)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            until.to_rfc3339()
+        ))),
+        SendDecision::Drop(reason) => Ok(SendNow::Refused(
+            serde_json::to_value(reason)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+        )),
+        SendDecision::Nothing => Ok(SendNow::Refused("nothing to send".into())),
+    }
 }
 
 /// A message the generic sender would have delivered, kept for a first run
@@ -205,5 +381,55 @@ mod tests {
         let held = held_messages(&s).unwrap();
         assert_eq!(held.len(), 2);
         assert_eq!(held[0].message["message_id"], "msg_2", "newest first");
+    }
+
+    #[test]
+    fn a_days_pipeline_and_the_supervisors_actions_keep_to_the_rules() {
+        use crate::event::Event;
+        use crate::flows::intake::{begin, finish, IntakeContext};
+        let s = MemoryStorage::new();
+        let policy = SurveyPolicy::default();
+        let take_in = |id: &str, customer: &str| {
+            let e: Event = serde_json::from_value(serde_json::json!({
+                "event_id": id, "type": "order.delivered", "occurred_at": "2026-12-01T10:00:00+01:00",
+                "order_id": format!("o-{id}"), "category": "high_value",
+                "customer": {"id": customer, "email": format!("{customer}@example.de"), "time_zone": "Europe/Berlin"}
+            }))
+            .unwrap();
+            let cx = IntakeContext {
+                policy: &policy,
+                merchant: "Shop",
+                phone_country: |_| None,
+                now: e.occurred_at,
+            };
+            begin(&s, &e, &cx).unwrap();
+            finish(&s, &e, &policy.plan(&e), e.occurred_at).unwrap();
+            policy.plan(&e)[0].survey_id.clone()
+        };
+        let (a, b) = (take_in("e-a", "ca"), take_in("e-b", "cb"));
+        let day = surveys_of_day(&s, "2026-12-04".parse().unwrap()).unwrap();
+        assert_eq!(day.surveys.len(), 2);
+        assert_eq!(day.counts.get("planned"), Some(&2));
+        assert!(cancel_survey(&s, &a, at("2026-12-02T10:00:00+01:00")).unwrap());
+        assert!(
+            !cancel_survey(&s, &a, at("2026-12-02T10:00:00+01:00")).unwrap(),
+            "once"
+        );
+        // Send now at night: refused with the reason; by day: queued for the tick.
+        let night = send_now(&s, &b, &policy, at("2026-12-02T23:00:00+01:00")).unwrap();
+        assert!(
+            matches!(&night, SendNow::Refused(r) if r.starts_with("quiet_hours")),
+            "{night:?}"
+        );
+        assert_eq!(
+            send_now(&s, &b, &policy, at("2026-12-02T11:00:00+01:00")).unwrap(),
+            SendNow::Queued
+        );
+        assert!(matches!(
+            send_now(&s, &a, &policy, at("2026-12-02T11:00:00+01:00")).unwrap(),
+            SendNow::Refused(_)
+        ));
+        let day = surveys_of_day(&s, "2026-12-04".parse().unwrap()).unwrap();
+        assert_eq!(day.counts.get("cancelled"), Some(&1));
     }
 }

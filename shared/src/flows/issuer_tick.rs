@@ -177,15 +177,9 @@ pub fn prepare<S: Storage + ?Sized>(
         contacts.insert(survey.customer_id.clone(), c);
     }
     let contact = contacts[&survey.customer_id].clone();
-    let events: Vec<EventLogEntry> = store
-        .get_json(&keys::event_log(&survey.customer_id))?
-        .unwrap_or_default();
     let customer = CustomerNow {
         contact,
-        contacts_made: store
-            .get_json(&keys::contacts(&survey.customer_id))?
-            .unwrap_or_default(),
-        events,
+        ..customer_now_without_contact(store, &survey.customer_id)?
     };
     if reminder_due {
         return prepare_reminder(store, survey, customer, policy, now, report);
@@ -255,6 +249,36 @@ pub fn prepare<S: Storage + ?Sized>(
             }))
         }
     }
+}
+
+/// What the send-time rules need to know about a customer.
+pub fn customer_now<S: Storage + ?Sized>(
+    store: &S,
+    customer_id: &str,
+) -> Result<CustomerNow, ApiError> {
+    Ok(CustomerNow {
+        contact: store
+            .get_json::<Contact>(&keys::contact(customer_id))?
+            .unwrap_or_default(),
+        ..customer_now_without_contact(store, customer_id)?
+    })
+}
+
+/// The customer's timeline and recent contacts (the tick caches contacts).
+fn customer_now_without_contact<S: Storage + ?Sized>(
+    store: &S,
+    customer_id: &str,
+) -> Result<CustomerNow, ApiError> {
+    let events: Vec<EventLogEntry> = store
+        .get_json(&keys::event_log(customer_id))?
+        .unwrap_or_default();
+    Ok(CustomerNow {
+        contact: Contact::default(),
+        contacts_made: store
+            .get_json(&keys::contacts(customer_id))?
+            .unwrap_or_default(),
+        events,
+    })
 }
 
 /// The one reminder: claimed by compare-and-swap (`reminded`), so concurrent
