@@ -334,11 +334,36 @@ fn main() {
         let tick: Value = host.admin_post("/issuer/tick", "").json().unwrap();
         let took = t0.elapsed();
         let after = stats(&host);
+        // The console's pages at this size: the due day's surveys, and the overview.
+        let due_day = format!("2026-12-{:02}", 8 + 2 * (batch - 1));
+        let page_ms = |path: &str| {
+            let mut times: Vec<f64> = (0..5)
+                .map(|_| {
+                    let t0 = Instant::now();
+                    let r = host
+                        .http
+                        .get(host.url(path))
+                        .bearer_auth(ADMIN_TOKEN)
+                        .send()
+                        .unwrap();
+                    assert_eq!(r.status(), 200, "{path}");
+                    let _ = r.bytes();
+                    t0.elapsed().as_secs_f64() * 1e3
+                })
+                .collect();
+            times.sort_by(f64::total_cmp);
+            times[2]
+        };
+        let pages = (
+            page_ms(&format!("/console/surveys?day={due_day}")),
+            page_ms("/console"),
+        );
         tick_rows.push((
             target,
             tick["sent"].as_i64().unwrap_or(0),
             took,
             kv_ops_per_request(&before, &after, "survey-link-issuer"),
+            pages,
         ));
     }
 
@@ -372,14 +397,17 @@ fn main() {
                 .unwrap_or_else(|| "—".into())
         );
     }
-    println!("\n| stored surveys | due | tick ms | kv ops in tick | vs smallest |");
-    println!("|---:|---:|---:|---:|---:|");
+    println!("\n| stored surveys | due | tick ms | kv ops in tick | vs smallest | console surveys page ms | vs smallest | console overview ms | vs smallest |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let base = tick_rows.first().map(|r| r.2.as_secs_f64()).unwrap_or(1.0);
-    for (n, sent, took, ops) in &tick_rows {
+    let (page_base, overview_base) = tick_rows.first().map(|r| r.4).unwrap_or((1.0, 1.0));
+    for (n, sent, took, ops, (page, overview)) in &tick_rows {
         println!(
-            "| {n} | {sent} | {:.1} | {ops:.0} | {:.2}x |",
+            "| {n} | {sent} | {:.1} | {ops:.0} | {:.2}x | {page:.1} | {:.2}x | {overview:.1} | {:.2}x |",
             took.as_secs_f64() * 1e3,
-            took.as_secs_f64() / base
+            took.as_secs_f64() / base,
+            page / page_base,
+            overview / overview_base,
         );
     }
     println!("\n| other | value |");
