@@ -7,6 +7,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{derive_id, CallbackTask, TaskReason};
+use crate::report::pct;
 use crate::task::{is_repair, EscalationPolicy, UNCLASSIFIED};
 
 /// What a finding was, as the counters split it.
@@ -221,14 +222,6 @@ pub struct FindingsReport {
     /// All causes together, per week.
     pub all: Vec<WeekTotal>,
     pub fixes: Vec<FixEffect>,
-}
-
-fn pct(part: i64, whole: i64) -> f64 {
-    if whole <= 0 {
-        0.0
-    } else {
-        (part as f64 * 1000.0 / whole as f64).round() / 10.0
-    }
 }
 
 /// The report, from counts per cause and week (`counts(cause, week)`; the

@@ -48,7 +48,8 @@ pub struct LoopReport {
     pub median_time_to_first_contact_minutes: Option<f64>,
 }
 
-fn pct(part: i64, whole: i64) -> f64 {
+/// `part` of `whole` in percent, to one decimal (0 when there is no whole).
+pub fn pct(part: i64, whole: i64) -> f64 {
     if whole <= 0 {
         0.0
     } else {

@@ -545,6 +545,18 @@ impl TaskRefusal {
     }
 }
 
+/// Refuse a step on a closed task, saying what the step needs.
+fn not_closed(task: &CallbackTask, needs: &'static str) -> Result<(), TaskRefusal> {
+    if task.state.is_closed() {
+        return Err(TaskRefusal::WrongState {
+            task_id: task.task_id.clone(),
+            state: task.state,
+            needs,
+        });
+    }
+    Ok(())
+}
+
 /// The most attempts a task keeps (a task reached again and again stays small).
 pub const MAX_ATTEMPTS: usize = 50;
 
@@ -555,13 +567,7 @@ pub fn apply_outcome(
     policy: &EscalationPolicy,
     now: DateTime<Utc>,
 ) -> Result<CallbackTask, TaskRefusal> {
-    if task.state.is_closed() {
-        return Err(TaskRefusal::WrongState {
-            task_id: task.task_id.clone(),
-            state: task.state,
-            needs: "no outcome can be recorded on a closed task",
-        });
-    }
+    not_closed(task, "no outcome can be recorded on a closed task")?;
     if input
         .note
         .as_ref()
@@ -728,13 +734,7 @@ pub fn reassign(
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<CallbackTask, TaskRefusal> {
-    if task.state.is_closed() {
-        return Err(TaskRefusal::WrongState {
-            task_id: task.task_id.clone(),
-            state: task.state,
-            needs: "only an open task can be reassigned",
-        });
-    }
+    not_closed(task, "only an open task can be reassigned")?;
     let owner = owner.trim();
     if owner.is_empty() || owner.len() > 200 {
         return Err(TaskRefusal::BadInput(
