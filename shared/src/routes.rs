@@ -63,10 +63,12 @@ pub mod console {
     pub const OVERVIEW: &str = "/console";
     pub const LOGIN: &str = "/console/login";
     pub const CALLBACKS: &str = "/console/callbacks";
+    pub const TASK: &str = "/console/callbacks/:task_id";
     pub const REASSIGN: &str = "/console/callbacks/:task_id/owner";
     pub const SURVEYS: &str = "/console/surveys";
     pub const CANCEL_SURVEY: &str = "/console/surveys/:survey_id/cancel";
     pub const SEND_SURVEY: &str = "/console/surveys/:survey_id/send";
+    pub const ANSWERS: &str = "/console/answers";
     pub const FINDINGS: &str = "/console/findings";
     pub const OUTBOX: &str = "/console/outbox";
     pub const SETTINGS: &str = "/console/settings";
@@ -77,8 +79,10 @@ pub mod console {
         OVERVIEW,
         LOGIN,
         CALLBACKS,
+        TASK,
         REASSIGN,
         SURVEYS,
+        ANSWERS,
         CANCEL_SURVEY,
         SEND_SURVEY,
         EXPORT_ANSWERS,

@@ -33,7 +33,13 @@ try {
   await page.click('button[type=submit]');
   await page.waitForSelector('nav');
   for (const lang of ['en', 'zh-Hans']) {
-    for (const [name, path] of [['overview', '/console'], ['surveys', '/console/surveys?day=2026-12-04&x=1'], ['callbacks', '/console/callbacks'],
+    const firstTask = await (async () => {
+      await page.goto(`${base}/console/callbacks`);
+      return page.locator('tbody th a').first().getAttribute('href');
+    })();
+    for (const [name, path] of [['overview', '/console'], ['surveys', '/console/surveys?day=2026-12-04&x=1'],
+      ['answers', '/console/answers?from=2026-12-01&to=2026-12-04'], ['callbacks', '/console/callbacks'],
+      ['task', firstTask.split('?')[0]],
       ['findings', '/console/findings'], ['outbox', '/console/outbox'], ['settings', '/console/settings']]) {
       await page.goto(`${base}${path}${path.includes('?') ? '&' : '?'}lang=${lang}`);
       const violations = await audit(page);

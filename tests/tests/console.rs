@@ -190,6 +190,23 @@ fn the_overview_agrees_with_the_api_and_a_callback_is_reassigned_and_exported() 
         "{answers:?}"
     );
 
+    // The answers page lists the customers' words; its filter keeps what it says.
+    let (_, list) = page(
+        &host,
+        "/console/answers?from=2026-12-01&to=2026-12-04&low=1&agent=agent-2&lang=en",
+    );
+    assert!(
+        list.contains("=1+1 and 你好") && list.contains("(1)"),
+        "one low answer of agent-2: {list}"
+    );
+    // One callback's page: what the caller reads before dialling.
+    let (status, one) = page(&host, &format!("/console/callbacks/{id}?lang=en"));
+    assert_eq!(status, 200);
+    assert!(
+        one.contains("agent-9") && one.contains("order-ev-c-") && one.contains("order.delivered"),
+        "{one}"
+    );
+
     // An agent may not see the console.
     let agent = Host::start(
         HostConfig::revisit(9).set("SPIN_VARIABLE_AGENT_TOKENS", r#"{"agent-1":"tok-1"}"#),
@@ -274,7 +291,7 @@ fn every_console_page_passes_axe_in_chromium_in_both_languages() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let pages: Vec<&Value> = steps.iter().filter(|s| s["step"] == "page").collect();
-    assert_eq!(pages.len(), 12, "{stdout}");
+    assert_eq!(pages.len(), 16, "{stdout}");
     for s in steps
         .iter()
         .filter(|s| s["step"] == "page" || s["step"] == "root")

@@ -31,8 +31,10 @@ fn handle(req: Request) -> Response {
         (LOGIN, Method::Post) => login(&req),
         (OVERVIEW, Method::Get) => page(&req, overview),
         (CALLBACKS, Method::Get) => page(&req, callbacks),
+        (TASK, Method::Get) => page(&req, task),
         (REASSIGN, Method::Post) => reassign(&req),
         (SURVEYS, Method::Get) => page(&req, surveys),
+        (ANSWERS, Method::Get) => page(&req, answers),
         (CANCEL_SURVEY | SEND_SURVEY, Method::Post) => survey_action(&req, route == CANCEL_SURVEY),
         (EXPORT_ANSWERS, Method::Get) => export_answers(&req),
         (FINDINGS, Method::Get) => page(&req, findings_page),
@@ -167,6 +169,14 @@ fn callbacks(req: &Request, lang: Lang) -> Result<String, ApiError> {
     ))
 }
 
+/// One callback with its whole context.
+fn task(req: &Request, lang: Lang) -> Result<String, ApiError> {
+    let id = shell::path_param(req, "task_id")?;
+    let policy = shell::escalation_policy()?;
+    let view = console::task_context(&SpinStore::open()?, &id, &policy, shell::now())?;
+    Ok(page::task(lang, &view))
+}
+
 /// `POST /console/callbacks/:task_id/owner`: reassign, back to the list.
 fn reassign(req: &Request) -> Result<Response, ApiError> {
     if supervisor(req)?.is_none() {
@@ -251,6 +261,18 @@ fn survey_action(req: &Request, cancel: bool) -> Result<Response, ApiError> {
         .append_pair("notice", &notice)
         .finish();
     Ok(shell::see_other(&format!("{SURVEYS}?{q}")))
+}
+
+fn answers(req: &Request, lang: Lang) -> Result<String, ApiError> {
+    let (from, to) = period(req)?;
+    let param = |n: &str| shell::query_param(req, n).filter(|v| !v.trim().is_empty());
+    let filter = console::AnswerFilter {
+        low_only: param("low").is_some(),
+        agent: param("agent"),
+        channel: param("channel"),
+    };
+    let list = console::answers(&SpinStore::open()?, from, to, &filter)?;
+    Ok(page::answers(lang, from, to, &filter, &list))
 }
 
 fn findings_page(req: &Request, lang: Lang) -> Result<String, ApiError> {

@@ -4,7 +4,9 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as esc};
 use revisit_shared::findings::FindingsReport;
-use revisit_shared::flows::console::{state_name, HeldMessage, Overview, SurveyDay, TaskFilter};
+use revisit_shared::flows::console::{
+    state_name, AnswerFilter, HeldMessage, Overview, SurveyDay, TaskFilter,
+};
 use revisit_shared::model::{Answer, Survey, SurveyState};
 use revisit_shared::report::SummaryReport;
 use revisit_shared::task::{CallbackTask, TaskReason};
@@ -50,6 +52,7 @@ button{border-radius:.3rem;border:1px solid #445;background:#fff;cursor:pointer}
 pub enum Page {
     Overview,
     Surveys,
+    Answers,
     Callbacks,
     Findings,
     Outbox,
@@ -63,6 +66,7 @@ fn layout(lang: Lang, current: Option<Page>, title: &str, body: &str) -> String 
             let items: String = [
                 (Page::Overview, "/console", lang.t("Overview", "概览")),
                 (Page::Surveys, "/console/surveys", lang.t("Surveys", "问卷")),
+                (Page::Answers, "/console/answers", lang.t("Answers", "回答")),
                 (
                     Page::Callbacks,
                     "/console/callbacks",
@@ -313,9 +317,11 @@ pub fn callbacks(
             };
             let left = (t.due_by - now).num_hours();
             format!(
-                "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{due} UTC ({left} h)</td><td>{}</td>\
+                "<tr><th scope=\"row\"><a href=\"/console/callbacks/{}?lang={}\">{}</a></th><td>{}</td><td>{}</td><td>{due} UTC ({left} h)</td><td>{}</td>\
 <td><form class=\"inline\" method=\"post\" action=\"/console/callbacks/{}/owner?lang={}\"><label>{} <input name=\"owner\" value=\"{}\" size=\"10\"></label> \
 <button type=\"submit\">{}</button></form></td></tr>",
+                attr(&t.task_id),
+                lang.tag(),
                 esc(name),
                 esc(&reasons.join(", ")),
                 t.priority,
@@ -643,4 +649,164 @@ pub fn settings(lang: Lang, groups: &[(&'static str, Vec<Setting>)]) -> String {
         lang.t("Settings", "设置"),
         &body,
     )
+}
+
+/// One callback with everything the caller reads before dialling, as
+/// `GET /callbacks/:id` gives it (current contact, timeline, work order).
+pub fn task(lang: Lang, t: &serde_json::Value) -> String {
+    let s = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let row = |label: &str, value: String| {
+        if value.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<tr><th scope=\"row\">{}</th><td>{}</td></tr>",
+                esc(label),
+                esc(&value)
+            )
+        }
+    };
+    let list = |v: &serde_json::Value, f: &dyn Fn(&serde_json::Value) -> String| -> String {
+        let items: String = v
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|x| format!("<li>{}</li>", esc(&f(x))))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if items.is_empty() {
+            format!("<p>{}</p>", esc(lang.t("None.", "无。")))
+        } else {
+            format!("<ul>{items}</ul>")
+        }
+    };
+    let c = &t["context"];
+    let customer = &c["customer"];
+    let answer = &c["answer"];
+    let said = if answer.is_null() {
+        String::new()
+    } else {
+        format!("{} — {}", s(&answer["score"]), s(&answer["comment"]))
+    };
+    let wo = &t["work_order"];
+    let work_order = if wo.is_null() {
+        String::new()
+    } else {
+        format!("{} ({})", s(&wo["work_order_id"]), s(&wo["state"]))
+    };
+    let orders: Vec<String> = t["orders"]
+        .as_array()
+        .map(|a| a.iter().map(s).collect())
+        .unwrap_or_default();
+    let who = [
+        row(lang.t("Customer", "客户"), s(&customer["name"])),
+        row(lang.t("Phone", "电话"), s(&t["phone"])),
+        row(lang.t("E-mail", "邮箱"), s(&customer["email"])),
+        row(
+            lang.t("Their local time", "客户当地时间"),
+            s(&t["customer_local_time"]),
+        ),
+        row(lang.t("State", "状态"), s(&t["state"])),
+        row(lang.t("Owner", "负责人"), s(&t["owner"])),
+        row(lang.t("Due", "截止"), s(&t["due_by"])),
+        row(
+            lang.t("Reasons", "原因"),
+            t["reasons"]
+                .as_array()
+                .map(|a| a.iter().map(s).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default(),
+        ),
+        row(lang.t("They said", "客户原话"), said),
+        row(lang.t("Question", "问题"), s(&c["question"])),
+        row(lang.t("Orders", "订单"), orders.join(", ")),
+        row(lang.t("Work order", "工单"), work_order),
+        row(lang.t("Root cause", "根本原因"), s(&t["root_cause"])),
+        row(lang.t("Resolution", "处理结果"), s(&t["resolution"])),
+    ]
+    .concat();
+    let body = format!(
+        "<section><table>{who}</table></section><section><h2>{}</h2>{}</section><section><h2>{}</h2>{}</section>\
+<section><h2>{}</h2>{}</section><section><h2>{}</h2>{}</section><section><h2>{}</h2>{}</section>\
+<p><a href=\"/console/callbacks?lang={}\">{}</a></p>",
+        esc(lang.t("Merged into this task", "合并到此任务")),
+        list(&c["merged"], &|m| format!("{} · {} · {} {}", s(&m["at"]), s(&m["source_id"]), s(&m["order_id"]), s(&m["topic"]))),
+        esc(lang.t("Their timeline", "客户经历")),
+        list(&c["events"], &|e| format!("{} {} {} {}", s(&e["occurred_at"]), s(&e["type"]), s(&e["order_id"]), s(&e["topic"]))),
+        esc(lang.t("Earlier answers", "以往评分")),
+        list(&c["history"], &|a| format!("{} {} {}", s(&a["answered_at"]), s(&a["score"]), s(&a["comment"]))),
+        esc(lang.t("Earlier callbacks", "以往回访")),
+        list(&c["earlier_tasks"], &|e| format!("{} {} {}", s(&e["reason"]), s(&e["state"]), s(&e["resolution"]))),
+        esc(lang.t("Attempts", "联系记录")),
+        list(&t["attempts"], &|a| format!("{} {} {}", s(&a["at"]), s(&a["outcome"]), s(&a["note"]))),
+        lang.tag(),
+        esc(lang.t("All callbacks", "全部回访")),
+    );
+    layout(
+        lang,
+        Some(Page::Callbacks),
+        &format!("{} {}", lang.t("Callback", "回访"), s(&t["task_id"])),
+        &body,
+    )
+}
+
+/// The answers of a period, filtered, with the customers' own words.
+pub fn answers(
+    lang: Lang,
+    from: NaiveDate,
+    to: NaiveDate,
+    filter: &AnswerFilter,
+    list: &[(Survey, Answer)],
+) -> String {
+    let check = if filter.low_only { " checked" } else { "" };
+    let form = format!(
+        "<form method=\"get\" action=\"/console/answers\"><input type=\"hidden\" name=\"lang\" value=\"{}\">\
+<label>{} <input type=\"date\" name=\"from\" value=\"{from}\"></label> <label>{} <input type=\"date\" name=\"to\" value=\"{to}\"></label> \
+<label>{} <input name=\"agent\" value=\"{}\"></label> <label>{} <input name=\"channel\" value=\"{}\"></label> \
+<label><input type=\"checkbox\" name=\"low\" value=\"1\"{check}> {}</label> <button type=\"submit\">{}</button></form>",
+        lang.tag(),
+        esc(lang.t("From", "从")),
+        esc(lang.t("to", "至")),
+        esc(lang.t("Agent", "员工")),
+        attr(filter.agent.as_deref().unwrap_or("")),
+        esc(lang.t("Channel", "渠道")),
+        attr(filter.channel.as_deref().unwrap_or("")),
+        esc(lang.t("low scores only", "仅低分")),
+        esc(lang.t("Filter", "筛选")),
+    );
+    let rows: String = list
+        .iter()
+        .map(|(s, a)| {
+            format!(
+                "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&a.answered_at.format("%Y-%m-%d %H:%M").to_string()),
+                esc(&s.customer_id),
+                esc(a.kind.as_str()),
+                esc(a.channel.as_str()),
+                a.score,
+                esc(a.comment.as_deref().unwrap_or("")),
+                esc(s.agent_id.as_deref().unwrap_or("")),
+            )
+        })
+        .collect();
+    let body = format!(
+        "{form}<section><table><caption>{} ({})</caption><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
+<th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead>\
+<tbody>{rows}</tbody></table><p><a href=\"/console/export/answers.csv?from={from}&amp;to={to}\">{}</a></p></section>",
+        esc(lang.t("Answers to the surveys due in the period", "本期到期问卷的回答")),
+        list.len(),
+        esc(lang.t("Answered", "回答时间")),
+        esc(lang.t("Customer", "客户")),
+        esc(lang.t("Kind", "类型")),
+        esc(lang.t("Channel", "渠道")),
+        esc(lang.t("Score", "评分")),
+        esc(lang.t("Comment", "留言")),
+        esc(lang.t("Agent", "员工")),
+        esc(lang.t("Export these answers (CSV)", "导出这些回答（CSV）")),
+    );
+    layout(lang, Some(Page::Answers), lang.t("Answers", "回答"), &body)
 }

@@ -90,6 +90,19 @@ pub fn open_callbacks<S: Storage + ?Sized>(
     Ok(tasks)
 }
 
+/// One callback as `GET /callbacks/:id` shows it (`queue::task_view`).
+pub fn task_context<S: Storage + ?Sized>(
+    store: &S,
+    id: &str,
+    policy: &crate::task::EscalationPolicy,
+    now: DateTime<Utc>,
+) -> Result<serde_json::Value, ApiError> {
+    let task: CallbackTask = store
+        .get_json(&keys::task(id))?
+        .ok_or_else(|| ApiError::not_found(format!("no callback task {id}")))?;
+    crate::flows::queue::task_view(store, &task, policy, now)
+}
+
 /// Give task `id` to `owner` (its queue changes with it, exactly once).
 pub fn reassign<S: Storage + ?Sized>(
     store: &S,
@@ -187,6 +200,45 @@ pub fn surveys_of_day<S: Storage + ?Sized>(
         day_view.surveys.push((survey, answer));
     }
     Ok(day_view)
+}
+
+/// Which answers the console lists.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AnswerFilter {
+    pub low_only: bool,
+    pub agent: Option<String>,
+    pub channel: Option<String>,
+}
+
+/// The answers to the surveys due from `from` to `to` (the due index, day by
+/// day), newest first, that `filter` keeps.
+pub fn answers<S: Storage + ?Sized>(
+    store: &S,
+    from: NaiveDate,
+    to: NaiveDate,
+    filter: &AnswerFilter,
+) -> Result<Vec<(Survey, Answer)>, ApiError> {
+    let days = crate::report::days(from, to, MAX_DAYS).map_err(ApiError::bad_request)?;
+    let mut out = Vec::new();
+    for day in days {
+        for (survey, answer) in surveys_of_day(store, day)?.surveys {
+            let Some(a) = answer else { continue };
+            let keep = (!filter.low_only || a.scale.is_low(a.score))
+                && filter
+                    .agent
+                    .as_ref()
+                    .is_none_or(|g| survey.agent_id.as_ref() == Some(g))
+                && filter
+                    .channel
+                    .as_ref()
+                    .is_none_or(|c| a.channel.as_str() == c);
+            if keep {
+                out.push((survey, a));
+            }
+        }
+    }
+    out.sort_by(|x, y| y.1.answered_at.cmp(&x.1.answered_at));
+    Ok(out)
 }
 
 pub fn state_name(s: SurveyState) -> &'static str {
