@@ -66,6 +66,15 @@ try {
   console.log(JSON.stringify({ step: 'survey', path: survey.pathname, chosen, reachedButton: focused === 'BUTTON',
     violations: surveyViolations, after: (await page.textContent('body')).slice(0, 200) }));
 
+  // Send now, then cancel, a planned survey through its buttons (due on the day given).
+  await page.goto(`${base}/console/surveys?day=${process.env.PLANNED_DAY || '2026-12-07'}&lang=en`);
+  await page.locator('tbody tr').first().locator('form[action*="/send"] button').click();
+  await page.waitForSelector('.notice');
+  const sendNotice = await page.textContent('.notice');
+  await page.locator('tbody tr').first().locator('form[action*="/cancel"] button').click();
+  await page.waitForSelector('.notice');
+  console.log(JSON.stringify({ step: 'survey-actions', sendNotice, cancelNotice: await page.textContent('.notice') }));
+
   // Reassign the first callback to agent-9 through its form.
   await page.goto(`${base}/console/callbacks?lang=en`);
   const row = page.locator('tbody tr').first();

@@ -271,6 +271,14 @@ fn the_survey_pipeline_and_its_actions_keep_to_the_rules() {
 fn every_console_page_passes_axe_in_chromium_in_both_languages() {
     let host = first_run();
     a_few_days(&host);
+    // A survey still planned (due on the 7th), for the page's "send now" and "cancel".
+    let planned = host.planned_survey(&event_body(
+        "ev-planned",
+        "order.delivered",
+        "2026-12-04T10:05:00+01:00",
+        customer("c-9", BERLIN),
+        json!({"category": "high_value"}),
+    ));
     let dir = project_root().join("tests/artifacts");
     std::fs::create_dir_all(&dir).unwrap();
     let out = std::process::Command::new("node")
@@ -301,6 +309,29 @@ fn every_console_page_passes_axe_in_chromium_in_both_languages() {
     for p in &pages {
         assert_eq!(p["htmlLang"], p["lang"]);
     }
+    let actions = steps
+        .iter()
+        .find(|s| s["step"] == "survey-actions")
+        .expect("the survey actions");
+    assert!(
+        actions["sendNotice"]
+            .as_str()
+            .unwrap()
+            .contains("goes out with the next tick"),
+        "{actions}"
+    );
+    assert!(
+        actions["cancelNotice"]
+            .as_str()
+            .unwrap()
+            .contains("cancelled"),
+        "{actions}"
+    );
+    let (_, survey) = Host::json(host.admin_get(&format!("/surveys/{planned}")));
+    assert_eq!(
+        survey["state"], "cancelled",
+        "the page's actions, checked through the API: {survey}"
+    );
     let reassigned = steps
         .iter()
         .find(|s| s["step"] == "reassigned")
@@ -339,4 +370,86 @@ fn every_console_page_passes_axe_in_chromium_in_both_languages() {
             );
         }
     }
+}
+
+#[test]
+fn an_export_of_ten_thousand_answers_streams_and_parses_back() {
+    let sender = Sender::start();
+    let host = Host::start(HostConfig::revisit(sender.port));
+    const N: usize = 10_000;
+    host.set_clock("2026-12-01T10:00:00+01:00");
+    let t = host.clock().timestamp();
+    let all: Vec<usize> = (0..N).collect();
+    std::thread::scope(|s| {
+        for chunk in all.chunks(N / 16 + 1) {
+            let host = &host;
+            s.spawn(move || {
+                for i in chunk {
+                    let body = numbered_delivery("x", *i, 8, "2026-12-01T10:00:00+01:00");
+                    assert_eq!(host.post_signed(&body, t, WEBHOOK_SECRET).status(), 202);
+                }
+            });
+        }
+    });
+    host.set_clock("2026-12-04T10:00:00+01:00");
+    let (_, tick) = Host::json(host.admin_post("/issuer/tick", ""));
+    assert_eq!(tick["sent"], N, "{tick}");
+    let links: Vec<String> = sender
+        .messages()
+        .iter()
+        .map(|m| link_path(m["link"].as_str().unwrap()))
+        .collect();
+    // Every answer has words: Chinese in most, a formula in every tenth.
+    std::thread::scope(|s| {
+        for (c, chunk) in links.chunks(N / 16 + 1).enumerate() {
+            let host = &host;
+            s.spawn(move || {
+                for (i, link) in chunk.iter().enumerate() {
+                    let comment = if i % 10 == 0 {
+                        format!("=SUM(A{c})")
+                    } else {
+                        format!("很好 {c}-{i}")
+                    };
+                    assert_eq!(host.answer(link, 9, Some(&comment)).0, 200);
+                }
+            });
+        }
+    });
+    let mut r = host
+        .http
+        .get(host.url("/console/export/answers.csv?from=2026-12-04&to=2026-12-04"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers().get("content-length").is_none(),
+        "streamed, not sent whole"
+    );
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut r, &mut bytes).unwrap();
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF"));
+    let mut reader = csv::Reader::from_reader(&bytes[3..]);
+    let comment = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "comment")
+        .unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), N);
+    assert!(
+        rows.iter()
+            .all(|r| r[comment].starts_with("很好") || r[comment].starts_with("'=SUM(")),
+        "formulas as text"
+    );
+    assert_eq!(
+        rows.iter().filter(|r| r[comment].starts_with("'=")).count(),
+        (0..16)
+            .map(|c| all
+                .chunks(N / 16 + 1)
+                .nth(c)
+                .map_or(0, |ch| ch.len().div_ceil(10)))
+            .sum::<usize>()
+    );
 }

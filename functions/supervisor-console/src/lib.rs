@@ -19,11 +19,41 @@ use revisit_shared::routes::console::*;
 use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::task::{Role, TaskReason};
 use revisit_shared::ApiError;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::conversions::TryFromIncomingRequest;
+use spin_sdk::http::{
+    Fields, IncomingRequest, Method, OutgoingResponse, Request, Response, ResponseOutparam,
+};
 use spin_sdk::http_component;
 
 #[http_component]
-fn handle(req: Request) -> Response {
+async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
+    let req = match Request::try_from_incoming_request(incoming).await {
+        Ok(req) => req,
+        Err(e) => {
+            let e = ApiError::bad_request(format!("the request could not be read: {e}"));
+            return respond(out, shell::error(&e)).await;
+        }
+    };
+    if shell::matched_route(&req) == EXPORT_ANSWERS && *req.method() == Method::Get {
+        return stream_answers(&req, out).await;
+    }
+    respond(out, dispatch(&req)).await
+}
+
+/// Send a response built whole.
+async fn respond(out: ResponseOutparam, response: Response) {
+    let body = response.body().to_vec();
+    match OutgoingResponse::try_from(response) {
+        Ok(r) => {
+            if let Err(e) = out.set_with_body(r, body).await {
+                eprintln!("console: the response could not be sent: {e:?}");
+            }
+        }
+        Err(e) => eprintln!("console: the response could not be built: {e}"),
+    }
+}
+
+fn dispatch(req: &Request) -> Response {
     let route = shell::matched_route(&req);
     let result = match (route.as_str(), req.method()) {
         (shell::CHAINED_ROUTE, Method::Post) if req.path() == DEV_OUTBOX_PATH => hold(&req),
@@ -36,7 +66,6 @@ fn handle(req: Request) -> Response {
         (SURVEYS, Method::Get) => page(&req, surveys),
         (ANSWERS, Method::Get) => page(&req, answers),
         (CANCEL_SURVEY | SEND_SURVEY, Method::Post) => survey_action(&req, route == CANCEL_SURVEY),
-        (EXPORT_ANSWERS, Method::Get) => export_answers(&req),
         (FINDINGS, Method::Get) => page(&req, findings_page),
         (OUTBOX, Method::Get) => page(&req, outbox),
         (SETTINGS, Method::Get) => page(&req, settings),
@@ -215,7 +244,7 @@ fn day(req: &Request) -> Result<NaiveDate, ApiError> {
 
 fn surveys(req: &Request, lang: Lang) -> Result<String, ApiError> {
     let day = day(req)?;
-    let view = console::surveys_of_day(&SpinStore::open()?, day)?;
+    let view = console::surveys_of_day(&SpinStore::open()?, day, console::SURVEYS_PER_DAY_SHOWN)?;
     let notice = shell::query_param(req, "notice");
     Ok(page::surveys(lang, day, &view, notice.as_deref()))
 }
@@ -380,16 +409,44 @@ fn export_callbacks(req: &Request) -> Result<Response, ApiError> {
 }
 
 /// `GET /console/export/answers.csv?from=&to=`: the answers to the surveys
-/// due in the period (from the due index, day by day; no key listing).
-fn export_answers(req: &Request) -> Result<Response, ApiError> {
-    if supervisor(req)?.is_none() {
-        return Err(ApiError::unauthorized("sign in as the supervisor first"));
-    }
-    let (from, to) = period(req)?;
-    let days =
-        revisit_shared::report::days(from, to, console::MAX_DAYS).map_err(ApiError::bad_request)?;
-    let store = SpinStore::open()?;
-    let mut out = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
+/// due in the period (from the due index; no key listing), streamed day by
+/// day: a long period never sits whole in memory.
+async fn stream_answers(req: &Request, out: ResponseOutparam) {
+    use futures::SinkExt;
+    let start = (|| {
+        if supervisor(req)?.is_none() {
+            return Err(ApiError::unauthorized("sign in as the supervisor first"));
+        }
+        let (from, to) = period(req)?;
+        let days = revisit_shared::report::days(from, to, console::MAX_DAYS)
+            .map_err(ApiError::bad_request)?;
+        Ok((days, SpinStore::open()?))
+    })();
+    let (days, store) = match start {
+        Ok(s) => s,
+        Err(e) => return respond(out, shell::error(&e)).await,
+    };
+    let headers = Fields::from_list(&[
+        (
+            "content-type".to_string(),
+            b"text/csv; charset=utf-8".to_vec(),
+        ),
+        (
+            "content-disposition".to_string(),
+            b"attachment; filename=\"answers.csv\"".to_vec(),
+        ),
+        ("cache-control".to_string(), b"no-store".to_vec()),
+    ]);
+    let Ok(headers) = headers else {
+        return respond(
+            out,
+            shell::error(&ApiError::internal("the CSV's headers could not be built")),
+        )
+        .await;
+    };
+    let response = OutgoingResponse::new(headers);
+    let mut body = response.take_body();
+    out.set(response);
     let header = [
         "answered_at",
         "survey_id",
@@ -403,9 +460,20 @@ fn export_answers(req: &Request) -> Result<Response, ApiError> {
         "agent_id",
         "order_id",
     ];
-    out.write_record(header).map_err(internal)?;
+    let mut chunk = csv_chunk(b"\xEF\xBB\xBF".to_vec(), |w| w.write_record(header));
     for day in days {
-        for (s, answer) in console::surveys_of_day(&store, day)?.surveys {
+        let surveys = match console::surveys_of_day(&store, day, usize::MAX) {
+            Ok(d) => d.surveys,
+            Err(e) => {
+                // The status is sent already: the CSV ends here, and the log says why.
+                eprintln!(
+                    "console: the answers export stopped at {day}: {}",
+                    e.message
+                );
+                return;
+            }
+        };
+        for (s, answer) in surveys {
             let Some(a) = answer else { continue };
             let record = [
                 a.answered_at.to_rfc3339(),
@@ -420,12 +488,29 @@ fn export_answers(req: &Request) -> Result<Response, ApiError> {
                 s.agent_id.clone().unwrap_or_default(),
                 s.order_id.clone().unwrap_or_default(),
             ];
-            out.write_record(record.iter().map(|v| neutralise(v)))
-                .map_err(internal)?;
+            chunk = csv_chunk(chunk, |w| {
+                w.write_record(record.iter().map(|v| neutralise(v)))
+            });
+        }
+        if body.send(std::mem::take(&mut chunk)).await.is_err() {
+            return; // the client went away
         }
     }
-    let bytes = out.into_inner().map_err(|e| internal(e.into_error()))?;
-    Ok(csv_response("answers.csv", bytes))
+    if !chunk.is_empty() {
+        let _ = body.send(chunk).await;
+    }
+}
+
+/// Append CSV lines to `buffer`.
+fn csv_chunk(
+    buffer: Vec<u8>,
+    write: impl FnOnce(&mut csv::Writer<Vec<u8>>) -> csv::Result<()>,
+) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(buffer);
+    if let Err(e) = write(&mut w) {
+        eprintln!("console: a CSV line could not be written: {e}");
+    }
+    w.into_inner().unwrap_or_default()
 }
 
 fn csv_response(name: &str, bytes: Vec<u8>) -> Response {

@@ -433,16 +433,28 @@ fn survey_row(lang: Lang, day: NaiveDate, s: &Survey, answer: Option<&Answer>) -
                 .and_then(|v| v.as_str().map(str::to_string))
         })
         .collect();
+    // The whole timeline, folded under its last step.
+    let step = |t: &revisit_shared::model::TimelineEntry| {
+        let detail = t
+            .detail
+            .as_deref()
+            .map(|d| format!(" — {d}"))
+            .unwrap_or_default();
+        format!("{} {}{detail}", t.at.format("%m-%d %H:%M"), t.what)
+    };
+    let steps: String = s
+        .timeline
+        .iter()
+        .map(|t| format!("<li>{}</li>", esc(&step(t))))
+        .collect();
     let last = s
         .timeline
         .last()
         .map(|t| {
-            let detail = t
-                .detail
-                .as_deref()
-                .map(|d| format!(" — {d}"))
-                .unwrap_or_default();
-            format!("{} {}{detail}", t.at.format("%m-%d %H:%M"), t.what)
+            format!(
+                "<details><summary>{}</summary><ol>{steps}</ol></details>",
+                esc(&step(t))
+            )
         })
         .unwrap_or_default();
     let said = answer
@@ -481,7 +493,7 @@ fn survey_row(lang: Lang, day: NaiveDate, s: &Survey, answer: Option<&Answer>) -
         esc(&s.customer_id),
         esc(state_label(lang, state_name(s.state))),
         esc(&reasons.join(", ")),
-        esc(&last),
+        last,
         esc(&said),
     )
 }

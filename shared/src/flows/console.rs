@@ -133,12 +133,13 @@ pub struct SurveyDay {
     pub counts: BTreeMap<&'static str, usize>,
 }
 
-/// The most surveys one day's page shows.
+/// The most surveys one day's page shows (an export reads them all).
 pub const SURVEYS_PER_DAY_SHOWN: usize = 1000;
 
 pub fn surveys_of_day<S: Storage + ?Sized>(
     store: &S,
     day: NaiveDate,
+    cap: usize,
 ) -> Result<SurveyDay, ApiError> {
     let start = day
         .and_hms_opt(0, 0, 0)
@@ -148,7 +149,7 @@ pub fn surveys_of_day<S: Storage + ?Sized>(
         .map(|h| keys::due_log(&keys::hour_bucket(start + chrono::Duration::hours(h))))
         .collect();
     let ids: BTreeSet<String> = store.read_logs(&buckets)?.into_iter().collect();
-    let ids: Vec<String> = ids.into_iter().take(SURVEYS_PER_DAY_SHOWN).collect();
+    let ids: Vec<String> = ids.into_iter().take(cap).collect();
     let mut surveys: Vec<Survey> = store
         .get_many(&ids.iter().map(|i| keys::survey(i)).collect::<Vec<_>>())?
         .into_iter()
@@ -221,7 +222,7 @@ pub fn answers<S: Storage + ?Sized>(
     let days = crate::report::days(from, to, MAX_DAYS).map_err(ApiError::bad_request)?;
     let mut out = Vec::new();
     for day in days {
-        for (survey, answer) in surveys_of_day(store, day)?.surveys {
+        for (survey, answer) in surveys_of_day(store, day, SURVEYS_PER_DAY_SHOWN)?.surveys {
             let Some(a) = answer else { continue };
             let keep = (!filter.low_only || a.scale.is_low(a.score))
                 && filter
@@ -459,7 +460,7 @@ mod tests {
             policy.plan(&e)[0].survey_id.clone()
         };
         let (a, b) = (take_in("e-a", "ca"), take_in("e-b", "cb"));
-        let day = surveys_of_day(&s, "2026-12-04".parse().unwrap()).unwrap();
+        let day = surveys_of_day(&s, "2026-12-04".parse().unwrap(), SURVEYS_PER_DAY_SHOWN).unwrap();
         assert_eq!(day.surveys.len(), 2);
         assert_eq!(day.counts.get("planned"), Some(&2));
         assert!(cancel_survey(&s, &a, at("2026-12-02T10:00:00+01:00")).unwrap());
@@ -481,7 +482,7 @@ mod tests {
             send_now(&s, &a, &policy, at("2026-12-02T11:00:00+01:00")).unwrap(),
             SendNow::Refused(_)
         ));
-        let day = surveys_of_day(&s, "2026-12-04".parse().unwrap()).unwrap();
+        let day = surveys_of_day(&s, "2026-12-04".parse().unwrap(), SURVEYS_PER_DAY_SHOWN).unwrap();
         assert_eq!(day.counts.get("cancelled"), Some(&1));
     }
 }
