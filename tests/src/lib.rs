@@ -797,3 +797,23 @@ pub fn delivery_due_now(tag: &str, n: usize, zone: &str) -> String {
         serde_json::json!({"category": "high_value", "agent_id": format!("agent-{}", n % 3)}),
     )
 }
+
+/// Run a browser script of `tests/browser/` (Debian's Chromium through
+/// playwright-core) with `args`; the JSON lines it printed, one per step.
+pub fn browser_steps(script: &str, args: &[&std::ffi::OsStr]) -> Vec<Value> {
+    let out = Command::new("node")
+        .arg(project_root().join("tests/browser").join(script))
+        .args(args)
+        .output()
+        .expect("node is needed for the browser tests (./run test installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "browser test {script} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not a JSON step: {l}")))
+        .collect()
+}

@@ -281,23 +281,11 @@ fn every_console_page_passes_axe_in_chromium_in_both_languages() {
     ));
     let dir = project_root().join("tests/artifacts");
     std::fs::create_dir_all(&dir).unwrap();
-    let out = std::process::Command::new("node")
-        .arg(project_root().join("tests/browser/console.mjs"))
-        .arg(&host.base)
-        .arg(ADMIN_TOKEN)
-        .arg(&dir)
-        .output()
-        .expect("node is needed for the browser test (./run test installs it)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "browser test failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let steps = browser_steps(
+        "console.mjs",
+        &[host.base.as_ref(), ADMIN_TOKEN.as_ref(), dir.as_os_str()],
     );
-    let steps: Vec<Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let stdout = serde_json::to_string(&steps).unwrap();
     let pages: Vec<&Value> = steps.iter().filter(|s| s["step"] == "page").collect();
     assert_eq!(pages.len(), 16, "{stdout}");
     for s in steps

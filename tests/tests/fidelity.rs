@@ -662,7 +662,6 @@ fn a_repair_closes_only_when_the_customer_confirms() {
 /// One repair task of the outer-loop scenario.
 struct Case {
     customer: String,
-    kind: &'static str,
     week: usize,
     ending: &'static str,
     cause: Option<&'static str>,
@@ -693,7 +692,6 @@ fn the_findings_and_loop_reports_agree_with_a_scenario_of_sixty_tasks() {
         };
         cases.push(Case {
             customer: format!("fl-{n}"),
-            kind: "complaint",
             week,
             ending: endings[(n / 4) % 5],
             cause,

@@ -238,23 +238,10 @@ fn the_agents_page_works_in_a_real_browser() {
     std::fs::create_dir_all(&artifacts).unwrap();
     let shot = artifacts.join("queue-page.png");
     let _ = std::fs::remove_file(&shot);
-    let out = std::process::Command::new("node")
-        .arg(project_root().join("tests/browser/queue.mjs"))
-        .arg(&host.base)
-        .arg("tok-7")
-        .arg(&shot)
-        .output()
-        .expect("node is needed for the browser test (./run test installs it)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "browser test failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let steps = browser_steps(
+        "queue.mjs",
+        &[host.base.as_ref(), "tok-7".as_ref(), shot.as_os_str()],
     );
-    let steps: Vec<Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     let loaded = &steps[0];
     assert_eq!(
         loaded["lang"], "zh-Hans",
