@@ -47,7 +47,10 @@ fn the_running_app_keeps_to_openapi_yaml() {
             "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
         ])
         .args(["--header", &format!("Authorization: Bearer {ADMIN_TOKEN}")])
-        .args(["--max-examples", &examples, "--seed", "1", "--workers", "2"])
+        // One worker: with two, hypothesis's lambda-source cache (shared by the
+        // threads) once broke a run with "AST constructor recursion depth
+        // mismatch", a crash of the tool's own, not a contract break.
+        .args(["--max-examples", &examples, "--seed", "1", "--workers", "1"])
         .args(["--request-timeout", "10", "--no-color", "--suppress-health-check", "all"])
         .args(["--phases", "examples,coverage,fuzzing"])
         .args(["--generation-database", "none"])
