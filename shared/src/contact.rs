@@ -1,8 +1,8 @@
 //! What a customer has been through: the events timeline, open cases, and the
 //! contacts made (surveys and callbacks together), with the contact limits.
 
+use crate::zone::Zone;
 use chrono::{DateTime, Duration, Utc};
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::calling_hours::{CallingHours, ZoneSource};
@@ -101,11 +101,11 @@ impl Default for ContactLimits {
 impl ContactLimits {
     /// Whether one more contact at `now` stays within the limits. A "day" is the
     /// customer's local calendar day; a week is the last 7 × 24 hours.
-    pub fn allows(&self, contacts: &[DateTime<Utc>], now: DateTime<Utc>, tz: Tz) -> bool {
-        let today = now.with_timezone(&tz).date_naive();
+    pub fn allows(&self, contacts: &[DateTime<Utc>], now: DateTime<Utc>, tz: &Zone) -> bool {
+        let today = tz.local(now).date_naive();
         let same_day = contacts
             .iter()
-            .filter(|c| c.with_timezone(&tz).date_naive() == today)
+            .filter(|c| tz.local(**c).date_naive() == today)
             .count() as u32;
         let week = contacts
             .iter()
@@ -119,7 +119,7 @@ impl ContactLimits {
         &self,
         contacts: &[DateTime<Utc>],
         now: DateTime<Utc>,
-        tz: Tz,
+        tz: &Zone,
     ) -> DateTime<Utc> {
         let mut t = now;
         // Candidates: local midnights of the next days, and the moments old contacts leave the week.
@@ -127,10 +127,9 @@ impl ContactLimits {
             if self.allows(contacts, t, tz) {
                 return t;
             }
-            let next_midnight = (t.with_timezone(&tz).date_naive() + Duration::days(1))
+            let next_midnight = (tz.local(t).date_naive() + Duration::days(1))
                 .and_hms_opt(0, 0, 0)
-                .and_then(|m| m.and_local_timezone(tz).earliest())
-                .map(|m| m.with_timezone(&Utc))
+                .and_then(|m| tz.from_local(m).earliest())
                 .unwrap_or(t + Duration::days(1));
             let week_frees = contacts
                 .iter()
@@ -175,7 +174,7 @@ pub struct ContactRules {
 /// Where and when a customer may be contacted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Place {
-    pub tz: Tz,
+    pub tz: Zone,
     pub source: ZoneSource,
     pub country: Option<String>,
     /// The hours that hold for this customer: the seller's, narrowed by the law.
@@ -202,7 +201,7 @@ impl ContactRules {
         let de = &mut serde_json::Deserializer::from_str(text);
         let rules: ContactRules = serde_path_to_error::deserialize(de)
             .map_err(|e| format!("contact rules: at `{}`: {}", e.path(), e.inner()))?;
-        if rules.default_time_zone.parse::<Tz>().is_err() {
+        if rules.default_time_zone.parse::<Zone>().is_err() {
             return Err(format!(
                 "contact rules: at `default_time_zone`: {:?} is not an IANA zone",
                 rules.default_time_zone
@@ -311,12 +310,12 @@ mod tests {
     #[test]
     fn one_a_day_three_a_week_in_local_days() {
         let l = ContactLimits::default();
-        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let berlin: Zone = "Europe/Berlin".parse().unwrap();
         let contacts = vec![utc("2026-12-04T10:00:00+01:00")];
-        assert!(!l.allows(&contacts, utc("2026-12-04T20:00:00+01:00"), berlin));
-        assert!(l.allows(&contacts, utc("2026-12-05T00:00:00+01:00"), berlin));
+        assert!(!l.allows(&contacts, utc("2026-12-04T20:00:00+01:00"), &berlin));
+        assert!(l.allows(&contacts, utc("2026-12-05T00:00:00+01:00"), &berlin));
         assert_eq!(
-            l.next_allowed(&contacts, utc("2026-12-04T20:00:00+01:00"), berlin),
+            l.next_allowed(&contacts, utc("2026-12-04T20:00:00+01:00"), &berlin),
             utc("2026-12-05T00:00:00+01:00")
         );
         let week = vec![
@@ -324,11 +323,11 @@ mod tests {
             utc("2026-12-02T10:00:00+01:00"),
             utc("2026-12-03T10:00:00+01:00"),
         ];
-        assert!(!l.allows(&week, utc("2026-12-05T10:00:00+01:00"), berlin));
+        assert!(!l.allows(&week, utc("2026-12-05T10:00:00+01:00"), &berlin));
         assert_eq!(
-            l.next_allowed(&week, utc("2026-12-05T10:00:00+01:00"), berlin),
+            l.next_allowed(&week, utc("2026-12-05T10:00:00+01:00"), &berlin),
             utc("2026-12-08T10:00:00+01:00")
         );
-        assert!(l.allows(&[], utc("2026-12-05T10:00:00+01:00"), berlin));
+        assert!(l.allows(&[], utc("2026-12-05T10:00:00+01:00"), &berlin));
     }
 }

@@ -23,6 +23,7 @@ pub mod keys;
 pub mod market;
 pub mod message;
 pub mod model;
+pub mod phone;
 pub mod policy;
 pub mod providers;
 pub mod rate;
@@ -35,6 +36,7 @@ pub mod storage;
 pub mod survey;
 pub mod task;
 pub mod window;
+pub mod zone;
 
 #[cfg(feature = "spin")]
 pub mod spin;

@@ -10,8 +10,8 @@
 
 use std::sync::OnceLock;
 
-use chrono::{DateTime, NaiveTime, Offset, TimeZone, Utc};
-use chrono_tz::Tz;
+use crate::zone::Zone;
+use chrono::{DateTime, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::calling_hours::{CallingHours, ZoneSource};
@@ -37,11 +37,9 @@ fn zone_table() -> &'static [(String, String)] {
     })
 }
 
-/// The ISO 3166 country of an E.164 number.
-#[cfg(feature = "phone")]
+/// The ISO 3166 country of an E.164 number ([`crate::phone`]).
 pub fn phone_country(phone: &str) -> Option<String> {
-    let number = phonenumber::parse(None, phone).ok()?;
-    number.country().id().map(|id| id.as_ref().to_string())
+    crate::phone::phone_country(phone).map(str::to_string)
 }
 
 /// The country a zone belongs to (zone.tab).
@@ -59,28 +57,24 @@ pub fn zone_country(zone: &str) -> Option<String> {
 const MAX_ZONE_SPREAD_HOURS: i32 = 2;
 
 /// The principal zone of a country, when it can stand for the whole country.
-pub fn country_zone(country: &str, at: DateTime<Utc>) -> Option<Tz> {
-    let zones: Vec<Tz> = zone_table()
+pub fn country_zone(country: &str, at: DateTime<Utc>) -> Option<Zone> {
+    let zones: Vec<Zone> = zone_table()
         .iter()
         .filter(|(c, _)| c == country)
-        .filter_map(|(_, z)| z.parse::<Tz>().ok())
+        .filter_map(|(_, z)| z.parse::<Zone>().ok())
         .collect();
     let offsets: Vec<i32> = zones
         .iter()
-        .map(|tz| {
-            tz.offset_from_utc_datetime(&at.naive_utc())
-                .fix()
-                .local_minus_utc()
-        })
+        .map(|tz| tz.offset_at(at).local_minus_utc())
         .collect();
     let spread = offsets.iter().max()? - offsets.iter().min()?;
-    (spread <= MAX_ZONE_SPREAD_HOURS * 3600).then(|| zones[0])
+    (spread <= MAX_ZONE_SPREAD_HOURS * 3600).then(|| zones[0].clone())
 }
 
 /// Where a customer is, and how we know.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
-    pub tz: Tz,
+    pub tz: Zone,
     pub source: ZoneSource,
     /// ISO 3166 country, from the phone number or else the zone.
     pub country: Option<String>,
@@ -95,7 +89,7 @@ pub fn locate(
     at: DateTime<Utc>,
 ) -> Location {
     let from_phone = phone_country.map(str::to_string);
-    if let Some(tz) = time_zone.and_then(|z| z.parse::<Tz>().ok()) {
+    if let Some(tz) = time_zone.and_then(|z| z.parse::<Zone>().ok()) {
         let country = from_phone.or_else(|| zone_country(tz.name()));
         return Location {
             tz,
@@ -112,7 +106,7 @@ pub fn locate(
             };
         }
     }
-    let tz = default_zone.parse().unwrap_or(Tz::UTC);
+    let tz = default_zone.parse().unwrap_or_else(|_| Zone::utc());
     let country = from_phone.or_else(|| zone_country(tz.name()));
     Location {
         tz,
@@ -171,7 +165,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg(feature = "phone")]
     fn a_german_number_means_berlin() {
         let at = utc("2026-12-04T10:00:00Z");
         let l = locate(
@@ -198,7 +191,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg(feature = "phone")]
     fn wide_countries_fall_back_to_the_seller_default() {
         let at = utc("2026-12-04T10:00:00Z");
         let l = locate(

@@ -113,7 +113,7 @@ pub fn acknowledge_missed_call(
     }
     let to = contact.phone.clone()?;
     let place = rules.place(contact, now);
-    if !place.hours.is_open(now, place.tz) {
+    if !place.hours.is_open(now, &place.tz) {
         return None;
     }
     let lang = Lang::from_locale(contact.locale.as_deref());

@@ -438,7 +438,7 @@ pub struct Contact {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub birthday: Option<String>,
     /// ISO 3166 country of their phone number, worked out once at intake
-    /// (`market::phone_country`), so only the issuer carries libphonenumber.
+    /// (`phone::phone_country`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
     #[serde(default)]

@@ -188,16 +188,16 @@ pub fn decide_reminder(
         return SendDecision::Drop(SkipReason::NoChannel);
     };
     let place = policy.contact.place(contact, now);
-    if !place.hours.is_open(now, place.tz) {
+    if !place.hours.is_open(now, &place.tz) {
         return SendDecision::Defer {
-            until: place.hours.next_opening(now, place.tz),
+            until: place.hours.next_opening(now, &place.tz),
             reason: SkipReason::QuietHours,
         };
     }
     if !policy
         .contact
         .limits
-        .allows(&customer.contacts_made, now, place.tz)
+        .allows(&customer.contacts_made, now, &place.tz)
     {
         return SendDecision::Drop(SkipReason::ContactLimit);
     }
@@ -281,15 +281,15 @@ pub fn decide_send(
     let rules = &policy.contact;
     let place = rules.place(contact, now);
     let tz = place.tz;
-    if !place.hours.is_open(now, tz) {
+    if !place.hours.is_open(now, &tz) {
         return SendDecision::Defer {
-            until: place.hours.next_opening(now, tz),
+            until: place.hours.next_opening(now, &tz),
             reason: SkipReason::QuietHours,
         };
     }
     // Finishing the channels of a survey already partly sent is the same contact.
-    if survey.sent_channels.is_empty() && !rules.limits.allows(contacts_made, now, tz) {
-        let next = rules.limits.next_allowed(contacts_made, now, tz);
+    if survey.sent_channels.is_empty() && !rules.limits.allows(contacts_made, now, &tz) {
+        let next = rules.limits.next_allowed(contacts_made, now, &tz);
         return hold(survey, now, next, SkipReason::ContactLimit);
     }
     SendDecision::Send(usable)
@@ -552,8 +552,9 @@ mod tests {
         assert_eq!(reason, SkipReason::ContactLimit);
         assert!(until > now && until <= s.send_by, "{until}");
         assert_eq!(
-            until
-                .with_timezone(&chrono_tz::Europe::Berlin)
+            crate::zone::Zone::get("Europe/Berlin")
+                .unwrap()
+                .local(until)
                 .date_naive()
                 .to_string(),
             "2026-12-05"

@@ -302,7 +302,7 @@ pub fn plan_task(
     let arrival = req.occurred_at.max(now - Duration::hours(1)).min(now);
     let due_by = reasons
         .iter()
-        .map(|r| place.hours.deadline(arrival, r.deadline_hours(), place.tz))
+        .map(|r| place.hours.deadline(arrival, r.deadline_hours(), &place.tz))
         .min()
         .map(floor_to_minute)?;
     let valid_until = reasons
@@ -450,7 +450,7 @@ pub fn reopen(
     t.due_by = floor_to_minute(place.hours.deadline(
         now,
         TaskReason::LowScore.deadline_hours(),
-        place.tz,
+        &place.tz,
     ));
     t.expires_at = now + policy.validity(TaskReason::LowScore);
     if !t.reasons.contains(&TaskReason::LowScore) {

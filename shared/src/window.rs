@@ -119,23 +119,23 @@ pub fn check_window(
     // toward the limit but is not held back by it.
     let limits = &policy.contact.limits;
     let outreach = task.reasons.iter().all(|r| r.is_delight());
-    if outreach && !limits.allows(contacts_made, now, tz) {
+    if outreach && !limits.allows(contacts_made, now, &tz) {
         reasons.push(WindowReason::ContactLimit);
-        earliest = earliest.max(limits.next_allowed(contacts_made, now, tz));
+        earliest = earliest.max(limits.next_allowed(contacts_made, now, &tz));
     }
-    if !hours.is_open(now, tz) {
+    if !hours.is_open(now, &tz) {
         reasons.push(WindowReason::QuietHours);
     }
     let next_window = if blocked_for_good || waiting_for_service {
         None
     } else {
-        Some(hours.window_from(earliest, tz)).filter(|w| w.start < task.expires_at)
+        Some(hours.window_from(earliest, &tz)).filter(|w| w.start < task.expires_at)
     };
     WindowCheck {
         callable_now: reasons.is_empty(),
         reasons,
         next_window,
-        customer_local_time: now.with_timezone(&tz).to_rfc3339(),
+        customer_local_time: tz.local(now).to_rfc3339(),
         time_zone: tz.name().to_string(),
         time_zone_source: source,
     }

@@ -16,7 +16,7 @@ const IO_LAYERS: [&str; 4] = ["storage", "keys", "flows", "spin"];
 /// HTTP's own (400, 401), so they may use `error`.
 const EDGE_PARSERS: [&str; 3] = ["event", "shops", "signing"];
 /// Modules that use no other module of the crate.
-const LEAVES: [&str; 4] = ["model", "error", "holidays", "routes"];
+const LEAVES: [&str; 6] = ["model", "error", "holidays", "phone", "routes", "zone"];
 
 /// Each top-level module of `shared/src` with the top-level modules it uses
 /// (outside its `#[cfg(test)]` module and comments).

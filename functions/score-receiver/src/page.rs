@@ -77,7 +77,11 @@ pub fn question(
 }
 
 /// `callback_by` is in the customer's own zone.
-pub fn thanks(lang: Lang, merchant: &str, callback_by: Option<DateTime<chrono_tz::Tz>>) -> String {
+pub fn thanks(
+    lang: Lang,
+    merchant: &str,
+    callback_by: Option<DateTime<chrono::FixedOffset>>,
+) -> String {
     let t = texts(lang);
     let text = match callback_by {
         Some(when) => t

@@ -80,8 +80,8 @@ impl Reply<'_> {
             .ok()
             .zip(self.opened.contact().ok())
             .map(|(r, c)| r.place(c, now).tz)
-            .unwrap_or(chrono_tz::UTC);
-        let by = callback_by.map(|t| t.with_timezone(&tz));
+            .unwrap_or_else(revisit_shared::zone::Zone::utc);
+        let by = callback_by.map(|t| tz.local(t));
         shell::html(200, page::thanks(self.lang(), self.merchant, by))
     }
 }

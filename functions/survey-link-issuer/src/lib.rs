@@ -134,7 +134,6 @@ async fn accept(event: Event, now: DateTime<Utc>) -> Result<Response, ApiError> 
     let cx = intake::IntakeContext {
         policy: &policy,
         merchant: &merchant,
-        phone_country: revisit_shared::market::phone_country,
         now,
     };
     let (hand_off, acknowledge) = match intake::begin(&store, &event, &cx)? {

@@ -452,7 +452,6 @@ mod tests {
             let cx = IntakeContext {
                 policy: &policy,
                 merchant: "Shop",
-                phone_country: |_| None,
                 now: e.occurred_at,
             };
             begin(&s, &e, &cx).unwrap();

@@ -56,8 +56,6 @@ pub struct IntakeContext<'a> {
     pub policy: &'a SurveyPolicy,
     /// The seller's name, for the acknowledgement SMS.
     pub merchant: &'a str,
-    /// The country of a phone number (only the issuer carries the metadata).
-    pub phone_country: fn(&str) -> Option<String>,
     pub now: DateTime<Utc>,
 }
 
@@ -71,7 +69,7 @@ pub fn begin<S: Storage + ?Sized>(
         return Ok(Begun::Duplicate);
     }
     log_event(store, event)?;
-    let contact = apply_side_effects(store, event, cx.phone_country)?;
+    let contact = apply_side_effects(store, event)?;
     if matches!(event.kind, EventType::CallAnswered | EventType::CaseClosed) {
         close_missed_call(store, event, cx)?;
     }
@@ -156,11 +154,7 @@ pub fn finish<S: Storage + ?Sized>(
 
 /// What an event changes besides planning: the contact record, work orders.
 /// Returns the contact as it now stands.
-fn apply_side_effects<S: Storage + ?Sized>(
-    store: &S,
-    event: &Event,
-    phone_country: fn(&str) -> Option<String>,
-) -> Result<Contact, ApiError> {
+fn apply_side_effects<S: Storage + ?Sized>(store: &S, event: &Event) -> Result<Contact, ApiError> {
     let c = &event.customer;
     let opted_out = event.kind == EventType::CustomerOptedOut;
     let contact = store
@@ -193,7 +187,7 @@ fn apply_side_effects<S: Storage + ?Sized>(
                 .phone
                 .as_deref()
                 .or(contact.whatsapp.as_deref())
-                .and_then(phone_country);
+                .and_then(crate::market::phone_country);
             Update::Write(contact)
         })?
         .unwrap_or_default();
@@ -317,7 +311,6 @@ mod tests {
         IntakeContext {
             policy,
             merchant: "Shop",
-            phone_country: |_| Some("DE".into()),
             now: now(),
         }
     }

@@ -591,7 +591,6 @@ mod tests {
         let cx = crate::flows::intake::IntakeContext {
             policy: &policy,
             merchant: "Shop",
-            phone_country: |_| None,
             now: e.occurred_at,
         };
         begin(s, &e, &cx).unwrap();

@@ -126,7 +126,7 @@ fn bench_manifest() -> std::path::PathBuf {
     let mut text = std::fs::read_to_string(root.join("spin.toml")).unwrap();
     text.push_str(
         "\n[[trigger.http]]\nroute = \"/probe/...\"\ncomponent = \"probe\"\n\n[component.probe]\n\
-         source = \"target/wasm32-wasip2/release/revisit_probe.wasm\"\nkey_value_stores = [\"default\"]\n",
+         source = \"target/wasm32-wasip2/component/revisit_probe.wasm\"\nkey_value_stores = [\"default\"]\n",
     );
     let path = root.join(format!(".bench-spin-{}.toml", std::process::id()));
     std::fs::write(&path, text).unwrap();
@@ -429,7 +429,7 @@ fn main() {
             other => other.replace('-', "_"),
         };
         let size = std::fs::metadata(
-            project_root().join(format!("target/wasm32-wasip2/release/{file}.wasm")),
+            project_root().join(format!("target/wasm32-wasip2/component/{file}.wasm")),
         )
         .map(|m| m.len())
         .unwrap_or(0);
