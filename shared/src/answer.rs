@@ -104,6 +104,7 @@ mod tests {
             comment: None,
             reasons: vec![],
             answered_at: at.parse().unwrap(),
+            log_seq: None,
         }
     }
 

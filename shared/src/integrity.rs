@@ -38,7 +38,8 @@ pub fn device_id(salt: &str, client_addr: &str, user_agent: &str) -> String {
 /// agent and whether it was a silent top score: see [`staff_stats`]).
 pub struct AnswerSignals<'a> {
     pub survey_id: &'a str,
-    pub customer_id: &'a str,
+    /// The customer's pseudonym (`keys::pseudonym`).
+    pub customer: &'a str,
     pub device: &'a str,
     pub agent: Option<&'a str>,
     pub completed_at: Option<DateTime<Utc>>,

@@ -13,7 +13,7 @@ use crate::model::derive_id;
 /// A customer as keys name them: a pseudonym (SHA-256 of the seller's id),
 /// so a customer id that is an e-mail address or a phone number (a shop's)
 /// never appears in a key, and every key stays short.
-fn pseudonym(customer_id: &str) -> String {
+pub fn pseudonym(customer_id: &str) -> String {
     derive_id("c", &[customer_id])
 }
 
@@ -48,7 +48,12 @@ pub fn contacts(customer_id: &str) -> String {
 
 /// The customer's answer history (scores only).
 pub fn history(customer_id: &str) -> String {
-    format!("hi/{}", pseudonym(customer_id))
+    history_of(&pseudonym(customer_id))
+}
+
+/// The answer history of the customer whose pseudonym is `customer`.
+pub fn history_of(customer: &str) -> String {
+    format!("hi/{customer}")
 }
 
 pub fn work_order(work_order_id: &str) -> String {
@@ -140,15 +145,6 @@ pub fn due_log(bucket: &str) -> String {
     format!("du/{bucket}")
 }
 
-/// The log of thank-you escalations answers left in an hour bucket for the
-/// escalator's tick (`task::DeferredEscalation`).
-pub fn deferred_escalations(bucket: &str) -> String {
-    format!("lg/deferred/{bucket}")
-}
-
-/// Until when the escalator's tick has planned deferred escalations.
-pub const DEFERRED_CURSOR: &str = "tc/escalator-deferred";
-
 /// The last hour bucket the issuer's tick has fully handled.
 pub const TICK_CURSOR: &str = "tc/issuer";
 
@@ -199,16 +195,26 @@ pub fn loop_counter(name: &str) -> String {
     format!("ct/loop/{name}")
 }
 
-/// One tally's answer counter on a day (`report::Tally`; the part is hashed:
-/// it holds an agent id).
-pub fn tally(day: &str, part: &str) -> String {
-    format!("ct/tally/{day}/{}", derive_id("t", &[part]))
+/// The answer log's last number (a counter: `increment` hands out the next).
+pub const ANSWER_LOG_HEAD: &str = "al/head";
+
+/// Entry `seq` of the answer log (`model::LoggedAnswer`); deleted once folded.
+pub fn answer_log(seq: u64) -> String {
+    format!("al/e/{seq}")
 }
 
-/// The tallies counted on a day, so a report finds them without listing keys.
-pub fn tally_index(day: &str) -> String {
-    format!("ix/tally/{day}")
+/// How far the answer log is folded into the reports (`answer_log::FoldCursor`).
+pub const ANSWER_LOG_FOLD: &str = "al/fold";
+
+/// The answers of a day, by tally (`report::Tally`), as folded from the log
+/// (`answer_log::FoldedCounts`).
+pub fn tallies(day: &str) -> String {
+    format!("tl/{day}")
 }
+
+/// The loop's counters that answers move (re-surveys answered, recovered),
+/// as folded from the log (`answer_log::FoldedCounts`).
+pub const ANSWER_LOOP_COUNTS: &str = "al/loop";
 
 /// Issue counters (survey-link-issuer): `ct/sum/<day>/<dimension>/<value>/<metric>`.
 pub fn summary_counter(day: &str, dimension: &str, value: &str, metric: &str) -> String {

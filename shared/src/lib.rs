@@ -10,6 +10,7 @@
 //! small HTTP glue every component uses.
 
 pub mod answer;
+pub mod answer_log;
 pub mod calling_hours;
 pub mod contact;
 pub mod error;

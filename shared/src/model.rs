@@ -226,6 +226,39 @@ pub struct Answer {
     #[serde(default)]
     pub reasons: Vec<String>,
     pub answered_at: DateTime<Utc>,
+    /// Its entry in the answer log ([`LoggedAnswer`]): the one entry that
+    /// counts it (absent on answers recorded before the log existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_seq: Option<u64>,
+}
+
+/// An answer's entry in the append-only answer log, written (under a number
+/// from one counter) *before* the answer is swapped into the customer's
+/// history. The log is folded into the reports by a tick, which counts an
+/// entry only when the history holds the survey's answer under that same
+/// number: a retry after a crash, or a submission that lost the race, leaves
+/// an entry nobody confirms, and it is skipped. No personal data: the
+/// customer is their pseudonym.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoggedAnswer {
+    pub survey_id: String,
+    /// `keys::pseudonym` of the customer.
+    pub customer: String,
+    /// Who served (the tally's agent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// The survey re-asks after a repair (the loop's counters).
+    #[serde(default)]
+    pub resurvey: bool,
+    /// The answering device (salted hash), for the integrity signals.
+    pub device: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_order_id: Option<String>,
+    /// The thank-you call the answer may deserve (`task::is_thank_you`),
+    /// judged against the history it was recorded on; the fold plans it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thank_you: Vec<TaskReason>,
+    pub logged_at: DateTime<Utc>,
 }
 
 /// A customer's answers and complaints. It is also where an answer is

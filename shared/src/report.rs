@@ -3,8 +3,7 @@
 use chrono::{Duration, NaiveDate};
 use serde::Serialize;
 
-use crate::model::Answer;
-use crate::model::Survey;
+use crate::model::{Answer, LoggedAnswer};
 use crate::model::{Channel, Scale, SurveyKind};
 
 /// The loop counters the escalator keeps.
@@ -205,12 +204,12 @@ impl Tally {
 
 /// The counters an answer adds to: its tally and, for a "did we fix it?"
 /// re-survey, the loop report's recovery metrics (overall and for the task's
-/// owner; `keys::loop_counter` names their counters).
-pub fn answer_counters(survey: &Survey, answer: &Answer) -> (Tally, Vec<String>) {
-    let tally = Tally::of(answer, survey.agent_id.as_deref());
+/// owner, named as `keys::loop_counter` names the other loop counters).
+pub fn answer_counters(logged: &LoggedAnswer, answer: &Answer) -> (Tally, Vec<String>) {
+    let tally = Tally::of(answer, logged.agent.as_deref());
     let mut loop_metrics = Vec::new();
-    if survey.resurvey_of.is_some() {
-        let owner = survey.agent_id.clone().unwrap_or_default();
+    if logged.resurvey {
+        let owner = logged.agent.clone().unwrap_or_default();
         let mut metrics = vec!["resurveys_answered"];
         if answer.scale.is_satisfied(answer.score) {
             metrics.push("recovered");
@@ -228,6 +227,9 @@ pub fn answer_counters(survey: &Survey, answer: &Answer) -> (Tally, Vec<String>)
 pub struct SummaryReport {
     pub from: NaiveDate,
     pub to: NaiveDate,
+    /// Answers are counted as of then: the answer log's last fold (the
+    /// escalator's tick), `null` before the first.
+    pub answers_as_of: Option<chrono::DateTime<chrono::Utc>>,
     pub group_by: String,
     pub rows: Vec<SummaryRow>,
     pub total: SummaryRow,

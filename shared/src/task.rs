@@ -217,6 +217,13 @@ pub fn answer_reasons(
     }
 }
 
+/// An answer whose reasons for a call (see [`answer_reasons`]) are all
+/// delight: a thank-you call, which can wait for the answer log's fold; any
+/// other reason is a repair, handed over while the customer waits.
+pub fn is_thank_you(reasons: &[TaskReason], reopens: Option<&str>) -> bool {
+    reopens.is_none() && !reasons.is_empty() && reasons.iter().all(|r| r.is_delight())
+}
+
 /// An answer's escalation, built the same way whether the receiver hands it
 /// over at once or the escalator's tick picks it up later.
 pub fn answer_escalation(
@@ -243,18 +250,6 @@ pub fn answer_escalation(
         occurred_at: answer.answered_at,
     }
 }
-
-/// A thank-you escalation (delight reasons only: nothing urgent) that an
-/// answer leaves in an hourly log for the escalator's tick instead of
-/// calling the escalator while the customer waits. It holds no personal
-/// data, only which answer and why: the tick rebuilds the request from the
-/// store, so an erasure in between is respected.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeferredEscalation {
-    pub survey_id: String,
-    pub reasons: Vec<TaskReason>,
-}
-
 /// The trend of a customer's answers, each read as a share of its scale's top.
 pub fn trend(history: &[Answer], latest: Option<&Answer>) -> Option<Trend> {
     let mut points: Vec<f64> = history
@@ -914,6 +909,7 @@ mod tests {
             comment: None,
             reasons: vec![],
             answered_at: utc("2026-12-04T10:00:00Z"),
+            log_seq: None,
         });
         assert_eq!(priority_for(&r, TaskReason::LowScore), 1);
     }
@@ -1038,6 +1034,7 @@ mod tests {
             comment: None,
             reasons: vec![],
             answered_at: now,
+            log_seq: None,
         };
         let again = reopen(&done, &answer, &p, utc("2026-12-05T10:00:00+01:00"));
         assert_eq!(again.state, TaskState::Open);
@@ -1169,6 +1166,7 @@ mod tests {
             comment: None,
             reasons: vec![],
             answered_at: now,
+            log_seq: None,
         };
         assert_eq!(trend(&[h(10), h(9)], None), Some(Trend::Steady));
         assert_eq!(trend(&[h(10), h(9), h(3)], None), Some(Trend::Falling));

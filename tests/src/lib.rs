@@ -492,6 +492,14 @@ impl Host {
             .unwrap()
     }
 
+    /// A report, read as a supervisor would after the escalator's next tick:
+    /// answers reach the reports when the tick folds the answer log.
+    pub fn report(&self, path: &str) -> reqwest::blocking::Response {
+        let tick = self.admin_post("/escalator/tick", "");
+        assert_eq!(tick.status(), 200, "the escalator's tick before {path}");
+        self.admin_get(path)
+    }
+
     pub fn admin_post(&self, path: &str, body: &str) -> reqwest::blocking::Response {
         self.http
             .post(self.url(path))

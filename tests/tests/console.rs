@@ -87,8 +87,8 @@ fn the_overview_agrees_with_the_api_and_a_callback_is_reassigned_and_exported() 
     let host = first_run();
     let tasks = a_few_days(&host);
     let (_, summary) =
-        Host::json(host.admin_get("/reports/summary?from=2026-11-07&to=2026-12-04&group_by=day"));
-    let (_, loop_report) = Host::json(host.admin_get("/reports/loop"));
+        Host::json(host.report("/reports/summary?from=2026-11-07&to=2026-12-04&group_by=day"));
+    let (_, loop_report) = Host::json(host.report("/reports/loop"));
     let (status, overview) = page(&host, "/console?from=2026-11-07&to=2026-12-04&lang=en");
     assert_eq!(status, 200);
     let total = &summary["total"];

@@ -340,7 +340,7 @@ fn duplicate_and_concurrent_escalations_make_one_task() {
     host.admin_post("/escalator/tick", "");
     let t2 = task_of(&host, "c-dup");
     assert_eq!(t2["context"]["merged"], t["context"]["merged"]);
-    let (_, report) = Host::json(host.admin_get("/reports/loop"));
+    let (_, report) = Host::json(host.report("/reports/loop"));
     assert_eq!(report["created"], 1, "{report}");
 }
 
@@ -424,7 +424,7 @@ fn the_full_repair_story_closes_the_loop() {
         "no new task for the re-survey"
     );
 
-    let (_, report) = Host::json(host.admin_get("/reports/loop"));
+    let (_, report) = Host::json(host.report("/reports/loop"));
     assert_eq!(report["recovery_rate_pct"], 100.0, "{report}");
     assert_eq!(report["resurveys_answered"], 1);
     assert_eq!(
@@ -485,7 +485,7 @@ fn a_low_resurvey_reopens_the_task() {
     let t = task_of(&host, "c-reopen");
     assert_eq!(t["task_id"], id.as_str());
     assert_eq!(t["state"], "open", "{t}");
-    let (_, report) = Host::json(host.admin_get("/reports/loop"));
+    let (_, report) = Host::json(host.report("/reports/loop"));
     assert_eq!(report["recovery_rate_pct"], 0.0);
 }
 
@@ -528,7 +528,7 @@ fn a_breach_escalates_to_the_supervisor_exactly_once() {
     assert_eq!(queue.len(), 1);
     assert_eq!(queue[0]["task_id"], id.as_str());
     assert_eq!(queue[0]["breached"], true);
-    let (_, report) = Host::json(host.admin_get("/reports/loop"));
+    let (_, report) = Host::json(host.report("/reports/loop"));
     assert_eq!(report["breached"], 1);
 }
 

@@ -193,7 +193,7 @@ fn a_call_is_never_made_months_late() {
     // The tick breaches nothing: no deadline was ever live.
     let tick = escalator_tick(&host);
     assert_eq!(tick["breached"], 0, "{tick}");
-    let (_, report) = Host::json(host.admin_get("/reports/loop"));
+    let (_, report) = Host::json(host.report("/reports/loop"));
     assert_eq!(
         (
             report["too_late"].as_i64(),
@@ -561,7 +561,7 @@ fn a_missed_call_is_acknowledged_at_once_and_closes_when_the_customer_gets_throu
         json!({}),
     );
     assert_eq!(sender.messages().len(), 1);
-    let (_, report) = Host::json(host.admin_get("/reports/loop"));
+    let (_, report) = Host::json(host.report("/reports/loop"));
     assert_eq!(
         (report["superseded"].as_i64(), report["closed"].as_i64()),
         (Some(1), Some(0)),
@@ -750,7 +750,7 @@ fn the_findings_and_loop_reports_agree_with_a_scenario_of_sixty_tasks() {
     let counted =
         |c: &&Case| c.ending != "unreachable" && (c.ending == "resolved" || c.cause.is_some());
     let cause_of = |c: &Case| c.cause.unwrap_or("unclassified");
-    let (_, r) = Host::json(host.admin_get("/reports/findings?from=2026-11-02&to=2026-11-29"));
+    let (_, r) = Host::json(host.report("/reports/findings?from=2026-11-02&to=2026-11-29"));
     assert_eq!(
         r["weeks"],
         json!(["2026-W45", "2026-W46", "2026-W47", "2026-W48"]),
@@ -802,7 +802,7 @@ fn the_findings_and_loop_reports_agree_with_a_scenario_of_sixty_tasks() {
     );
     assert_eq!(effect["after"]["share_pct"], 0.0);
 
-    let (_, l) = Host::json(host.admin_get("/reports/loop"));
+    let (_, l) = Host::json(host.report("/reports/loop"));
     let resolved: Vec<(usize, &Case)> = cases
         .iter()
         .enumerate()

@@ -128,7 +128,7 @@ fn the_whole_loop_from_delivery_to_closed_callback() {
     ));
     assert_eq!(status, 200, "{closed}");
     assert_eq!(closed["state"], "resolved");
-    let (_, report) = json(host.admin_get("/reports/loop"));
+    let (_, report) = json(host.report("/reports/loop"));
     assert_eq!(report["created"], 1, "{report}");
     assert_eq!(report["closed"], 1);
     assert_eq!(report["closed_within_deadline"], 1);
@@ -331,7 +331,7 @@ fn concurrent_duplicates_plan_once_and_concurrent_answers_record_once() {
         "{statuses:?}"
     );
     let (_, summary) =
-        json(host.admin_get("/reports/summary?from=2026-12-04&to=2026-12-04&group_by=channel"));
+        json(host.report("/reports/summary?from=2026-12-04&to=2026-12-04&group_by=channel"));
     assert_eq!(summary["total"]["answers"], 1, "{summary}");
     assert_eq!(summary["total"]["issued"], 1, "{summary}");
 }

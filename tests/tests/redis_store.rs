@@ -85,7 +85,7 @@ fn two_hosts_on_one_redis_take_each_event_and_answer_once_and_count_exactly() {
     // Either host reports the same exact counts.
     for host in &hosts {
         let (_, summary) = Host::json(
-            host.admin_get("/reports/summary?from=2026-12-04&to=2026-12-04&group_by=agent"),
+            host.report("/reports/summary?from=2026-12-04&to=2026-12-04&group_by=agent"),
         );
         assert_eq!(summary["total"]["answers"], LINKS, "{summary}");
         assert_eq!(summary["total"]["issued"], LINKS, "{summary}");

@@ -146,7 +146,7 @@ fn whole_loop(hosts: &[Host], sender: &Sender, tag: &str) -> Loop {
         (Utc::now() + Duration::days(1)).format("%Y-%m-%d"),
     );
     for h in hosts {
-        let (status, summary) = Host::json(h.admin_get(&format!(
+        let (status, summary) = Host::json(h.report(&format!(
             "/reports/summary?from={from}&to={to}&group_by=agent"
         )));
         assert_eq!(status, 200, "{summary}");
@@ -210,7 +210,7 @@ fn whole_loop(hosts: &[Host], sender: &Sender, tag: &str) -> Loop {
         .map(|t| t["task_id"].as_str().unwrap().to_string())
         .collect();
     for h in hosts {
-        let (status, report) = Host::json(h.admin_get("/reports/loop"));
+        let (status, report) = Host::json(h.report("/reports/loop"));
         assert_eq!(status, 200, "{report}");
         assert_eq!(report["created"], all.len(), "{report} {all:?}");
         assert_eq!(report["closed"], 1, "{report}");

@@ -22,7 +22,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use revisit_shared::answer::{Answer, History};
 use revisit_shared::flows::answer::{
-    follow_up, parse_history, record_answer, FollowUp, Recording, Submission,
+    follow_up, may_need_repair, parse_history, record_answer, FollowUp, Recording, Submission,
 };
 use revisit_shared::flows::erasure::erase_customer;
 use revisit_shared::flows::link::too_many_rejections;
@@ -162,24 +162,27 @@ fn device(req: &Request) -> String {
 }
 
 /// What an answer asks of a human (`flows::answer::follow_up`): a repair is
-/// handed to the escalator now; when a callback is due, if one is.
+/// handed to the escalator now; when a callback is due, if one is. The
+/// customer's record is read only for an answer that may need a repair.
 async fn hand_over(
     o: &Opened,
     before: &History,
     answer: &Answer,
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, ApiError> {
+    if !may_need_repair(&o.survey, before, answer) {
+        return Ok(None);
+    }
     let question = texts(o.lang()).question(answer.scale, answer.kind, &merchant());
     let policy = shell::escalation_policy()?;
     let next = follow_up(
-        &o.store,
         &o.survey,
         o.contact()?,
         (before, answer),
         question,
         &policy,
         now,
-    )?;
+    );
     match next {
         FollowUp::HandOff {
             request,
@@ -188,7 +191,7 @@ async fn hand_over(
             shell::hand_off(&o.store, &request).await?;
             Ok(callback_by)
         }
-        FollowUp::Deferred | FollowUp::Nothing => Ok(None),
+        FollowUp::Nothing => Ok(None),
     }
 }
 

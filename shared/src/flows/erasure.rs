@@ -194,6 +194,7 @@ mod tests {
             comment: Some("Anna here, call me on +4915112345678".into()),
             reasons: vec![],
             answered_at: "2026-12-04T10:00:00Z".parse().unwrap(),
+            log_seq: None,
         };
         let mut history = History::default();
         history.record(answer);

@@ -1,20 +1,19 @@
 //! The escalator's tick (`POST /escalator/tick`, from a scheduler): deliver
-//! what the outbox holds, plan the thank-you calls answers left for it,
+//! what the outbox holds, fold the answer log into the reports (with the
+//! thank-you calls answers leave for it),
 //! expire tasks past their validity, mark breaches (each escalated to the
 //! supervisor queue exactly once), and find this month's birthday callbacks.
 
 use chrono::{DateTime, Datelike, Duration, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::flows::escalation::{commit, load, receive, settle};
-use crate::i18n::{texts, Lang};
 use crate::keys;
-use crate::model::{CallbackTask, Contact, History, Survey, TaskReason, TaskState, WorkOrder};
+use crate::model::{CallbackTask, Contact, History, TaskReason, TaskState, WorkOrder};
 use crate::policy::SurveyPolicy;
 use crate::storage::{Storage, StorageExt};
 use crate::task::{
-    answer_escalation, mark_breach, task_id_for, DeferredEscalation, EscalationPolicy,
-    EscalationRequest, WORK_ORDER_OVERDUE_HOURS,
+    mark_breach, task_id_for, EscalationPolicy, EscalationRequest, WORK_ORDER_OVERDUE_HOURS,
 };
 use crate::ApiError;
 
@@ -22,7 +21,12 @@ use crate::ApiError;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TickReport {
     pub delivered_from_outbox: usize,
+    /// Thank-you calls planned from the answers folded.
     pub deferred_received: usize,
+    /// Answers folded into the reports by this tick.
+    pub answers_counted: usize,
+    /// Answers logged and not folded yet (in flight, or more than one fold holds).
+    pub answers_behind: u64,
     pub breached: usize,
     pub expired: usize,
     pub birthday_callbacks: usize,
@@ -60,7 +64,9 @@ pub fn run<S: Storage + ?Sized>(
             Err(e) => skips.note("outbox entry", source, &e),
         }
     }
-    let thank_you = plan_deferred(store, policy, merchant, now, &mut skips)?;
+    // The answers logged since the last tick: counted into the reports,
+    // their integrity signals and thank-you calls.
+    let answers = crate::flows::answer_log::fold(store, policy, merchant, now)?;
 
     let mut breached = 0;
     let mut expired = 0;
@@ -85,7 +91,9 @@ pub fn run<S: Storage + ?Sized>(
     let overdue_work_orders = overdue_work_orders(store, policy, now, &mut skips)?;
     Ok(TickReport {
         delivered_from_outbox: delivered,
-        deferred_received: thank_you,
+        deferred_received: answers.thank_you_calls,
+        answers_counted: answers.counted,
+        answers_behind: answers.behind,
         breached,
         expired,
         birthday_callbacks,
@@ -166,107 +174,8 @@ fn judge_task<S: Storage + ?Sized>(
     }
 }
 
-/// How far the tick has read the deferred escalations' hourly logs.
-#[derive(Serialize, Deserialize)]
-struct DeferredCursor {
-    at: DateTime<Utc>,
-    /// Slots read so far, by log.
-    read: std::collections::BTreeMap<String, i64>,
-}
-
-/// How far back the first tick looks for deferred escalations.
+/// How far back the first tick looks for overdue work orders.
 const FIRST_DEFERRED_LOOKBACK_DAYS: i64 = 14;
-
-/// Plan the thank-you escalations answers left for the tick
-/// (`DeferredEscalation`): each is rebuilt from the store (the answer as the
-/// customer's history holds it now, so an erasure in between is respected)
-/// and received like any other, once per answer however often it is read.
-/// Reads only the hour buckets since the last tick.
-fn plan_deferred<S: Storage + ?Sized>(
-    store: &S,
-    policy: &EscalationPolicy,
-    merchant: &str,
-    now: DateTime<Utc>,
-    skips: &mut Skips,
-) -> Result<usize, ApiError> {
-    // Resume where the last tick stopped, one hour back (an answer on a host
-    // whose clock is a little behind), reading only slots not read before.
-    let cursor: DeferredCursor =
-        store
-            .get_json(keys::DEFERRED_CURSOR)?
-            .unwrap_or_else(|| DeferredCursor {
-                at: now - Duration::days(FIRST_DEFERRED_LOOKBACK_DAYS),
-                read: Default::default(),
-            });
-    let mut t = cursor.at - Duration::hours(1);
-    let mut logs = Vec::new();
-    while keys::hour_bucket(t) <= keys::hour_bucket(now) {
-        logs.push(keys::deferred_escalations(&keys::hour_bucket(t)));
-        t += Duration::hours(1);
-    }
-    let (items, read) = store.read_logs_after(&logs, &cursor.read)?;
-    let mut items: Vec<DeferredEscalation> = items
-        .iter()
-        .filter_map(|i| serde_json::from_str(i).ok())
-        .collect();
-    let mut seen = std::collections::BTreeSet::new();
-    items.retain(|i| seen.insert(i.survey_id.clone()));
-    let surveys: Vec<Option<Survey>> = store
-        .get_many(
-            &items
-                .iter()
-                .map(|i| keys::survey(&i.survey_id))
-                .collect::<Vec<_>>(),
-        )?
-        .into_iter()
-        .map(|v| v.and_then(|b| serde_json::from_slice(&b).ok()))
-        .collect();
-    let customer_keys: Vec<String> = surveys
-        .iter()
-        .flatten()
-        .flat_map(|s| [keys::contact(&s.customer_id), keys::history(&s.customer_id)])
-        .collect();
-    let mut customers = store.get_many(&customer_keys)?.into_iter();
-    let mut received = 0;
-    for (item, survey) in items.into_iter().zip(surveys) {
-        let Some(survey) = survey else { continue };
-        let (contact, history) = (customers.next().flatten(), customers.next().flatten());
-        let contact: Contact = contact
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_else(|| Contact {
-                customer_id: survey.customer_id.clone(),
-                ..Default::default()
-            });
-        let history: History = history
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
-        let Some(answer) = history.answer_to(&survey.survey_id) else {
-            continue;
-        };
-        let lang = Lang::from_locale(contact.locale.as_deref());
-        let request = answer_escalation(
-            &survey,
-            &contact,
-            &history.before(&survey.survey_id),
-            answer,
-            (item.reasons, None),
-            Some(texts(lang).question(answer.scale, answer.kind, merchant)),
-        );
-        // A thank-you call is optional: one that fails is logged and let go.
-        match receive(store, &request, policy, now) {
-            Ok(_) => received += 1,
-            Err(e) => skips.note("thank-you call for survey", &survey.survey_id, &e),
-        }
-    }
-    // Keep the counts of the last two hours only: older ones are not read again.
-    let keep = logs.len().saturating_sub(2);
-    let read = read
-        .into_iter()
-        .filter(|(l, _)| logs[keep..].contains(l))
-        .collect();
-    store.put_json(keys::DEFERRED_CURSOR, &DeferredCursor { at: now, read })?;
-    Ok(received)
-}
 
 /// Work orders still open 48 h after they were booked: a proactive call
 /// (`work_order_overdue`), once per work order, before the customer has to
@@ -527,6 +436,7 @@ mod tests {
             comment: None,
             reasons: vec![],
             answered_at: at(at_),
+            log_seq: None,
         };
         let s = MemoryStorage::new();
         for (id, tier, answered) in [

@@ -17,10 +17,10 @@ pub fn record<S: Storage + ?Sized>(store: &S, s: &AnswerSignals) -> StoreResult<
     let customers = store
         .update_json::<Vec<String>, _>(&keys::device(s.device), |cur| {
             let mut ids = cur.unwrap_or_default();
-            if ids.len() >= DEVICE_CUSTOMERS_KEPT || ids.iter().any(|i| i == s.customer_id) {
+            if ids.len() >= DEVICE_CUSTOMERS_KEPT || ids.iter().any(|i| i == s.customer) {
                 return Update::Keep;
             }
-            ids.push(s.customer_id.to_string());
+            ids.push(s.customer.to_string());
             Update::Write(ids)
         })?
         .unwrap_or_default();
@@ -98,14 +98,14 @@ mod tests {
         let t0: DateTime<Utc> = "2026-12-04T10:00:00Z".parse().unwrap();
         fn signals<'a>(
             survey_id: &'a str,
-            customer_id: &'a str,
+            customer: &'a str,
             device: &'a str,
             agent: Option<&'a str>,
             completed_at: Option<DateTime<Utc>>,
         ) -> AnswerSignals<'a> {
             AnswerSignals {
                 survey_id,
-                customer_id,
+                customer,
                 device,
                 agent,
                 completed_at,

@@ -7,6 +7,7 @@
 //! ([`crate::storage::Faulty`]) and with runs interleaved.
 
 pub mod answer;
+pub mod answer_log;
 pub mod attempts;
 pub mod console;
 pub mod contact;

@@ -1,7 +1,8 @@
 //! Counting answers and what was sent, and the summary report built from the counts.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::answer_log::{FoldCursor, FoldedCounts};
 use crate::flows::escalation::FirstContact;
 use crate::keys;
 use crate::model::TaskReason;
@@ -10,50 +11,36 @@ use crate::report::*;
 use crate::storage::{Storage, StorageExt, StoreResult, Tentative};
 use crate::ApiError;
 
-/// Count one answer on `day` (`YYYYMMDD`), tentatively (see [`Tentative`]).
-/// The first answer of a tally on a day also enters the day's tally index, so a
-/// report finds every counter without listing keys.
-pub fn count_answer<S: Storage + ?Sized>(
-    counts: &mut Tentative<S>,
-    store: &S,
-    day: &str,
-    tally: &Tally,
-) -> StoreResult<()> {
-    let part = tally.encode();
-    if counts.add(&keys::tally(day, &part), 1)? == 1 {
-        // If this fails, the caller takes the count back, and the retry is the
-        // first again and indexes it.
-        store.add_to_list(&keys::tally_index(day), &part)?;
-    }
-    Ok(())
-}
-
-/// Every tally counted on `days`, with its count (two batch reads).
+/// Every tally counted on `days`, with its count (one batch read of the
+/// days' records, as folded from the answer log).
 pub fn read_tallies<S: Storage + ?Sized>(
     store: &S,
     days: &[NaiveDate],
 ) -> StoreResult<Vec<(NaiveDate, Tally, i64)>> {
-    let index_keys: Vec<String> = days
+    let day_keys: Vec<String> = days
         .iter()
-        .map(|d| keys::tally_index(&d.format("%Y%m%d").to_string()))
+        .map(|d| keys::tallies(&d.format("%Y%m%d").to_string()))
         .collect();
     let mut found = Vec::new();
-    for (day, list) in days.iter().zip(store.get_many(&index_keys)?) {
-        let parts: Vec<String> = list
+    for (day, record) in days.iter().zip(store.get_many(&day_keys)?) {
+        let counts: FoldedCounts = record
             .and_then(|v| serde_json::from_slice(&v).ok())
             .unwrap_or_default();
-        found.extend(parts.into_iter().map(|p| (*day, p)));
+        found.extend(
+            counts
+                .counts
+                .into_iter()
+                .filter_map(|(part, n)| Some((*day, Tally::decode(&part)?, n))),
+        );
     }
-    let counter_keys: Vec<String> = found
-        .iter()
-        .map(|(d, p)| keys::tally(&d.format("%Y%m%d").to_string(), p))
-        .collect();
-    let counts = store.counters(&counter_keys)?;
-    Ok(found
-        .into_iter()
-        .zip(counts)
-        .filter_map(|((d, p), n)| Some((d, Tally::decode(&p)?, n)))
-        .collect())
+    Ok(found)
+}
+
+/// Until when answers are counted in the reports (the answer log's last fold).
+pub fn answers_as_of<S: Storage + ?Sized>(store: &S) -> StoreResult<Option<DateTime<Utc>>> {
+    Ok(store
+        .get_json::<FoldCursor>(keys::ANSWER_LOG_FOLD)?
+        .and_then(|c| c.as_of))
 }
 
 /// Build the summary for `from..=to` grouped `by` one of [`GROUP_BY`].
@@ -165,6 +152,7 @@ pub fn summary_report<S: Storage + ?Sized>(
     Ok(SummaryReport {
         from,
         to,
+        answers_as_of: answers_as_of(store)?,
         group_by: by.to_string(),
         rows: groups
             .into_iter()
@@ -226,7 +214,18 @@ fn read_loop_report<S: Storage + ?Sized>(
         .iter()
         .map(|c| keys::loop_counter(&format!("{prefix}{c}")))
         .collect();
-    let values = store.counters(&keys)?;
+    let mut values = store.counters(&keys)?;
+    // Re-surveys answered and recovered come from the answer log's fold.
+    let from_answers: FoldedCounts = store
+        .get_json(keys::ANSWER_LOOP_COUNTS)?
+        .unwrap_or_default();
+    for (value, name) in values.iter_mut().zip(LOOP_COUNTERS) {
+        *value += from_answers
+            .counts
+            .get(&format!("{prefix}{name}"))
+            .copied()
+            .unwrap_or(0);
+    }
     let minutes: Vec<u32> = if prefix.is_empty() {
         let older: Vec<u32> = store
             .get_json(keys::FIRST_CONTACT_MINUTES)?
@@ -252,11 +251,11 @@ mod tests {
     #[test]
     fn counting_is_one_increment_and_taking_back_undoes_it() {
         for mode in crate::storage::KvMode::ALL {
-            counting_is_one_increment_and_taking_back_undoes_it_in(mode);
+            tallies_folded_on_a_day_make_the_summary_in(mode);
         }
     }
 
-    fn counting_is_one_increment_and_taking_back_undoes_it_in(mode: crate::storage::KvMode) {
+    fn tallies_folded_on_a_day_make_the_summary_in(mode: crate::storage::KvMode) {
         use crate::storage::MemoryStorage;
         let s = MemoryStorage::in_memory_like(mode);
         let t = Tally {
@@ -268,11 +267,9 @@ mod tests {
             agent: "none".into(),
         };
         let d = |x: &str| x.parse::<NaiveDate>().unwrap();
-        let mut kept = Tentative::new(&s);
-        count_answer(&mut kept, &s, "20261204", &t).unwrap();
-        let mut lost = Tentative::new(&s);
-        count_answer(&mut lost, &s, "20261204", &t).unwrap();
-        lost.take_back();
+        let mut folded = FoldedCounts::default();
+        folded.add(1, &[(1, t.encode())]);
+        s.put_json(&keys::tallies("20261204"), &folded).unwrap();
         let read = read_tallies(&s, &[d("2026-12-04"), d("2026-12-05")]).unwrap();
         assert_eq!(read, vec![(d("2026-12-04"), t.clone(), 1)]);
         s.increment(

@@ -1,0 +1,501 @@
+//! The answer log (see `crate::answer_log`): appended by the answer path,
+//! folded into the reports by the escalator's tick.
+//!
+//! A fold reads the entries after its cursor with the histories they name,
+//! judges each in order and stops at the first whose writer may still be at
+//! work. What it counts goes into records that remember the last entry they
+//! hold (`FoldedCounts`), so a fold that crashes and runs again, or two that
+//! overlap, add each answer once; the cursor moves last. It also does the
+//! answer's slower work: the integrity signals and the thank-you calls.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+
+use crate::answer_log::{judge, EntryVerdict, FoldCursor, FoldedCounts};
+use crate::flows::escalation::receive;
+use crate::flows::integrity;
+use crate::i18n::{texts, Lang};
+use crate::integrity::AnswerSignals;
+use crate::keys;
+use crate::model::{Answer, Contact, History, LoggedAnswer, Survey, WorkOrder};
+use crate::report::answer_counters;
+use crate::storage::{Storage, StorageExt, StoreResult, Update};
+use crate::task::{answer_escalation, wanted_reasons, EscalationPolicy};
+use crate::ApiError;
+
+/// The most entries one batch of a fold looks at (one batch read).
+pub const FOLD_BATCH: u64 = 1000;
+/// The most batches one fold runs: a tick every minute keeps up with
+/// 100,000 answers a minute.
+pub const FOLD_BATCHES: usize = 100;
+
+/// An entry that will never be written: its number was taken, then writing
+/// it failed. The fold skips it at once instead of waiting for its writer.
+const VOID: &[u8] = b"\"void\"";
+
+/// Log an answer about to be recorded; its number, for the answer to carry.
+pub fn append<S: Storage + ?Sized>(store: &S, entry: &LoggedAnswer) -> StoreResult<u64> {
+    let seq = store.increment(keys::ANSWER_LOG_HEAD, 1)? as u64;
+    let bytes = serde_json::to_vec(entry).expect("log entries serialize");
+    if let Err(e) = store.set(&keys::answer_log(seq), &bytes) {
+        // Best effort: if this fails too, the fold waits out ORPHAN_AFTER.
+        let _ = store.set(&keys::answer_log(seq), VOID);
+        return Err(e);
+    }
+    Ok(seq)
+}
+
+/// An entry as read: `None` when absent, `Some(None)` when void.
+fn parse_entry(bytes: Option<Vec<u8>>) -> Option<Option<LoggedAnswer>> {
+    let bytes = bytes?;
+    if bytes == VOID {
+        return Some(None);
+    }
+    // An entry that does not parse counts as void: it can never be confirmed.
+    Some(serde_json::from_slice(&bytes).ok())
+}
+
+/// What one fold did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FoldReport {
+    pub counted: usize,
+    pub skipped: usize,
+    pub thank_you_calls: usize,
+    /// Entries logged and not folded yet (in flight, or beyond the batch).
+    pub behind: u64,
+}
+
+/// An entry the fold counts, with the answer its history holds.
+struct Counted {
+    seq: u64,
+    entry: LoggedAnswer,
+    answer: Answer,
+    before: History,
+}
+
+/// Fold the log at `now`, batch after batch until it is caught up (or
+/// [`FOLD_BATCHES`] ran); `merchant` names the seller in a thank-you call's
+/// question.
+pub fn fold<S: Storage + ?Sized>(
+    store: &S,
+    policy: &EscalationPolicy,
+    merchant: &str,
+    now: DateTime<Utc>,
+) -> Result<FoldReport, ApiError> {
+    let mut total = FoldReport::default();
+    for _ in 0..FOLD_BATCHES {
+        let (report, progressed) = fold_batch(store, policy, merchant, now)?;
+        total.counted += report.counted;
+        total.skipped += report.skipped;
+        total.thank_you_calls += report.thank_you_calls;
+        total.behind = report.behind;
+        if !progressed || report.behind == 0 {
+            break;
+        }
+    }
+    Ok(total)
+}
+
+/// One batch of a fold; whether it moved the cursor.
+fn fold_batch<S: Storage + ?Sized>(
+    store: &S,
+    policy: &EscalationPolicy,
+    merchant: &str,
+    now: DateTime<Utc>,
+) -> Result<(FoldReport, bool), ApiError> {
+    let cursor: FoldCursor = store.get_json(keys::ANSWER_LOG_FOLD)?.unwrap_or_default();
+    let head = store.counter(keys::ANSWER_LOG_HEAD)?.max(0) as u64;
+    let end = head.min(cursor.folded + FOLD_BATCH);
+    let seqs: Vec<u64> = (cursor.folded + 1..=end).collect();
+    let read: Vec<Option<Option<LoggedAnswer>>> = store
+        .get_many(
+            &seqs
+                .iter()
+                .map(|s| keys::answer_log(*s))
+                .collect::<Vec<_>>(),
+        )?
+        .into_iter()
+        .map(parse_entry)
+        .collect();
+    let void: Vec<bool> = read.iter().map(|e| matches!(e, Some(None))).collect();
+    let entries: Vec<Option<LoggedAnswer>> = read.into_iter().map(Option::flatten).collect();
+    let customers: Vec<String> = entries
+        .iter()
+        .flatten()
+        .map(|e| e.customer.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let histories: BTreeMap<String, History> = customers
+        .iter()
+        .cloned()
+        .zip(
+            store.get_many(
+                &customers
+                    .iter()
+                    .map(|c| keys::history_of(c))
+                    .collect::<Vec<_>>(),
+            )?,
+        )
+        .filter_map(|(c, v)| Some((c, serde_json::from_slice(&v?).ok()?)))
+        .collect();
+
+    // A missing entry's number was taken before any later entry was logged:
+    // the earliest of those times bounds how long its writer has had.
+    let mut taken_by: Vec<Option<DateTime<Utc>>> = vec![None; entries.len()];
+    let mut earliest_after: Option<DateTime<Utc>> = None;
+    for (i, e) in entries.iter().enumerate().rev() {
+        taken_by[i] = earliest_after;
+        if let Some(e) = e {
+            earliest_after = Some(earliest_after.map_or(e.logged_at, |t| t.min(e.logged_at)));
+        }
+    }
+
+    let mut report = FoldReport::default();
+    let mut counted = Vec::new();
+    let mut folded = cursor.folded;
+    let mut missing = None;
+    for (((seq, entry), taken_by), void) in
+        seqs.iter().copied().zip(entries).zip(taken_by).zip(void)
+    {
+        if void {
+            report.skipped += 1;
+            folded = seq;
+            continue;
+        }
+        let history = entry.as_ref().and_then(|e| histories.get(&e.customer));
+        let recorded = entry
+            .as_ref()
+            .zip(history)
+            .and_then(|(e, h)| h.answer_to(&e.survey_id));
+        let seen_missing = cursor.missing.filter(|(s, _)| *s == seq).map(|(_, t)| t);
+        let since = match (seen_missing, taken_by) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match judge(seq, entry.as_ref(), recorded, since, now) {
+            EntryVerdict::Wait => {
+                if entry.is_none() {
+                    missing = Some((seq, since.unwrap_or(now)));
+                }
+                break;
+            }
+            EntryVerdict::Skip(_) => report.skipped += 1,
+            EntryVerdict::Count => {
+                let (entry, history) = (entry.expect("counted"), history.expect("counted"));
+                counted.push(Counted {
+                    seq,
+                    answer: recorded.expect("counted").clone(),
+                    before: history.before(&entry.survey_id),
+                    entry,
+                });
+            }
+        }
+        folded = seq;
+    }
+    report.counted = counted.len();
+    report.behind = head - folded;
+
+    let progressed = folded > cursor.folded;
+    if progressed {
+        add_counts(store, folded, &counted)?;
+        record_signals(store, &counted)?;
+        report.thank_you_calls = thank_you_calls(store, &counted, policy, merchant, now)?;
+    }
+    store.update_json::<FoldCursor, _>(keys::ANSWER_LOG_FOLD, |current| {
+        let mut next = current.unwrap_or_default();
+        next.advance(folded, missing, now);
+        Update::Write(next)
+    })?;
+    // Folded entries are not read again. (A fold that stops before this
+    // leaves a few behind: harmless, never counted twice.)
+    for seq in cursor.folded + 1..=folded {
+        store.delete(&keys::answer_log(seq))?;
+    }
+    Ok((report, progressed))
+}
+
+/// The day tallies and the loop's answer counters, each record once.
+fn add_counts<S: Storage + ?Sized>(store: &S, end: u64, counted: &[Counted]) -> StoreResult<()> {
+    let mut by_day: BTreeMap<String, Vec<(u64, String)>> = BTreeMap::new();
+    let mut loop_items = Vec::new();
+    for c in counted {
+        let (tally, loop_metrics) = answer_counters(&c.entry, &c.answer);
+        let day = c.answer.answered_at.format("%Y%m%d").to_string();
+        by_day.entry(day).or_default().push((c.seq, tally.encode()));
+        loop_items.extend(loop_metrics.into_iter().map(|m| (c.seq, m)));
+    }
+    let add = |key: &str, items: &[(u64, String)]| {
+        store
+            .update_json::<FoldedCounts, _>(key, |current| {
+                let mut counts = current.unwrap_or_default();
+                match counts.add(end, items) {
+                    true => Update::Write(counts),
+                    false => Update::Keep,
+                }
+            })
+            .map(drop)
+    };
+    for (day, items) in &by_day {
+        add(&keys::tallies(day), items)?;
+    }
+    if !loop_items.is_empty() {
+        add(keys::ANSWER_LOOP_COUNTS, &loop_items)?;
+    }
+    Ok(())
+}
+
+/// The integrity signals (idempotent: safe to record again on a retry),
+/// with the batch's devices and work orders read in two batch reads.
+fn record_signals<S: Storage + ?Sized>(store: &S, counted: &[Counted]) -> StoreResult<()> {
+    let devices: Vec<String> = counted
+        .iter()
+        .map(|c| c.entry.device.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let known: BTreeMap<&str, Vec<String>> = devices
+        .iter()
+        .map(String::as_str)
+        .zip(store.get_many(&devices.iter().map(|d| keys::device(d)).collect::<Vec<_>>())?)
+        .map(|(d, v)| {
+            (
+                d,
+                v.and_then(|b| serde_json::from_slice(&b).ok())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    let work_orders: Vec<String> = counted
+        .iter()
+        .filter_map(|c| c.entry.work_order_id.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let completed: BTreeMap<&str, DateTime<Utc>> = work_orders
+        .iter()
+        .map(String::as_str)
+        .zip(
+            store.get_many(
+                &work_orders
+                    .iter()
+                    .map(|w| keys::work_order(w))
+                    .collect::<Vec<_>>(),
+            )?,
+        )
+        .filter_map(|(w, v)| {
+            let order: WorkOrder = serde_json::from_slice(&v?).ok()?;
+            Some((w, order.completed_at?))
+        })
+        .collect();
+    for c in counted {
+        let signals = AnswerSignals {
+            survey_id: &c.entry.survey_id,
+            customer: &c.entry.customer,
+            device: &c.entry.device,
+            agent: c.entry.agent.as_deref(),
+            completed_at: c
+                .entry
+                .work_order_id
+                .as_deref()
+                .and_then(|w| completed.get(w).copied()),
+            answered_at: c.answer.answered_at,
+        };
+        // A device already known to have answered for this customer, on an
+        // answer not given on site, changes nothing: no write.
+        let seen = known
+            .get(c.entry.device.as_str())
+            .is_some_and(|ids| ids.contains(&c.entry.customer));
+        if !seen || signals.completed_at.is_some() {
+            integrity::record(store, &signals)?;
+        }
+    }
+    Ok(())
+}
+
+/// Thank-you calls: answers whose only reasons for a call are delight
+/// (first top score, recovered) left them to the fold, as they can wait
+/// (a repair is handed to the escalator by the answer path itself). Each is
+/// received once per answer however often it is folded.
+fn thank_you_calls<S: Storage + ?Sized>(
+    store: &S,
+    counted: &[Counted],
+    policy: &EscalationPolicy,
+    merchant: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, ApiError> {
+    let mut calls = 0;
+    for c in counted.iter().filter(|c| !c.entry.thank_you.is_empty()) {
+        let Some(survey) = store.get_json::<Survey>(&keys::survey(&c.entry.survey_id))? else {
+            continue;
+        };
+        let contact = store
+            .get_json::<Contact>(&keys::contact(&survey.customer_id))?
+            .unwrap_or_else(|| Contact {
+                customer_id: survey.customer_id.clone(),
+                ..Default::default()
+            });
+        let reasons = wanted_reasons(&c.entry.thank_you, &contact, policy);
+        if reasons.is_empty() {
+            continue;
+        }
+        let lang = Lang::from_locale(contact.locale.as_deref());
+        let question = texts(lang).question(c.answer.scale, c.answer.kind, merchant);
+        let request = answer_escalation(
+            &survey,
+            &contact,
+            &c.before,
+            &c.answer,
+            (reasons, None),
+            Some(question),
+        );
+        // A thank-you call is optional: one that fails is logged and let go.
+        match receive(store, &request, policy, now) {
+            Ok(_) => calls += 1,
+            Err(e) => eprintln!(
+                "answer log: thank-you call for survey {} skipped ({}): {}",
+                survey.survey_id, e.code, e.message
+            ),
+        }
+    }
+    Ok(calls)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flows::answer::{record_answer, Submission};
+    use crate::flows::report::read_tallies;
+    use crate::model::Channel;
+    use crate::storage::{Faulty, KvMode, MemoryStorage};
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn survey(i: usize) -> Survey {
+        serde_json::from_value(serde_json::json!({
+            "survey_id": format!("sv_{i}"), "event_id": format!("e{i}"), "kind": "product",
+            "scale": "csat", "customer_id": format!("c{}", i % 3), "agent_id": "agent-1",
+            "due_at": "2026-12-04T09:00:00Z", "send_by": "2026-12-05T09:00:00Z",
+            "expires_at": "2026-12-18T09:00:00Z", "next_attempt_at": "2026-12-04T09:00:00Z",
+            "state": "sent"
+        }))
+        .unwrap()
+    }
+
+    /// Answer surveys `range` (scores 1–5 in turn) at 10:00.
+    fn answer<S: Storage + ?Sized>(store: &S, range: std::ops::Range<usize>) {
+        for i in range {
+            let score = (i % 5 + 1).to_string();
+            let submission = Submission {
+                score: Some(&score),
+                comment: None,
+                reasons: &[],
+            };
+            let at = t("2026-12-04T10:00:00Z");
+            record_answer(store, &survey(i), Channel::Sms, &submission, "dev", at).unwrap();
+        }
+    }
+
+    fn fold_at<S: Storage + ?Sized>(store: &S, at: &str) -> Result<FoldReport, ApiError> {
+        fold(store, &EscalationPolicy::default(), "Shop", t(at))
+    }
+
+    /// Answers counted on the day, by score.
+    fn by_score<S: Storage + ?Sized>(store: &S) -> BTreeMap<u8, i64> {
+        let mut scores = BTreeMap::new();
+        for (_, tally, n) in read_tallies(store, &[t("2026-12-04T00:00:00Z").date_naive()]).unwrap()
+        {
+            *scores.entry(tally.score).or_default() += n;
+        }
+        scores
+    }
+
+    #[test]
+    fn a_fold_counts_each_recorded_answer_once() {
+        for mode in KvMode::ALL {
+            let s = MemoryStorage::in_memory_like(mode);
+            answer(&s, 0..10);
+            let r = fold_at(&s, "2026-12-04T10:01:00Z").unwrap();
+            assert_eq!((r.counted, r.behind), (10, 0), "{mode:?}");
+            assert_eq!(by_score(&s).values().sum::<i64>(), 10);
+            assert_eq!(by_score(&s)[&1], 2);
+            // Nothing new: nothing counted again.
+            assert_eq!(fold_at(&s, "2026-12-04T10:02:00Z").unwrap().counted, 0);
+            answer(&s, 10..12);
+            assert_eq!(fold_at(&s, "2026-12-04T10:03:00Z").unwrap().counted, 2);
+            assert_eq!(by_score(&s).values().sum::<i64>(), 12, "{mode:?}");
+            assert!(
+                s.get(&keys::answer_log(1)).unwrap().is_none(),
+                "folded entries go"
+            );
+        }
+    }
+
+    /// An answer whose writer is still at work (logged, not yet in the
+    /// history) holds the fold back until it is recorded or given up.
+    #[test]
+    fn an_entry_in_flight_is_waited_for() {
+        let s = MemoryStorage::new();
+        answer(&s, 0..2);
+        let entry = LoggedAnswer {
+            survey_id: "sv_9".into(),
+            customer: keys::pseudonym("c9"),
+            agent: None,
+            resurvey: false,
+            device: "dev".into(),
+            work_order_id: None,
+            thank_you: vec![],
+            logged_at: t("2026-12-04T10:00:00Z"),
+        };
+        append(&s, &entry).unwrap();
+        answer(&s, 2..3);
+        let r = fold_at(&s, "2026-12-04T10:01:00Z").unwrap();
+        assert_eq!((r.counted, r.behind), (2, 2));
+        let r = fold_at(&s, "2026-12-04T10:06:00Z").unwrap();
+        assert_eq!((r.counted, r.skipped, r.behind), (1, 1, 0));
+        assert_eq!(by_score(&s).values().sum::<i64>(), 3);
+    }
+
+    /// A store failure at any step of a fold, then a fold again: every
+    /// answer counted exactly once.
+    #[test]
+    fn a_store_failure_at_any_step_of_a_fold_is_finished_by_the_next() {
+        for mode in KvMode::ALL {
+            let steps = Faulty::sweep(mode, |s, step| {
+                answer(s.inner(), 0..6);
+                s.fail_op(step);
+                let _ = fold_at(s, "2026-12-04T10:01:00Z");
+                s.disarm();
+                fold_at(s, "2026-12-04T10:02:00Z").unwrap();
+                let counted = by_score(s.inner());
+                assert_eq!(
+                    counted.values().sum::<i64>(),
+                    6,
+                    "{mode:?} step {step}: {counted:?}"
+                );
+                assert_eq!(counted[&1], 2, "{mode:?} step {step}");
+            });
+            assert!(steps >= 6, "{mode:?}: only {steps} operations?");
+        }
+    }
+
+    /// Two folds at once (a slow tick and the next): each answer once.
+    #[test]
+    fn overlapping_folds_count_each_answer_once() {
+        for mode in KvMode::ALL {
+            let s = MemoryStorage::in_memory_like(mode);
+            answer(&s, 0..40);
+            std::thread::scope(|scope| {
+                for _ in 0..4 {
+                    scope.spawn(|| fold_at(&s, "2026-12-04T10:01:00Z").unwrap());
+                }
+                scope.spawn(|| answer(&s, 40..60));
+            });
+            fold_at(&s, "2026-12-04T10:02:00Z").unwrap();
+            assert_eq!(by_score(&s).values().sum::<i64>(), 60, "{mode:?}");
+        }
+    }
+}
