@@ -69,6 +69,8 @@ struct RawComponent {
     variables: BTreeMap<String, String>,
     #[serde(default)]
     environment: BTreeMap<String, String>,
+    #[serde(default)]
+    files: Vec<toml::Value>,
     build: Option<RawBuild>,
 }
 
@@ -88,6 +90,49 @@ pub struct ComponentConfig {
     /// Component variables, already resolved against the application variables.
     pub variables: BTreeMap<String, String>,
     pub environment: BTreeMap<String, String>,
+    /// Directories mounted read-only into the component, as Spin's
+    /// `files = [{ source = "dir", destination = "/path" }]` mounts them.
+    pub files: Vec<FileMount>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileMount {
+    /// On the host (relative paths are the manifest's directory's).
+    pub source: PathBuf,
+    /// In the component: an absolute path.
+    pub destination: String,
+}
+
+/// Spin's `files` entries this host can run exactly: a directory mounted at
+/// an absolute path. A glob or a single file (which Spin also accepts) is
+/// refused rather than run differently.
+fn file_mounts(id: &str, dir: &Path, entries: &[toml::Value]) -> Result<Vec<FileMount>> {
+    let mut mounts = Vec::new();
+    for entry in entries {
+        let (Some(source), Some(destination)) = (
+            entry.get("source").and_then(|v| v.as_str()),
+            entry.get("destination").and_then(|v| v.as_str()),
+        ) else {
+            bail!(
+                "component `{id}`: this host mounts `files` given as {{ source = \"dir\", destination = \"/path\" }} only (got {entry})"
+            );
+        };
+        let source = dir.join(source);
+        if !source.is_dir() {
+            bail!(
+                "component `{id}`: files source `{}` is not a directory",
+                source.display()
+            );
+        }
+        if !destination.starts_with('/') {
+            bail!("component `{id}`: files destination `{destination}` must be an absolute path");
+        }
+        mounts.push(FileMount {
+            source,
+            destination: destination.to_string(),
+        });
+    }
+    Ok(mounts)
 }
 
 #[derive(Debug, Clone)]
@@ -201,6 +246,7 @@ impl Manifest {
             }
             let allowed_hosts = AllowedHosts::parse(&hosts)
                 .with_context(|| format!("component `{id}` allowed_outbound_hosts"))?;
+            let files = file_mounts(&id, dir, &c.files)?;
             components.insert(
                 id.clone(),
                 ComponentConfig {
@@ -210,6 +256,7 @@ impl Manifest {
                     key_value_stores: c.key_value_stores,
                     variables: component_vars,
                     environment: c.environment,
+                    files,
                 },
             );
         }
@@ -321,6 +368,42 @@ g = "{{ greeting }}, world"
             format!("{err:#}").contains("SPIN_VARIABLE_SECRET"),
             "{err:#}"
         );
+    }
+
+    #[test]
+    fn mounts_directories_and_refuses_other_files_entries() {
+        let e = env(&[("SPIN_VARIABLE_SECRET", "x")]);
+        let with = |files: &str| {
+            APP.replace(
+                "key_value_stores = [\"default\"]\n",
+                &format!("key_value_stores = [\"default\"]\nfiles = {files}\n"),
+            )
+        };
+        let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let m = Manifest::parse(
+            &with(r#"[{ source = "src", destination = "/src" }]"#),
+            here,
+            &e,
+        )
+        .unwrap();
+        assert_eq!(
+            m.components["a"].files,
+            vec![FileMount {
+                source: here.join("src"),
+                destination: "/src".into()
+            }]
+        );
+        for (files, says) in [
+            (r#"["src/*.rs"]"#, "source = "),
+            (
+                r#"[{ source = "nope", destination = "/x" }]"#,
+                "not a directory",
+            ),
+            (r#"[{ source = "src", destination = "x" }]"#, "absolute"),
+        ] {
+            let err = Manifest::parse(&with(files), here, &e).unwrap_err();
+            assert!(format!("{err:#}").contains(says), "{files}: {err:#}");
+        }
     }
 
     #[test]

