@@ -87,6 +87,9 @@ pub struct Texts {
     pub not_found: &'static str,
     pub not_likely: &'static str,
     pub very_likely: &'static str,
+    /// The ends of the satisfaction (CSAT) scale, so nobody has to guess which is good.
+    pub not_satisfied: &'static str,
+    pub very_satisfied: &'static str,
     pub kinds: [&'static str; 4],
 }
 
@@ -143,6 +146,8 @@ static EN: Texts = Texts {
     not_found: "This survey link is not valid.",
     not_likely: "Not likely",
     very_likely: "Very likely",
+    not_satisfied: "Very dissatisfied",
+    very_satisfied: "Very satisfied",
     kinds: ["our service", "the product in use", "the installation", "your order"],
 };
 
@@ -161,6 +166,8 @@ static ZH_HANS: Texts = Texts {
     not_found: "此问卷链接无效。",
     not_likely: "不太可能",
     very_likely: "非常可能",
+    not_satisfied: "非常不满意",
+    very_satisfied: "非常满意",
     kinds: ["本次服务", "产品使用", "安装", "您的订单"],
 };
 
@@ -179,6 +186,8 @@ static ZH_HANT: Texts = Texts {
     not_found: "此問卷連結無效。",
     not_likely: "不太可能",
     very_likely: "非常可能",
+    not_satisfied: "非常不滿意",
+    very_satisfied: "非常滿意",
     kinds: ["本次服務", "產品使用", "安裝", "您的訂單"],
 };
 
@@ -197,6 +206,8 @@ static ES: Texts = Texts {
     not_found: "Este enlace de encuesta no es válido.",
     not_likely: "Poco probable",
     very_likely: "Muy probable",
+    not_satisfied: "Muy insatisfecho",
+    very_satisfied: "Muy satisfecho",
     kinds: ["nuestro servicio", "el producto en uso", "la instalación", "su pedido"],
 };
 
@@ -215,6 +226,8 @@ static DE: Texts = Texts {
     not_found: "Dieser Umfragelink ist ungültig.",
     not_likely: "Unwahrscheinlich",
     very_likely: "Sehr wahrscheinlich",
+    not_satisfied: "Sehr unzufrieden",
+    very_satisfied: "Sehr zufrieden",
     kinds: ["unser Service", "das Produkt im Einsatz", "die Installation", "Ihre Bestellung"],
 };
 
@@ -233,6 +246,8 @@ static FR: Texts = Texts {
     not_found: "Ce lien de questionnaire n'est pas valide.",
     not_likely: "Peu probable",
     very_likely: "Très probable",
+    not_satisfied: "Très insatisfait",
+    very_satisfied: "Très satisfait",
     kinds: ["notre service", "le produit à l'usage", "l'installation", "votre commande"],
 };
 
@@ -251,6 +266,8 @@ static JA: Texts = Texts {
     not_found: "このアンケートのリンクは無効です。",
     not_likely: "可能性は低い",
     very_likely: "可能性は高い",
+    not_satisfied: "とても不満",
+    very_satisfied: "とても満足",
     kinds: ["サービス", "製品の使用感", "設置", "ご注文"],
 };
 
@@ -269,6 +286,8 @@ static PT: Texts = Texts {
     not_found: "Este link de inquérito não é válido.",
     not_likely: "Pouco provável",
     very_likely: "Muito provável",
+    not_satisfied: "Muito insatisfeito",
+    very_satisfied: "Muito satisfeito",
     kinds: ["o nosso serviço", "o produto em uso", "a instalação", "a sua encomenda"],
 };
 

@@ -49,10 +49,20 @@ try {
   }
   // The survey page from the outbox: audited, then answered with the keyboard alone.
   await page.goto(`${base}/console/outbox?lang=en`);
-  const link = await page.locator('tbody a').first().getAttribute('href');
-  const survey = new URL(link);
-  await page.goto(`${base}${survey.pathname}`);
+  // The first link in the outbox whose survey is still open (some were answered above).
+  const links = await page.locator('tbody a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+  let survey = null;
+  for (const link of links.filter((l) => l && l.includes('/s/'))) {
+    survey = new URL(link);
+    await page.goto(`${base}${survey.pathname}`);
+    if ((await page.locator('.scale label').count()) > 0) break;
+  }
   const surveyViolations = await audit(page);
+  await page.screenshot({ path: `${dir}/survey-page.png`, fullPage: true });
+  // Both ends of the scale are named, for the eye and for a screen reader.
+  const ends = await page.locator('.ends span').allTextContents();
+  const options = await page.locator('.scale label').allTextContents();
+  const firstOption = options[0] || (await page.textContent('body')).slice(0, 300);
   await page.keyboard.press('Tab'); // the first score
   await page.keyboard.press('ArrowRight'); // the next score: a radio group moves and selects with arrows
   const chosen = await page.evaluate(() => document.activeElement && document.activeElement.value);
@@ -63,7 +73,7 @@ try {
   }
   await page.keyboard.press('Enter');
   await page.waitForLoadState();
-  console.log(JSON.stringify({ step: 'survey', path: survey.pathname, chosen, reachedButton: focused === 'BUTTON',
+  console.log(JSON.stringify({ step: 'survey', path: survey.pathname, chosen, reachedButton: focused === 'BUTTON', ends, firstOption,
     violations: surveyViolations, after: (await page.textContent('body')).slice(0, 200) }));
 
   // Send now, then cancel, a planned survey through its buttons (due on the day given).

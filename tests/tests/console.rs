@@ -279,6 +279,17 @@ fn every_console_page_passes_axe_in_chromium_in_both_languages() {
         customer("c-9", BERLIN),
         json!({"category": "high_value"}),
     ));
+    // A survey sent and not answered yet, for the survey page's own checks.
+    let open = event_body(
+        "ev-open",
+        "order.delivered",
+        "2026-12-01T10:00:00+01:00",
+        customer("c-8", BERLIN),
+        json!({"category": "high_value"}),
+    );
+    assert_eq!(host.post_event(&open).status(), 202);
+    let (_, tick) = Host::json(host.admin_post("/issuer/tick", ""));
+    assert_eq!(tick["sent"], 1, "{tick}");
     let dir = project_root().join("tests/artifacts");
     std::fs::create_dir_all(&dir).unwrap();
     let steps = browser_steps(
@@ -297,6 +308,35 @@ fn every_console_page_passes_axe_in_chromium_in_both_languages() {
     for p in &pages {
         assert_eq!(p["htmlLang"], p["lang"]);
     }
+    // The survey page: WCAG 2.1 AA, answered with the keyboard alone, and both
+    // ends of its scale named (under the numbers, and in the first and last
+    // option for a screen reader).
+    let survey = steps
+        .iter()
+        .find(|s| s["step"] == "survey")
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert_eq!(survey["violations"], json!([]), "WCAG 2.1 AA: {survey}");
+    assert_eq!(survey["reachedButton"], true, "{survey}");
+    assert!(survey["chosen"].is_string(), "{survey}");
+    let ends = survey["ends"].as_array().unwrap();
+    assert_eq!(ends.len(), 2, "{survey}");
+    let (low, high) = (ends[0].as_str().unwrap(), ends[1].as_str().unwrap());
+    assert!(
+        [
+            ("Not likely", "Very likely"),
+            ("Very dissatisfied", "Very satisfied")
+        ]
+        .contains(&(low, high)),
+        "{survey}"
+    );
+    assert!(
+        survey["firstOption"].as_str().unwrap().contains(low),
+        "{survey}"
+    );
+    assert!(
+        survey["after"].as_str().unwrap().contains("Thank you"),
+        "{survey}"
+    );
     let actions = steps
         .iter()
         .find(|s| s["step"] == "survey-actions")

@@ -84,6 +84,23 @@ fn the_page_in_every_language_with_hostile_comments_escaped() {
             html.contains("<fieldset><legend>") && html.contains("<label for=\"comment\">"),
             "accessible form"
         );
+        // Both ends of the scale are named, under it and (for a screen
+        // reader) in the first and last option.
+        assert!(
+            html.contains("<div class=\"ends\" aria-hidden=\"true\"><span>"),
+            "{l}: {html}"
+        );
+        assert_eq!(
+            html.matches("<span class=\"vh\"> – ").count(),
+            2,
+            "{l}: {html}"
+        );
+        if *l == "en-US" {
+            assert!(
+                html.contains("Not likely") && html.contains("Very likely"),
+                "{html}"
+            );
+        }
         // The pre-selecting GET recorded nothing.
         let form = format!("score=3&comment={}", urlencode(hostile));
         let r = host

@@ -14,14 +14,15 @@ main{max-width:34rem;margin:0 auto;padding:1rem}h1{font-size:1.25rem}\
 fieldset{border:0;padding:0;margin:0 0 1rem}legend{font-weight:600;margin-bottom:.5rem}\
 .scale{display:flex;flex-wrap:wrap;gap:.4rem}.scale label{flex:1 0 2.6rem}\
 .scale input{position:absolute;opacity:0}\
-.scale span{display:block;text-align:center;padding:.7rem 0;border:2px solid #444;border-radius:.4rem}\
+.scale input+span{display:block;text-align:center;padding:.7rem 0;border:2px solid #444;border-radius:.4rem}\
 .scale input:checked+span{background:#0b57d0;color:#fff;border-color:#0b57d0}\
 .scale input:focus-visible+span{outline:3px solid #e37400;outline-offset:2px}\
 .ends{display:flex;justify-content:space-between;font-size:.85rem;color:#333}\
 textarea{width:100%;min-height:6rem;font:inherit;border:2px solid #444;border-radius:.4rem;box-sizing:border-box}\
 button{font:inherit;font-weight:600;padding:.8rem 1.6rem;border:0;border-radius:.4rem;background:#0b57d0;color:#fff;margin-top:1rem}\
 button:focus-visible,textarea:focus-visible{outline:3px solid #e37400;outline-offset:2px}\
-.error{color:#a50e0e;font-weight:600}";
+.error{color:#a50e0e;font-weight:600}\
+.vh{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}";
 
 fn layout(lang: Lang, merchant: &str, body: &str) -> String {
     format!(
@@ -47,21 +48,33 @@ pub fn question(
 ) -> String {
     let t = texts(lang);
     let q = t.question(survey.scale, survey.kind, merchant);
+    // Both ends of the scale are named in the customer's language: on the
+    // page under the numbers, and for a screen reader inside the first and
+    // last option (the row under them is hidden from it, so it is read once).
+    let (low_end, high_end) = match survey.scale {
+        Scale::Nps => (t.not_likely, t.very_likely),
+        Scale::Csat => (t.not_satisfied, t.very_satisfied),
+    };
+    let range: Vec<u8> = survey.scale.range().collect();
     let mut options = String::new();
-    for n in survey.scale.range() {
+    for &n in &range {
         let checked = if preselect == Some(n) { " checked" } else { "" };
+        let end = if Some(&n) == range.first() {
+            format!("<span class=\"vh\"> – {}</span>", esc(low_end))
+        } else if Some(&n) == range.last() {
+            format!("<span class=\"vh\"> – {}</span>", esc(high_end))
+        } else {
+            String::new()
+        };
         options.push_str(&format!(
-            "<label><input type=\"radio\" name=\"score\" value=\"{n}\" required{checked}><span>{n}</span></label>"
+            "<label><input type=\"radio\" name=\"score\" value=\"{n}\" required{checked}><span>{n}{end}</span></label>"
         ));
     }
-    let ends = match survey.scale {
-        Scale::Nps => format!(
-            "<div class=\"ends\" aria-hidden=\"true\"><span>{}</span><span>{}</span></div>",
-            esc(t.not_likely),
-            esc(t.very_likely)
-        ),
-        Scale::Csat => String::new(),
-    };
+    let ends = format!(
+        "<div class=\"ends\" aria-hidden=\"true\"><span>{}</span><span>{}</span></div>",
+        esc(low_end),
+        esc(high_end)
+    );
     let error = error
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e)))
         .unwrap_or_default();
