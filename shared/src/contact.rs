@@ -201,7 +201,7 @@ impl ContactRules {
         let de = &mut serde_json::Deserializer::from_str(text);
         let rules: ContactRules = serde_path_to_error::deserialize(de)
             .map_err(|e| format!("contact rules: at `{}`: {}", e.path(), e.inner()))?;
-        if rules.default_time_zone.parse::<Zone>().is_err() {
+        if !Zone::exists(&rules.default_time_zone) {
             return Err(format!(
                 "contact rules: at `default_time_zone`: {:?} is not an IANA zone",
                 rules.default_time_zone

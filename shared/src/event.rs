@@ -142,7 +142,7 @@ impl Event {
             }
         }
         if let Some(tz) = &c.time_zone {
-            if crate::zone::Zone::get(tz).is_none() {
+            if !crate::zone::Zone::exists(tz) {
                 return Err(ApiError::unprocessable(format!(
                     "customer.time_zone must be an IANA zone name such as Europe/Berlin (got {tz:?})"
                 )));

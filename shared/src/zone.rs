@@ -38,18 +38,22 @@ fn parsed() -> &'static Mutex<Vec<Zone>> {
     PARSED.get_or_init(Default::default)
 }
 
+/// An IANA name is `Area/Location` (or `UTC`, `EST5EDT`, …): letters,
+/// digits, `_`, `-`, `+` and `/`, never `..` — nothing else is looked up.
+fn plausible(name: &str) -> bool {
+    !name.starts_with('.')
+        && name.split('/').all(|part| {
+            !part.is_empty()
+                && part != ".."
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-+.".contains(c))
+        })
+}
+
 /// Zone `name` from its file: one open and one read.
 fn load(name: &str) -> Option<Zone> {
-    // An IANA name is `Area/Location` (or `UTC`, `EST5EDT`, …): letters,
-    // digits, `_`, `-`, `+` and `/`, never `..` — nothing else is looked up.
-    let plausible = name.split('/').all(|part| {
-        !part.is_empty()
-            && part != ".."
-            && part
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_-+.".contains(c))
-    });
-    if !plausible || name.starts_with('.') {
+    if !plausible(name) {
         return None;
     }
     let path = tzdb_dir().join(name);
@@ -85,6 +89,12 @@ impl Zone {
         let zone = load(name)?;
         parsed.push(zone.clone());
         Some(zone)
+    }
+
+    /// Whether the database has zone `name`, without reading it (a setting
+    /// is checked on every request; the zone is read only when used).
+    pub fn exists(name: &str) -> bool {
+        name == "UTC" || (plausible(name) && tzdb_dir().join(name).is_file())
     }
 
     pub fn utc() -> Zone {
@@ -199,6 +209,13 @@ mod tests {
         assert_eq!(Zone::get("UTC").unwrap().name(), "UTC");
         assert!(Zone::get("Mars/Olympus").is_none());
         assert!(Zone::get("").is_none());
+        assert!(Zone::get("../tzdb/UTC").is_none() && Zone::get("Europe/../UTC").is_none());
+        assert!(Zone::exists("Asia/Shanghai") && Zone::exists("UTC"));
+        assert!(
+            !Zone::exists("Mars/Olympus")
+                && !Zone::exists("Europe")
+                && !Zone::exists("/etc/passwd")
+        );
         assert!("Not/AZone".parse::<Zone>().is_err());
     }
 
