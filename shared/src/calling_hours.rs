@@ -1,8 +1,9 @@
 //! Calling hours in the customer's own time zone: when a survey may be sent or a
 //! callback made, and deadlines counted so they never land at night.
 //!
-//! All arithmetic goes through `chrono-tz`, so daylight-saving changes and
-//! half-hour zones are handled by the zone database, not by offsets we guess.
+//! Every local time goes through the IANA zone database (`zone::Zone`), so
+//! daylight-saving changes and half-hour zones are handled by the data, not by
+//! offsets we guess.
 
 use crate::zone::Zone;
 use chrono::{

@@ -4,8 +4,9 @@
 //! `DELETE /customers/:customer_id`. A GET never records anything (mail
 //! scanners open links); the first answer to a survey wins across all its
 //! channels' links; a low or dropping answer is handed to the escalator at once
-//! (through an outbox when it cannot take it), a notable one (a thank-you call)
-//! through an hourly log its tick reads, so neither is ever lost.
+//! (through an outbox when it cannot take it); a thank-you call, and the
+//! answer's place in the reports, come from the answer log the escalator's
+//! tick folds, so neither is ever lost.
 //!
 //! An answer is recorded by `revisit_shared::flows::answer::record_answer`.
 
