@@ -251,6 +251,26 @@ pub trait StorageExt: Storage {
         .map(drop)
     }
 
+    /// The JSON values of `ids` (each read once, in one batch), by id;
+    /// `key(id)` names each one's key. Absent or unparsable values are left out.
+    fn get_json_by<T: DeserializeOwned>(
+        &self,
+        ids: impl IntoIterator<Item = String>,
+        key: impl Fn(&str) -> String,
+    ) -> StoreResult<BTreeMap<String, T>> {
+        let ids: Vec<String> = ids
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let keys: Vec<String> = ids.iter().map(|id| key(id)).collect();
+        Ok(ids
+            .into_iter()
+            .zip(self.get_many(&keys)?)
+            .filter_map(|(id, v)| Some((id, serde_json::from_slice(&v?).ok()?)))
+            .collect())
+    }
+
     /// A counter's value (0 when absent), as written by `increment`.
     fn counter(&self, key: &str) -> StoreResult<i64> {
         Ok(self.get(key)?.as_deref().map(decode_counter).unwrap_or(0))

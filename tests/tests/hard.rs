@@ -82,6 +82,34 @@ fn hammer_counting(
     out.into_inner().unwrap()
 }
 
+/// [`hammer`], killing the host with SIGKILL (no clean shutdown) once
+/// `kill_after` answers were acknowledged, however fast the machine.
+fn hammer_then_kill(
+    host: &Host,
+    links: &[String],
+    per_link: usize,
+    clients: usize,
+    kill_after: usize,
+) -> Vec<(usize, u16)> {
+    let pid = host.pid();
+    let acknowledged_so_far = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        let done = &acknowledged_so_far;
+        s.spawn(move || {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while done.load(std::sync::atomic::Ordering::Relaxed) < kill_after
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+        });
+        hammer_counting(host, links, per_link, clients, done)
+    })
+}
+
 #[test]
 fn twenty_thousand_answers_over_two_thousand_links_from_32_clients() {
     let sender = Sender::start();
@@ -108,25 +136,9 @@ fn a_sigkill_during_load_loses_no_acknowledged_answer() {
     let sender = Sender::start();
     let host = Host::start(HostConfig::revisit(sender.port));
     let links = links(&host, &sender, 600);
-    let pid = host.pid();
     // Kill the host (SIGKILL: no clean shutdown) while the answers pour in:
     // once a third of the links have their answer, however fast the machine.
-    let acknowledged_so_far = std::sync::atomic::AtomicUsize::new(0);
-    let results = std::thread::scope(|s| {
-        let done = &acknowledged_so_far;
-        s.spawn(move || {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-            while done.load(std::sync::atomic::Ordering::Relaxed) < 200
-                && std::time::Instant::now() < deadline
-            {
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-            let _ = std::process::Command::new("kill")
-                .args(["-9", &pid.to_string()])
-                .status();
-        });
-        hammer_counting(&host, &links, 3, 16, done)
-    });
+    let results = hammer_then_kill(&host, &links, 3, 16, 200);
     let acknowledged: std::collections::BTreeSet<usize> = results
         .iter()
         .filter(|(_, s)| *s == 200)
@@ -165,23 +177,7 @@ fn a_sigkill_during_32_client_load_then_retries_leave_the_counts_exact() {
     let sender = Sender::start();
     let host = Host::start(HostConfig::revisit(sender.port));
     let links = links(&host, &sender, 800);
-    let pid = host.pid();
-    let acknowledged_so_far = std::sync::atomic::AtomicUsize::new(0);
-    let results = std::thread::scope(|s| {
-        let done = &acknowledged_so_far;
-        s.spawn(move || {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-            while done.load(std::sync::atomic::Ordering::Relaxed) < 300
-                && std::time::Instant::now() < deadline
-            {
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-            let _ = std::process::Command::new("kill")
-                .args(["-9", &pid.to_string()])
-                .status();
-        });
-        hammer_counting(&host, &links, 1, 32, done)
-    });
+    let results = hammer_then_kill(&host, &links, 1, 32, 300);
     let unanswered: Vec<String> = results
         .iter()
         .filter(|(_, s)| *s != 200 && *s != 409)

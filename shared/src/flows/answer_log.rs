@@ -8,7 +8,7 @@
 //! overlap, add each answer once; the cursor moves last. It also does the
 //! answer's slower work: the integrity signals and the thank-you calls.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
@@ -120,26 +120,10 @@ fn fold_batch<S: Storage + ?Sized>(
         .collect();
     let void: Vec<bool> = read.iter().map(|e| matches!(e, Some(None))).collect();
     let entries: Vec<Option<LoggedAnswer>> = read.into_iter().map(Option::flatten).collect();
-    let customers: Vec<String> = entries
-        .iter()
-        .flatten()
-        .map(|e| e.customer.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let histories: BTreeMap<String, History> = customers
-        .iter()
-        .cloned()
-        .zip(
-            store.get_many(
-                &customers
-                    .iter()
-                    .map(|c| keys::history_of(c))
-                    .collect::<Vec<_>>(),
-            )?,
-        )
-        .filter_map(|(c, v)| Some((c, serde_json::from_slice(&v?).ok()?)))
-        .collect();
+    let histories: BTreeMap<String, History> = store.get_json_by(
+        entries.iter().flatten().map(|e| e.customer.clone()),
+        keys::history_of,
+    )?;
 
     // A missing entry's number was taken before any later entry was logged:
     // the earliest of those times bounds how long its writer has had.
@@ -249,46 +233,12 @@ fn add_counts<S: Storage + ?Sized>(store: &S, end: u64, counted: &[Counted]) -> 
 /// The integrity signals (idempotent: safe to record again on a retry),
 /// with the batch's devices and work orders read in two batch reads.
 fn record_signals<S: Storage + ?Sized>(store: &S, counted: &[Counted]) -> StoreResult<()> {
-    let devices: Vec<String> = counted
-        .iter()
-        .map(|c| c.entry.device.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let known: BTreeMap<&str, Vec<String>> = devices
-        .iter()
-        .map(String::as_str)
-        .zip(store.get_many(&devices.iter().map(|d| keys::device(d)).collect::<Vec<_>>())?)
-        .map(|(d, v)| {
-            (
-                d,
-                v.and_then(|b| serde_json::from_slice(&b).ok())
-                    .unwrap_or_default(),
-            )
-        })
-        .collect();
-    let work_orders: Vec<String> = counted
-        .iter()
-        .filter_map(|c| c.entry.work_order_id.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let completed: BTreeMap<&str, DateTime<Utc>> = work_orders
-        .iter()
-        .map(String::as_str)
-        .zip(
-            store.get_many(
-                &work_orders
-                    .iter()
-                    .map(|w| keys::work_order(w))
-                    .collect::<Vec<_>>(),
-            )?,
-        )
-        .filter_map(|(w, v)| {
-            let order: WorkOrder = serde_json::from_slice(&v?).ok()?;
-            Some((w, order.completed_at?))
-        })
-        .collect();
+    let known: BTreeMap<String, Vec<String>> =
+        store.get_json_by(counted.iter().map(|c| c.entry.device.clone()), keys::device)?;
+    let work_orders: BTreeMap<String, WorkOrder> = store.get_json_by(
+        counted.iter().filter_map(|c| c.entry.work_order_id.clone()),
+        keys::work_order,
+    )?;
     for c in counted {
         let signals = AnswerSignals {
             survey_id: &c.entry.survey_id,
@@ -298,14 +248,14 @@ fn record_signals<S: Storage + ?Sized>(store: &S, counted: &[Counted]) -> StoreR
             completed_at: c
                 .entry
                 .work_order_id
-                .as_deref()
-                .and_then(|w| completed.get(w).copied()),
+                .as_ref()
+                .and_then(|w| work_orders.get(w)?.completed_at),
             answered_at: c.answer.answered_at,
         };
         // A device already known to have answered for this customer, on an
         // answer not given on site, changes nothing: no write.
         let seen = known
-            .get(c.entry.device.as_str())
+            .get(&c.entry.device)
             .is_some_and(|ids| ids.contains(&c.entry.customer));
         if !seen || signals.completed_at.is_some() {
             integrity::record(store, &signals)?;

@@ -157,31 +157,8 @@ pub fn surveys_of_day<S: Storage + ?Sized>(
         .filter_map(|b| serde_json::from_slice(&b).ok())
         .collect();
     // Answers live in the customers' histories: one batch read.
-    let customers: Vec<String> = surveys
-        .iter()
-        .map(|s| s.customer_id.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let histories: BTreeMap<String, History> = customers
-        .iter()
-        .cloned()
-        .zip(
-            store.get_many(
-                &customers
-                    .iter()
-                    .map(|c| keys::history(c))
-                    .collect::<Vec<_>>(),
-            )?,
-        )
-        .map(|(c, h)| {
-            (
-                c,
-                h.and_then(|b| serde_json::from_slice(&b).ok())
-                    .unwrap_or_default(),
-            )
-        })
-        .collect();
+    let histories: BTreeMap<String, History> =
+        store.get_json_by(surveys.iter().map(|s| s.customer_id.clone()), keys::history)?;
     let mut day_view = SurveyDay::default();
     surveys.sort_by_key(|s| s.due_at);
     for mut survey in surveys {
