@@ -72,7 +72,9 @@ try {
     focused = await page.evaluate(() => document.activeElement && document.activeElement.tagName);
   }
   await page.keyboard.press('Enter');
-  await page.waitForLoadState();
+  // The answer's page replaces the form (the POST goes to the same address,
+  // so wait for the form to go, not for a new URL).
+  if (focused === 'BUTTON') await page.waitForSelector('form', { state: 'detached', timeout: 10000 });
   console.log(JSON.stringify({ step: 'survey', path: survey.pathname, chosen, reachedButton: focused === 'BUTTON', ends, firstOption,
     violations: surveyViolations, after: (await page.textContent('body')).slice(0, 200) }));
 
