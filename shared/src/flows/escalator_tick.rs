@@ -174,8 +174,8 @@ fn judge_task<S: Storage + ?Sized>(
     }
 }
 
-/// How far back the first tick looks for overdue work orders.
-const FIRST_DEFERRED_LOOKBACK_DAYS: i64 = 14;
+/// How far back a first tick looks (no cursor yet) for overdue work orders.
+const FIRST_TICK_LOOKBACK_DAYS: i64 = 14;
 
 /// Work orders still open 48 h after they were booked: a proactive call
 /// (`work_order_overdue`), once per work order, before the customer has to
@@ -189,7 +189,7 @@ fn overdue_work_orders<S: Storage + ?Sized>(
     let since: DateTime<Utc> = store
         .get_json(keys::WORK_ORDER_CURSOR)?
         .map(|c: DateTime<Utc>| c - Duration::hours(1))
-        .unwrap_or(now - Duration::days(FIRST_DEFERRED_LOOKBACK_DAYS));
+        .unwrap_or(now - Duration::days(FIRST_TICK_LOOKBACK_DAYS));
     let mut logs = Vec::new();
     let mut t = since;
     while keys::hour_bucket(t) <= keys::hour_bucket(now) {
