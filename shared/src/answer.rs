@@ -59,6 +59,26 @@ pub fn validate_answer(
     Ok((score, comment, reasons.to_vec()))
 }
 
+/// The survey page's second step: a low score chosen on its first step,
+/// with no reasons given, is not recorded yet; the page asks for reasons
+/// (offered by the policy for the survey's kind) first. Returns the score
+/// to carry into that step, or `None` when the answer is recorded now (an
+/// API client, a form of the seller's own, a satisfied score, a kind with no
+/// reasons, or reasons already given).
+pub fn asks_for_reasons(
+    scale: Scale,
+    score: Option<&str>,
+    from_first_step: bool,
+    offers_reasons: bool,
+    given: &[String],
+) -> Option<u8> {
+    if !from_first_step || !offers_reasons || !given.is_empty() {
+        return None;
+    }
+    let score = score?.trim().parse::<u8>().ok()?;
+    (scale.range().contains(&score) && scale.is_low(score)).then_some(score)
+}
+
 /// Why this answer deserves a human callback, judged against the history
 /// *before* it. Empty: nothing to do.
 pub fn classify(before: &History, scale: Scale, score: u8) -> Vec<TaskReason> {
@@ -114,6 +134,23 @@ mod tests {
             h.record(entry(&format!("s{i}"), *s, *v));
         }
         h
+    }
+
+    #[test]
+    fn only_a_low_score_from_the_first_step_is_asked_for_reasons() {
+        let (offered, none) = (true, false);
+        let given = vec!["price".to_string()];
+        let ask = |scale, score, first, offered: bool, given: &[String]| {
+            asks_for_reasons(scale, Some(score), first, offered, given)
+        };
+        assert_eq!(ask(Scale::Nps, "3", true, offered, &[]), Some(3));
+        assert_eq!(ask(Scale::Csat, " 2 ", true, offered, &[]), Some(2));
+        assert_eq!(ask(Scale::Nps, "7", true, offered, &[]), None, "not low");
+        assert_eq!(ask(Scale::Nps, "3", false, offered, &[]), None, "API");
+        assert_eq!(ask(Scale::Nps, "3", true, none, &[]), None, "no reasons");
+        assert_eq!(ask(Scale::Nps, "3", true, offered, &given), None, "given");
+        assert_eq!(ask(Scale::Csat, "0", true, offered, &[]), None, "off scale");
+        assert_eq!(ask(Scale::Nps, "x", true, offered, &[]), None);
     }
 
     #[test]

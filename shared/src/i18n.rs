@@ -67,6 +67,22 @@ impl Lang {
     }
 }
 
+/// The reasons a customer can give for a low score that have built-in
+/// labels in every language; a policy may name others with its own labels.
+pub const REASON_IDS: [&str; 11] = [
+    "late_delivery",
+    "damaged",
+    "not_as_described",
+    "hard_to_use",
+    "price",
+    "not_fixed",
+    "technician_late",
+    "staff_attitude",
+    "left_a_mess",
+    "broke_again",
+    "not_working",
+];
+
 /// All the texts of one language.
 pub struct Texts {
     /// The message that carries the link: `{m}` merchant, `{k}` what is asked about.
@@ -90,6 +106,20 @@ pub struct Texts {
     /// The ends of the satisfaction (CSAT) scale, so nobody has to guess which is good.
     pub not_satisfied: &'static str,
     pub very_satisfied: &'static str,
+    /// The reasons offered after a low score (step two of the page).
+    pub reasons_legend: &'static str,
+    /// `{score}`: the score chosen on step one, shown on step two.
+    pub your_score: &'static str,
+    /// Step two says the answer is not sent until its button is pressed.
+    pub not_sent_yet: &'static str,
+    /// What the survey is about: `{order}` and `{date}` (the customer's local date).
+    pub about_order: &'static str,
+    pub about_visit: &'static str,
+    pub about_purchase: &'static str,
+    /// The e-mail's line above its one-tap rating buttons.
+    pub tap_to_answer: &'static str,
+    /// Labels of the built-in reasons, in the order of [`REASON_IDS`].
+    pub reasons: [&'static str; REASON_IDS.len()],
     pub kinds: [&'static str; 4],
 }
 
@@ -124,6 +154,26 @@ impl Texts {
         q.replace("{m}", merchant).replace("{k}", self.kind(kind))
     }
 
+    /// What a survey is about, so a customer with several orders or visits
+    /// knows which one is meant: the order (or purchase) and its date for a
+    /// product, the visit's date otherwise; `date` is the customer's own.
+    pub fn about(&self, kind: SurveyKind, order: Option<&str>, date: &str) -> String {
+        let text = match (kind, order) {
+            (SurveyKind::Product, Some(order)) => self.about_order.replace("{order}", order),
+            (SurveyKind::Product, None) => self.about_purchase.to_string(),
+            _ => self.about_visit.to_string(),
+        };
+        text.replace("{date}", date)
+    }
+
+    /// The built-in label of reason `id`, if it has one.
+    pub fn reason(&self, id: &str) -> Option<&'static str> {
+        REASON_IDS
+            .iter()
+            .position(|r| *r == id)
+            .map(|i| self.reasons[i])
+    }
+
     pub fn message(&self, kind: SurveyKind, merchant: &str) -> String {
         self.message
             .replace("{m}", merchant)
@@ -148,6 +198,14 @@ static EN: Texts = Texts {
     very_likely: "Very likely",
     not_satisfied: "Very dissatisfied",
     very_satisfied: "Very satisfied",
+    reasons_legend: "What went wrong? Choose any that apply.",
+    your_score: "Your score: {score}",
+    not_sent_yet: "Not sent yet: press the button below to finish.",
+    about_order: "About order {order} of {date}",
+    about_visit: "About our visit on {date}",
+    about_purchase: "About your purchase of {date}",
+    tap_to_answer: "Or tap a number to answer:",
+    reasons: ["Late delivery", "Damaged or faulty", "Not as described", "Hard to use", "Price", "Problem not fixed", "Technician came late", "Staff attitude", "Left a mess", "Broke again", "Does not work"],
     kinds: ["our service", "the product in use", "the installation", "your order"],
 };
 
@@ -168,6 +226,26 @@ static ZH_HANS: Texts = Texts {
     very_likely: "非常可能",
     not_satisfied: "非常不满意",
     very_satisfied: "非常满意",
+    reasons_legend: "哪里没做好？可多选。",
+    your_score: "您的评分：{score}",
+    not_sent_yet: "尚未发送，请点击下方按钮完成。",
+    about_order: "关于订单 {order}（{date}）",
+    about_visit: "关于 {date} 的上门服务",
+    about_purchase: "关于您 {date} 的购买",
+    tap_to_answer: "或直接点击分数作答：",
+    reasons: [
+        "送货延迟",
+        "损坏或有故障",
+        "与描述不符",
+        "难以使用",
+        "价格",
+        "问题未解决",
+        "技师迟到",
+        "服务态度",
+        "留下脏乱",
+        "再次损坏",
+        "无法使用",
+    ],
     kinds: ["本次服务", "产品使用", "安装", "您的订单"],
 };
 
@@ -188,6 +266,26 @@ static ZH_HANT: Texts = Texts {
     very_likely: "非常可能",
     not_satisfied: "非常不滿意",
     very_satisfied: "非常滿意",
+    reasons_legend: "哪裡沒做好？可複選。",
+    your_score: "您的評分：{score}",
+    not_sent_yet: "尚未送出，請按下方按鈕完成。",
+    about_order: "關於訂單 {order}（{date}）",
+    about_visit: "關於 {date} 的到府服務",
+    about_purchase: "關於您 {date} 的購買",
+    tap_to_answer: "或直接點選分數作答：",
+    reasons: [
+        "送貨延遲",
+        "損壞或有故障",
+        "與描述不符",
+        "難以使用",
+        "價格",
+        "問題未解決",
+        "技師遲到",
+        "服務態度",
+        "留下髒亂",
+        "再次損壞",
+        "無法使用",
+    ],
     kinds: ["本次服務", "產品使用", "安裝", "您的訂單"],
 };
 
@@ -208,6 +306,14 @@ static ES: Texts = Texts {
     very_likely: "Muy probable",
     not_satisfied: "Muy insatisfecho",
     very_satisfied: "Muy satisfecho",
+    reasons_legend: "¿Qué salió mal? Elija todas las que correspondan.",
+    your_score: "Su puntuación: {score}",
+    not_sent_yet: "Aún no se ha enviado: pulse el botón de abajo para terminar.",
+    about_order: "Sobre el pedido {order} del {date}",
+    about_visit: "Sobre nuestra visita del {date}",
+    about_purchase: "Sobre su compra del {date}",
+    tap_to_answer: "O pulse un número para responder:",
+    reasons: ["Entrega tardía", "Dañado o defectuoso", "No es como se describía", "Difícil de usar", "Precio", "Problema no resuelto", "El técnico llegó tarde", "Trato del personal", "Dejaron suciedad", "Se volvió a averiar", "No funciona"],
     kinds: ["nuestro servicio", "el producto en uso", "la instalación", "su pedido"],
 };
 
@@ -228,6 +334,14 @@ static DE: Texts = Texts {
     very_likely: "Sehr wahrscheinlich",
     not_satisfied: "Sehr unzufrieden",
     very_satisfied: "Sehr zufrieden",
+    reasons_legend: "Was lief schief? Wählen Sie alles Zutreffende.",
+    your_score: "Ihre Bewertung: {score}",
+    not_sent_yet: "Noch nicht gesendet: Drücken Sie zum Abschluss die Schaltfläche unten.",
+    about_order: "Zur Bestellung {order} vom {date}",
+    about_visit: "Zu unserem Besuch am {date}",
+    about_purchase: "Zu Ihrem Kauf vom {date}",
+    tap_to_answer: "Oder tippen Sie auf eine Zahl:",
+    reasons: ["Späte Lieferung", "Beschädigt oder defekt", "Nicht wie beschrieben", "Schwer zu bedienen", "Preis", "Problem nicht behoben", "Techniker kam zu spät", "Verhalten des Personals", "Unordnung hinterlassen", "Wieder kaputt", "Funktioniert nicht"],
     kinds: ["unser Service", "das Produkt im Einsatz", "die Installation", "Ihre Bestellung"],
 };
 
@@ -248,6 +362,14 @@ static FR: Texts = Texts {
     very_likely: "Très probable",
     not_satisfied: "Très insatisfait",
     very_satisfied: "Très satisfait",
+    reasons_legend: "Qu’est-ce qui n’a pas été ? Choisissez tout ce qui s’applique.",
+    your_score: "Votre note : {score}",
+    not_sent_yet: "Pas encore envoyé : appuyez sur le bouton ci-dessous pour terminer.",
+    about_order: "À propos de la commande {order} du {date}",
+    about_visit: "À propos de notre visite du {date}",
+    about_purchase: "À propos de votre achat du {date}",
+    tap_to_answer: "Ou touchez une note pour répondre :",
+    reasons: ["Livraison en retard", "Endommagé ou défectueux", "Non conforme à la description", "Difficile à utiliser", "Prix", "Problème non résolu", "Technicien en retard", "Attitude du personnel", "Désordre laissé", "Nouvelle panne", "Ne fonctionne pas"],
     kinds: ["notre service", "le produit à l'usage", "l'installation", "votre commande"],
 };
 
@@ -268,6 +390,14 @@ static JA: Texts = Texts {
     very_likely: "可能性は高い",
     not_satisfied: "とても不満",
     very_satisfied: "とても満足",
+    reasons_legend: "何が問題でしたか？当てはまるものをすべて選んでください。",
+    your_score: "あなたの評価：{score}",
+    not_sent_yet: "まだ送信されていません。下のボタンを押して完了してください。",
+    about_order: "ご注文 {order}（{date}）について",
+    about_visit: "{date} の訪問について",
+    about_purchase: "{date} のご購入について",
+    tap_to_answer: "または数字をタップして回答：",
+    reasons: ["配送の遅れ", "破損・不良", "説明と違う", "使いにくい", "価格", "問題が解決していない", "技術者の遅刻", "スタッフの態度", "片付けられていない", "再び故障した", "動かない"],
     kinds: ["サービス", "製品の使用感", "設置", "ご注文"],
 };
 
@@ -288,6 +418,14 @@ static PT: Texts = Texts {
     very_likely: "Muito provável",
     not_satisfied: "Muito insatisfeito",
     very_satisfied: "Muito satisfeito",
+    reasons_legend: "O que correu mal? Escolha todas as opções aplicáveis.",
+    your_score: "A sua pontuação: {score}",
+    not_sent_yet: "Ainda não enviado: toque no botão abaixo para concluir.",
+    about_order: "Sobre a encomenda {order} de {date}",
+    about_visit: "Sobre a nossa visita de {date}",
+    about_purchase: "Sobre a sua compra de {date}",
+    tap_to_answer: "Ou toque num número para responder:",
+    reasons: ["Entrega atrasada", "Danificado ou com defeito", "Diferente do descrito", "Difícil de usar", "Preço", "Problema não resolvido", "Técnico atrasado", "Atitude da equipa", "Deixaram sujidade", "Avariou de novo", "Não funciona"],
     kinds: ["o nosso serviço", "o produto em uso", "a instalação", "a sua encomenda"],
 };
 
@@ -317,6 +455,18 @@ mod tests {
             );
             assert!(t.message(SurveyKind::Product, "Shop").contains("Shop"));
             assert!(t.thanks_low.contains("{when}"), "{lang:?}");
+            assert!(t.your_score.contains("{score}"), "{lang:?}");
+            assert!(t.about_order.contains("{order}") && t.about_order.contains("{date}"));
+            assert!(t.about_visit.contains("{date}") && t.about_purchase.contains("{date}"));
+            assert_eq!(t.reason("damaged").is_some(), true, "{lang:?}");
+            let mut labels = t.reasons.to_vec();
+            labels.sort();
+            labels.dedup();
+            assert_eq!(
+                labels.len(),
+                REASON_IDS.len(),
+                "{lang:?}: two reasons read alike"
+            );
         }
     }
 }

@@ -420,6 +420,10 @@ pub struct Survey {
     pub agent_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work_order_id: Option<String>,
+    /// When what the survey asks about happened (the delivery, the visit),
+    /// so the page can say which order or visit is meant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<DateTime<Utc>>,
     pub due_at: DateTime<Utc>,
     pub send_by: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,

@@ -52,6 +52,63 @@ pub struct SurveyPolicy {
     /// The short "did we fix it?" survey after a callback is resolved.
     #[serde(default = "default_resurvey")]
     pub resurvey: ResurveyRule,
+    /// The reasons the survey page offers after a low score, per survey
+    /// kind (ids: built-in ones are labelled in every language, see
+    /// `i18n::REASON_IDS`; others need `reason_labels`). A kind with none
+    /// asks for no reasons.
+    #[serde(default = "default_low_score_reasons")]
+    pub low_score_reasons: BTreeMap<SurveyKind, Vec<String>>,
+    /// Labels of the policy's own reasons: id → language tag → text (`en`
+    /// is the fallback).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reason_labels: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// How many reasons a kind may offer (a short list is read; a long one is not).
+pub const MAX_REASONS_PER_KIND: usize = 8;
+
+/// The reasons offered after a low score when the policy names none.
+fn default_low_score_reasons() -> BTreeMap<SurveyKind, Vec<String>> {
+    use SurveyKind::*;
+    let list = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    [
+        (
+            Product,
+            list(&[
+                "late_delivery",
+                "damaged",
+                "not_as_described",
+                "hard_to_use",
+                "price",
+            ]),
+        ),
+        (
+            Service,
+            list(&[
+                "not_fixed",
+                "technician_late",
+                "staff_attitude",
+                "left_a_mess",
+                "price",
+            ]),
+        ),
+        (
+            Usage,
+            list(&["not_fixed", "broke_again", "hard_to_use", "not_working"]),
+        ),
+        (
+            Installation,
+            list(&[
+                "not_working",
+                "technician_late",
+                "left_a_mess",
+                "staff_attitude",
+                "damaged",
+            ]),
+        ),
+    ]
+    .into_iter()
+    .collect()
 }
 
 /// When the re-survey after a resolved callback goes out (always CSAT).
@@ -131,6 +188,8 @@ impl Default for SurveyPolicy {
             skip_on_open_case: true,
             reminder: default_reminder(),
             contact: crate::contact::ContactRules::default(),
+            low_score_reasons: default_low_score_reasons(),
+            reason_labels: BTreeMap::new(),
         }
     }
 }
@@ -180,6 +239,31 @@ impl SurveyPolicy {
         if self.channels.is_empty() {
             return Err("survey policy: at `channels`: give at least one channel".into());
         }
+        for (kind, ids) in &self.low_score_reasons {
+            let at = format!("survey policy: at `low_score_reasons.{}`", kind.as_str());
+            if ids.len() > MAX_REASONS_PER_KIND {
+                return Err(format!("{at}: at most {MAX_REASONS_PER_KIND} reasons"));
+            }
+            for id in ids {
+                if !is_reason_id(id) {
+                    return Err(format!(
+                        "{at}: {id:?} is not a reason id (1 to 40 of a-z, 0-9 and _)"
+                    ));
+                }
+                if crate::i18n::texts(crate::i18n::Lang::En)
+                    .reason(id)
+                    .is_none()
+                    && !self
+                        .reason_labels
+                        .get(id)
+                        .is_some_and(|l| l.contains_key("en"))
+                {
+                    return Err(format!(
+                        "{at}: {id:?} has no built-in label; give it one in `reason_labels.{id}.en`"
+                    ));
+                }
+            }
+        }
         if !(1..=365).contains(&self.link_validity_days) {
             return Err(format!(
                 "survey policy: at `link_validity_days`: from 1 to 365 days (got {})",
@@ -219,6 +303,52 @@ impl SurveyPolicy {
                 }
             })
             .collect()
+    }
+}
+
+/// A reason id: what the reports group by and the task's context carries.
+fn is_reason_id(id: &str) -> bool {
+    (1..=40).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+impl SurveyPolicy {
+    /// The reasons the page offers after a low score on a `kind` survey.
+    pub fn reasons_for(&self, kind: SurveyKind) -> &[String] {
+        self.low_score_reasons
+            .get(&kind)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Whether `id` is one of the reasons the policy offers (for any kind).
+    pub fn offers_reason(&self, id: &str) -> bool {
+        self.low_score_reasons.values().flatten().any(|r| r == id)
+    }
+
+    /// Every reason the policy offers, each once, in the policy's order.
+    pub fn all_reasons(&self) -> Vec<&str> {
+        let mut all: Vec<&str> = Vec::new();
+        for id in self.low_score_reasons.values().flatten() {
+            if !all.contains(&id.as_str()) {
+                all.push(id);
+            }
+        }
+        all
+    }
+
+    /// A reason's label in `lang`: the policy's own, the built-in one, the
+    /// policy's English one, or the id itself.
+    pub fn reason_label(&self, lang: crate::i18n::Lang, id: &str) -> String {
+        let own = self.reason_labels.get(id);
+        own.and_then(|l| l.get(lang.tag()))
+            .map(String::as_str)
+            .or_else(|| crate::i18n::texts(lang).reason(id))
+            .or_else(|| own.and_then(|l| l.get("en")).map(String::as_str))
+            .unwrap_or(id)
+            .to_string()
     }
 }
 
@@ -303,6 +433,34 @@ mod tests {
         let bad = text.replacen("\"delay_hours\":72", "\"delay_hours\":\"soon\"", 1);
         let err = SurveyPolicy::from_json(&bad).unwrap_err();
         assert!(err.contains("plans[0].delay_hours"), "{err}");
+    }
+
+    #[test]
+    fn low_score_reasons_are_policy_data_with_labels() {
+        use crate::i18n::Lang;
+        let p = SurveyPolicy::default();
+        assert!(p
+            .reasons_for(SurveyKind::Service)
+            .contains(&"not_fixed".to_string()));
+        assert_eq!(
+            p.reason_label(Lang::De, "damaged"),
+            "Beschädigt oder defekt"
+        );
+        let own = r#"{"plans":[],"scales":{},"channels":["sms"],"link_validity_days":14,
+            "low_score_reasons":{"product":["box_crushed","damaged"]},
+            "reason_labels":{"box_crushed":{"en":"Box crushed","es":"Caja aplastada"}}}"#;
+        let p = SurveyPolicy::from_json(own).unwrap();
+        assert_eq!(p.reason_label(Lang::Es, "box_crushed"), "Caja aplastada");
+        assert_eq!(p.reason_label(Lang::Ja, "box_crushed"), "Box crushed");
+        assert_eq!(p.reason_label(Lang::Ja, "damaged"), "破損・不良");
+        assert!(p.reasons_for(SurveyKind::Service).is_empty());
+        assert!(p.offers_reason("box_crushed") && !p.offers_reason("price"));
+        let unlabelled = own.replace(r#""en":"Box crushed","#, "");
+        let err = SurveyPolicy::from_json(&unlabelled).unwrap_err();
+        assert!(err.contains("reason_labels.box_crushed.en"), "{err}");
+        let bad = own.replace("box_crushed\",\"damaged", "Box Crushed\",\"damaged");
+        let err = SurveyPolicy::from_json(&bad).unwrap_err();
+        assert!(err.contains("low_score_reasons.product"), "{err}");
     }
 
     #[test]

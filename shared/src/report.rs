@@ -181,24 +181,93 @@ impl Tally {
 
     /// `count` answers of this tally, in [`SUMMARY_METRICS`] order.
     pub fn metrics(&self, count: i64) -> [i64; 7] {
-        let mut m = [0, count, 0, 0, 0, 0, 0];
-        match self.scale {
-            Scale::Csat => {
-                m[2] = count;
-                if self.scale.is_satisfied(self.score) {
-                    m[3] = count;
-                }
-            }
-            Scale::Nps => {
-                m[4] = count;
-                if self.score >= 9 {
-                    m[5] = count;
-                } else if self.score <= 6 {
-                    m[6] = count;
-                }
+        score_metrics(self.scale, self.score, count)
+    }
+}
+
+/// `count` answers of `score` on `scale`, in [`SUMMARY_METRICS`] order
+/// (nothing issued: an answer is not an issue).
+fn score_metrics(scale: Scale, score: u8, count: i64) -> [i64; 7] {
+    let mut m = [0, count, 0, 0, 0, 0, 0];
+    match scale {
+        Scale::Csat => {
+            m[2] = count;
+            if scale.is_satisfied(score) {
+                m[3] = count;
             }
         }
-        m
+        Scale::Nps => {
+            m[4] = count;
+            if score >= 9 {
+                m[5] = count;
+            } else if score <= 6 {
+                m[6] = count;
+            }
+        }
+    }
+    m
+}
+
+/// A reason an answer gave, as the summary counts it (`group_by=reason`):
+/// with the answer's scale and score, so a reason's row has its CSAT and NPS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReasonTally {
+    pub scale: Scale,
+    pub score: u8,
+    /// A reason the policy offers, or [`OTHER_REASON`].
+    pub reason: String,
+}
+
+/// What a reason the policy does not offer is counted as (an API client's
+/// own tags): the reports stay one row per reason the seller chose.
+pub const OTHER_REASON: &str = "other";
+
+impl ReasonTally {
+    /// The reasons `answer` gave, each once; `offered` tells the policy's.
+    pub fn of(answer: &Answer, offered: impl Fn(&str) -> bool) -> Vec<ReasonTally> {
+        let mut reasons: Vec<String> = answer
+            .reasons
+            .iter()
+            .map(|r| match offered(r) {
+                true => r.clone(),
+                false => OTHER_REASON.to_string(),
+            })
+            .collect();
+        reasons.sort();
+        reasons.dedup();
+        reasons
+            .into_iter()
+            .map(|reason| ReasonTally {
+                scale: answer.scale,
+                score: answer.score,
+                reason,
+            })
+            .collect()
+    }
+
+    /// `reason/nps/3/damaged` (never a [`Tally`]: no channel is `reason`).
+    pub fn encode(&self) -> String {
+        format!(
+            "reason/{}/{}/{}",
+            self.scale.as_str(),
+            self.score,
+            self.reason
+        )
+    }
+
+    pub fn decode(s: &str) -> Option<ReasonTally> {
+        let mut p = s.splitn(4, '/');
+        (p.next()? == "reason").then_some(())?;
+        let scale = serde_json::from_value(serde_json::Value::String(p.next()?.into())).ok()?;
+        Some(ReasonTally {
+            scale,
+            score: p.next()?.parse().ok()?,
+            reason: p.next()?.to_string(),
+        })
+    }
+
+    pub fn metrics(&self, count: i64) -> [i64; 7] {
+        score_metrics(self.scale, self.score, count)
     }
 }
 
@@ -236,7 +305,10 @@ pub struct SummaryReport {
 }
 
 /// The groups a report can use.
-pub const GROUP_BY: [&str; 4] = ["day", "agent", "channel", "kind"];
+/// By `reason`, a row counts the answers that gave that reason (an answer may
+/// give several, so rows need not add up to the total; nothing is issued
+/// per reason).
+pub const GROUP_BY: [&str; 5] = ["day", "agent", "channel", "kind", "reason"];
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SummaryRow {
@@ -340,6 +412,33 @@ mod tests {
         assert_eq!(five.metrics(1), [0, 1, 1, 1, 0, 0, 0]);
         assert_eq!(five.group("agent"), "team/ana");
         assert_eq!(Tally::decode("fax/service/nps/6/-/a"), None);
+    }
+
+    #[test]
+    fn reasons_are_counted_once_each_and_unknown_ones_as_other() {
+        let answer = Answer {
+            survey_id: "sv".into(),
+            channel: Channel::Sms,
+            kind: SurveyKind::Product,
+            scale: Scale::Nps,
+            score: 3,
+            comment: None,
+            reasons: vec![
+                "damaged".into(),
+                "my own tag".into(),
+                "damaged".into(),
+                "x".into(),
+            ],
+            answered_at: "2026-12-01T00:00:00Z".parse().unwrap(),
+            log_seq: None,
+        };
+        let tallies = ReasonTally::of(&answer, |r| r == "damaged");
+        let names: Vec<String> = tallies.iter().map(ReasonTally::encode).collect();
+        assert_eq!(names, ["reason/nps/3/damaged", "reason/nps/3/other"]);
+        assert_eq!(ReasonTally::decode(&names[0]), Some(tallies[0].clone()));
+        assert_eq!(tallies[0].metrics(2), [0, 2, 0, 0, 2, 0, 2], "detractors");
+        assert_eq!(Tally::decode(&names[0]), None, "never read as a tally");
+        assert_eq!(ReasonTally::decode("sms/service/nps/6/-/a"), None);
     }
 
     #[test]

@@ -19,6 +19,7 @@ impl Survey {
             order_id: None,
             agent_id: None,
             work_order_id: None,
+            occurred_at: None,
             due_at: plan.due_at,
             send_by: plan.send_by,
             expires_at: plan.expires_at,
@@ -46,6 +47,7 @@ impl Survey {
             order_id: event.order_id.clone(),
             agent_id: event.agent_id.clone(),
             work_order_id: event.work_order_id.clone(),
+            occurred_at: Some(event.occurred_at),
             ..Survey::from_plan(plan, now, None)
         }
     }

@@ -72,10 +72,30 @@ try {
     focused = await page.evaluate(() => document.activeElement && document.activeElement.tagName);
   }
   await page.keyboard.press('Enter');
-  // The answer's page replaces the form (the POST goes to the same address,
-  // so wait for the form to go, not for a new URL).
-  if (focused === 'BUTTON') await page.waitForSelector('form', { state: 'detached', timeout: 10000 });
-  console.log(JSON.stringify({ step: 'survey', path: survey.pathname, chosen, reachedButton: focused === 'BUTTON', ends, firstOption,
+  // The next page replaces the scale (the POST goes to the same address,
+  // so wait for the scale to go, not for a new URL).
+  if (focused === 'BUTTON') await page.waitForSelector('.scale', { state: 'detached', timeout: 10000 });
+  // A low score is asked for its reasons on a second step: audited, one
+  // reason ticked with the keyboard, then sent.
+  let reasons = null;
+  if ((await page.locator('.reasons input').count()) > 0) {
+    const violations = await audit(page);
+    await page.screenshot({ path: `${dir}/survey-reasons.png`, fullPage: true });
+    const labels = await page.locator('.reasons label').allTextContents();
+    const yourScore = await page.textContent('form p strong');
+    await page.keyboard.press('Tab'); // the first reason
+    await page.keyboard.press('Space');
+    const ticked = await page.evaluate(() => document.activeElement && document.activeElement.checked && document.activeElement.value);
+    let atButton = '';
+    for (let i = 0; i < 30 && atButton !== 'BUTTON'; i++) {
+      await page.keyboard.press('Tab');
+      atButton = await page.evaluate(() => document.activeElement && document.activeElement.tagName);
+    }
+    await page.keyboard.press('Enter');
+    if (atButton === 'BUTTON') await page.waitForSelector('form', { state: 'detached', timeout: 10000 });
+    reasons = { labels, yourScore, ticked, violations };
+  }
+  console.log(JSON.stringify({ step: 'survey', reasons, path: survey.pathname, chosen, reachedButton: focused === 'BUTTON', ends, firstOption,
     violations: surveyViolations, after: (await page.textContent('body')).slice(0, 200) }));
 
   // Send now, then cancel, a planned survey through its buttons (due on the day given).

@@ -337,6 +337,24 @@ fn every_console_page_passes_axe_in_chromium_in_both_languages() {
         survey["after"].as_str().unwrap().contains("Thank you"),
         "{survey}"
     );
+    // The keyboard chose the second score, a low one: its reasons were asked
+    // for on a second step (accessible too), one ticked, then sent.
+    let reasons = &survey["reasons"];
+    assert_eq!(reasons["violations"], json!([]), "WCAG 2.1 AA: {survey}");
+    assert!(
+        reasons["labels"].as_array().is_some_and(|l| l.len() >= 3),
+        "{survey}"
+    );
+    assert!(
+        reasons["ticked"].is_string(),
+        "a reason ticked by keyboard: {survey}"
+    );
+    assert!(
+        reasons["yourScore"]
+            .as_str()
+            .is_some_and(|s| s.ends_with(survey["chosen"].as_str().unwrap())),
+        "{survey}"
+    );
     let actions = steps
         .iter()
         .find(|s| s["step"] == "survey-actions")

@@ -653,3 +653,154 @@ fn the_first_answer_wins_across_a_surveys_channels() {
     assert_eq!(s, 409, "{conflict}");
     assert_eq!(conflict["answer"]["score"], 9);
 }
+
+fn post_form(host: &Host, link: &str, form: &str) -> (u16, String) {
+    let r = host
+        .http
+        .post(host.url(link))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form.to_string())
+        .send()
+        .unwrap();
+    (r.status().as_u16(), r.text().unwrap())
+}
+
+/// The page says which order it is about (in the customer's language and
+/// local date); a low score chosen on it is asked for reasons on a second
+/// step that records nothing until it is sent; the reasons reach the
+/// callback's context and the summary by reason. A low score pre-selected by
+/// an e-mail's button offers the reasons at once.
+#[test]
+fn a_low_score_from_the_page_gives_reasons_that_reach_the_task_and_the_reports() {
+    let sender = Sender::start();
+    let host = Host::start(HostConfig::revisit(sender.port));
+    let customers: Vec<Value> = ["why-de", "why-en"]
+        .iter()
+        .map(|id| customer(id, BERLIN))
+        .collect();
+    let mut customers = customers;
+    customers[0]["locale"] = json!("de-DE");
+    let links = surveys(&host, &sender, &customers, |_| "agent-1".into());
+    let link = &links["why-de"];
+    let get = |path: &str| {
+        host.http
+            .get(host.url(path))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    };
+
+    let page = get(link);
+    assert!(
+        page.contains("Zur Bestellung order-ev-why-de vom 2026-12-01"),
+        "what the survey is about: {page}"
+    );
+    assert!(page.contains("name=\"step\" value=\"score\""), "{page}");
+    assert!(
+        !page.contains("name=\"reasons\""),
+        "no reasons before a score"
+    );
+
+    // Step one: a low score and a comment. Asked for reasons; nothing recorded.
+    let (status, step) = post_form(&host, link, "step=score&score=2&comment=Karton+nass");
+    assert_eq!(status, 200, "{step}");
+    assert!(step.contains("Ihre Bewertung: 2"), "{step}");
+    assert!(
+        step.contains("name=\"reasons\" value=\"damaged\"")
+            && step.contains("Beschädigt oder defekt"),
+        "the product's reasons, labelled in German: {step}"
+    );
+    assert!(
+        step.contains(">Karton nass</textarea>"),
+        "the comment is carried: {step}"
+    );
+    assert!(step.contains("name=\"score\" value=\"2\""), "{step}");
+    assert!(
+        step.contains("Noch nicht gesendet"),
+        "says it is not sent yet: {step}"
+    );
+    let hostile = format!(
+        "step=score&score=1&comment={}",
+        urlencode("</textarea><script>x</script>")
+    );
+    let (_, escaped) = post_form(&host, link, &hostile);
+    assert!(
+        escaped.contains("&lt;/textarea&gt;&lt;script&gt;") && !escaped.contains("<script>"),
+        "a carried comment is escaped: {escaped}"
+    );
+    assert!(
+        get(link).contains("name=\"step\" value=\"score\""),
+        "still unanswered after step one"
+    );
+
+    // Step two records the answer with its reasons.
+    let form = "step=reasons&score=2&comment=Karton+nass&reasons=damaged&reasons=late_delivery";
+    let (status, thanks) = post_form(&host, link, form);
+    assert_eq!(status, 200, "{thanks}");
+    assert!(
+        thanks.contains("2026-12-06"),
+        "a callback is promised: {thanks}"
+    );
+    assert_eq!(post_form(&host, link, form).0, 409, "answered once");
+
+    let task = host
+        .callbacks("state=open")
+        .into_iter()
+        .find(|t| t["customer_id"] == "why-de")
+        .expect("a callback for the low score");
+    let id = task["task_id"].as_str().unwrap();
+    let (_, task) = Host::json(host.admin_get(&format!("/callbacks/{id}")));
+    assert_eq!(
+        task["context"]["answer"]["reasons"],
+        json!(["damaged", "late_delivery"]),
+        "{task}"
+    );
+    assert_eq!(task["context"]["answer"]["comment"], "Karton nass");
+
+    // One tap from an e-mail: a low pre-selected score shows the reasons at once.
+    let other = &links["why-en"];
+    let one_tap = get(&format!("{other}?score=1"));
+    assert!(
+        one_tap.contains("value=\"1\" required checked"),
+        "{one_tap}"
+    );
+    assert!(
+        one_tap.contains("name=\"step\" value=\"reasons\"")
+            && one_tap.contains("name=\"reasons\" value=\"damaged\"")
+            && one_tap.contains("Damaged or faulty"),
+        "{one_tap}"
+    );
+    assert!(!get(&format!("{other}?score=9")).contains("name=\"reasons\""));
+    let (status, _) = post_form(
+        &host,
+        other,
+        "step=reasons&score=1&reasons=damaged&reasons=x-api-tag",
+    );
+    assert_eq!(status, 200);
+
+    let (status, report) =
+        Host::json(host.report("/reports/summary?from=2026-12-04&to=2026-12-04&group_by=reason"));
+    assert_eq!(status, 200, "{report}");
+    let rows: Vec<(String, i64)> = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["group"].as_str().unwrap().to_string(),
+                r["answers"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("damaged".into(), 2),
+            ("late_delivery".into(), 1),
+            ("other".into(), 1)
+        ],
+        "{report}"
+    );
+    assert_eq!(report["total"]["answers"], 2, "{report}");
+}

@@ -135,6 +135,16 @@ impl Lang {
         }
     }
 
+    /// A reason the customer gave (a policy id), labelled as the survey page
+    /// labelled it; an id without a built-in label as it is.
+    fn customer_reason(self, id: &str) -> &str {
+        let lang = match self {
+            Lang::En => revisit_shared::i18n::Lang::En,
+            Lang::ZhHans => revisit_shared::i18n::Lang::ZhHans,
+        };
+        revisit_shared::i18n::texts(lang).reason(id).unwrap_or(id)
+    }
+
     fn reason(self, r: TaskReason) -> &'static str {
         use TaskReason::*;
         match (self, r) {
@@ -186,7 +196,7 @@ const STYLE: &str = "body{font:15px/1.5 system-ui,sans-serif;margin:0;color:#111
 main{max-width:60rem;margin:0 auto;padding:1rem}header{display:flex;justify-content:space-between;align-items:baseline}\
 ol{list-style:none;padding:0}li.task{background:#fff;border:1px solid #ccd;border-radius:.5rem;padding:.8rem 1rem;margin:.6rem 0}\
 li.task h3{margin:.1rem 0}.meta{color:#333;font-size:.9rem}.p1{border-left:6px solid #b3261e}.p2{border-left:6px solid #e37400}\
-blockquote{margin:.4rem 0;padding:.3rem .7rem;border-left:3px solid #889;background:#f2f2f6}\
+blockquote{margin:.4rem 0;padding:.3rem .7rem;border-left:3px solid #889;background:#f2f2f6}.picked{margin:.2rem 0;font-weight:600}\
 form{display:inline-block;margin:.3rem .3rem 0 0}button{font:inherit;padding:.35rem .8rem;border-radius:.3rem;border:1px solid #445;background:#fff;cursor:pointer}\
 button.primary{background:#0b57d0;color:#fff;border-color:#0b57d0}button:focus-visible,input:focus-visible{outline:3px solid #e37400;outline-offset:2px}\
 .notice{background:#e6f4ea;border:1px solid #137333;padding:.4rem .8rem;border-radius:.3rem}";
@@ -310,6 +320,16 @@ fn entry(
         (Some(score), None) => format!("<blockquote><strong>{score}</strong></blockquote>"),
         (None, Some(c)) => format!("<blockquote>{}</blockquote>", esc(c)),
         (None, None) => String::new(),
+    };
+    // The reasons the customer picked, in the agent's language.
+    let picked: Vec<&str> = e
+        .customer_reasons
+        .iter()
+        .map(|id| lang.customer_reason(id))
+        .collect();
+    let said = match picked.is_empty() {
+        true => said,
+        false => format!("{said}<p class=\"picked\">{}</p>", esc(&picked.join(" · "))),
     };
     let said = if said.is_empty() {
         said

@@ -17,11 +17,11 @@ mod submission;
 
 use link::{open, Opened};
 use reply::{too_many, Reply};
-use submission::parse_submission;
+use submission::{parse_submission, Submitted};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use revisit_shared::answer::{Answer, History};
+use revisit_shared::answer::{asks_for_reasons, Answer, History};
 use revisit_shared::flows::answer::{
     follow_up, may_need_repair, parse_history, record_answer, FollowUp, Recording, Submission,
 };
@@ -91,11 +91,54 @@ fn show(req: &Request) -> Response {
     if let Some(existing) = history.answer_to(&o.survey.survey_id) {
         return shell::html(200, page::already_answered(lang, &merchant, existing));
     }
-    let preselect = shell::query_param(req, "score").and_then(|s| s.parse::<u8>().ok());
-    shell::html(
-        200,
-        page::question(lang, &merchant, &o.survey, preselect, None),
-    )
+    // `?score=N` (an e-mail's one-tap button) pre-selects N; a low one
+    // offers its reasons on this page at once.
+    let raw = shell::query_param(req, "score");
+    let offered = raw
+        .as_ref()
+        .map(|_| o.reasons_offered())
+        .unwrap_or_default();
+    let low = asks_for_reasons(
+        o.survey.scale,
+        raw.as_deref(),
+        true,
+        !offered.is_empty(),
+        &[],
+    );
+    let about = o.about();
+    let shown = page::Question {
+        about: about.as_deref(),
+        preselect: raw.and_then(|s| s.parse::<u8>().ok()),
+        reasons: if low.is_some() { &offered } else { &[] },
+        error: None,
+    };
+    shell::html(200, page::question(lang, &merchant, &o.survey, &shown))
+}
+
+/// A low score from the page's first step is not recorded yet: the second
+/// step asks for reasons (`answer::asks_for_reasons`), carrying the score
+/// and the comment.
+fn reasons_first(o: &Opened, submitted: &Submitted, merchant: &str) -> Option<Response> {
+    let offered = o.reasons_offered();
+    let first_step = submitted.step.as_deref() == Some("score");
+    let score = asks_for_reasons(
+        o.survey.scale,
+        submitted.score.as_deref(),
+        first_step,
+        !offered.is_empty(),
+        &submitted.reasons,
+    )?;
+    let about = o.about();
+    let comment = submitted.comment.as_deref();
+    let step = page::reasons_step(
+        o.lang(),
+        merchant,
+        about.as_deref(),
+        score,
+        comment,
+        &offered,
+    );
+    Some(shell::html(200, step))
 }
 
 /// `POST /s/:token`: first answer wins (200); again → 409; bad score → 422.
@@ -121,6 +164,9 @@ async fn answer(req: &Request) -> Response {
     if too_many_rejections(o.link_rejections.1) {
         return too_many(now);
     }
+    if let Some(step) = reasons_first(&o, &submitted, &merchant) {
+        return step;
+    }
     let submission = Submission {
         score: submitted.score.as_deref(),
         comment: submitted.comment.as_deref(),
@@ -130,7 +176,7 @@ async fn answer(req: &Request) -> Response {
     match record_answer(store, survey, channel, &submission, &device(req), now) {
         Ok(Recording::Recorded { answer, before }) => {
             match hand_over(&o, &before, &answer, now).await {
-                Ok(callback_by) => reply.recorded(&answer, callback_by, now),
+                Ok(callback_by) => reply.recorded(&answer, callback_by),
                 // Recorded and counted, but the hand-off could be neither delivered
                 // nor kept: the retry (a 409) hands it over again.
                 Err(e) => shell::error(&e),

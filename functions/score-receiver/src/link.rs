@@ -62,6 +62,43 @@ impl Opened {
         }))
     }
 
+    /// The customer's zone (their record, else their phone's country, else
+    /// the seller's default); UTC when neither rules nor record can be read.
+    pub fn zone(&self) -> revisit_shared::zone::Zone {
+        shell::contact_rules()
+            .ok()
+            .zip(self.contact().ok())
+            .map(|(r, c)| r.place(c, shell::now()).tz)
+            .unwrap_or_else(revisit_shared::zone::Zone::utc)
+    }
+
+    /// What the survey is about, in the customer's language and local date
+    /// (none for a survey that does not know when it happened).
+    pub fn about(&self) -> Option<String> {
+        let s = &self.survey;
+        let date = self
+            .zone()
+            .local(s.occurred_at?)
+            .format("%Y-%m-%d")
+            .to_string();
+        Some(texts(self.lang()).about(s.kind, s.order_id.as_deref(), &date))
+    }
+
+    /// The reasons offered after a low score on this survey, labelled in the
+    /// customer's language: `(id, label)`. None when the policy cannot be read
+    /// (the page still takes the answer).
+    pub fn reasons_offered(&self) -> Vec<(String, String)> {
+        let Ok(policy) = shell::survey_policy() else {
+            return Vec::new();
+        };
+        let lang = self.lang();
+        policy
+            .reasons_for(self.survey.kind)
+            .iter()
+            .map(|id| (id.clone(), policy.reason_label(lang, id)))
+            .collect()
+    }
+
     /// The customer's language; English when their record cannot be read
     /// now (a page must still be shown).
     pub fn lang(&self) -> Lang {

@@ -56,8 +56,15 @@ impl Reply<'_> {
         if self.json {
             return shell::error(&ApiError { status: 422, ..e });
         }
-        let survey = &self.opened.survey;
-        let page = page::question(self.lang(), self.merchant, survey, None, Some(&e.message));
+        let o = self.opened;
+        let about = o.about();
+        let shown = page::Question {
+            about: about.as_deref(),
+            preselect: None,
+            reasons: &[],
+            error: Some(&e.message),
+        };
+        let page = page::question(self.lang(), self.merchant, &o.survey, &shown);
         shell::html(422, page)
     }
 
@@ -65,22 +72,13 @@ impl Reply<'_> {
         conflict(self.json, self.lang(), self.merchant, existing)
     }
 
-    pub fn recorded(
-        &self,
-        a: &Answer,
-        callback_by: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-    ) -> Response {
+    pub fn recorded(&self, a: &Answer, callback_by: Option<DateTime<Utc>>) -> Response {
         if self.json {
             let body = serde_json::json!({"recorded": true, "survey_id": a.survey_id, "score": a.score,
                 "channel": a.channel, "callback_by": callback_by});
             return shell::json(200, &body);
         }
-        let tz = shell::contact_rules()
-            .ok()
-            .zip(self.opened.contact().ok())
-            .map(|(r, c)| r.place(c, now).tz)
-            .unwrap_or_else(revisit_shared::zone::Zone::utc);
+        let tz = self.opened.zone();
         let by = callback_by.map(|t| tz.local(t));
         shell::html(200, page::thanks(self.lang(), self.merchant, by))
     }

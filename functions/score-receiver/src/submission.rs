@@ -18,6 +18,9 @@ pub struct Submitted {
     pub score: Option<String>,
     pub comment: Option<String>,
     pub reasons: Vec<String>,
+    /// The survey page's step the form came from (`score`, `reasons`); none
+    /// from an API client or a form of the seller's own.
+    pub step: Option<String>,
     pub wants_json: bool,
 }
 
@@ -38,6 +41,7 @@ pub fn parse_submission(req: &Request) -> Result<Submitted, ApiError> {
             score,
             comment: a.comment,
             reasons: a.reasons,
+            step: None,
             wants_json: true,
         });
     }
@@ -45,6 +49,7 @@ pub fn parse_submission(req: &Request) -> Result<Submitted, ApiError> {
         score: None,
         comment: None,
         reasons: Vec::new(),
+        step: None,
         wants_json: false,
     };
     for (k, v) in form_urlencoded::parse(body) {
@@ -52,6 +57,7 @@ pub fn parse_submission(req: &Request) -> Result<Submitted, ApiError> {
             "score" => s.score = Some(v.into_owned()),
             "comment" => s.comment = Some(v.into_owned()),
             "reasons" => s.reasons.push(v.into_owned()),
+            "step" => s.step = Some(v.into_owned()),
             _ => {}
         }
     }

@@ -703,7 +703,26 @@ pub fn task(lang: Lang, t: &serde_json::Value) -> String {
     let said = if answer.is_null() {
         String::new()
     } else {
-        format!("{} — {}", s(&answer["score"]), s(&answer["comment"]))
+        let lang = match lang {
+            Lang::En => revisit_shared::i18n::Lang::En,
+            Lang::ZhHans => revisit_shared::i18n::Lang::ZhHans,
+        };
+        let picked: Vec<&str> = answer["reasons"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.as_str())
+            .map(|id| revisit_shared::i18n::texts(lang).reason(id).unwrap_or(id))
+            .collect();
+        match picked.is_empty() {
+            true => format!("{} — {}", s(&answer["score"]), s(&answer["comment"])),
+            false => format!(
+                "{} — {} ({})",
+                s(&answer["score"]),
+                s(&answer["comment"]),
+                picked.join(", ")
+            ),
+        }
     };
     let wo = &t["work_order"];
     let work_order = if wo.is_null() {

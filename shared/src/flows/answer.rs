@@ -243,7 +243,16 @@ mod tests {
     /// failure could be given up on (a void one is skipped at once).
     fn counted(store: &MemoryStorage) -> i64 {
         let later = now() + chrono::Duration::minutes(1);
-        crate::flows::answer_log::fold(store, &EscalationPolicy::default(), "Shop", later).unwrap();
+        crate::flows::answer_log::fold(
+            store,
+            (
+                &EscalationPolicy::default(),
+                &crate::policy::SurveyPolicy::default(),
+            ),
+            "Shop",
+            later,
+        )
+        .unwrap();
         let day = now().date_naive();
         read_tallies(store, &[day])
             .unwrap()
@@ -338,6 +347,58 @@ mod tests {
             assert_eq!(recorded.len(), 1, "{mode:?}: {outcomes:?}");
             assert_eq!(recorded_score(&s), Some(recorded[0]), "{mode:?}");
             assert_eq!(counted(&s), 1, "{mode:?}");
+        }
+    }
+
+    /// The reasons of low answers reach the summary by reason once folded:
+    /// a row per reason the policy offers, an API client's own tag as
+    /// `other`, each answer counted once per reason however often folded.
+    #[test]
+    fn reasons_reach_the_summary_by_reason() {
+        for mode in KvMode::ALL {
+            let s = MemoryStorage::in_memory_like(mode);
+            let answers: [(&str, &str, &[&str]); 3] = [
+                ("c1", "2", &["damaged", "late_delivery"]),
+                ("c2", "4", &["damaged", "a tag of my own"]),
+                ("c3", "10", &[]),
+            ];
+            for (customer, score, reasons) in answers {
+                let reasons: Vec<String> = reasons.iter().map(|r| r.to_string()).collect();
+                let submission = Submission {
+                    score: Some(score),
+                    comment: None,
+                    reasons: &reasons,
+                };
+                let survey = Survey {
+                    survey_id: format!("sv_{customer}"),
+                    customer_id: customer.into(),
+                    ..survey()
+                };
+                let recorded = record_answer(&s, &survey, Channel::Sms, &submission, "d", now());
+                assert!(
+                    matches!(recorded, Ok(Recording::Recorded { .. })),
+                    "{mode:?}"
+                );
+            }
+            assert_eq!(counted(&s), 3, "{mode:?}");
+            counted(&s);
+            let day = now().date_naive();
+            let r = crate::flows::report::summary_report(&s, day, day, "reason", 92).unwrap();
+            let rows: Vec<(&str, i64)> = r
+                .rows
+                .iter()
+                .map(|r| (r.group.as_str(), r.answers))
+                .collect();
+            assert_eq!(
+                rows,
+                [("damaged", 2), ("late_delivery", 1), ("other", 1)],
+                "{mode:?}"
+            );
+            assert_eq!(r.rows[0].nps, Some(-100.0), "two detractors");
+            assert_eq!(
+                r.total.answers, 3,
+                "{mode:?}: every answer, with or without reasons"
+            );
         }
     }
 }

@@ -19,7 +19,8 @@ use crate::i18n::{texts, Lang};
 use crate::integrity::AnswerSignals;
 use crate::keys;
 use crate::model::{Answer, Contact, History, LoggedAnswer, Survey, WorkOrder};
-use crate::report::answer_counters;
+use crate::policy::SurveyPolicy;
+use crate::report::{answer_counters, ReasonTally};
 use crate::storage::{Storage, StorageExt, StoreResult, Update};
 use crate::task::{answer_escalation, wanted_reasons, EscalationPolicy};
 use crate::ApiError;
@@ -76,16 +77,16 @@ struct Counted {
 
 /// Fold the log at `now`, batch after batch until it is caught up (or
 /// [`FOLD_BATCHES`] ran); `merchant` names the seller in a thank-you call's
-/// question.
+/// question; the survey policy names the reasons the reports count by name.
 pub fn fold<S: Storage + ?Sized>(
     store: &S,
-    policy: &EscalationPolicy,
+    policies: (&EscalationPolicy, &SurveyPolicy),
     merchant: &str,
     now: DateTime<Utc>,
 ) -> Result<FoldReport, ApiError> {
     let mut total = FoldReport::default();
     for _ in 0..FOLD_BATCHES {
-        let (report, progressed) = fold_batch(store, policy, merchant, now)?;
+        let (report, progressed) = fold_batch(store, policies, merchant, now)?;
         total.counted += report.counted;
         total.skipped += report.skipped;
         total.thank_you_calls += report.thank_you_calls;
@@ -100,7 +101,7 @@ pub fn fold<S: Storage + ?Sized>(
 /// One batch of a fold; whether it moved the cursor.
 fn fold_batch<S: Storage + ?Sized>(
     store: &S,
-    policy: &EscalationPolicy,
+    (policy, survey_policy): (&EscalationPolicy, &SurveyPolicy),
     merchant: &str,
     now: DateTime<Utc>,
 ) -> Result<(FoldReport, bool), ApiError> {
@@ -183,7 +184,7 @@ fn fold_batch<S: Storage + ?Sized>(
 
     let progressed = folded > cursor.folded;
     if progressed {
-        add_counts(store, folded, &counted)?;
+        add_counts(store, folded, &counted, survey_policy)?;
         record_signals(store, &counted)?;
         report.thank_you_calls = thank_you_calls(store, &counted, policy, merchant, now)?;
     }
@@ -201,13 +202,22 @@ fn fold_batch<S: Storage + ?Sized>(
 }
 
 /// The day tallies and the loop's answer counters, each record once.
-fn add_counts<S: Storage + ?Sized>(store: &S, end: u64, counted: &[Counted]) -> StoreResult<()> {
+fn add_counts<S: Storage + ?Sized>(
+    store: &S,
+    end: u64,
+    counted: &[Counted],
+    survey_policy: &SurveyPolicy,
+) -> StoreResult<()> {
     let mut by_day: BTreeMap<String, Vec<(u64, String)>> = BTreeMap::new();
     let mut loop_items = Vec::new();
     for c in counted {
         let (tally, loop_metrics) = answer_counters(&c.entry, &c.answer);
         let day = c.answer.answered_at.format("%Y%m%d").to_string();
-        by_day.entry(day).or_default().push((c.seq, tally.encode()));
+        let parts = by_day.entry(day).or_default();
+        parts.push((c.seq, tally.encode()));
+        for reason in ReasonTally::of(&c.answer, |r| survey_policy.offers_reason(r)) {
+            parts.push((c.seq, reason.encode()));
+        }
         loop_items.extend(loop_metrics.into_iter().map(|m| (c.seq, m)));
     }
     let add = |key: &str, items: &[(u64, String)]| {
@@ -350,7 +360,12 @@ mod tests {
     }
 
     fn fold_at<S: Storage + ?Sized>(store: &S, at: &str) -> Result<FoldReport, ApiError> {
-        fold(store, &EscalationPolicy::default(), "Shop", t(at))
+        fold(
+            store,
+            (&EscalationPolicy::default(), &SurveyPolicy::default()),
+            "Shop",
+            t(at),
+        )
     }
 
     /// Answers counted on the day, by score.

@@ -66,7 +66,7 @@ pub fn run<S: Storage + ?Sized>(
     }
     // The answers logged since the last tick: counted into the reports,
     // their integrity signals and thank-you calls.
-    let answers = crate::flows::answer_log::fold(store, policy, merchant, now)?;
+    let answers = crate::flows::answer_log::fold(store, (policy, survey_policy), merchant, now)?;
 
     let mut breached = 0;
     let mut expired = 0;

@@ -98,6 +98,9 @@ pub struct QueueEntry {
     pub customer_local_time: String,
     pub score: Option<u8>,
     pub comment: Option<String>,
+    /// The reasons the customer gave with the answer (policy ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub customer_reasons: Vec<String>,
     pub question: Option<String>,
     pub next_window: Option<Window>,
     pub reasons_not_now: Vec<WindowReason>,
@@ -159,6 +162,7 @@ pub fn build_queue<S: Storage + ?Sized>(
             customer_local_time: check.customer_local_time.clone(),
             score: answer.map(|a| a.score),
             comment: answer.and_then(|a| a.comment.clone()),
+            customer_reasons: answer.map(|a| a.reasons.clone()).unwrap_or_default(),
             question: task.context.question.clone(),
             next_window: check.next_window,
             reasons_not_now: check.reasons.clone(),

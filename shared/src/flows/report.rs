@@ -11,12 +11,12 @@ use crate::report::*;
 use crate::storage::{Storage, StorageExt, StoreResult, Tentative};
 use crate::ApiError;
 
-/// Every tally counted on `days`, with its count (one batch read of the
-/// days' records, as folded from the answer log).
-pub fn read_tallies<S: Storage + ?Sized>(
+/// Every part counted on `days` (tallies, reasons), with its count: one
+/// batch read of the days' records, as folded from the answer log.
+fn read_folded<S: Storage + ?Sized>(
     store: &S,
     days: &[NaiveDate],
-) -> StoreResult<Vec<(NaiveDate, Tally, i64)>> {
+) -> StoreResult<Vec<(NaiveDate, String, i64)>> {
     let day_keys: Vec<String> = days
         .iter()
         .map(|d| keys::tallies(&d.format("%Y%m%d").to_string()))
@@ -26,14 +26,24 @@ pub fn read_tallies<S: Storage + ?Sized>(
         let counts: FoldedCounts = record
             .and_then(|v| serde_json::from_slice(&v).ok())
             .unwrap_or_default();
-        found.extend(
-            counts
-                .counts
-                .into_iter()
-                .filter_map(|(part, n)| Some((*day, Tally::decode(&part)?, n))),
-        );
+        found.extend(counts.counts.into_iter().map(|(part, n)| (*day, part, n)));
     }
     Ok(found)
+}
+
+fn tallies_of(parts: &[(NaiveDate, String, i64)]) -> Vec<(NaiveDate, Tally, i64)> {
+    parts
+        .iter()
+        .filter_map(|(day, part, n)| Some((*day, Tally::decode(part)?, *n)))
+        .collect()
+}
+
+/// Every tally counted on `days`, with its count.
+pub fn read_tallies<S: Storage + ?Sized>(
+    store: &S,
+    days: &[NaiveDate],
+) -> StoreResult<Vec<(NaiveDate, Tally, i64)>> {
+    Ok(tallies_of(&read_folded(store, days)?))
 }
 
 /// Until when answers are counted in the reports (the answer log's last fold).
@@ -55,12 +65,16 @@ pub fn summary_report<S: Storage + ?Sized>(
     use crate::error::ApiError;
     if !GROUP_BY.contains(&by) {
         return Err(ApiError::bad_request(format!(
-            "group_by must be day, agent, channel or kind (got {by:?})"
+            "group_by must be day, agent, channel, kind or reason (got {by:?})"
         )));
     }
     let days = days(from, to, max_days).map_err(ApiError::bad_request)?;
     let day_key = |d: &NaiveDate| d.format("%Y%m%d").to_string();
-    let tallies = read_tallies(store, &days)?;
+    let parts = read_folded(store, &days)?;
+    let tallies = tallies_of(&parts);
+    if by == "reason" {
+        return reason_report(store, (from, to), &days, &parts, &tallies);
+    }
     // Groups: every value that had an issue or an answer, in a stable order.
     let mut groups: Vec<String> = match by {
         "day" => days.iter().map(|d| d.to_string()).collect(),
@@ -159,6 +173,50 @@ pub fn summary_report<S: Storage + ?Sized>(
             .zip(values)
             .map(|(g, v)| summary_row(g, &v))
             .collect(),
+        total: summary_row("total".into(), &total),
+    })
+}
+
+/// The summary by reason: a row per reason given, most given first; the
+/// total counts every answer (and every issue) in the range.
+fn reason_report<S: Storage + ?Sized>(
+    store: &S,
+    (from, to): (NaiveDate, NaiveDate),
+    days: &[NaiveDate],
+    parts: &[(NaiveDate, String, i64)],
+    tallies: &[(NaiveDate, Tally, i64)],
+) -> Result<SummaryReport, ApiError> {
+    let mut by_reason: std::collections::BTreeMap<String, [i64; 7]> = Default::default();
+    for (_, part, n) in parts {
+        if let Some(r) = ReasonTally::decode(part) {
+            let row = by_reason.entry(r.reason.clone()).or_default();
+            for (v, m) in row.iter_mut().zip(r.metrics(*n)) {
+                *v += m;
+            }
+        }
+    }
+    let mut rows: Vec<SummaryRow> = by_reason
+        .into_iter()
+        .map(|(reason, v)| summary_row(reason, &v))
+        .collect();
+    rows.sort_by(|a, b| b.answers.cmp(&a.answers).then(a.group.cmp(&b.group)));
+    let issued_keys: Vec<String> = days
+        .iter()
+        .map(|d| keys::summary_counter(&d.format("%Y%m%d").to_string(), "all", "all", "issued"))
+        .collect();
+    let mut total = [0i64; 7];
+    total[0] = store.counters(&issued_keys)?.iter().sum();
+    for (_, tally, n) in tallies {
+        for (t, m) in total.iter_mut().zip(tally.metrics(*n)).skip(1) {
+            *t += m;
+        }
+    }
+    Ok(SummaryReport {
+        from,
+        to,
+        answers_as_of: answers_as_of(store)?,
+        group_by: "reason".into(),
+        rows,
         total: summary_row("total".into(), &total),
     })
 }
