@@ -3,6 +3,8 @@
 //! and complaints of a cause fell after its fix. Pure: the counters are read
 //! and written by `flows::findings` and `flows::escalation::commit`.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +30,9 @@ pub struct Finding {
     pub cause: String,
     pub week: String,
     pub kind: &'static str,
+    /// The reasons the customer gave with the answer that raised the task,
+    /// each once: what customers said about problems of this cause.
+    pub customer_reasons: Vec<String>,
 }
 
 /// What closing `before` into `after` adds to the findings: a repair that
@@ -49,6 +54,17 @@ pub fn finding_of(before: &CallbackTask, after: &CallbackTask) -> Option<Finding
         cause: after.root_cause.clone()?,
         week: iso_week(after.created_at),
         kind,
+        customer_reasons: {
+            let mut r = after
+                .context
+                .answer
+                .as_ref()
+                .map(|a| a.reasons.clone())
+                .unwrap_or_default();
+            r.sort();
+            r.dedup();
+            r
+        },
     })
 }
 
@@ -185,6 +201,10 @@ pub struct CauseRow {
     pub cause: String,
     pub total: i64,
     pub weeks: Vec<CauseWeek>,
+    /// What customers said (the reasons they picked) about the problems
+    /// this cause explained, over the report's weeks: reason → answers.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub customer_reasons: BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -225,11 +245,13 @@ pub struct FindingsReport {
 }
 
 /// The report, from counts per cause and week (`counts(cause, week)`; the
-/// cause [`ALL_CAUSES`] for every cause together) and the recorded fixes.
+/// cause [`ALL_CAUSES`] for every cause together), the customers' reasons per
+/// cause over the weeks (`reasons(cause)`) and the recorded fixes.
 pub fn findings_report(
     policy: &EscalationPolicy,
     weeks: &[String],
     counts: impl Fn(&str, &str) -> WeekCounts,
+    reasons: impl Fn(&str) -> BTreeMap<String, i64>,
     fixes: &[Fix],
 ) -> FindingsReport {
     let all: Vec<WeekCounts> = weeks.iter().map(|w| counts(ALL_CAUSES, w)).collect();
@@ -253,6 +275,7 @@ pub fn findings_report(
                 .map(|w| w.counts.unhappy() + w.counts.other)
                 .sum(),
             weeks: per_week,
+            customer_reasons: reasons(cause),
         }
     };
     let mut departments: Vec<DepartmentRow> = Vec::new();
@@ -320,7 +343,6 @@ pub fn findings_report(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
@@ -408,7 +430,11 @@ mod tests {
             at("2026-12-01T10:00:00Z"),
         )
         .unwrap();
-        let r = findings_report(&p, &weeks, counts, &[fix]);
+        let said = |c: &str| match c {
+            "delivery" => BTreeMap::from([("late_delivery".to_string(), 3)]),
+            _ => BTreeMap::new(),
+        };
+        let r = findings_report(&p, &weeks, counts, said, &[fix]);
         let logistics = r
             .departments
             .iter()
@@ -421,6 +447,7 @@ mod tests {
             .find(|c| c.cause == "delivery")
             .unwrap();
         assert_eq!(delivery.weeks[0].share_pct, 66.7);
+        assert_eq!(delivery.customer_reasons["late_delivery"], 3);
         let effect = &r.fixes[0];
         assert_eq!(
             (

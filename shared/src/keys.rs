@@ -183,6 +183,12 @@ pub fn finding_counter(cause: &str, week: &str, kind: &str) -> String {
     format!("ct/finding/{cause}/{week}/{kind}")
 }
 
+/// Answers of a cause's closed repairs (by the week the problem surfaced)
+/// that gave `reason` (a policy's reason id, or `other`).
+pub fn finding_reason_counter(cause: &str, week: &str, reason: &str) -> String {
+    format!("ct/finding/{cause}/{week}/reason/{reason}")
+}
+
 /// The fixes departments recorded (`POST /findings/fixes`), one bounded list.
 pub const FINDING_FIXES: &str = "fx/all";
 

@@ -757,6 +757,25 @@ fn a_low_score_from_the_page_gives_reasons_that_reach_the_task_and_the_reports()
         "{task}"
     );
     assert_eq!(task["context"]["answer"]["comment"], "Karton nass");
+    // The agent resolves it and names the cause: what the customer said
+    // reaches the findings of that cause (the outer loop).
+    let outcome = json!({"outcome": "resolved", "resolution": "new unit sent",
+        "customer_satisfied": true, "root_cause": "delivery"});
+    let r = host.admin_post(&format!("/callbacks/{id}/outcome"), &outcome.to_string());
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    let (_, findings) = Host::json(host.report("/reports/findings?from=2026-11-30&to=2026-12-06"));
+    let delivery = findings["departments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|d| d["causes"].as_array().unwrap())
+        .find(|c| c["cause"] == "delivery")
+        .unwrap_or_else(|| panic!("{findings}"));
+    assert_eq!(
+        delivery["customer_reasons"],
+        json!({"damaged": 1, "late_delivery": 1}),
+        "{findings}"
+    );
 
     // One tap from an e-mail: a low pre-selected score shows the reasons at once.
     let other = &links["why-en"];

@@ -141,7 +141,12 @@ fn findings_report(req: &Request) -> Result<Response, ApiError> {
     };
     let (from, to) = (date("from")?, date("to")?);
     let policy = shell::escalation_policy()?;
-    let report = findings::report(&SpinStore::open()?, &policy, from, to)?;
+    let report = findings::report(
+        &SpinStore::open()?,
+        (&policy, &shell::survey_policy()?),
+        from,
+        to,
+    )?;
     Ok(shell::json(200, &report))
 }
 

@@ -307,7 +307,12 @@ fn answers(req: &Request, lang: Lang) -> Result<String, ApiError> {
 fn findings_page(req: &Request, lang: Lang) -> Result<String, ApiError> {
     let (from, to) = period(req)?;
     let policy = shell::escalation_policy()?;
-    let r = findings::report(&SpinStore::open()?, &policy, from, to)?;
+    let r = findings::report(
+        &SpinStore::open()?,
+        (&policy, &shell::survey_policy()?),
+        from,
+        to,
+    )?;
     Ok(page::findings(lang, &r, from, to))
 }
 

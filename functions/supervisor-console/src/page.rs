@@ -498,6 +498,20 @@ fn survey_row(lang: Lang, day: NaiveDate, s: &Survey, answer: Option<&Answer>) -
     )
 }
 
+/// A reason a customer gave (a policy id), as the survey page labels it.
+fn customer_reason(lang: Lang, id: &str) -> &str {
+    if id == revisit_shared::report::OTHER_REASON {
+        return lang.t("Other", "其他");
+    }
+    let customer_lang = match lang {
+        Lang::En => revisit_shared::i18n::Lang::En,
+        Lang::ZhHans => revisit_shared::i18n::Lang::ZhHans,
+    };
+    revisit_shared::i18n::texts(customer_lang)
+        .reason(id)
+        .unwrap_or(id)
+}
+
 pub fn findings(lang: Lang, r: &FindingsReport, from: NaiveDate, to: NaiveDate) -> String {
     let bars: Vec<(String, f64)> = r
         .departments
@@ -522,12 +536,19 @@ pub fn findings(lang: Lang, r: &FindingsReport, from: NaiveDate, to: NaiveDate) 
                 })
                 .collect::<Vec<_>>()
                 .join(" · ");
+            let mut said: Vec<(&String, &i64)> = c.customer_reasons.iter().collect();
+            said.sort_by(|a, b| b.1.cmp(a.1));
+            let said: Vec<String> = said
+                .into_iter()
+                .map(|(id, n)| format!("{} ({n})", customer_reason(lang, id)))
+                .collect();
             format!(
-                "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&d.department),
                 esc(&c.cause),
                 c.total,
-                esc(&weeks)
+                esc(&weeks),
+                esc(&said.join(" · "))
             )
         })
         .collect();
@@ -549,7 +570,7 @@ pub fn findings(lang: Lang, r: &FindingsReport, from: NaiveDate, to: NaiveDate) 
         .collect();
     let body = format!(
         "<p>{from} – {to}</p><section><h2>{}</h2>{}<table><caption>{}</caption><thead><tr><th scope=\"col\">{}</th>\
-<th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>{rows}</tbody></table></section>\
+<th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>{rows}</tbody></table></section>\
 <section><h2>{}</h2><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
 <th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>{fixes}</tbody></table></section>",
         esc(lang.t("Root causes by department", "按部门的问题根因")),
@@ -559,6 +580,7 @@ pub fn findings(lang: Lang, r: &FindingsReport, from: NaiveDate, to: NaiveDate) 
         esc(lang.t("Cause", "根因")),
         esc(lang.t("Total", "合计")),
         esc(lang.t("By week", "按周")),
+        esc(lang.t("Customers said", "客户所选原因")),
         esc(lang.t("Fixes and their effect", "整改及其效果")),
         esc(lang.t("Fixed on", "整改日期")),
         esc(lang.t("Cause", "根因")),
@@ -703,16 +725,12 @@ pub fn task(lang: Lang, t: &serde_json::Value) -> String {
     let said = if answer.is_null() {
         String::new()
     } else {
-        let lang = match lang {
-            Lang::En => revisit_shared::i18n::Lang::En,
-            Lang::ZhHans => revisit_shared::i18n::Lang::ZhHans,
-        };
         let picked: Vec<&str> = answer["reasons"]
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(|r| r.as_str())
-            .map(|id| revisit_shared::i18n::texts(lang).reason(id).unwrap_or(id))
+            .map(|id| customer_reason(lang, id))
             .collect();
         match picked.is_empty() {
             true => format!("{} — {}", s(&answer["score"]), s(&answer["comment"])),

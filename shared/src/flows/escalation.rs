@@ -192,14 +192,29 @@ fn record_too_late<S: Storage + ?Sized>(
 
 /// A closed repair's root cause, counted for the outer loop (by cause and
 /// for all causes, in the week the problem surfaced).
+/// With it, the reasons the customer gave (by name when the policy offers
+/// them, else as `other`), for the cause alone.
 fn count_finding<S: Storage + ?Sized>(
     counts: &mut Tentative<S>,
-    before: &CallbackTask,
-    after: &CallbackTask,
+    (before, after): (&CallbackTask, &CallbackTask),
+    survey_policy: &SurveyPolicy,
 ) -> Result<(), ApiError> {
     if let Some(f) = crate::findings::finding_of(before, after) {
         for cause in [f.cause.as_str(), crate::findings::ALL_CAUSES] {
             counts.add(&keys::finding_counter(cause, &f.week, f.kind), 1)?;
+        }
+        let mut said: Vec<&str> = f
+            .customer_reasons
+            .iter()
+            .map(|r| match survey_policy.offers_reason(r) {
+                true => r.as_str(),
+                false => crate::report::OTHER_REASON,
+            })
+            .collect();
+        said.sort_unstable();
+        said.dedup();
+        for reason in said {
+            counts.add(&keys::finding_reason_counter(&f.cause, &f.week, reason), 1)?;
         }
     }
     Ok(())
@@ -328,7 +343,7 @@ pub fn commit<S: Storage + ?Sized>(
         let counted = metrics
             .iter()
             .try_for_each(|m| bump(&mut counts, store, &next, m))
-            .and_then(|_| count_finding(&mut counts, &task, &next));
+            .and_then(|_| count_finding(&mut counts, (&task, &next), survey_policy));
         if let Err(e) = counted {
             counts.take_back();
             return Err(e);

@@ -4,12 +4,16 @@
 //! week and kind, counted when a repair closes (`escalation::commit`) — and
 //! the fixes; it never lists keys.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::findings::{
     check_fix, findings_report, weeks, FindingsReport, Fix, FixInput, WeekCounts, ALL_CAUSES, KINDS,
 };
 use crate::keys;
+use crate::policy::SurveyPolicy;
+use crate::report::OTHER_REASON;
 use crate::storage::{Storage, StorageExt, Update};
 use crate::task::{EscalationPolicy, UNCLASSIFIED};
 use crate::ApiError;
@@ -50,10 +54,11 @@ pub fn record_fix<S: Storage + ?Sized>(
     Ok((fix, created))
 }
 
-/// `GET /reports/findings`: from `from` to `to` (dates, inclusive).
+/// `GET /reports/findings`: from `from` to `to` (dates, inclusive); the
+/// survey policy names the reasons customers could give.
 pub fn report<S: Storage + ?Sized>(
     store: &S,
-    policy: &EscalationPolicy,
+    (policy, survey_policy): (&EscalationPolicy, &SurveyPolicy),
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<FindingsReport, ApiError> {
@@ -83,8 +88,38 @@ pub fn report<S: Storage + ?Sized>(
         let i = (c * weeks.len() + w) * KINDS.len();
         WeekCounts::from_kinds(&values[i..i + KINDS.len()])
     };
+    // What customers said, per cause over the weeks: one batch read.
+    let reasons: Vec<&str> = survey_policy
+        .all_reasons()
+        .into_iter()
+        .chain([OTHER_REASON])
+        .collect();
+    let own_causes = &causes[..causes.len() - 1];
+    let mut reason_keys = Vec::new();
+    for cause in own_causes {
+        for week in &weeks {
+            for reason in &reasons {
+                reason_keys.push(keys::finding_reason_counter(cause, week, reason));
+            }
+        }
+    }
+    let said = store.counters(&reason_keys)?;
+    let said_of = |cause: &str| -> BTreeMap<String, i64> {
+        let mut out = BTreeMap::new();
+        let Some(c) = own_causes.iter().position(|x| *x == cause) else {
+            return out;
+        };
+        let per_cause = weeks.len() * reasons.len();
+        for (i, n) in said[c * per_cause..(c + 1) * per_cause].iter().enumerate() {
+            if *n > 0 {
+                *out.entry(reasons[i % reasons.len()].to_string())
+                    .or_default() += n;
+            }
+        }
+        out
+    };
     let fixes: Vec<Fix> = store.get_json(keys::FINDING_FIXES)?.unwrap_or_default();
-    Ok(findings_report(policy, &weeks, at, &fixes))
+    Ok(findings_report(policy, &weeks, at, said_of, &fixes))
 }
 
 #[cfg(test)]
@@ -103,9 +138,25 @@ mod tests {
             let s = MemoryStorage::in_memory_like(mode);
             let p = EscalationPolicy::default();
             let now = at("2026-12-01T10:00:00+01:00");
-            let task = receive(&s, &request("sv_1", TaskReason::LowScore), &p, now)
-                .unwrap()
-                .unwrap();
+            // The customer said why: a reason the policy offers, twice, and
+            // a tag of an API client's own.
+            let mut req = request("sv_1", TaskReason::LowScore);
+            req.answer = Some(crate::model::Answer {
+                survey_id: "sv_1".into(),
+                channel: crate::model::Channel::Sms,
+                kind: crate::model::SurveyKind::Product,
+                scale: crate::model::Scale::Nps,
+                score: 2,
+                comment: None,
+                reasons: vec![
+                    "late_delivery".into(),
+                    "my tag".into(),
+                    "late_delivery".into(),
+                ],
+                answered_at: now,
+                log_seq: None,
+            });
+            let task = receive(&s, &req, &p, now).unwrap().unwrap();
             let input = OutcomeInput {
                 outcome: Outcome::Resolved,
                 resolution: Some("refund".into()),
@@ -135,13 +186,30 @@ mod tests {
             )
             .is_err());
             let day = |d: &str| d.parse::<NaiveDate>().unwrap();
-            let r = report(&s, &p, day("2026-11-30"), day("2026-12-06")).unwrap();
+            let r = report(
+                &s,
+                (&p, &SurveyPolicy::default()),
+                day("2026-11-30"),
+                day("2026-12-06"),
+            )
+            .unwrap();
             let logistics = r
                 .departments
                 .iter()
                 .find(|d| d.department == "logistics")
                 .unwrap();
             assert_eq!(logistics.total, 1, "{mode:?}");
+            let said = &logistics
+                .causes
+                .iter()
+                .find(|c| c.cause == "delivery")
+                .unwrap();
+            let said: Vec<(&str, i64)> = said
+                .customer_reasons
+                .iter()
+                .map(|(r, n)| (r.as_str(), *n))
+                .collect();
+            assert_eq!(said, [("late_delivery", 1), ("other", 1)], "{mode:?}");
             assert_eq!(r.all[0].counts.low_scores, 1, "{mode:?}");
             let fix = FixInput {
                 cause: "delivery".into(),
@@ -154,10 +222,15 @@ mod tests {
                 "{mode:?}: the same fix again"
             );
             assert_eq!(
-                report(&s, &p, day("2026-11-30"), day("2026-12-06"))
-                    .unwrap()
-                    .fixes
-                    .len(),
+                report(
+                    &s,
+                    (&p, &SurveyPolicy::default()),
+                    day("2026-11-30"),
+                    day("2026-12-06")
+                )
+                .unwrap()
+                .fixes
+                .len(),
                 1
             );
         }
