@@ -125,12 +125,12 @@ mod hhmm {
     use super::*;
 
     pub fn serialize<S: Serializer>(t: &NaiveTime, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&t.format("%H:%M").to_string())
+        s.serialize_str(&crate::date_text::hour_minute(*t))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveTime, D::Error> {
         let s = String::deserialize(d)?;
-        NaiveTime::parse_from_str(&s, "%H:%M").map_err(|_| {
+        crate::date_text::parse_hour_minute(&s).ok_or_else(|| {
             serde::de::Error::custom(format!("expected a local time as HH:MM, got {s:?}"))
         })
     }

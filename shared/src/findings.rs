@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{derive_id, CallbackTask, TaskReason};
@@ -21,7 +21,7 @@ pub const ALL_CAUSES: &str = "*";
 /// The ISO week of `t` (`2026-W49`): findings are counted by the week the
 /// problem surfaced (the task was created), not the week it was closed.
 pub fn iso_week(t: DateTime<Utc>) -> String {
-    t.format("%G-W%V").to_string()
+    crate::date_text::iso_week(t.date_naive())
 }
 
 /// One closed repair with a root cause, to count.
@@ -55,15 +55,13 @@ pub fn finding_of(before: &CallbackTask, after: &CallbackTask) -> Option<Finding
         week: iso_week(after.created_at),
         kind,
         customer_reasons: {
-            let mut r = after
-                .context
-                .answer
-                .as_ref()
-                .map(|a| a.reasons.clone())
-                .unwrap_or_default();
-            r.sort();
-            r.dedup();
-            r
+            let mut once: Vec<String> = Vec::new();
+            for r in after.context.answer.iter().flat_map(|a| &a.reasons) {
+                if !once.contains(r) {
+                    once.push(r.clone());
+                }
+            }
+            once
         },
     })
 }
@@ -136,7 +134,7 @@ pub fn weeks(from: NaiveDate, to: NaiveDate, max: usize) -> Result<Vec<String>, 
     let mut out: Vec<String> = Vec::new();
     let mut d = from;
     while d <= to {
-        let w = d.format("%G-W%V").to_string();
+        let w = crate::date_text::iso_week(d);
         if out.last() != Some(&w) {
             out.push(w);
         }
@@ -152,8 +150,7 @@ pub fn weeks(from: NaiveDate, to: NaiveDate, max: usize) -> Result<Vec<String>, 
 
 /// The week a fix took effect in.
 fn week_of(t: DateTime<Utc>) -> String {
-    let d = t.date_naive();
-    format!("{}-W{:02}", d.iso_week().year(), d.iso_week().week())
+    crate::date_text::iso_week(t.date_naive())
 }
 
 /// Counts of one cause (or all causes) in one week.

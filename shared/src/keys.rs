@@ -137,7 +137,7 @@ pub const OUTBOX_INDEX: &str = "ix/outbox";
 
 /// The hour bucket a time falls in, e.g. `2026120410`.
 pub fn hour_bucket(t: DateTime<Utc>) -> String {
-    t.format("%Y%m%d%H").to_string()
+    crate::date_text::compact_hour(&t)
 }
 
 /// The log (see `StorageExt::append_to_log`) of surveys due in an hour bucket.

@@ -13,6 +13,7 @@ pub mod answer;
 pub mod answer_log;
 pub mod calling_hours;
 pub mod contact;
+pub mod date_text;
 pub mod error;
 pub mod event;
 pub mod findings;

@@ -661,6 +661,19 @@ pub enum TaskState {
 }
 
 impl TaskState {
+    /// The state as the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Open => "open",
+            TaskState::Claimed => "claimed",
+            TaskState::Reached => "reached",
+            TaskState::Resolved => "resolved",
+            TaskState::Refused => "refused",
+            TaskState::Expired => "expired",
+            TaskState::Superseded => "superseded",
+        }
+    }
+
     pub fn is_closed(self) -> bool {
         matches!(
             self,
@@ -828,6 +841,21 @@ pub enum TaskEffect {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn task_states_are_written_as_serde_writes_them() {
+        for state in [
+            TaskState::Open,
+            TaskState::Claimed,
+            TaskState::Reached,
+            TaskState::Resolved,
+            TaskState::Refused,
+            TaskState::Expired,
+            TaskState::Superseded,
+        ] {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+        }
+    }
 
     #[test]
     fn task_reasons_are_written_as_serde_writes_them() {

@@ -314,7 +314,27 @@ fn is_reason_id(id: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
-impl SurveyPolicy {
+/// The reasons part of the survey policy, as the survey page needs it: read
+/// from the same `survey_policy` JSON without the rest of the policy (the
+/// score receiver parses only this; `SurveyPolicy::from_json` checks it).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct LowScoreReasons {
+    #[serde(default = "default_low_score_reasons")]
+    pub low_score_reasons: BTreeMap<SurveyKind, Vec<String>>,
+    #[serde(default)]
+    pub reason_labels: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl LowScoreReasons {
+    /// The reasons of a survey policy's JSON (none given: the defaults); a
+    /// policy that does not parse offers none (the page still takes answers).
+    pub fn from_policy_json(text: Option<&str>) -> LowScoreReasons {
+        match text {
+            None => serde_json::from_slice(b"{}").expect("defaults parse"),
+            Some(t) => serde_json::from_slice(t.as_bytes()).unwrap_or_default(),
+        }
+    }
+
     /// The reasons the page offers after a low score on a `kind` survey.
     pub fn reasons_for(&self, kind: SurveyKind) -> &[String] {
         self.low_score_reasons
@@ -349,6 +369,16 @@ impl SurveyPolicy {
             .or_else(|| own.and_then(|l| l.get("en")).map(String::as_str))
             .unwrap_or(id)
             .to_string()
+    }
+}
+
+impl SurveyPolicy {
+    /// The policy's reasons after a low score.
+    pub fn reasons(&self) -> LowScoreReasons {
+        LowScoreReasons {
+            low_score_reasons: self.low_score_reasons.clone(),
+            reason_labels: self.reason_labels.clone(),
+        }
     }
 }
 
@@ -438,7 +468,8 @@ mod tests {
     #[test]
     fn low_score_reasons_are_policy_data_with_labels() {
         use crate::i18n::Lang;
-        let p = SurveyPolicy::default();
+        let p = SurveyPolicy::default().reasons();
+        assert_eq!(p, LowScoreReasons::from_policy_json(None));
         assert!(p
             .reasons_for(SurveyKind::Service)
             .contains(&"not_fixed".to_string()));
@@ -449,7 +480,12 @@ mod tests {
         let own = r#"{"plans":[],"scales":{},"channels":["sms"],"link_validity_days":14,
             "low_score_reasons":{"product":["box_crushed","damaged"]},
             "reason_labels":{"box_crushed":{"en":"Box crushed","es":"Caja aplastada"}}}"#;
-        let p = SurveyPolicy::from_json(own).unwrap();
+        let p = SurveyPolicy::from_json(own).unwrap().reasons();
+        assert_eq!(
+            p,
+            LowScoreReasons::from_policy_json(Some(own)),
+            "the page's view"
+        );
         assert_eq!(p.reason_label(Lang::Es, "box_crushed"), "Caja aplastada");
         assert_eq!(p.reason_label(Lang::Ja, "box_crushed"), "Box crushed");
         assert_eq!(p.reason_label(Lang::Ja, "damaged"), "破損・不良");

@@ -42,7 +42,7 @@ pub fn client_address<'a>(
 
 /// The minute a rate counter counts in.
 pub fn minute(now: DateTime<Utc>) -> String {
-    now.format("%Y%m%d%H%M").to_string()
+    crate::date_text::compact_minute(&now)
 }
 
 /// The network of a client address (`ip:port`): an IPv4 /24 or an IPv6 /64,

@@ -225,16 +225,16 @@ pub const OTHER_REASON: &str = "other";
 impl ReasonTally {
     /// The reasons `answer` gave, each once; `offered` tells the policy's.
     pub fn of(answer: &Answer, offered: impl Fn(&str) -> bool) -> Vec<ReasonTally> {
-        let mut reasons: Vec<String> = answer
-            .reasons
-            .iter()
-            .map(|r| match offered(r) {
+        let mut reasons: Vec<String> = Vec::new();
+        for r in &answer.reasons {
+            let r = match offered(r) {
                 true => r.clone(),
                 false => OTHER_REASON.to_string(),
-            })
-            .collect();
-        reasons.sort();
-        reasons.dedup();
+            };
+            if !reasons.contains(&r) {
+                reasons.push(r);
+            }
+        }
         reasons
             .into_iter()
             .map(|reason| ReasonTally {

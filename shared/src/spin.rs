@@ -123,6 +123,12 @@ pub fn survey_policy() -> Result<crate::policy::SurveyPolicy, ApiError> {
     Ok(p)
 }
 
+/// The reasons part of the survey policy alone (the survey page's; see
+/// `policy::LowScoreReasons`).
+pub fn low_score_reasons() -> crate::policy::LowScoreReasons {
+    crate::policy::LowScoreReasons::from_policy_json(optional_variable("survey_policy").as_deref())
+}
+
 /// The escalation policy from the `escalation_policy` variable (defaults when
 /// empty), with the shared contact rules.
 pub fn escalation_policy() -> Result<crate::task::EscalationPolicy, ApiError> {

@@ -16,7 +16,15 @@ const IO_LAYERS: [&str; 4] = ["storage", "keys", "flows", "spin"];
 /// HTTP's own (400, 401), so they may use `error`.
 const EDGE_PARSERS: [&str; 3] = ["event", "shops", "signing"];
 /// Modules that use no other module of the crate.
-const LEAVES: [&str; 6] = ["model", "error", "holidays", "phone", "routes", "zone"];
+const LEAVES: [&str; 7] = [
+    "model",
+    "error",
+    "holidays",
+    "phone",
+    "routes",
+    "zone",
+    "date_text",
+];
 
 /// Each top-level module of `shared/src` with the top-level modules it uses
 /// (outside its `#[cfg(test)]` module and comments).

@@ -390,7 +390,7 @@ fn entry(
         let why: Vec<&str> = e.reasons_not_now.iter().map(|r| lang.why_not(*r)).collect();
         let next = e
             .next_window
-            .map(|w| w.start.format("%Y-%m-%d %H:%M UTC").to_string())
+            .map(|w| format!("{} UTC", revisit_shared::date_text::minute(&w.start)))
             .unwrap_or_else(|| "—".into());
         html.push_str(&format!(
             "<div class=\"meta\">{} · {}: {}</div>",

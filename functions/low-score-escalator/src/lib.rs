@@ -248,7 +248,7 @@ fn outcome(req: &Request) -> Result<Response, ApiError> {
         Ok(shell::see_other(&format!("/queue/page?{q}")))
     };
     match outcome_from_form(shell::body(req)?).and_then(|input| record_outcome(req, input)) {
-        Ok(task) => back(&format!("{}: {:?}", task.task_id, task.state).to_lowercase()),
+        Ok(task) => back(&format!("{}: {}", task.task_id, task.state.as_str())),
         Err(e) if e.status == 401 => Err(e),
         Err(e) => back(&e.message),
     }

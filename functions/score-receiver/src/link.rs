@@ -76,21 +76,15 @@ impl Opened {
     /// (none for a survey that does not know when it happened).
     pub fn about(&self) -> Option<String> {
         let s = &self.survey;
-        let date = self
-            .zone()
-            .local(s.occurred_at?)
-            .format("%Y-%m-%d")
-            .to_string();
+        let local = self.zone().local(s.occurred_at?);
+        let date = revisit_shared::date_text::day(local.date_naive());
         Some(texts(self.lang()).about(s.kind, s.order_id.as_deref(), &date))
     }
 
     /// The reasons offered after a low score on this survey, labelled in the
-    /// customer's language: `(id, label)`. None when the policy cannot be read
-    /// (the page still takes the answer).
+    /// customer's language: `(id, label)`.
     pub fn reasons_offered(&self) -> Vec<(String, String)> {
-        let Ok(policy) = shell::survey_policy() else {
-            return Vec::new();
-        };
+        let policy = shell::low_score_reasons();
         let lang = self.lang();
         policy
             .reasons_for(self.survey.kind)

@@ -170,7 +170,7 @@ pub fn thanks(
     let text = match callback_by {
         Some(when) => t
             .thanks_low
-            .replace("{when}", &when.format("%Y-%m-%d %H:%M").to_string()),
+            .replace("{when}", &revisit_shared::date_text::minute(&when)),
         None => t.thanks.to_string(),
     };
     message(lang, merchant, &text)

@@ -20,10 +20,10 @@ pub fn line(label: &str, points: &[(String, Option<f64>)], (min, max): (f64, f64
         match v {
             Some(v) => {
                 path.push_str(&format!(
-                    "{}{:.1},{:.1} ",
+                    "{}{},{} ",
                     if pen_down { "L" } else { "M" },
-                    x(i),
-                    y(*v)
+                    fmt(x(i)),
+                    fmt(y(*v))
                 ));
                 pen_down = true;
             }
@@ -34,24 +34,35 @@ pub fn line(label: &str, points: &[(String, Option<f64>)], (min, max): (f64, f64
         .iter()
         .enumerate()
         .filter_map(|(i, (_, v))| {
-            v.map(|v| format!("<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\"/>", x(i), y(v)))
+            v.map(|v| {
+                format!(
+                    "<circle cx=\"{}\" cy=\"{}\" r=\"3\"/>",
+                    fmt(x(i)),
+                    fmt(y(v))
+                )
+            })
         })
         .collect();
     let first = points.first().map(|p| p.0.as_str()).unwrap_or("");
     let last = points.last().map(|p| p.0.as_str()).unwrap_or("");
     format!(
-        "<svg class=\"chart\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=\"img\" aria-label=\"{}\">\
-<line x1=\"{PAD}\" y1=\"{b:.1}\" x2=\"{r:.1}\" y2=\"{b:.1}\" class=\"axis\"/>\
-<text x=\"{PAD}\" y=\"{t:.1}\" class=\"tick\">{}</text><text x=\"{r:.1}\" y=\"{t:.1}\" class=\"tick\" text-anchor=\"end\">{}</text>\
-<text x=\"2\" y=\"{top:.1}\" class=\"tick\">{max}</text><text x=\"2\" y=\"{b:.1}\" class=\"tick\">{min}</text>\
+        "<svg class=\"chart\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"{}\">\
+<line x1=\"{pad}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" class=\"axis\"/>\
+<text x=\"{pad}\" y=\"{t}\" class=\"tick\">{}</text><text x=\"{r}\" y=\"{t}\" class=\"tick\" text-anchor=\"end\">{}</text>\
+<text x=\"2\" y=\"{top}\" class=\"tick\">{max}</text><text x=\"2\" y=\"{b}\" class=\"tick\">{min}</text>\
 <path d=\"{path}\" class=\"line\"/><g class=\"dots\">{dots}</g></svg>",
         attr(label),
         esc(first),
         esc(last),
-        b = HEIGHT - PAD,
-        r = WIDTH - PAD,
-        t = HEIGHT - 8.0,
-        top = PAD + 4.0,
+        w = fmt(WIDTH),
+        h = fmt(HEIGHT),
+        pad = fmt(PAD),
+        b = fmt(HEIGHT - PAD),
+        r = fmt(WIDTH - PAD),
+        t = fmt(HEIGHT - 8.0),
+        top = fmt(PAD + 4.0),
+        max = fmt(max),
+        min = fmt(min),
     )
 }
 
@@ -68,31 +79,50 @@ pub fn bars(label: &str, rows: &[(String, f64)]) -> String {
         .map(|(i, (name, v))| {
             let y = 4.0 + i as f64 * row_height;
             format!(
-                "<text x=\"0\" y=\"{:.1}\" class=\"tick\">{}</text>\
-<rect x=\"{label_width}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" class=\"bar\"/>\
-<text x=\"{:.1}\" y=\"{:.1}\" class=\"tick\">{}</text>",
-                y + 15.0,
+                "<text x=\"0\" y=\"{}\" class=\"tick\">{}</text>\
+<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" class=\"bar\"/>\
+<text x=\"{}\" y=\"{}\" class=\"tick\">{}</text>",
+                fmt(y + 15.0),
                 esc(name),
-                y + 3.0,
-                (v / max) * span,
-                row_height - 8.0,
-                label_width + (v / max) * span + 6.0,
-                y + 15.0,
+                fmt(label_width),
+                fmt(y + 3.0),
+                fmt((v / max) * span),
+                fmt(row_height - 8.0),
+                fmt(label_width + (v / max) * span + 6.0),
+                fmt(y + 15.0),
                 fmt(*v)
             )
         })
         .collect();
     format!(
-        "<svg class=\"chart\" viewBox=\"0 0 {WIDTH} {height:.1}\" role=\"img\" aria-label=\"{}\">{body}</svg>",
+        "<svg class=\"chart\" viewBox=\"0 0 {} {}\" role=\"img\" aria-label=\"{}\">{body}</svg>",
+        fmt(WIDTH),
+        fmt(height),
         attr(label)
     )
 }
 
-/// A number as the charts and tables write it.
+/// A number as the charts and tables write it: to one decimal, none when
+/// it is whole. In tenths as an integer, so the console carries none of
+/// the float formatting machinery (a size budget: every component ≤ 1 MiB).
 pub fn fmt(v: f64) -> String {
-    if v.fract() == 0.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.1}")
+    let tenths = (v * 10.0).round() as i64;
+    let sign = if tenths < 0 { "-" } else { "" };
+    let (whole, tenth) = (tenths.abs() / 10, tenths.abs() % 10);
+    match tenth {
+        0 => format!("{sign}{whole}"),
+        _ => format!("{sign}{whole}.{tenth}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn numbers_are_written_to_one_decimal() {
+        let written: Vec<String> = [0.0, 12.0, 12.34, 12.35, -0.5, -3.0, 99.96]
+            .iter()
+            .map(|v| super::fmt(*v))
+            .collect();
+        assert_eq!(written, ["0", "12", "12.3", "12.4", "-0.5", "-3", "100"]);
     }
 }

@@ -391,7 +391,7 @@ fn export_callbacks(req: &Request) -> Result<Response, ApiError> {
         let opt = |v: &Option<String>| v.clone().unwrap_or_default();
         let record = [
             t.task_id.clone(),
-            format!("{:?}", t.state).to_lowercase(),
+            t.state.as_str().to_string(),
             t.reason.as_str().to_string(),
             reasons.join(" "),
             t.priority.to_string(),

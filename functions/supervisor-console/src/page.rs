@@ -311,9 +311,9 @@ pub fn callbacks(
             let name = t.context.customer.name.as_deref().unwrap_or(&t.customer_id);
             let reasons: Vec<&str> = t.reasons.iter().map(|r| r.as_str()).collect();
             let due = if t.breached {
-                format!("<span class=\"breached\">{} {}</span>", esc(&t.due_by.format("%Y-%m-%d %H:%M").to_string()), esc(lang.t("(breached)", "（已超时）")))
+                format!("<span class=\"breached\">{} {}</span>", esc(&revisit_shared::date_text::minute(&t.due_by)), esc(lang.t("(breached)", "（已超时）")))
             } else {
-                esc(&t.due_by.format("%Y-%m-%d %H:%M").to_string()).into_owned()
+                esc(&revisit_shared::date_text::minute(&t.due_by)).into_owned()
             };
             let left = (t.due_by - now).num_hours();
             format!(
@@ -440,7 +440,11 @@ fn survey_row(lang: Lang, day: NaiveDate, s: &Survey, answer: Option<&Answer>) -
             .as_deref()
             .map(|d| format!(" — {d}"))
             .unwrap_or_default();
-        format!("{} {}{detail}", t.at.format("%m-%d %H:%M"), t.what)
+        format!(
+            "{} {}{detail}",
+            revisit_shared::date_text::month_day_minute(&t.at),
+            t.what
+        )
     };
     let steps: String = s
         .timeline
@@ -536,10 +540,9 @@ pub fn findings(lang: Lang, r: &FindingsReport, from: NaiveDate, to: NaiveDate) 
                 })
                 .collect::<Vec<_>>()
                 .join(" · ");
-            let mut said: Vec<(&String, &i64)> = c.customer_reasons.iter().collect();
-            said.sort_by(|a, b| b.1.cmp(a.1));
-            let said: Vec<String> = said
-                .into_iter()
+            let said: Vec<String> = c
+                .customer_reasons
+                .iter()
                 .map(|(id, n)| format!("{} ({n})", customer_reason(lang, id)))
                 .collect();
             format!(
@@ -558,7 +561,7 @@ pub fn findings(lang: Lang, r: &FindingsReport, from: NaiveDate, to: NaiveDate) 
         .map(|f| {
             format!(
                 "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{} / {}%</td><td>{} / {}%</td></tr>",
-                esc(&f.fix.fixed_at.format("%Y-%m-%d").to_string()),
+                esc(&revisit_shared::date_text::day(f.fix.fixed_at.date_naive())),
                 esc(&f.fix.cause),
                 esc(&f.fix.change),
                 charts::fmt(f.before.per_week),
@@ -610,7 +613,7 @@ pub fn outbox(lang: Lang, held: &[HeldMessage]) -> String {
             };
             format!(
                 "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{link}</td></tr>",
-                esc(&h.received_at.format("%Y-%m-%d %H:%M").to_string()),
+                esc(&revisit_shared::date_text::minute(&h.received_at)),
                 esc(&s("channel")),
                 esc(&s("to")),
                 esc(&s("text")),
@@ -832,7 +835,7 @@ pub fn answers(
         .map(|(s, a)| {
             format!(
                 "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&a.answered_at.format("%Y-%m-%d %H:%M").to_string()),
+                esc(&revisit_shared::date_text::minute(&a.answered_at)),
                 esc(&s.customer_id),
                 esc(a.kind.as_str()),
                 esc(a.channel.as_str()),

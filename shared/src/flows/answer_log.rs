@@ -208,14 +208,15 @@ fn add_counts<S: Storage + ?Sized>(
     counted: &[Counted],
     survey_policy: &SurveyPolicy,
 ) -> StoreResult<()> {
+    let offered = survey_policy.reasons();
     let mut by_day: BTreeMap<String, Vec<(u64, String)>> = BTreeMap::new();
     let mut loop_items = Vec::new();
     for c in counted {
         let (tally, loop_metrics) = answer_counters(&c.entry, &c.answer);
-        let day = c.answer.answered_at.format("%Y%m%d").to_string();
+        let day = crate::date_text::compact_day(c.answer.answered_at.date_naive());
         let parts = by_day.entry(day).or_default();
         parts.push((c.seq, tally.encode()));
-        for reason in ReasonTally::of(&c.answer, |r| survey_policy.offers_reason(r)) {
+        for reason in ReasonTally::of(&c.answer, |r| offered.offers_reason(r)) {
             parts.push((c.seq, reason.encode()));
         }
         loop_items.extend(loop_metrics.into_iter().map(|m| (c.seq, m)));

@@ -153,7 +153,7 @@ pub fn receive<S: Storage + ?Sized>(
     // A log does not deduplicate: a delivery finishing a failed one may log
     // the task twice, and readers drop repeats.
     store.append_to_log(
-        &keys::tasks_created(&mine.created_at.format("%Y%m%d").to_string()),
+        &keys::tasks_created(&crate::date_text::compact_day(mine.created_at.date_naive())),
         &mine.task_id,
     )?;
     store.add_to_list(&keys::customer_tasks(customer), &mine.task_id)?;
@@ -182,7 +182,7 @@ fn record_too_late<S: Storage + ?Sized>(
     }
     created?;
     store.append_to_log(
-        &keys::tasks_created(&task.created_at.format("%Y%m%d").to_string()),
+        &keys::tasks_created(&crate::date_text::compact_day(task.created_at.date_naive())),
         &task.task_id,
     )?;
     store.add_to_list(&keys::customer_tasks(&task.customer_id), &task.task_id)?;
@@ -200,19 +200,20 @@ fn count_finding<S: Storage + ?Sized>(
     survey_policy: &SurveyPolicy,
 ) -> Result<(), ApiError> {
     if let Some(f) = crate::findings::finding_of(before, after) {
+        let offered = survey_policy.reasons();
         for cause in [f.cause.as_str(), crate::findings::ALL_CAUSES] {
             counts.add(&keys::finding_counter(cause, &f.week, f.kind), 1)?;
         }
-        let mut said: Vec<&str> = f
-            .customer_reasons
-            .iter()
-            .map(|r| match survey_policy.offers_reason(r) {
+        let mut said: Vec<&str> = Vec::new();
+        for r in &f.customer_reasons {
+            let reason = match offered.offers_reason(r) {
                 true => r.as_str(),
                 false => crate::report::OTHER_REASON,
-            })
-            .collect();
-        said.sort_unstable();
-        said.dedup();
+            };
+            if !said.contains(&reason) {
+                said.push(reason);
+            }
+        }
         for reason in said {
             counts.add(&keys::finding_reason_counter(&f.cause, &f.week, reason), 1)?;
         }
@@ -487,7 +488,7 @@ pub fn list_tasks<S: Storage + ?Sized>(
     let mut ids: Vec<String> = store.read_lists(&open_lists)?;
     if state.is_none_or(|s| s.is_closed()) {
         let day_logs: Vec<String> = (0..days)
-            .map(|d| keys::tasks_created(&(today - Duration::days(d)).format("%Y%m%d").to_string()))
+            .map(|d| keys::tasks_created(&crate::date_text::compact_day(today - Duration::days(d))))
             .collect();
         ids.extend(store.read_logs(&day_logs)?);
     }

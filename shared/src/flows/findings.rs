@@ -89,7 +89,8 @@ pub fn report<S: Storage + ?Sized>(
         WeekCounts::from_kinds(&values[i..i + KINDS.len()])
     };
     // What customers said, per cause over the weeks: one batch read.
-    let reasons: Vec<&str> = survey_policy
+    let offered = survey_policy.reasons();
+    let reasons: Vec<&str> = offered
         .all_reasons()
         .into_iter()
         .chain([OTHER_REASON])

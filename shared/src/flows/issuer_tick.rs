@@ -348,7 +348,7 @@ pub fn record_sent<S: Storage + ?Sized>(
     report: &mut TickReport,
 ) -> Result<(), ApiError> {
     let retry_at = now + Duration::minutes(RETRY_AFTER_MINUTES);
-    let day = now.format("%Y%m%d").to_string();
+    let day = crate::date_text::compact_day(now.date_naive());
     let mut counts = Tentative::new(store);
     let counted = acked
         .iter()
@@ -614,7 +614,7 @@ mod tests {
 
     fn state(s: &MemoryStorage) -> (SurveyState, i64, usize) {
         let survey: Survey = s.get_json(&keys::survey(&surveys(s)[0])).unwrap().unwrap();
-        let day = survey.due_at.format("%Y%m%d").to_string();
+        let day = crate::date_text::compact_day(survey.due_at.date_naive());
         let issued = s
             .counter(&keys::summary_counter(&day, "all", "all", "issued"))
             .unwrap();

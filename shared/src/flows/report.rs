@@ -19,7 +19,7 @@ fn read_folded<S: Storage + ?Sized>(
 ) -> StoreResult<Vec<(NaiveDate, String, i64)>> {
     let day_keys: Vec<String> = days
         .iter()
-        .map(|d| keys::tallies(&d.format("%Y%m%d").to_string()))
+        .map(|d| keys::tallies(&crate::date_text::compact_day(*d)))
         .collect();
     let mut found = Vec::new();
     for (day, record) in days.iter().zip(store.get_many(&day_keys)?) {
@@ -69,14 +69,25 @@ pub fn summary_report<S: Storage + ?Sized>(
         )));
     }
     let days = days(from, to, max_days).map_err(ApiError::bad_request)?;
-    let day_key = |d: &NaiveDate| d.format("%Y%m%d").to_string();
+    let day_key = |d: &NaiveDate| crate::date_text::compact_day(*d);
     let parts = read_folded(store, &days)?;
     let tallies = tallies_of(&parts);
-    if by == "reason" {
-        return reason_report(store, (from, to), &days, &parts, &tallies);
-    }
+    // By reason: an answer's reasons are counted apart from its tally.
+    let reasons: Vec<(ReasonTally, i64)> = match by {
+        "reason" => parts
+            .iter()
+            .filter_map(|(_, part, n)| Some((ReasonTally::decode(part)?, *n)))
+            .collect(),
+        _ => Vec::new(),
+    };
     // Groups: every value that had an issue or an answer, in a stable order.
     let mut groups: Vec<String> = match by {
+        "reason" => {
+            let mut given: Vec<String> = reasons.iter().map(|(r, _)| r.reason.clone()).collect();
+            given.sort();
+            given.dedup();
+            given
+        }
         "day" => days.iter().map(|d| d.to_string()).collect(),
         "channel" => [Channel::Email, Channel::Sms, Channel::Whatsapp]
             .iter()
@@ -105,7 +116,10 @@ pub fn summary_report<S: Storage + ?Sized>(
         }
     };
     groups.dedup();
-    let (dimension, issued_groups): (&str, Vec<(usize, NaiveDate, String)>) = if by == "day" {
+    let (dimension, issued_groups): (&str, Vec<(usize, NaiveDate, String)>) = if by == "reason" {
+        // Nothing is issued per reason.
+        (by, Vec::new())
+    } else if by == "day" {
         (
             "all",
             days.iter()
@@ -131,7 +145,14 @@ pub fn summary_report<S: Storage + ?Sized>(
     for ((i, _, _), n) in issued_groups.iter().zip(store.counters(&issued_keys)?) {
         values[*i][0] += n;
     }
-    for (day, tally, n) in &tallies {
+    for (reason, n) in &reasons {
+        if let Some(i) = groups.iter().position(|g| *g == reason.reason) {
+            for (v, m) in values[i].iter_mut().zip(reason.metrics(*n)) {
+                *v += m;
+            }
+        }
+    }
+    for (day, tally, n) in tallies.iter().filter(|_| by != "reason") {
         let group = if by == "day" {
             day.to_string()
         } else {
@@ -173,50 +194,6 @@ pub fn summary_report<S: Storage + ?Sized>(
             .zip(values)
             .map(|(g, v)| summary_row(g, &v))
             .collect(),
-        total: summary_row("total".into(), &total),
-    })
-}
-
-/// The summary by reason: a row per reason given, most given first; the
-/// total counts every answer (and every issue) in the range.
-fn reason_report<S: Storage + ?Sized>(
-    store: &S,
-    (from, to): (NaiveDate, NaiveDate),
-    days: &[NaiveDate],
-    parts: &[(NaiveDate, String, i64)],
-    tallies: &[(NaiveDate, Tally, i64)],
-) -> Result<SummaryReport, ApiError> {
-    let mut by_reason: std::collections::BTreeMap<String, [i64; 7]> = Default::default();
-    for (_, part, n) in parts {
-        if let Some(r) = ReasonTally::decode(part) {
-            let row = by_reason.entry(r.reason.clone()).or_default();
-            for (v, m) in row.iter_mut().zip(r.metrics(*n)) {
-                *v += m;
-            }
-        }
-    }
-    let mut rows: Vec<SummaryRow> = by_reason
-        .into_iter()
-        .map(|(reason, v)| summary_row(reason, &v))
-        .collect();
-    rows.sort_by(|a, b| b.answers.cmp(&a.answers).then(a.group.cmp(&b.group)));
-    let issued_keys: Vec<String> = days
-        .iter()
-        .map(|d| keys::summary_counter(&d.format("%Y%m%d").to_string(), "all", "all", "issued"))
-        .collect();
-    let mut total = [0i64; 7];
-    total[0] = store.counters(&issued_keys)?.iter().sum();
-    for (_, tally, n) in tallies {
-        for (t, m) in total.iter_mut().zip(tally.metrics(*n)).skip(1) {
-            *t += m;
-        }
-    }
-    Ok(SummaryReport {
-        from,
-        to,
-        answers_as_of: answers_as_of(store)?,
-        group_by: "reason".into(),
-        rows,
         total: summary_row("total".into(), &total),
     })
 }
