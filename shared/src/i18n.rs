@@ -116,8 +116,8 @@ pub struct Texts {
     pub about_order: &'static str,
     pub about_visit: &'static str,
     pub about_purchase: &'static str,
-    /// The e-mail's line above its one-tap rating buttons.
-    pub tap_to_answer: &'static str,
+    /// The e-mail's line under its one-tap buttons, before the plain link.
+    pub open_survey: &'static str,
     /// Labels of the built-in reasons, in the order of [`REASON_IDS`].
     pub reasons: [&'static str; REASON_IDS.len()],
     pub kinds: [&'static str; 4],
@@ -204,7 +204,7 @@ static EN: Texts = Texts {
     about_order: "About order {order} of {date}",
     about_visit: "About our visit on {date}",
     about_purchase: "About your purchase of {date}",
-    tap_to_answer: "Or tap a number to answer:",
+    open_survey: "Buttons not working? Open the survey:",
     reasons: ["Late delivery", "Damaged or faulty", "Not as described", "Hard to use", "Price", "Problem not fixed", "Technician came late", "Staff attitude", "Left a mess", "Broke again", "Does not work"],
     kinds: ["our service", "the product in use", "the installation", "your order"],
 };
@@ -232,7 +232,7 @@ static ZH_HANS: Texts = Texts {
     about_order: "关于订单 {order}（{date}）",
     about_visit: "关于 {date} 的上门服务",
     about_purchase: "关于您 {date} 的购买",
-    tap_to_answer: "或直接点击分数作答：",
+    open_survey: "按钮无法点击？打开问卷：",
     reasons: [
         "送货延迟",
         "损坏或有故障",
@@ -272,7 +272,7 @@ static ZH_HANT: Texts = Texts {
     about_order: "關於訂單 {order}（{date}）",
     about_visit: "關於 {date} 的到府服務",
     about_purchase: "關於您 {date} 的購買",
-    tap_to_answer: "或直接點選分數作答：",
+    open_survey: "按鈕無法點選？開啟問卷：",
     reasons: [
         "送貨延遲",
         "損壞或有故障",
@@ -312,7 +312,7 @@ static ES: Texts = Texts {
     about_order: "Sobre el pedido {order} del {date}",
     about_visit: "Sobre nuestra visita del {date}",
     about_purchase: "Sobre su compra del {date}",
-    tap_to_answer: "O pulse un número para responder:",
+    open_survey: "¿Los botones no funcionan? Abra la encuesta:",
     reasons: ["Entrega tardía", "Dañado o defectuoso", "No es como se describía", "Difícil de usar", "Precio", "Problema no resuelto", "El técnico llegó tarde", "Trato del personal", "Dejaron suciedad", "Se volvió a averiar", "No funciona"],
     kinds: ["nuestro servicio", "el producto en uso", "la instalación", "su pedido"],
 };
@@ -340,7 +340,7 @@ static DE: Texts = Texts {
     about_order: "Zur Bestellung {order} vom {date}",
     about_visit: "Zu unserem Besuch am {date}",
     about_purchase: "Zu Ihrem Kauf vom {date}",
-    tap_to_answer: "Oder tippen Sie auf eine Zahl:",
+    open_survey: "Schaltflächen funktionieren nicht? Umfrage öffnen:",
     reasons: ["Späte Lieferung", "Beschädigt oder defekt", "Nicht wie beschrieben", "Schwer zu bedienen", "Preis", "Problem nicht behoben", "Techniker kam zu spät", "Verhalten des Personals", "Unordnung hinterlassen", "Wieder kaputt", "Funktioniert nicht"],
     kinds: ["unser Service", "das Produkt im Einsatz", "die Installation", "Ihre Bestellung"],
 };
@@ -368,7 +368,7 @@ static FR: Texts = Texts {
     about_order: "À propos de la commande {order} du {date}",
     about_visit: "À propos de notre visite du {date}",
     about_purchase: "À propos de votre achat du {date}",
-    tap_to_answer: "Ou touchez une note pour répondre :",
+    open_survey: "Les boutons ne fonctionnent pas ? Ouvrez l’enquête :",
     reasons: ["Livraison en retard", "Endommagé ou défectueux", "Non conforme à la description", "Difficile à utiliser", "Prix", "Problème non résolu", "Technicien en retard", "Attitude du personnel", "Désordre laissé", "Nouvelle panne", "Ne fonctionne pas"],
     kinds: ["notre service", "le produit à l'usage", "l'installation", "votre commande"],
 };
@@ -396,7 +396,7 @@ static JA: Texts = Texts {
     about_order: "ご注文 {order}（{date}）について",
     about_visit: "{date} の訪問について",
     about_purchase: "{date} のご購入について",
-    tap_to_answer: "または数字をタップして回答：",
+    open_survey: "ボタンが使えない場合は、こちらからアンケートを開いてください：",
     reasons: ["配送の遅れ", "破損・不良", "説明と違う", "使いにくい", "価格", "問題が解決していない", "技術者の遅刻", "スタッフの態度", "片付けられていない", "再び故障した", "動かない"],
     kinds: ["サービス", "製品の使用感", "設置", "ご注文"],
 };
@@ -424,7 +424,7 @@ static PT: Texts = Texts {
     about_order: "Sobre a encomenda {order} de {date}",
     about_visit: "Sobre a nossa visita de {date}",
     about_purchase: "Sobre a sua compra de {date}",
-    tap_to_answer: "Ou toque num número para responder:",
+    open_survey: "Os botões não funcionam? Abra o inquérito:",
     reasons: ["Entrega atrasada", "Danificado ou com defeito", "Diferente do descrito", "Difícil de usar", "Preço", "Problema não resolvido", "Técnico atrasado", "Atitude da equipa", "Deixaram sujidade", "Avariou de novo", "Não funciona"],
     kinds: ["o nosso serviço", "o produto em uso", "a instalação", "a sua encomenda"],
 };

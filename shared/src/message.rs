@@ -24,6 +24,12 @@ pub struct SurveyMessage {
     pub locale: &'static str,
     pub link: String,
     pub text: String,
+    /// E-mail only: the same message as HTML, with the scale's one-tap
+    /// buttons (each opens the survey page with its score pre-selected; the
+    /// customer confirms there, as a GET records nothing). `text` is its
+    /// plain-text part.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
     /// SMS only: the text's encoding and how many segments it takes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encoding: Option<Encoding>,
@@ -56,6 +62,8 @@ pub fn compose(
         "{}/s/{token}",
         settings.public_base_url.trim_end_matches('/')
     );
+    let html =
+        (channel == Channel::Email).then(|| email_html(lang, survey, settings.merchant, &link));
     let (text, encoding, segments) = if channel == Channel::Sms {
         // One segment when at all possible; the size is reported either way.
         let (text, size) = crate::sms::fit(lang, settings.merchant, &link);
@@ -72,9 +80,72 @@ pub fn compose(
         locale: lang.tag(),
         link,
         text,
+        html,
         encoding,
         segments,
     }
+}
+
+/// The e-mail's HTML part: the message, the question, and one button per
+/// score linking to the survey page with `?score=N` (the page pre-selects
+/// it, and offers a low score's reasons at once). Laid out with tables and
+/// inline styles, as mail clients need; every outside text escaped.
+pub fn email_html(lang: Lang, survey: &Survey, merchant: &str, link: &str) -> String {
+    use html_escape::{encode_double_quoted_attribute as attr, encode_text as esc};
+    let t = texts(lang);
+    let (low_end, high_end) = match survey.scale {
+        crate::model::Scale::Nps => (t.not_likely, t.very_likely),
+        crate::model::Scale::Csat => (t.not_satisfied, t.very_satisfied),
+    };
+    let range: Vec<u8> = survey.scale.range().collect();
+    let mut buttons = String::new();
+    for &n in &range {
+        let label = match n {
+            _ if Some(&n) == range.first() => format!("{n} – {low_end}"),
+            _ if Some(&n) == range.last() => format!("{n} – {high_end}"),
+            _ => n.to_string(),
+        };
+        buttons.push_str(&format!(
+            "<td style=\"padding:2px\"><a href=\"{}\" aria-label=\"{}\" style=\"display:block;\
+text-align:center;padding:10px 0;border:2px solid #0b57d0;border-radius:6px;color:#0b57d0;font-weight:700;\
+font-size:16px;text-decoration:none\">{n}</a></td>",
+            attr(&format!("{link}?score={n}")),
+            attr(&label)
+        ));
+    }
+    let font =
+        "font-family:system-ui,-apple-system,'Segoe UI',Roboto,'PingFang SC','Hiragino Sans',\
+'Microsoft YaHei',sans-serif";
+    format!(
+        "<!doctype html><html lang=\"{tag}\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{m}</title></head>\
+<body style=\"margin:0;padding:0;background:#f4f4f7\">\
+<table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" style=\"background:#f4f4f7\">\
+<tr><td align=\"center\" style=\"padding:24px 12px\">\
+<table role=\"presentation\" cellpadding=\"0\" cellspacing=\"0\" style=\"max-width:560px;width:100%;\
+background:#ffffff;border-radius:8px;color:#111;{font}\">\
+<tr><td style=\"padding:24px 24px 0\"><h1 style=\"margin:0;font-size:20px\">{m}</h1>\
+<p style=\"font-size:16px;line-height:1.5;margin:12px 0\">{intro}</p>\
+<p style=\"font-size:16px;line-height:1.5;font-weight:600;margin:16px 0 8px\">{question}</p></td></tr>\
+<tr><td style=\"padding:0 22px\"><table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" \
+style=\"table-layout:fixed\">\
+<tr>{buttons}</tr></table>\
+<table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\"><tr>\
+<td style=\"font-size:13px;color:#333;padding:4px 2px\">{low}</td>\
+<td align=\"right\" style=\"font-size:13px;color:#333;padding:4px 2px\">{high}</td></tr></table></td></tr>\
+<tr><td style=\"padding:16px 24px 24px;font-size:13px;line-height:1.5;color:#333\">{open} \
+<a href=\"{href}\" style=\"color:#0b57d0;word-break:break-all\">{shown}</a></td></tr>\
+</table></td></tr></table></body></html>",
+        tag = lang.tag(),
+        m = esc(merchant),
+        intro = esc(&t.message(survey.kind, merchant)),
+        question = esc(&t.question(survey.scale, survey.kind, merchant)),
+        low = esc(low_end),
+        high = esc(high_end),
+        open = esc(t.open_survey),
+        href = attr(link),
+        shown = esc(link),
+    )
 }
 
 /// The SMS that tells a customer whose call we missed that we will call
@@ -175,5 +246,48 @@ mod tests {
             (decoded.survey_id.as_str(), decoded.channel),
             ("sv_0123456789abcdef", Channel::Email)
         );
+    }
+
+    /// The e-mail's HTML part has one button per score, each opening the
+    /// page with that score pre-selected, both ends named, texts escaped;
+    /// other channels have none.
+    #[test]
+    fn an_email_carries_one_tap_buttons_in_its_html_part() {
+        let contact = Contact {
+            customer_id: "c1".into(),
+            email: Some("li@example.cn".into()),
+            phone: Some("+8613800138000".into()),
+            locale: Some("zh-CN".into()),
+            ..Default::default()
+        };
+        let settings = MessageSettings {
+            public_base_url: "https://r.example.com",
+            link_secret: "secret",
+            merchant: "Acme <&> Co",
+        };
+        let email = compose(&survey(), &contact, Channel::Email, &settings);
+        let html = email.html.as_deref().expect("an e-mail has an HTML part");
+        for n in 0..=10 {
+            let href = format!("href=\"{}?score={n}\"", email.link);
+            assert_eq!(html.matches(&href).count(), 1, "button {n}: {html}");
+        }
+        assert!(html.contains("lang=\"zh-Hans\""));
+        assert!(html.contains("aria-label=\"0 – 不太可能\"") && html.contains("非常可能"));
+        assert!(html.contains("Acme &lt;&amp;&gt; Co") && !html.contains("Acme <&>"));
+        assert!(
+            email.text.ends_with(&email.link),
+            "the plain-text part keeps its link"
+        );
+        assert_eq!(
+            compose(&survey(), &contact, Channel::Sms, &settings).html,
+            None
+        );
+        let csat = Survey {
+            scale: crate::model::Scale::Csat,
+            ..survey()
+        };
+        let html = email_html(Lang::En, &csat, "Acme", "https://r/s/t");
+        assert_eq!(html.matches("?score=").count(), 5);
+        assert!(html.contains("aria-label=\"5 – Very satisfied\""));
     }
 }

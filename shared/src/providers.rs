@@ -77,6 +77,8 @@ pub struct Outgoing<'a> {
     pub locale: &'a str,
     pub subject: &'a str,
     pub text: &'a str,
+    /// An e-mail's HTML part (sent after the plain text, as SendGrid requires).
+    pub html: Option<&'a str>,
     pub link: &'a str,
 }
 
@@ -165,11 +167,15 @@ pub fn request(provider: &Provider, creds: &Credentials, m: &Outgoing) -> HttpCa
             if let Some(name) = from_name {
                 sender["name"] = name.clone().into();
             }
+            let mut content = vec![serde_json::json!({ "type": "text/plain", "value": m.text })];
+            if let Some(html) = m.html {
+                content.push(serde_json::json!({ "type": "text/html", "value": html }));
+            }
             let body = serde_json::json!({
                 "personalizations": [{ "to": [{ "email": m.to }] }],
                 "from": sender,
                 "subject": m.subject,
-                "content": [{ "type": "text/plain", "value": m.text }],
+                "content": content,
                 "custom_args": { "message_id": m.message_id }
             });
             HttpCall {
@@ -200,6 +206,7 @@ mod tests {
             locale: "de",
             subject: "Acme",
             text: "Wie war es? https://x/s/t",
+            html: None,
             link: "https://x/s/t",
         }
     }
@@ -286,6 +293,25 @@ mod tests {
         );
         assert_eq!(body["from"]["email"], "surveys@acme.example");
         assert_eq!(body["content"][0]["type"], "text/plain");
+        assert_eq!(
+            body["content"].as_array().unwrap().len(),
+            1,
+            "no HTML given"
+        );
+        // With an HTML part: plain text first, then HTML, as SendGrid requires.
+        let html = "<p>Wie war es?</p>";
+        let with_html = Outgoing {
+            html: Some(html),
+            ..msg(Channel::Email, "anna@example.de")
+        };
+        let body: serde_json::Value =
+            serde_json::from_slice(&request(&p[&Channel::Email], &creds(), &with_html).body)
+                .unwrap();
+        assert_eq!(
+            body["content"],
+            serde_json::json!([{"type": "text/plain", "value": "Wie war es? https://x/s/t"},
+                {"type": "text/html", "value": html}])
+        );
     }
 
     #[test]

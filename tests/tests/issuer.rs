@@ -645,3 +645,93 @@ fn the_law_of_the_market_beats_looser_seller_hours() {
     // Each survey on SMS and e-mail at once.
     assert_eq!(sender.messages().len(), 6);
 }
+
+/// An e-mail carries an HTML part with the scale's buttons (and its plain
+/// text): checked in Chromium in Chinese and English (axe, screenshot), a
+/// tapped button opens the survey page with that score pre-selected, which
+/// records nothing (the customer confirms there), and a low one offers its
+/// reasons at once.
+#[test]
+fn the_email_has_one_tap_buttons_that_open_the_page_with_the_score_chosen() {
+    let sender = Sender::start();
+    let host = Host::start(HostConfig::revisit(sender.port));
+    host.set_clock("2026-12-01T10:00:00+01:00");
+    let mut zh = customer("mail-zh", "Asia/Shanghai");
+    zh["locale"] = json!("zh-CN");
+    let en = customer("mail-en", BERLIN);
+    for (i, c) in [zh, en].into_iter().enumerate() {
+        let body = event_body(
+            &format!("mail-{i}"),
+            "order.delivered",
+            "2026-12-01T10:00:00+01:00",
+            c,
+            json!({"category": "high_value"}),
+        );
+        assert_eq!(host.post_event(&body).status(), 202);
+    }
+    host.set_clock("2026-12-04T10:00:00+01:00");
+    assert_eq!(tick(&host)["sent"], 2);
+    let dir = project_root().join("tests/artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (to, tag, tap) in [
+        ("mail-zh@example.com", "zh-Hans", "2"),
+        ("mail-en@example.com", "en", "9"),
+    ] {
+        let m = sender
+            .messages()
+            .into_iter()
+            .find(|m| m["to"] == to && m["channel"] == "email")
+            .unwrap_or_else(|| panic!("no e-mail to {to}"));
+        let link = m["link"].as_str().unwrap();
+        assert!(
+            m["text"].as_str().unwrap().ends_with(link),
+            "plain text: {m}"
+        );
+        let html = m["html"].as_str().expect("an HTML part");
+        // The links point at the public base URL; here that is the host.
+        let origin = &link[..link.find("/s/").unwrap()];
+        let html = html.replace(origin, &host.base);
+        let file = std::env::temp_dir().join(format!("revisit-email-{tag}-{}.html", host.pid()));
+        std::fs::write(&file, &html).unwrap();
+        let shot = dir.join(format!("email-{tag}.png"));
+        let steps = browser_steps(
+            "email.mjs",
+            &[file.as_os_str(), shot.as_os_str(), tap.as_ref()],
+        );
+        let e = &steps[0];
+        assert_eq!(e["lang"], tag, "{e}");
+        assert_eq!(e["violations"], json!([]), "WCAG 2.1 AA: {e}");
+        let buttons: Vec<&str> = e["buttons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b.as_str().unwrap())
+            .collect();
+        assert_eq!(buttons, (0..=10).map(|n| n.to_string()).collect::<Vec<_>>());
+        assert!(e["narrowest"].as_f64().unwrap() >= 24.0, "tap targets: {e}");
+        assert_eq!(
+            e["checked"], tap,
+            "the page opens with the tapped score: {e}"
+        );
+        assert!(e["opened"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("?score={tap}")));
+        let low = tap == "2";
+        assert_eq!(e["reasons"].as_i64().unwrap() > 0, low, "{e}");
+        let path = link_path(link);
+        let (_, s) =
+            Host::json(host.admin_get(&format!("/surveys/{}", m["survey_id"].as_str().unwrap())));
+        assert_ne!(s["state"], "answered", "opening records nothing: {s}");
+        assert!(
+            host.http
+                .get(host.url(&path))
+                .send()
+                .unwrap()
+                .text()
+                .unwrap()
+                .contains("name=\"score\""),
+            "still unanswered: {path}"
+        );
+    }
+}

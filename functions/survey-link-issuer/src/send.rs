@@ -75,6 +75,7 @@ pub async fn send_acknowledgement(out: &Outbound, ack: &CallAcknowledgement) -> 
                 locale: ack.locale,
                 subject: &out.merchant,
                 text: &ack.text,
+                html: None,
                 link: "",
             };
             provider_call(provider_request(provider, &out.credentials, &outgoing))
@@ -138,6 +139,7 @@ async fn send_one(
                 locale: m.locale,
                 subject: &out.merchant,
                 text: &m.text,
+                html: m.html.as_deref(),
                 link: &m.link,
             };
             let call = provider_request(provider, &out.credentials, &outgoing);

@@ -325,9 +325,15 @@ const DEV_OUTBOX_KEPT: usize = 200;
 /// Keep `message` in the development outbox.
 pub fn hold_message<S: Storage + ?Sized>(
     store: &S,
-    message: serde_json::Value,
+    mut message: serde_json::Value,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
+    // An e-mail's HTML part (a few KB) is not kept: the outbox shows the
+    // text and the link, and 200 HTML parts would pass a hosted store's
+    // 1 MB value limit.
+    if let Some(m) = message.as_object_mut() {
+        m.remove("html");
+    }
     store.update_json::<Vec<HeldMessage>, _>(keys::DEV_OUTBOX, |cur| {
         let mut held = cur.unwrap_or_default();
         let id = message.get("message_id").cloned();
