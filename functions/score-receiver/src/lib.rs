@@ -96,7 +96,7 @@ fn show(req: &Request) -> Response {
     let raw = shell::query_param(req, "score");
     let offered = raw
         .as_ref()
-        .map(|_| o.reasons_offered())
+        .map(|_| o.labelled(&shell::low_score_reasons()))
         .unwrap_or_default();
     let low = asks_for_reasons(
         o.survey.scale,
@@ -119,15 +119,17 @@ fn show(req: &Request) -> Response {
 /// step asks for reasons (`answer::asks_for_reasons`), carrying the score
 /// and the comment.
 fn reasons_first(o: &Opened, submitted: &Submitted, merchant: &str) -> Option<Response> {
-    let offered = o.reasons_offered();
-    let first_step = submitted.step.as_deref() == Some("score");
+    // Nothing is read for an answer recorded at once (the customer's record
+    // only for the page that asks).
+    let policy = shell::low_score_reasons();
     let score = asks_for_reasons(
         o.survey.scale,
         submitted.score.as_deref(),
-        first_step,
-        !offered.is_empty(),
+        submitted.step.as_deref() == Some("score"),
+        !policy.reasons_for(o.survey.kind).is_empty(),
         &submitted.reasons,
     )?;
+    let offered = o.labelled(&policy);
     let about = o.about();
     let comment = submitted.comment.as_deref();
     let step = page::reasons_step(

@@ -6,6 +6,7 @@ use std::cell::OnceCell;
 use revisit_shared::flows::link::{open_link, LinkOpen};
 use revisit_shared::i18n::{texts, Lang};
 use revisit_shared::keys;
+use revisit_shared::policy::LowScoreReasons;
 use revisit_shared::rate::network_of;
 use revisit_shared::signing::LinkToken;
 use revisit_shared::spin::{self as shell, SpinStore};
@@ -81,10 +82,9 @@ impl Opened {
         Some(texts(self.lang()).about(s.kind, s.order_id.as_deref(), &date))
     }
 
-    /// The reasons offered after a low score on this survey, labelled in the
-    /// customer's language: `(id, label)`.
-    pub fn reasons_offered(&self) -> Vec<(String, String)> {
-        let policy = shell::low_score_reasons();
+    /// The reasons `policy` offers after a low score on this survey,
+    /// labelled in the customer's language: `(id, label)`.
+    pub fn labelled(&self, policy: &LowScoreReasons) -> Vec<(String, String)> {
         let lang = self.lang();
         policy
             .reasons_for(self.survey.kind)
