@@ -424,6 +424,11 @@ pub struct Survey {
     /// so the page can say which order or visit is meant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub occurred_at: Option<DateTime<Utc>>,
+    /// That moment's date in the customer's zone, set when the survey is
+    /// sent (the zone is known then): the survey page shows it without
+    /// looking the zone up on every view.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_on: Option<chrono::NaiveDate>,
     pub due_at: DateTime<Utc>,
     pub send_by: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,

@@ -20,6 +20,7 @@ impl Survey {
             agent_id: None,
             work_order_id: None,
             occurred_at: None,
+            occurred_on: None,
             due_at: plan.due_at,
             send_by: plan.send_by,
             expires_at: plan.expires_at,

@@ -77,8 +77,7 @@ impl Opened {
     /// (none for a survey that does not know when it happened).
     pub fn about(&self) -> Option<String> {
         let s = &self.survey;
-        let local = self.zone().local(s.occurred_at?);
-        let date = revisit_shared::date_text::day(local.date_naive());
+        let date = revisit_shared::date_text::day(s.occurred_on?);
         Some(texts(self.lang()).about(s.kind, s.order_id.as_deref(), &date))
     }
 

@@ -78,8 +78,8 @@ impl Reply<'_> {
                 "channel": a.channel, "callback_by": callback_by});
             return shell::json(200, &body);
         }
-        let tz = self.opened.zone();
-        let by = callback_by.map(|t| tz.local(t));
+        // The customer's zone is looked up only for a callback's time.
+        let by = callback_by.map(|t| self.opened.zone().local(t));
         shell::html(200, page::thanks(self.lang(), self.merchant, by))
     }
 }

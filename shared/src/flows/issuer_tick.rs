@@ -226,10 +226,13 @@ pub fn prepare<S: Storage + ?Sized>(
             // The claim: concurrent ticks never send one survey twice. Indexed
             // again at the end of its lease, where a tick finds it if this one
             // dies before it records the result.
+            let zone = policy.contact.place(&customer.contact, now).tz;
+            let occurred_on = survey.occurred_at.map(|t| zone.local(t).date_naive());
             let claimed = change(store, &id, |s| {
                 claimable(s, now) && {
                     s.state = SurveyState::Sending;
                     s.claimed_at = Some(now);
+                    s.occurred_on = s.occurred_on.or(occurred_on);
                     true
                 }
             })?;
