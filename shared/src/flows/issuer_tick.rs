@@ -632,6 +632,38 @@ mod tests {
         s.get_json(&keys::customer_surveys("c1")).unwrap().unwrap()
     }
 
+    /// A sent survey keeps its event's date in the customer's zone (what
+    /// the survey page says it is about): a delivery late on 1 December in
+    /// Shanghai's evening UTC is 2 December there.
+    #[test]
+    fn a_sent_survey_knows_its_events_local_date() {
+        let s = MemoryStorage::new();
+        let e: Event = serde_json::from_value(serde_json::json!({
+            "event_id": "ev-sh", "type": "order.delivered",
+            "occurred_at": "2026-12-01T18:30:00Z", "order_id": "o-sh",
+            "category": "high_value",
+            "customer": {"id": "c1", "email": "li@example.cn", "time_zone": "Asia/Shanghai"}
+        }))
+        .unwrap();
+        let policy = SurveyPolicy::default();
+        let plan = policy.plan(&e);
+        let cx = crate::flows::intake::IntakeContext {
+            policy: &policy,
+            merchant: "Shop",
+            now: e.occurred_at,
+        };
+        begin(&s, &e, &cx).unwrap();
+        finish(&s, &e, &plan, e.occurred_at).unwrap();
+        let before: Survey = s.get_json(&keys::survey(&surveys(&s)[0])).unwrap().unwrap();
+        assert_eq!(before.occurred_on, None, "not known before it is sent");
+        // Sent at 10:00 in Shanghai three days later (inside calling hours).
+        let sent = tick(&s, "2026-12-05T02:00:00Z".parse().unwrap()).unwrap();
+        assert_eq!(sent.len(), 1);
+        let after: Survey = s.get_json(&keys::survey(&surveys(&s)[0])).unwrap().unwrap();
+        assert_eq!(after.occurred_on, "2026-12-02".parse().ok());
+        assert_eq!(after.occurred_at, Some(e.occurred_at));
+    }
+
     #[test]
     fn racing_ticks_send_a_survey_once() {
         for mode in KvMode::ALL {
