@@ -38,6 +38,9 @@ try {
   const violations = await audit();
   console.log(JSON.stringify({ step: 'loaded', loginLang, lang, ...before, comments, violations }));
 
+  // The queue as the shift starts (the most urgent task, with what the customer said, on top).
+  await page.screenshot({ path: shot.replace(/\.png$/, '-start-zh.png'), fullPage: true });
+
   // Resolve the first (most urgent) task with the form on the page.
   const first = page.locator('#now li.task').first();
   const taskId = await first.getAttribute('data-task-id');

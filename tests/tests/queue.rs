@@ -174,7 +174,16 @@ fn the_agents_page_works_in_a_real_browser() {
     assert_eq!(host.post_event(&body).status(), 202);
     let links = host.tick_links(&sender, 0);
     let hostile = r#"<script>alert("x")</script><img src=x onerror=alert(1)>"#;
-    assert_eq!(host.answer(&links[0].0, 1, Some(hostile)).0, 200);
+    // Eve answers with the reasons she picked (as the page's second step posts them).
+    let answer = json!({"score": 1, "comment": hostile, "reasons": ["damaged", "late_delivery"]});
+    let r = host
+        .http
+        .post(host.url(&links[0].0))
+        .header("content-type", "application/json")
+        .body(answer.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
     host.set_clock("2026-12-07T10:00:00+01:00");
     // Anna complains about a visit that is booked, not done; Ben's number is known.
     let booked = event_body(
@@ -233,6 +242,20 @@ fn the_agents_page_works_in_a_real_browser() {
         "{page}"
     );
     assert!(page.contains("class=\"wo-booked\""), "{page}");
+
+    // The reasons Eve picked, in the agent's queue and on the page in its language.
+    let eve = queue(&host, "tok-7")["callable_now"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["customer_name"] == "Eve")
+        .cloned()
+        .expect("Eve is to be called now");
+    assert_eq!(eve["customer_reasons"], json!(["damaged", "late_delivery"]));
+    assert!(
+        page.contains("Damaged or faulty · Late delivery"),
+        "the customer's reasons: {page}"
+    );
 
     let artifacts = project_root().join("tests/artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
