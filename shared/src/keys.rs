@@ -222,6 +222,23 @@ pub fn tallies(day: &str) -> String {
 /// as folded from the log (`answer_log::FoldedCounts`).
 pub const ANSWER_LOOP_COUNTS: &str = "al/loop";
 
+/// The webhook outbox's last number (a counter: `increment` hands out the next).
+pub const WEBHOOK_HEAD: &str = "wh/head";
+
+/// Delivery `n` of the webhook outbox (`webhooks::Delivery`); kept as the
+/// delivery log for `flows::webhooks::RETENTION` after it is finished.
+pub fn webhook_delivery(n: u64) -> String {
+    format!("wh/d/{n}")
+}
+
+/// Which outbox entry owns delivery id `id` (the others with it are duplicates).
+pub fn webhook_claim(id: &str) -> String {
+    format!("wh/id/{id}")
+}
+
+/// How far the webhook outbox is finished (`flows::webhooks::OutboxCursor`).
+pub const WEBHOOK_CURSOR: &str = "wh/cursor";
+
 /// Issue counters (survey-link-issuer): `ct/sum/<day>/<dimension>/<value>/<metric>`.
 pub fn summary_counter(day: &str, dimension: &str, value: &str, metric: &str) -> String {
     format!("ct/sum/{day}/{dimension}/{value}/{metric}")

@@ -37,6 +37,7 @@ pub mod sms;
 pub mod storage;
 pub mod survey;
 pub mod task;
+pub mod webhooks;
 pub mod window;
 pub mod zone;
 

@@ -359,6 +359,8 @@ pub enum SurveyEffect {
     Contact { at: DateTime<Utc> },
     /// Look at the survey again at `at` (its reminder, or a retry).
     IndexDue { at: DateTime<Utc> },
+    /// Tell the webhook endpoints that take `event` (a survey not sent, and why).
+    Announce { event: WebhookEvent },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -824,6 +826,43 @@ pub struct CallbackTask {
     pub pending: Vec<TaskEffect>,
 }
 
+// --- What outbound webhooks announce (rules: `webhooks`)
+
+/// What happened, as webhook receivers subscribe to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WebhookEvent {
+    #[serde(rename = "answer.recorded")]
+    AnswerRecorded,
+    #[serde(rename = "task.created")]
+    TaskCreated,
+    #[serde(rename = "task.breached")]
+    TaskBreached,
+    #[serde(rename = "task.closed")]
+    TaskClosed,
+    #[serde(rename = "survey.skipped")]
+    SurveySkipped,
+}
+
+impl WebhookEvent {
+    pub const ALL: [WebhookEvent; 5] = [
+        WebhookEvent::AnswerRecorded,
+        WebhookEvent::TaskCreated,
+        WebhookEvent::TaskBreached,
+        WebhookEvent::TaskClosed,
+        WebhookEvent::SurveySkipped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookEvent::AnswerRecorded => "answer.recorded",
+            WebhookEvent::TaskCreated => "task.created",
+            WebhookEvent::TaskBreached => "task.breached",
+            WebhookEvent::TaskClosed => "task.closed",
+            WebhookEvent::SurveySkipped => "survey.skipped",
+        }
+    }
+}
+
 /// One thing a task's change owes the rest of the store. Each is idempotent:
 /// applying it twice leaves the store as applying it once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -841,6 +880,8 @@ pub enum TaskEffect {
     Escalate { supervisor: String },
     /// Reassigned: out of `from`'s queue, into the new owner's.
     Reassign { from: String },
+    /// Tell the webhook endpoints that take `event` (breached, closed).
+    Announce { event: WebhookEvent },
 }
 
 #[cfg(test)]

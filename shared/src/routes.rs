@@ -33,6 +33,7 @@ pub mod escalator {
     pub const LOOP_REPORT: &str = "/reports/loop";
     pub const FINDINGS_REPORT: &str = "/reports/findings";
     pub const FIXES: &str = "/findings/fixes";
+    pub const DELIVERIES: &str = "/webhooks/deliveries";
     pub const ALL: &[&str] = &[
         CALLBACKS,
         CALLBACK,
@@ -42,6 +43,7 @@ pub mod escalator {
         LOOP_REPORT,
         FINDINGS_REPORT,
         FIXES,
+        DELIVERIES,
     ];
     /// The path of the private hand-off endpoint, under the chained route.
     pub const ESCALATIONS_PATH: &str = "/internal/escalations";

@@ -198,6 +198,17 @@ impl Session {
     }
 }
 
+/// A Standard Webhooks `webhook-signature` value: `v1,` and the base64 of
+/// HMAC-SHA256(key, "<id>.<timestamp>.<body>") (key: the bytes of a `whsec_`
+/// secret, see `webhooks::secret_key`).
+pub fn standard_webhook_signature(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
+    use base64::engine::general_purpose::STANDARD;
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+}
+
 /// Whether an `Authorization` header carries `Bearer <expected>` (constant time).
 /// An empty expected token never matches.
 pub fn bearer_matches(header: Option<&str>, expected: &str) -> bool {

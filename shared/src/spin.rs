@@ -138,6 +138,22 @@ pub fn escalation_policy() -> Result<crate::task::EscalationPolicy, ApiError> {
     Ok(p)
 }
 
+/// Who is told what (the `webhooks` variable; empty: nobody), or what is
+/// wrong with it.
+pub fn webhooks_checked() -> Result<crate::webhooks::Webhooks, String> {
+    crate::webhooks::Webhooks::parse(&optional_variable("webhooks").unwrap_or_default())
+}
+
+/// Who is told what. A mistake in the variable never stops a task or a
+/// survey: it is logged, nobody is told, and the escalator's tick and
+/// `GET /webhooks/deliveries` say what to fix.
+pub fn webhooks() -> crate::webhooks::Webhooks {
+    webhooks_checked().unwrap_or_else(|e| {
+        eprintln!("{e}; nobody is told until it is fixed");
+        crate::webhooks::Webhooks::none()
+    })
+}
+
 /// The client's address for rate limits: the TCP peer, or the client the
 /// trusted proxy (`trusted_proxy` variable) names in `X-Forwarded-For`.
 pub fn client_address(req: &Request) -> String {
@@ -362,6 +378,60 @@ pub async fn hand_off(
     store.put_json(&crate::keys::outbox(&request.source_id), request)?;
     store.add_to_list(crate::keys::OUTBOX_INDEX, &request.source_id)?;
     Ok(())
+}
+
+/// Send one webhook and wait at most `timeout` for the receiver's answer: a
+/// receiver that never answers costs the tick this long, not the tick. The
+/// timer is the guest's own (`wasi:clocks`), so it holds on any host.
+pub async fn send_webhook(
+    req: &crate::webhooks::WebhookRequest,
+    timeout: std::time::Duration,
+) -> crate::webhooks::AttemptResult {
+    use crate::webhooks::AttemptResult;
+    let mut http = Request::builder();
+    http.method(Method::Post).uri(req.url.as_str());
+    for (name, value) in &req.headers {
+        http.header(*name, value.as_str());
+    }
+    let http = http.body(req.body.clone()).build();
+    let sent = within(timeout, spin_sdk::http::send::<_, Response>(http)).await;
+    match sent {
+        Some(Ok(r)) => AttemptResult::Answered(*r.status()),
+        Some(Err(e)) => AttemptResult::Failed(format!(
+            "could not reach {} ({e}); is its origin in webhook_origin?",
+            req.url
+        )),
+        None => AttemptResult::Failed(format!("no answer within {} s", timeout.as_secs())),
+    }
+}
+
+/// `future`'s output, or `None` once `timeout` has passed (the future is
+/// dropped, which cancels an outbound request).
+async fn within<T>(
+    timeout: std::time::Duration,
+    future: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    use std::task::Poll;
+    use wasi::clocks::monotonic_clock;
+    let deadline = monotonic_clock::now().saturating_add(timeout.as_nanos() as u64);
+    let mut future = std::pin::pin!(future);
+    // The deadline's registration with the executor, held while we wait.
+    let mut timer: Option<spin_executor::CancelOnDropToken> = None;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(v) = future.as_mut().poll(cx) {
+            return Poll::Ready(Some(v));
+        }
+        if monotonic_clock::now() >= deadline {
+            return Poll::Ready(None);
+        }
+        // Wake the executor at the deadline (a fresh registration each
+        // round; the old one is cancelled when replaced).
+        let pollable = monotonic_clock::subscribe_instant(deadline);
+        timer = Some(spin_executor::push_waker_and_get_token(pollable, cx.waker().clone()).into());
+        Poll::Pending
+    })
+    .await
+    .inspect(|_| drop(timer.take()))
 }
 
 /// The escalator's private endpoint, reached through Spin service chaining.

@@ -15,7 +15,7 @@ pub use crate::model::{
     Attempt, CallbackTask, EarlierTask, MergedEscalation, Outcome, TaskContext, TaskEffect,
     TaskReason, TaskState, Trend,
 };
-use crate::model::{Contact, Survey};
+use crate::model::{Contact, Survey, WebhookEvent};
 
 /// Who owns new tasks: the staff member who served (`responsible`) or a team.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -801,6 +801,9 @@ pub fn effects_of(
     }
     if after.state.is_closed() && !before.state.is_closed() {
         effects.push(TaskEffect::Unlist);
+        effects.push(TaskEffect::Announce {
+            event: WebhookEvent::TaskClosed,
+        });
         if after.state == TaskState::Superseded {
             // Nobody called: not a closure of ours, not a resolution.
             metrics.push("superseded");
@@ -836,6 +839,9 @@ pub fn effects_of(
                 supervisor: supervisor.clone(),
             });
         }
+        effects.push(TaskEffect::Announce {
+            event: WebhookEvent::TaskBreached,
+        });
         metrics.push("breached");
     }
     (effects, metrics)

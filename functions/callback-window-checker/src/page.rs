@@ -341,8 +341,9 @@ fn entry(
         .get(11..16)
         .unwrap_or(&e.customer_local_time);
     let mut html = format!(
-        "<li class=\"task p{}\" data-task-id=\"{}\"><h3>{}</h3><div class=\"meta\">{} · {}: {} · {}</div>{said}",
+        "<li class=\"task p{}\" id=\"task-{}\" data-task-id=\"{}\"><h3>{}</h3><div class=\"meta\">{} · {}: {} · {}</div>{said}",
         e.priority,
+        attr(&e.task_id),
         attr(&e.task_id),
         esc(name),
         esc(&reasons.join(", ")),

@@ -12,8 +12,8 @@ use revisit_shared::flows::report::loop_report_now;
 use revisit_shared::flows::{escalator_tick, findings};
 use revisit_shared::keys;
 use revisit_shared::routes::escalator::{
-    CALLBACK, CALLBACKS, CLAIM, ESCALATIONS_PATH, FINDINGS_REPORT, FIXES, LOOP_REPORT, OUTCOME,
-    TICK,
+    CALLBACK, CALLBACKS, CLAIM, DELIVERIES, ESCALATIONS_PATH, FINDINGS_REPORT, FIXES, LOOP_REPORT,
+    OUTCOME, TICK,
 };
 use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::storage::StorageExt;
@@ -23,6 +23,8 @@ use revisit_shared::task::{
 use revisit_shared::{error::parse_json, ApiError};
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
+
+mod deliveries;
 
 /// The private path the score receiver and the issuer hand escalations to.
 
@@ -35,11 +37,12 @@ async fn handle(req: Request) -> Response {
         (CALLBACK, Method::Get) => get(&req),
         (OUTCOME, Method::Post) => outcome(&req),
         (CLAIM, Method::Post) => claim_task(&req),
-        (TICK, Method::Post) => tick(&req),
+        (TICK, Method::Post) => tick(&req).await,
         (LOOP_REPORT, Method::Get) => report(&req),
         (FINDINGS_REPORT, Method::Get) => findings_report(&req),
         (FIXES, Method::Post) => record_fix(&req),
-        (CALLBACKS | CALLBACK | LOOP_REPORT | FINDINGS_REPORT, _) => {
+        (DELIVERIES, Method::Get) => deliveries::log(&req),
+        (CALLBACKS | CALLBACK | LOOP_REPORT | FINDINGS_REPORT | DELIVERIES, _) => {
             Err(ApiError::method_not_allowed("GET"))
         }
         (OUTCOME | TICK | FIXES, _) => Err(ApiError::method_not_allowed("POST")),
@@ -73,7 +76,12 @@ fn escalation(req: &Request) -> Result<Response, ApiError> {
     let request: EscalationRequest = parse_json(shell::body(req)?)?;
     let store = SpinStore::open()?;
     let policy = shell::escalation_policy()?;
-    let task = receive(&store, &request, &policy, shell::now())?;
+    let task = receive(
+        &store,
+        &request,
+        (&policy, &shell::webhooks()),
+        shell::now(),
+    )?;
     Ok(shell::json(200, &serde_json::json!({ "task": task })))
 }
 
@@ -115,14 +123,31 @@ fn list(req: &Request) -> Result<Response, ApiError> {
     Ok(shell::json(200, &serde_json::json!({ "callbacks": tasks })))
 }
 
-/// `POST /escalator/tick`
-fn tick(req: &Request) -> Result<Response, ApiError> {
+/// `POST /escalator/tick`: the tick's work, then the webhooks it and the
+/// requests since the last tick announced.
+async fn tick(req: &Request) -> Result<Response, ApiError> {
     supervisor_only(req)?;
     let store = SpinStore::open()?;
     let merchant = shell::optional_variable("merchant_name").unwrap_or_else(|| "Revisit".into());
-    let policies = (&shell::escalation_policy()?, &shell::survey_policy()?);
-    let report = escalator_tick::run(&store, policies, &merchant, shell::now())?;
-    Ok(shell::json(200, &report))
+    let hooks = shell::webhooks_checked();
+    let nobody = revisit_shared::webhooks::Webhooks::none();
+    let known = hooks.as_ref().unwrap_or(&nobody);
+    let policies = (
+        &shell::escalation_policy()?,
+        &shell::survey_policy()?,
+        known,
+    );
+    let now = shell::now();
+    let report = escalator_tick::run(&store, policies, &merchant, now)?;
+    let webhooks = deliveries::send_due(&store, known, now).await?;
+    Ok(shell::json(
+        200,
+        &deliveries::Ticked {
+            report,
+            webhooks,
+            webhooks_error: hooks.err(),
+        },
+    ))
 }
 
 /// `GET /reports/findings?from=&to=`: root causes by department and week,
@@ -197,8 +222,15 @@ fn claim_task(req: &Request) -> Result<Response, ApiError> {
     let now = shell::now();
     let survey_policy = shell::survey_policy()?;
     let step = |t: &CallbackTask| Ok(claim(t, &who, now)?);
-    let (_, claimed) =
-        escalation::commit(&store, &id, Some(&role), None, &survey_policy, now, step)?;
+    let (_, claimed) = escalation::commit(
+        &store,
+        &id,
+        Some(&role),
+        None,
+        (&survey_policy, &shell::webhooks()),
+        now,
+        step,
+    )?;
     Ok(shell::json(200, &claimed))
 }
 
@@ -265,6 +297,10 @@ fn record_outcome(req: &Request, input: OutcomeInput) -> Result<CallbackTask, Ap
     let role = shell::authenticate(req)?;
     let id = shell::path_param(req, "task_id")?;
     let store = SpinStore::open()?;
-    let policies = (&shell::escalation_policy()?, &shell::survey_policy()?);
+    let policies = (
+        &shell::escalation_policy()?,
+        &shell::survey_policy()?,
+        &shell::webhooks(),
+    );
     escalation::record_outcome(&store, &id, &role, &input, policies, shell::now())
 }

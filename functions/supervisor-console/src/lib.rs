@@ -215,7 +215,13 @@ fn reassign(req: &Request) -> Result<Response, ApiError> {
     let id = shell::path_param(req, "task_id")?;
     let owner = form(req)?.remove("owner").unwrap_or_default();
     let policy = shell::survey_policy()?;
-    let notice = match console::reassign(&SpinStore::open()?, &id, &owner, &policy, shell::now()) {
+    let notice = match console::reassign(
+        &SpinStore::open()?,
+        &id,
+        &owner,
+        (&policy, &shell::webhooks()),
+        shell::now(),
+    ) {
         Ok(t) => format!(
             "{}: {} {}",
             t.task_id,

@@ -131,8 +131,10 @@ async fn accept(event: Event, now: DateTime<Utc>) -> Result<Response, ApiError> 
 
     let plan = policy.plan(&event);
     let merchant = shell::optional_variable("merchant_name").unwrap_or_else(|| "Revisit".into());
+    let webhooks = shell::webhooks();
     let cx = intake::IntakeContext {
         policy: &policy,
+        webhooks: &webhooks,
         merchant: &merchant,
         now,
     };
@@ -187,12 +189,19 @@ async fn tick(req: &Request) -> Result<Response, ApiError> {
     let policy = shell::survey_policy()?;
     let store = SpinStore::open()?;
     let out = Outbound::read()?;
+    let hooks = shell::webhooks();
     let mut report = TickReport::default();
     let mut contacts = BTreeMap::new();
     for survey in issuer_tick::due_surveys(&store, now)? {
         let id = survey.survey_id.clone();
-        let prepared =
-            issuer_tick::prepare(&store, survey, &policy, now, &mut contacts, &mut report);
+        let prepared = issuer_tick::prepare(
+            &store,
+            survey,
+            (&policy, &hooks),
+            now,
+            &mut contacts,
+            &mut report,
+        );
         let job = match prepared {
             Ok(Some(job)) => job,
             Ok(None) => continue,
@@ -206,7 +215,9 @@ async fn tick(req: &Request) -> Result<Response, ApiError> {
             Ok(()) => (job.channels.clone(), None),
             Err((acked, e)) => (acked, Some(e)),
         };
-        if let Err(e) = issuer_tick::record_sent(&store, &job, &acked, failure, now, &mut report) {
+        if let Err(e) =
+            issuer_tick::record_sent(&store, &job, &acked, failure, (now, &hooks), &mut report)
+        {
             issuer_tick::skip(&store, &mut report, &id, &e, now);
         }
     }

@@ -248,6 +248,7 @@ mod tests {
             (
                 &EscalationPolicy::default(),
                 &crate::policy::SurveyPolicy::default(),
+                &crate::webhooks::Webhooks::none(),
             ),
             "Shop",
             later,

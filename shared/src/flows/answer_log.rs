@@ -23,6 +23,7 @@ use crate::policy::SurveyPolicy;
 use crate::report::{answer_counters, ReasonTally};
 use crate::storage::{Storage, StorageExt, StoreResult, Update};
 use crate::task::{answer_escalation, wanted_reasons, EscalationPolicy};
+use crate::webhooks::{WebhookEvent, Webhooks};
 use crate::ApiError;
 
 /// The most entries one batch of a fold looks at (one batch read).
@@ -80,7 +81,7 @@ struct Counted {
 /// question; the survey policy names the reasons the reports count by name.
 pub fn fold<S: Storage + ?Sized>(
     store: &S,
-    policies: (&EscalationPolicy, &SurveyPolicy),
+    policies: (&EscalationPolicy, &SurveyPolicy, &Webhooks),
     merchant: &str,
     now: DateTime<Utc>,
 ) -> Result<FoldReport, ApiError> {
@@ -101,7 +102,7 @@ pub fn fold<S: Storage + ?Sized>(
 /// One batch of a fold; whether it moved the cursor.
 fn fold_batch<S: Storage + ?Sized>(
     store: &S,
-    (policy, survey_policy): (&EscalationPolicy, &SurveyPolicy),
+    (policy, survey_policy, hooks): (&EscalationPolicy, &SurveyPolicy, &Webhooks),
     merchant: &str,
     now: DateTime<Utc>,
 ) -> Result<(FoldReport, bool), ApiError> {
@@ -186,7 +187,8 @@ fn fold_batch<S: Storage + ?Sized>(
     if progressed {
         add_counts(store, folded, &counted, survey_policy)?;
         record_signals(store, &counted)?;
-        report.thank_you_calls = thank_you_calls(store, &counted, policy, merchant, now)?;
+        report.thank_you_calls = thank_you_calls(store, &counted, (policy, hooks), merchant, now)?;
+        announce_answers(store, hooks, &counted, now)?;
     }
     store.update_json::<FoldCursor, _>(keys::ANSWER_LOG_FOLD, |current| {
         let mut next = current.unwrap_or_default();
@@ -282,7 +284,7 @@ fn record_signals<S: Storage + ?Sized>(store: &S, counted: &[Counted]) -> StoreR
 fn thank_you_calls<S: Storage + ?Sized>(
     store: &S,
     counted: &[Counted],
-    policy: &EscalationPolicy,
+    (policy, hooks): (&EscalationPolicy, &Webhooks),
     merchant: &str,
     now: DateTime<Utc>,
 ) -> Result<usize, ApiError> {
@@ -312,7 +314,7 @@ fn thank_you_calls<S: Storage + ?Sized>(
             Some(question),
         );
         // A thank-you call is optional: one that fails is logged and let go.
-        match receive(store, &request, policy, now) {
+        match receive(store, &request, (policy, hooks), now) {
             Ok(_) => calls += 1,
             Err(e) => eprintln!(
                 "answer log: thank-you call for survey {} skipped ({}): {}",
@@ -321,6 +323,38 @@ fn thank_you_calls<S: Storage + ?Sized>(
         }
     }
     Ok(calls)
+}
+
+/// `answer.recorded` for each answer folded (before the cursor moves past
+/// it: a fold finished by the next announces again, and only one is sent).
+fn announce_answers<S: Storage + ?Sized>(
+    store: &S,
+    hooks: &Webhooks,
+    counted: &[Counted],
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    for c in counted {
+        let a = &c.answer;
+        let data = || {
+            serde_json::json!({
+                "survey_id": a.survey_id,
+                "customer_id": c.entry.customer,
+                "kind": a.kind,
+                "channel": a.channel,
+                "scale": a.scale,
+                "score": a.score,
+                "comment": a.comment,
+                "reasons": a.reasons,
+                "answered_at": a.answered_at,
+                "agent": c.entry.agent,
+                "work_order_id": c.entry.work_order_id,
+                "resurvey": c.entry.resurvey,
+            })
+        };
+        let event = WebhookEvent::AnswerRecorded;
+        crate::flows::webhooks::announce(store, hooks, event, &a.survey_id, None, data, now)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -363,7 +397,11 @@ mod tests {
     fn fold_at<S: Storage + ?Sized>(store: &S, at: &str) -> Result<FoldReport, ApiError> {
         fold(
             store,
-            (&EscalationPolicy::default(), &SurveyPolicy::default()),
+            (
+                &EscalationPolicy::default(),
+                &SurveyPolicy::default(),
+                &Webhooks::none(),
+            ),
             "Shop",
             t(at),
         )

@@ -108,19 +108,11 @@ pub fn reassign<S: Storage + ?Sized>(
     store: &S,
     id: &str,
     owner: &str,
-    survey_policy: &SurveyPolicy,
+    owed: crate::flows::escalation::Owed,
     now: DateTime<Utc>,
 ) -> Result<CallbackTask, ApiError> {
     let step = |t: &CallbackTask| Ok(crate::task::reassign(t, owner, "supervisor", now)?);
-    let (_, after) = commit(
-        store,
-        id,
-        None,
-        Some(Outcome::Claimed),
-        survey_policy,
-        now,
-        step,
-    )?;
+    let (_, after) = commit(store, id, None, Some(Outcome::Claimed), owed, now, step)?;
     Ok(after)
 }
 
@@ -377,11 +369,23 @@ mod tests {
             let s = MemoryStorage::in_memory_like(mode);
             let now = at("2026-12-04T10:00:00+01:00");
             let p = EscalationPolicy::default();
-            let t = receive(&s, &request("sv_1", TaskReason::LowScore), &p, now)
-                .unwrap()
-                .unwrap();
+            let t = receive(
+                &s,
+                &request("sv_1", TaskReason::LowScore),
+                (&p, &crate::webhooks::NOBODY),
+                now,
+            )
+            .unwrap()
+            .unwrap();
             assert_eq!(t.owner, "agent-1");
-            let after = reassign(&s, &t.task_id, "agent-2", &SurveyPolicy::default(), now).unwrap();
+            let after = reassign(
+                &s,
+                &t.task_id,
+                "agent-2",
+                (&SurveyPolicy::default(), &crate::webhooks::NOBODY),
+                now,
+            )
+            .unwrap();
             assert_eq!(after.owner, "agent-2");
             let queue = |o: &str| {
                 s.get_json::<Vec<String>>(&keys::owner_tasks(o))
@@ -434,6 +438,7 @@ mod tests {
             .unwrap();
             let cx = IntakeContext {
                 policy: &policy,
+                webhooks: &crate::webhooks::NOBODY,
                 merchant: "Shop",
                 now: e.occurred_at,
             };

@@ -17,6 +17,7 @@ use crate::task::{
     apply_outcome, effects_of, merge_into, plan_task, reopen, EscalationPolicy, EscalationRequest,
     OutcomeInput, Role,
 };
+use crate::webhooks::{WebhookEvent, Webhooks};
 use crate::ApiError;
 
 /// Handle one escalation exactly once: reopen, merge into the customer's open
@@ -24,7 +25,7 @@ use crate::ApiError;
 pub fn receive<S: Storage + ?Sized>(
     store: &S,
     request: &EscalationRequest,
-    policy: &EscalationPolicy,
+    (policy, hooks): (&EscalationPolicy, &Webhooks),
     now: DateTime<Utc>,
 ) -> Result<Option<CallbackTask>, ApiError> {
     let source_key = keys::task_source(&request.source_id);
@@ -34,7 +35,7 @@ pub fn receive<S: Storage + ?Sized>(
         }
     }
     if let Some(task_id) = &request.reopens {
-        return reopen_task(store, task_id, request, policy, now);
+        return reopen_task(store, task_id, request, (policy, hooks), now);
     }
     let customer = &request.contact.customer_id;
     let delight_only = request.reasons.iter().all(|r| r.is_delight());
@@ -157,6 +158,9 @@ pub fn receive<S: Storage + ?Sized>(
         &mine.task_id,
     )?;
     store.add_to_list(&keys::customer_tasks(customer), &mine.task_id)?;
+    // Before the commit marker: a delivery that failed after it is finished
+    // by the next (announced twice, sent once).
+    crate::flows::webhooks::announce_task(store, hooks, WebhookEvent::TaskCreated, &mine, now)?;
     store.put_json(&source_key, &mine.task_id)?;
     Ok(store.get_json(&keys::task(&mine.task_id))?)
 }
@@ -238,7 +242,7 @@ fn reopen_task<S: Storage + ?Sized>(
     store: &S,
     task_id: &str,
     request: &EscalationRequest,
-    policy: &EscalationPolicy,
+    (policy, hooks): (&EscalationPolicy, &Webhooks),
     now: DateTime<Utc>,
 ) -> Result<Option<CallbackTask>, ApiError> {
     let Some(answer) = &request.answer else {
@@ -254,6 +258,7 @@ fn reopen_task<S: Storage + ?Sized>(
         store.add_to_list(&keys::open_tasks(&t.task_id), &t.task_id)?;
         store.add_to_list(&keys::owner_tasks(&t.owner), &t.task_id)?;
         store.put_json(&keys::customer_open_task(&t.customer_id), &t.task_id)?;
+        crate::flows::webhooks::announce_task(store, hooks, WebhookEvent::TaskCreated, t, now)?;
     }
     store.put_json(&keys::task_source(&request.source_id), &task_id.to_string())?;
     Ok(updated)
@@ -311,6 +316,10 @@ pub fn bump<S: Storage + ?Sized>(
     Ok(())
 }
 
+/// What settling a task's change needs besides the store: the survey policy
+/// (a resolved repair's re-survey) and who is told (breached, closed).
+pub type Owed<'a> = (&'a SurveyPolicy, &'a Webhooks);
+
 /// Change task `id` by `step` (if `role`, when given, may touch it): one
 /// compare-and-swap commits the change together with what it owes the rest
 /// of the store (`pending`, see [`TaskEffect`]), preceded by its loop-report
@@ -322,11 +331,12 @@ pub fn commit<S: Storage + ?Sized>(
     id: &str,
     role: Option<&Role>,
     outcome: Option<Outcome>,
-    survey_policy: &SurveyPolicy,
+    owed: Owed,
     now: DateTime<Utc>,
     step: impl Fn(&CallbackTask) -> Result<CallbackTask, ApiError>,
 ) -> Result<(CallbackTask, CallbackTask), ApiError> {
-    settle(store, id, survey_policy)?;
+    let (survey_policy, _) = owed;
+    settle(store, id, owed, now)?;
     let key = keys::task(id);
     for attempt in 0..64 {
         backoff(attempt);
@@ -352,7 +362,7 @@ pub fn commit<S: Storage + ?Sized>(
         let bytes = serde_json::to_vec(&next).expect("tasks serialize");
         match store.cas_swap(cas, &bytes) {
             Ok(true) => {
-                settle(store, id, survey_policy)?;
+                settle(store, id, owed, now)?;
                 next.pending.clear();
                 return Ok((task, next));
             }
@@ -373,7 +383,8 @@ pub fn commit<S: Storage + ?Sized>(
 pub fn settle<S: Storage + ?Sized>(
     store: &S,
     id: &str,
-    survey_policy: &SurveyPolicy,
+    owed: Owed,
+    now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let Some(task) = store.get_json::<CallbackTask>(&keys::task(id))? else {
         return Ok(());
@@ -382,7 +393,7 @@ pub fn settle<S: Storage + ?Sized>(
         return Ok(());
     }
     for effect in &task.pending {
-        apply_effect(store, &task, effect, survey_policy)?;
+        apply_effect(store, &task, effect, owed, now)?;
     }
     let done = task.pending;
     store.update_if::<CallbackTask, _>(&keys::task(id), |t| {
@@ -399,7 +410,8 @@ fn apply_effect<S: Storage + ?Sized>(
     store: &S,
     task: &CallbackTask,
     effect: &TaskEffect,
-    survey_policy: &SurveyPolicy,
+    (survey_policy, hooks): Owed,
+    now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let id = &task.task_id;
     match effect {
@@ -437,6 +449,9 @@ fn apply_effect<S: Storage + ?Sized>(
         TaskEffect::Escalate { supervisor } => {
             store.add_to_list(&keys::owner_tasks(supervisor), id)?;
         }
+        TaskEffect::Announce { event } => {
+            crate::flows::webhooks::announce_task(store, hooks, *event, task, now)?;
+        }
         TaskEffect::Reassign { from } => {
             store.add_to_list(&keys::owner_tasks(&task.owner), id)?;
             if *from != task.owner && task.escalated_to.as_ref() != Some(from) {
@@ -453,17 +468,16 @@ pub fn record_outcome<S: Storage + ?Sized>(
     id: &str,
     role: &Role,
     input: &OutcomeInput,
-    policies: (&EscalationPolicy, &SurveyPolicy),
+    (policy, survey_policy, hooks): (&EscalationPolicy, &SurveyPolicy, &Webhooks),
     now: DateTime<Utc>,
 ) -> Result<CallbackTask, ApiError> {
-    let (policy, survey_policy) = policies;
     let step = |t: &CallbackTask| Ok(apply_outcome(t, input, policy, now)?);
     let (_, task) = commit(
         store,
         id,
         Some(role),
         Some(input.outcome),
-        survey_policy,
+        (survey_policy, hooks),
         now,
         step,
     )?;
@@ -536,7 +550,12 @@ mod tests {
         store: &S,
         r: &EscalationRequest,
     ) -> Result<Option<CallbackTask>, ApiError> {
-        receive(store, r, &EscalationPolicy::default(), now())
+        receive(
+            store,
+            r,
+            (&EscalationPolicy::default(), &Webhooks::none()),
+            now(),
+        )
     }
 
     /// The customer's open tasks and how many the loop report counts as created.
@@ -633,7 +652,11 @@ mod tests {
         id: &str,
         input: &OutcomeInput,
     ) -> Result<CallbackTask, ApiError> {
-        let policies = (&EscalationPolicy::default(), &SurveyPolicy::default());
+        let policies = (
+            &EscalationPolicy::default(),
+            &SurveyPolicy::default(),
+            &Webhooks::none(),
+        );
         record_outcome(store, id, &Role::Supervisor, input, policies, now())
     }
 

@@ -15,6 +15,7 @@ use crate::storage::{Storage, StorageExt};
 use crate::task::{
     mark_breach, task_id_for, EscalationPolicy, EscalationRequest, WORK_ORDER_OVERDUE_HOURS,
 };
+use crate::webhooks::Webhooks;
 use crate::ApiError;
 
 /// What one tick did.
@@ -40,7 +41,7 @@ pub struct TickReport {
 /// names the seller in the callers' question.
 pub fn run<S: Storage + ?Sized>(
     store: &S,
-    (policy, survey_policy): (&EscalationPolicy, &SurveyPolicy),
+    (policy, survey_policy, hooks): (&EscalationPolicy, &SurveyPolicy, &Webhooks),
     merchant: &str,
     now: DateTime<Utc>,
 ) -> Result<TickReport, ApiError> {
@@ -51,7 +52,7 @@ pub fn run<S: Storage + ?Sized>(
         let deliver = || -> Result<bool, ApiError> {
             let request = store.get_json::<EscalationRequest>(&keys::outbox(source))?;
             if let Some(request) = &request {
-                receive(store, request, policy, now)?;
+                receive(store, request, (policy, hooks), now)?;
             }
             store.delete(&keys::outbox(source))?;
             store.remove_from_list(keys::OUTBOX_INDEX, source)?;
@@ -66,12 +67,13 @@ pub fn run<S: Storage + ?Sized>(
     }
     // The answers logged since the last tick: counted into the reports,
     // their integrity signals and thank-you calls.
-    let answers = crate::flows::answer_log::fold(store, (policy, survey_policy), merchant, now)?;
+    let answers =
+        crate::flows::answer_log::fold(store, (policy, survey_policy, hooks), merchant, now)?;
 
     let mut breached = 0;
     let mut expired = 0;
     for task in load(store, &store.read_lists(&keys::all_open_tasks())?)? {
-        match judge_task(store, &task, (policy, survey_policy), now) {
+        match judge_task(store, &task, (policy, survey_policy, hooks), now) {
             Ok(Some(TaskChange::Expired)) => expired += 1,
             Ok(Some(TaskChange::Breached)) => breached += 1,
             Ok(None) => {}
@@ -87,8 +89,8 @@ pub fn run<S: Storage + ?Sized>(
             0
         }
     };
-    let birthday_callbacks = birthday_callbacks(store, policy, now, &mut skips)?;
-    let overdue_work_orders = overdue_work_orders(store, policy, now, &mut skips)?;
+    let birthday_callbacks = birthday_callbacks(store, (policy, hooks), now, &mut skips)?;
+    let overdue_work_orders = overdue_work_orders(store, (policy, hooks), now, &mut skips)?;
     Ok(TickReport {
         delivered_from_outbox: delivered,
         deferred_received: answers.thank_you_calls,
@@ -132,11 +134,12 @@ enum TaskChange {
 fn judge_task<S: Storage + ?Sized>(
     store: &S,
     task: &CallbackTask,
-    (policy, survey_policy): (&EscalationPolicy, &SurveyPolicy),
+    (policy, survey_policy, hooks): (&EscalationPolicy, &SurveyPolicy, &Webhooks),
     now: DateTime<Utc>,
 ) -> Result<Option<TaskChange>, ApiError> {
+    let owed = (survey_policy, hooks);
     if !task.pending.is_empty() {
-        settle(store, &task.task_id, survey_policy)?;
+        settle(store, &task.task_id, owed, now)?;
     }
     if task.state.is_closed() {
         return Ok(None);
@@ -154,7 +157,7 @@ fn judge_task<S: Storage + ?Sized>(
             t.resolution = Some("expired: past its validity window".into());
             Ok(t)
         };
-        return match commit(store, &task.task_id, None, None, survey_policy, now, expire) {
+        return match commit(store, &task.task_id, None, None, owed, now, expire) {
             Ok(_) => Ok(Some(TaskChange::Expired)),
             Err(e) if is_conflict(&e) => Ok(None),
             Err(e) => Err(e),
@@ -167,7 +170,7 @@ fn judge_task<S: Storage + ?Sized>(
         mark_breach(t, &policy.supervisor, now)
             .ok_or_else(|| ApiError::conflict("breached meanwhile"))
     };
-    match commit(store, &task.task_id, None, None, survey_policy, now, breach) {
+    match commit(store, &task.task_id, None, None, owed, now, breach) {
         Ok(_) => Ok(Some(TaskChange::Breached)),
         Err(e) if is_conflict(&e) => Ok(None),
         Err(e) => Err(e),
@@ -182,7 +185,7 @@ const FIRST_TICK_LOOKBACK_DAYS: i64 = 14;
 /// chase. Reads only the hour buckets whose 48 h ran out since the last tick.
 fn overdue_work_orders<S: Storage + ?Sized>(
     store: &S,
-    policy: &EscalationPolicy,
+    policy: (&EscalationPolicy, &Webhooks),
     now: DateTime<Utc>,
     skips: &mut Skips,
 ) -> Result<usize, ApiError> {
@@ -218,7 +221,7 @@ fn overdue_work_orders<S: Storage + ?Sized>(
 /// it was booked and has none yet.
 fn overdue_call<S: Storage + ?Sized>(
     store: &S,
-    policy: &EscalationPolicy,
+    policy: (&EscalationPolicy, &Webhooks),
     id: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, ApiError> {
@@ -265,7 +268,7 @@ const BIRTHDAY_SATISFIED_WITHIN_DAYS: i64 = 180;
 /// day (never with an open complaint: `receive` refuses delight calls then).
 fn birthday_callbacks<S: Storage + ?Sized>(
     store: &S,
-    policy: &EscalationPolicy,
+    policy: (&EscalationPolicy, &Webhooks),
     now: DateTime<Utc>,
     skips: &mut Skips,
 ) -> Result<usize, ApiError> {
@@ -299,7 +302,7 @@ fn birthday_callbacks<S: Storage + ?Sized>(
 /// lately, not opted out, without a complaint since.
 fn birthday_call<S: Storage + ?Sized>(
     store: &S,
-    policy: &EscalationPolicy,
+    policy: (&EscalationPolicy, &Webhooks),
     customer: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, ApiError> {
@@ -323,7 +326,7 @@ fn birthday_call<S: Storage + ?Sized>(
     let contact: Contact = store
         .get_json(&keys::contact(customer))?
         .unwrap_or_default();
-    if contact.opted_out || !policy.is_key_customer(&contact) {
+    if contact.opted_out || !policy.0.is_key_customer(&contact) {
         return Ok(false);
     }
     let request = EscalationRequest {
@@ -355,13 +358,22 @@ mod tests {
     fn with_task<S: Storage + ?Sized>(s: &S) -> CallbackTask {
         let request = request("sv_1", TaskReason::LowScore);
         let policy = EscalationPolicy::default();
-        receive(s, &request, &policy, at("2026-12-04T10:00:00+01:00"))
-            .unwrap()
-            .unwrap()
+        receive(
+            s,
+            &request,
+            (&policy, &Webhooks::none()),
+            at("2026-12-04T10:00:00+01:00"),
+        )
+        .unwrap()
+        .unwrap()
     }
 
     fn tick<S: Storage + ?Sized>(s: &S, now: DateTime<Utc>) -> Result<TickReport, ApiError> {
-        let policies = (&EscalationPolicy::default(), &SurveyPolicy::default());
+        let policies = (
+            &EscalationPolicy::default(),
+            &SurveyPolicy::default(),
+            &Webhooks::none(),
+        );
         run(s, policies, "Acme", now)
     }
 
@@ -459,7 +471,8 @@ mod tests {
             s.add_to_list(&keys::birthdays_on(12, 4), id).unwrap();
         }
         assert_eq!(
-            birthday_callbacks(&s, &policy, now, &mut Skips::default()).unwrap(),
+            birthday_callbacks(&s, (&policy, &Webhooks::none()), now, &mut Skips::default())
+                .unwrap(),
             1
         );
         let made: Option<String> = s
@@ -467,7 +480,8 @@ mod tests {
             .unwrap();
         assert!(made.is_some(), "only the key customer satisfied lately");
         assert_eq!(
-            birthday_callbacks(&s, &policy, now, &mut Skips::default()).unwrap(),
+            birthday_callbacks(&s, (&policy, &Webhooks::none()), now, &mut Skips::default())
+                .unwrap(),
             0,
             "once a year"
         );

@@ -157,7 +157,9 @@ mod tests {
                 answered_at: now,
                 log_seq: None,
             });
-            let task = receive(&s, &req, &p, now).unwrap().unwrap();
+            let task = receive(&s, &req, (&p, &crate::webhooks::NOBODY), now)
+                .unwrap()
+                .unwrap();
             let input = OutcomeInput {
                 outcome: Outcome::Resolved,
                 resolution: Some("refund".into()),
@@ -171,7 +173,7 @@ mod tests {
                 &task.task_id,
                 None,
                 Some(Outcome::Resolved),
-                &SurveyPolicy::default(),
+                (&SurveyPolicy::default(), &crate::webhooks::NOBODY),
                 now,
                 step,
             )
@@ -181,7 +183,7 @@ mod tests {
                 &task.task_id,
                 None,
                 Some(Outcome::Resolved),
-                &SurveyPolicy::default(),
+                (&SurveyPolicy::default(), &crate::webhooks::NOBODY),
                 now,
                 step
             )

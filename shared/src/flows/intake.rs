@@ -26,6 +26,7 @@ use crate::policy::PlannedSurvey;
 use crate::policy::SurveyPolicy;
 use crate::storage::{Storage, StorageExt, Update};
 use crate::task::{supersede, EscalationRequest, WORK_ORDER_OVERDUE_HOURS};
+use crate::webhooks::Webhooks;
 use crate::ApiError;
 
 /// What is kept per event for idempotency.
@@ -54,6 +55,8 @@ pub enum Begun {
 /// What taking in an event needs besides the event.
 pub struct IntakeContext<'a> {
     pub policy: &'a SurveyPolicy,
+    /// Who is told when a task closes (a missed call's, once the customer got through).
+    pub webhooks: &'a Webhooks,
     /// The seller's name, for the acknowledgement SMS.
     pub merchant: &'a str,
     pub now: DateTime<Utc>,
@@ -116,7 +119,15 @@ fn close_missed_call<S: Storage + ?Sized>(
         supersede(t, &label, event.occurred_at, cx.now)
             .ok_or_else(|| ApiError::conflict("nothing to close"))
     };
-    match commit(store, &id, None, None, cx.policy, cx.now, step) {
+    match commit(
+        store,
+        &id,
+        None,
+        None,
+        (cx.policy, cx.webhooks),
+        cx.now,
+        step,
+    ) {
         Err(e) if e.status == 409 => Ok(()),
         other => other.map(drop),
     }
@@ -310,6 +321,7 @@ mod tests {
     fn cx(policy: &SurveyPolicy) -> IntakeContext<'_> {
         IntakeContext {
             policy,
+            webhooks: &crate::webhooks::NOBODY,
             merchant: "Shop",
             now: now(),
         }
@@ -458,7 +470,7 @@ mod tests {
             let task = crate::flows::escalation::receive(
                 &s,
                 &req,
-                &crate::task::EscalationPolicy::default(),
+                (&crate::task::EscalationPolicy::default(), &Webhooks::none()),
                 now(),
             )
             .unwrap()

@@ -21,6 +21,7 @@ use crate::model::{
 use crate::policy::SurveyPolicy;
 use crate::storage::{Storage, StorageExt, Tentative, Update};
 use crate::survey::{decide_reminder, decide_send, CustomerNow, SendDecision};
+use crate::webhooks::{WebhookEvent, Webhooks};
 use crate::ApiError;
 
 /// How far back a tick looks when it has never run (a month of hour buckets).
@@ -141,14 +142,14 @@ pub fn due_surveys<S: Storage + ?Sized>(
 pub fn prepare<S: Storage + ?Sized>(
     store: &S,
     survey: Survey,
-    policy: &SurveyPolicy,
+    (policy, hooks): (&SurveyPolicy, &Webhooks),
     now: DateTime<Utc>,
     contacts: &mut BTreeMap<String, Contact>,
     report: &mut TickReport,
 ) -> Result<Option<Job>, ApiError> {
     if !survey.pending.is_empty() {
         // What an interrupted tick left this survey owing.
-        settle(store, &survey.survey_id)?;
+        settle(store, &survey.survey_id, hooks, now)?;
     }
     let mut reminder_due = survey.state == SurveyState::Sent
         && !survey.reminded
@@ -203,10 +204,16 @@ pub fn prepare<S: Storage + ?Sized>(
             } else {
                 "cancelled"
             };
-            change_claimable(store, &id, now, |s| {
+            let dropped = change_claimable(store, &id, now, |s| {
                 s.state = state;
                 s.note(now, word, Some(reason), None);
+                s.pending.push(SurveyEffect::Announce {
+                    event: WebhookEvent::SurveySkipped,
+                });
             })?;
+            if dropped {
+                settle(store, &id, hooks, now)?;
+            }
             report.dropped += 1;
             Ok(None)
         }
@@ -347,7 +354,7 @@ pub fn record_sent<S: Storage + ?Sized>(
     job: &Job,
     acked: &[Channel],
     failure: Option<String>,
-    now: DateTime<Utc>,
+    (now, hooks): (DateTime<Utc>, &Webhooks),
     report: &mut TickReport,
 ) -> Result<(), ApiError> {
     let retry_at = now + Duration::minutes(RETRY_AFTER_MINUTES);
@@ -370,7 +377,7 @@ pub fn record_sent<S: Storage + ?Sized>(
             }
             report.messages += acked.len();
             // Committed and counted: what it owes can be finished later too.
-            settle(store, &job.survey.survey_id)
+            settle(store, &job.survey.survey_id, hooks, now)
         }
         // Someone else moved the survey on (a tick that took over a lapsed claim).
         Ok(false) => {
@@ -465,7 +472,12 @@ fn finish_job<S: Storage + ?Sized>(
 
 /// Finish what survey `id`'s last change owes (its `pending` effects, each
 /// idempotent), then clear them, unless the survey changed meanwhile.
-fn settle<S: Storage + ?Sized>(store: &S, id: &str) -> Result<(), ApiError> {
+fn settle<S: Storage + ?Sized>(
+    store: &S,
+    id: &str,
+    hooks: &Webhooks,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
     let Some(survey) = store.get_json::<Survey>(&keys::survey(id))? else {
         return Ok(());
     };
@@ -476,6 +488,17 @@ fn settle<S: Storage + ?Sized>(store: &S, id: &str) -> Result<(), ApiError> {
         match effect {
             SurveyEffect::Contact { at } => record_contact(store, &survey.customer_id, *at)?,
             SurveyEffect::IndexDue { at } => index_due(store, id, *at)?,
+            SurveyEffect::Announce { event } => {
+                crate::flows::webhooks::announce(
+                    store,
+                    hooks,
+                    *event,
+                    id,
+                    None,
+                    || skipped_data(&survey),
+                    now,
+                )?;
+            }
         }
     }
     let done = survey.pending;
@@ -487,6 +510,22 @@ fn settle<S: Storage + ?Sized>(store: &S, id: &str) -> Result<(), ApiError> {
         same
     })?;
     Ok(())
+}
+
+/// A skipped survey's facts for `survey.skipped`: which one, and why
+/// (the last reason its timeline gives).
+fn skipped_data(survey: &Survey) -> serde_json::Value {
+    let last = survey.timeline.last();
+    serde_json::json!({
+        "survey_id": survey.survey_id,
+        "customer_id": survey.customer_id,
+        "kind": survey.kind,
+        "order_id": survey.order_id,
+        "work_order_id": survey.work_order_id,
+        "state": survey.state,
+        "reason": last.and_then(|t| t.reason),
+        "at": last.map(|t| t.at),
+    })
 }
 
 /// The tick has seen everything due up to `now`.
@@ -593,6 +632,7 @@ mod tests {
         let plan = policy.plan(&e);
         let cx = crate::flows::intake::IntakeContext {
             policy: &policy,
+            webhooks: &Webhooks::none(),
             merchant: "Shop",
             now: e.occurred_at,
         };
@@ -606,8 +646,22 @@ mod tests {
         let policy = SurveyPolicy::default();
         let (mut report, mut contacts, mut sent) = (TickReport::default(), BTreeMap::new(), vec![]);
         for survey in due_surveys(store, now)? {
-            if let Some(job) = prepare(store, survey, &policy, now, &mut contacts, &mut report)? {
-                record_sent(store, &job, &job.channels, None, now, &mut report)?;
+            if let Some(job) = prepare(
+                store,
+                survey,
+                (&policy, &Webhooks::none()),
+                now,
+                &mut contacts,
+                &mut report,
+            )? {
+                record_sent(
+                    store,
+                    &job,
+                    &job.channels,
+                    None,
+                    (now, &Webhooks::none()),
+                    &mut report,
+                )?;
                 sent.push(job);
             }
         }
@@ -649,6 +703,7 @@ mod tests {
         let plan = policy.plan(&e);
         let cx = crate::flows::intake::IntakeContext {
             policy: &policy,
+            webhooks: &Webhooks::none(),
             merchant: "Shop",
             now: e.occurred_at,
         };
@@ -722,7 +777,15 @@ mod tests {
         let policy = SurveyPolicy::default();
         let (mut report, mut contacts) = (TickReport::default(), BTreeMap::new());
         let survey = due_surveys(&s, due).unwrap().remove(0);
-        let job = prepare(&s, survey, &policy, due, &mut contacts, &mut report).unwrap();
+        let job = prepare(
+            &s,
+            survey,
+            (&policy, &Webhooks::none()),
+            due,
+            &mut contacts,
+            &mut report,
+        )
+        .unwrap();
         assert!(job.is_some(), "claimed, then the tick dies");
         assert_eq!(state(&s).0, SurveyState::Sending);
         assert!(
@@ -745,7 +808,14 @@ mod tests {
         let now = due + Duration::minutes(5);
         for survey in due_surveys(&s, now).unwrap() {
             let id = survey.survey_id.clone();
-            if let Err(e) = prepare(&s, survey, &policy, now, &mut contacts, &mut report) {
+            if let Err(e) = prepare(
+                &s,
+                survey,
+                (&policy, &Webhooks::none()),
+                now,
+                &mut contacts,
+                &mut report,
+            ) {
                 skip(&s, &mut report, &id, &e, now);
             }
         }

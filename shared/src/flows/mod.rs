@@ -22,6 +22,7 @@ pub mod link;
 pub mod queue;
 pub mod report;
 pub mod survey;
+pub mod webhooks;
 
 /// Fixtures shared by the flows' tests.
 #[cfg(test)]

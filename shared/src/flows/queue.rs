@@ -202,7 +202,13 @@ mod tests {
             let s = MemoryStorage::in_memory_like(mode);
             let request = request("sv_1", TaskReason::LowScore);
             let policy = EscalationPolicy::default();
-            receive(&s, &request, &policy, at("2026-12-04T10:00:00+01:00")).unwrap();
+            receive(
+                &s,
+                &request,
+                (&policy, &crate::webhooks::Webhooks::none()),
+                at("2026-12-04T10:00:00+01:00"),
+            )
+            .unwrap();
             let owner = Some("agent-1");
             let day = build_queue(&s, &policy, owner, at("2026-12-04T11:00:00+01:00")).unwrap();
             assert_eq!(
