@@ -301,13 +301,20 @@ impl Manifest {
 }
 
 fn check_variable_name(name: &str) -> Result<()> {
+    // Spin's rule: lower-case `_`-separated words, each starting with a letter
+    // (`origin_2` is refused: its last word starts with a digit).
     let ok = !name.is_empty()
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && name.split('_').all(|word| {
+            word.starts_with(|c: char| c.is_ascii_lowercase())
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        });
     if !ok {
-        bail!("variable name `{name}` must be lower-case letters, digits and `_`, starting with a letter (Spin's rule)");
+        bail!(
+            "variable name `{name}` must be `_`-separated words of lower-case letters and digits, \
+             each starting with a letter (Spin's rule)"
+        );
     }
     Ok(())
 }
@@ -315,6 +322,17 @@ fn check_variable_name(name: &str) -> Result<()> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn variable_names_follow_spins_rule() {
+        for ok in ["origin", "webhook_origin", "sendgrid_api_key", "key2"] {
+            assert!(check_variable_name(ok).is_ok(), "{ok}");
+        }
+        // Spin refuses these when it parses the manifest.
+        for bad in ["origin_2", "Origin", "a__b", "_a", "a_", "2a", "a-b", ""] {
+            assert!(check_variable_name(bad).is_err(), "{bad}");
+        }
+    }
 
     pub(crate) const APP: &str = r#"
 spin_manifest_version = 2

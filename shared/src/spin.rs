@@ -398,7 +398,7 @@ pub async fn send_webhook(
     match sent {
         Some(Ok(r)) => AttemptResult::Answered(*r.status()),
         Some(Err(e)) => AttemptResult::Failed(format!(
-            "could not reach {} ({e}); is its origin in webhook_origin?",
+            "could not reach {} ({e}); is its origin in webhook_origin or second_webhook_origin?",
             req.url
         )),
         None => AttemptResult::Failed(format!("no answer within {} s", timeout.as_secs())),

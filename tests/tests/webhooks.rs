@@ -183,7 +183,7 @@ fn task_events_reach_a_signed_receiver_once_after_two_failures_and_slack_as_bloc
             .set("SPIN_VARIABLE_WEBHOOKS", &hooks.to_string())
             .set("SPIN_VARIABLE_WEBHOOK_ORIGIN", &receiver.origin())
             .set(
-                "SPIN_VARIABLE_WEBHOOK_ORIGIN_2",
+                "SPIN_VARIABLE_SECOND_WEBHOOK_ORIGIN",
                 &format!("http://127.0.0.1:{silent_port}"),
             )
             .set("SPIN_VARIABLE_PUBLIC_BASE_URL", "https://revisit.example"),
