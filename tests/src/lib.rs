@@ -325,7 +325,7 @@ impl Host {
             .unwrap_or_else(|e| panic!("start {kind:?}: {e}"));
         // Spin prepares every component before it serves; allow it longer.
         let (wait, timeout) = match kind {
-            HostKind::Embedded => (Duration::from_secs(60), Duration::from_secs(30)),
+            HostKind::Embedded => (Duration::from_secs(60), Duration::from_secs(120)),
             HostKind::Spin => (Duration::from_secs(120), Duration::from_secs(300)),
         };
         let addr = match serving_address(&log, &mut child, wait) {
@@ -557,16 +557,20 @@ pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// A local stand-in for the seller's message sender: records every JSON body
-/// it is handed, and can be told to fail.
+/// A local stand-in for the seller's message sender (and for a webhook
+/// receiver): records every request it is handed, and can be told to fail.
 pub struct Sender {
     pub port: u16,
+    /// The JSON body of every request answered 2xx.
     pub received: Arc<Mutex<Vec<Value>>>,
-    /// Every request as `{"method", "path", "headers": {lower-case name: value}, "body"}`.
+    /// Every request as `{"method", "path", "headers": {lower-case name: value},
+    /// "body", "answered": status}`.
     pub requests: Arc<Mutex<Vec<Value>>>,
     pub fail: Arc<Mutex<bool>>,
     /// Fail (503) only requests whose path starts with this.
     pub fail_path: Arc<Mutex<Option<String>>>,
+    /// Fail (500) the first n requests whose path starts with the prefix.
+    fail_first: Arc<Mutex<Option<(String, usize)>>>,
     server: Arc<tiny_http::Server>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -579,12 +583,14 @@ impl Sender {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let fail = Arc::new(Mutex::new(false));
         let fail_path: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
-        let (s, r, f, all, fp) = (
+        let fail_first: Arc<Mutex<Option<(String, usize)>>> = Arc::new(Mutex::new(None));
+        let (s, r, f, all, fp, ff) = (
             server.clone(),
             received.clone(),
             fail.clone(),
             requests.clone(),
             fail_path.clone(),
+            fail_first.clone(),
         );
         let thread = std::thread::spawn(move || {
             for mut req in s.incoming_requests() {
@@ -600,17 +606,31 @@ impl Sender {
                         )
                     })
                     .collect();
-                all.lock().unwrap().push(serde_json::json!({
-                    "method": req.method().as_str(), "path": req.url(), "headers": headers, "body": body.clone()
-                }));
+                let path = req.url().to_string();
                 let path_fails = fp
                     .lock()
                     .unwrap()
                     .as_deref()
-                    .is_some_and(|p| req.url().starts_with(p));
-                if *f.lock().unwrap() || path_fails {
-                    let _ =
-                        req.respond(tiny_http::Response::from_string("down").with_status_code(503));
+                    .is_some_and(|p| path.starts_with(p));
+                let failing_first = match &mut *ff.lock().unwrap() {
+                    Some((prefix, left)) if *left > 0 && path.starts_with(prefix.as_str()) => {
+                        *left -= 1;
+                        true
+                    }
+                    _ => false,
+                };
+                let status = match () {
+                    _ if *f.lock().unwrap() || path_fails => 503,
+                    _ if failing_first => 500,
+                    _ => 202,
+                };
+                all.lock().unwrap().push(serde_json::json!({
+                    "method": req.method().as_str(), "path": path, "headers": headers,
+                    "body": body.clone(), "answered": status,
+                }));
+                if status != 202 {
+                    let _ = req
+                        .respond(tiny_http::Response::from_string("down").with_status_code(status));
                     continue;
                 }
                 let value = serde_json::from_str(&body).unwrap_or(Value::String(body));
@@ -626,14 +646,67 @@ impl Sender {
             requests,
             fail,
             fail_path,
+            fail_first,
             server,
             thread: Some(thread),
         }
     }
 
+    /// Answer 500 to the first `n` requests whose path starts with `prefix`.
+    pub fn fail_first(&self, prefix: &str, n: usize) {
+        *self.fail_first.lock().unwrap() = Some((prefix.to_string(), n));
+    }
+
+    pub fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
     pub fn messages(&self) -> Vec<Value> {
         self.received.lock().unwrap().clone()
     }
+
+    /// Every request on `path` (exactly), in arrival order.
+    pub fn on(&self, path: &str) -> Vec<Value> {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r["path"] == path)
+            .cloned()
+            .collect()
+    }
+}
+
+/// A Standard Webhooks secret, as `openssl rand -base64 32` prints one.
+pub const STANDARD_WEBHOOK_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+
+/// Check a delivery recorded by [`Sender`] the way Standard Webhooks'
+/// libraries do (HMAC-SHA256 of `id.timestamp.body` under the secret's
+/// base64 key), and return its JSON payload.
+pub fn verify_standard_webhook(request: &Value) -> Value {
+    use base64::Engine;
+    let header = |n: &str| {
+        request["headers"][n]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {n}: {request}"))
+            .to_string()
+    };
+    let (id, ts, sig) = (
+        header("webhook-id"),
+        header("webhook-timestamp"),
+        header("webhook-signature"),
+    );
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(&STANDARD_WEBHOOK_SECRET["whsec_".len()..])
+        .unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{id}.{ts}.{}", request["body"].as_str().unwrap()).as_bytes());
+    let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    assert!(
+        sig.split(' ').any(|s| s == format!("v1,{expected}")),
+        "bad signature on {request}"
+    );
+    serde_json::from_str(request["body"].as_str().unwrap()).unwrap()
 }
 
 impl Drop for Sender {

@@ -3,6 +3,7 @@
 //! counts and no 5xx, first on Spin's default (SQLite) store, then on two Spin
 //! instances sharing one Redis. Spin has no test clock, so events are dated
 //! in the past and customers live in a zone where it is now early afternoon.
+//! What the loop announces reaches a Standard Webhooks receiver exactly once.
 //!
 //! Where no `spin` binary is found (`SPIN_BIN`, `../shared/tools/spin`,
 //! `PATH`) each test says so and passes without running.
@@ -26,6 +27,18 @@ fn spin_or_skip(test: &str) -> Option<std::path::PathBuf> {
     spin
 }
 
+/// The app told of answers and tasks by Standard Webhooks at `hooks`.
+fn with_webhooks(config: HostConfig, hooks: &Sender) -> HostConfig {
+    let endpoints = json!([{
+        "url": format!("{}/hooks", hooks.origin()),
+        "secret": STANDARD_WEBHOOK_SECRET,
+        "events": ["answer.recorded", "task.created", "task.closed"],
+    }]);
+    config
+        .set("SPIN_VARIABLE_WEBHOOKS", &endpoints.to_string())
+        .set("SPIN_VARIABLE_WEBHOOK_ORIGIN", &hooks.origin())
+}
+
 /// What one run of the loop saw, for the caller's own checks.
 struct Loop {
     low: usize,
@@ -33,7 +46,7 @@ struct Loop {
 
 /// The whole loop over `hosts` (requests spread across them), asserting
 /// exact counts and no 5xx at every step.
-fn whole_loop(hosts: &[Host], sender: &Sender, tag: &str) -> Loop {
+fn whole_loop(hosts: &[Host], sender: &Sender, hooks: &Sender, tag: &str) -> Loop {
     let zone = afternoon_zone();
     let host = |i: usize| &hosts[i % hosts.len()];
 
@@ -212,14 +225,64 @@ fn whole_loop(hosts: &[Host], sender: &Sender, tag: &str) -> Loop {
     assert_eq!(status, 200, "{task}");
     assert_eq!(task["state"], "resolved", "{task}");
 
-    // The escalator's tick runs, and the loop report counts exactly.
-    let (status, tick) = Host::json(host(0).admin_post("/escalator/tick", ""));
-    assert_eq!(status, 200, "{tick}");
+    // The escalator's tick runs on every host at once, and the loop report
+    // counts exactly.
+    let barrier = Barrier::new(hosts.len());
+    let ticks: Vec<(u16, Value)> = std::thread::scope(|s| {
+        let handles: Vec<_> = hosts
+            .iter()
+            .map(|h| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    Host::json(h.admin_post("/escalator/tick", ""))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (status, tick) in &ticks {
+        assert_eq!(*status, 200, "{tick}");
+        assert!(tick["webhooks_error"].is_null(), "{tick}");
+    }
     let all: BTreeSet<String> = host(1)
         .callbacks("")
         .iter()
         .map(|t| t["task_id"].as_str().unwrap().to_string())
         .collect();
+
+    // Webhooks: what the steps above announced was delivered by the ticks
+    // (the one before each report, these), each event exactly once however
+    // many hosts ticked, signed as Standard Webhooks receivers check it.
+    let deliveries = hooks.on("/hooks");
+    let ids: BTreeSet<&str> = deliveries
+        .iter()
+        .map(|r| r["headers"]["webhook-id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids.len(),
+        deliveries.len(),
+        "nothing sent twice: {deliveries:?}"
+    );
+    let payloads: Vec<Value> = deliveries.iter().map(verify_standard_webhook).collect();
+    let of_type = |t: &str| payloads.iter().filter(|p| p["type"] == t).count();
+    assert_eq!(of_type("answer.recorded"), SURVEYS, "{payloads:?}");
+    assert_eq!(of_type("task.created"), all.len(), "{payloads:?}");
+    assert_eq!(of_type("task.closed"), 1, "{payloads:?}");
+    let closed = payloads
+        .iter()
+        .find(|p| p["type"] == "task.closed")
+        .unwrap();
+    assert_eq!(closed["data"]["task_id"], task_id.as_str(), "{closed}");
+    let (status, log) = Host::json(host(1).admin_get("/webhooks/deliveries?limit=500"));
+    assert_eq!(status, 200, "{log}");
+    let log = log["deliveries"].as_array().unwrap().clone();
+    assert_eq!(log.len(), deliveries.len(), "{log:?}");
+    assert!(
+        log.iter()
+            .all(|d| d["status"] == "delivered" && d["attempts"] == 1),
+        "{log:?}"
+    );
     for h in hosts {
         let (status, report) = Host::json(h.report("/reports/loop"));
         assert_eq!(status, 200, "{report}");
@@ -234,13 +297,13 @@ fn the_whole_loop_on_spins_default_store() {
     let Some(spin) = spin_or_skip("the_whole_loop_on_spins_default_store") else {
         return;
     };
-    let sender = Sender::start();
+    let (sender, hooks) = (Sender::start(), Sender::start());
     let spin = Host::spin_in(
         &spin,
-        HostConfig::revisit(sender.port),
+        with_webhooks(HostConfig::revisit(sender.port), &hooks),
         Arc::new(TempDir::new("spin")),
     );
-    let seen = whole_loop(std::slice::from_ref(&spin), &sender, "sq");
+    let seen = whole_loop(std::slice::from_ref(&spin), &sender, &hooks, "sq");
     assert!(seen.low > 0);
     let log = spin.log();
     assert!(
@@ -255,9 +318,9 @@ fn the_whole_loop_on_two_spins_sharing_one_redis() {
         return;
     };
     let redis = RedisServer::start();
-    let sender = Sender::start();
+    let (sender, hooks) = (Sender::start(), Sender::start());
     let dir = TempDir::new("spin-redis-config");
-    let config = HostConfig::revisit(sender.port)
+    let config = with_webhooks(HostConfig::revisit(sender.port), &hooks)
         .arg("--runtime-config-file")
         .arg(redis.runtime_config(&dir).display().to_string());
     let data = Arc::new(TempDir::new("spin-redis"));
@@ -265,7 +328,7 @@ fn the_whole_loop_on_two_spins_sharing_one_redis() {
         Host::spin_in(&spin, config.clone(), data.clone()),
         Host::spin_in(&spin, config, data),
     ];
-    let seen = whole_loop(&hosts, &sender, "rd");
+    let seen = whole_loop(&hosts, &sender, &hooks, "rd");
     assert!(seen.low > 0);
 }
 

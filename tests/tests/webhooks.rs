@@ -3,120 +3,16 @@
 //! first), a Slack channel (Block Kit) and a receiver that never answers.
 
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use hmac::{Hmac, Mac};
 use revisit_tests::*;
 use serde_json::{json, Value};
-
-/// 32 random bytes, as `openssl rand -base64 32` prints them.
-const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
-
-/// A receiver on loopback: records every request (path, headers, body) and
-/// answers 500 to the first `fail_first` requests on `/hooks`, 200 after.
-struct Receiver {
-    port: u16,
-    requests: Arc<Mutex<Vec<Value>>>,
-    server: Arc<tiny_http::Server>,
-}
-
-impl Receiver {
-    fn start(fail_first: usize) -> Receiver {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
-        let port = server.server_addr().to_ip().unwrap().port();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let (s, all) = (server.clone(), requests.clone());
-        std::thread::spawn(move || {
-            let mut hooks_seen = 0;
-            for mut req in s.incoming_requests() {
-                let mut body = String::new();
-                let _ = std::io::Read::read_to_string(req.as_reader(), &mut body);
-                let headers: serde_json::Map<String, Value> = req
-                    .headers()
-                    .iter()
-                    .map(|h| {
-                        (
-                            h.field.as_str().as_str().to_ascii_lowercase(),
-                            json!(h.value.as_str()),
-                        )
-                    })
-                    .collect();
-                let path = req.url().to_string();
-                let mut status = 200;
-                if path == "/hooks" {
-                    hooks_seen += 1;
-                    if hooks_seen <= fail_first {
-                        status = 500;
-                    }
-                }
-                all.lock().unwrap().push(
-                    json!({"path": path, "headers": headers, "body": body, "answered": status}),
-                );
-                let _ =
-                    req.respond(tiny_http::Response::from_string("ok").with_status_code(status));
-            }
-        });
-        Receiver {
-            port,
-            requests,
-            server,
-        }
-    }
-
-    fn origin(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn on(&self, path: &str) -> Vec<Value> {
-        self.requests
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|r| r["path"] == path)
-            .cloned()
-            .collect()
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.server.unblock();
-    }
-}
 
 /// A receiver that accepts connections and never answers.
 fn silent_receiver() -> (TcpListener, u16) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     (listener, port)
-}
-
-/// Check a delivery the way Standard Webhooks' libraries do.
-fn verify(request: &Value) -> Value {
-    let header = |n: &str| {
-        request["headers"][n]
-            .as_str()
-            .unwrap_or_else(|| panic!("no {n}: {request}"))
-            .to_string()
-    };
-    let (id, ts, sig) = (
-        header("webhook-id"),
-        header("webhook-timestamp"),
-        header("webhook-signature"),
-    );
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(&SECRET["whsec_".len()..])
-        .unwrap();
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
-    mac.update(format!("{id}.{ts}.{}", request["body"].as_str().unwrap()).as_bytes());
-    let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-    assert!(
-        sig.split(' ').any(|s| s == format!("v1,{expected}")),
-        "bad signature on {request}"
-    );
-    serde_json::from_str(request["body"].as_str().unwrap()).unwrap()
 }
 
 /// Slack's documented Block Kit limits for what this app sends (header,
@@ -170,13 +66,14 @@ fn assert_block_kit(message: &Value) {
 #[test]
 fn task_events_reach_a_signed_receiver_once_after_two_failures_and_slack_as_block_kit() {
     let sender = Sender::start();
-    let receiver = Receiver::start(2);
+    let receiver = Sender::start();
+    receiver.fail_first("/hooks", 2);
     let (_silent, silent_port) = silent_receiver();
     let hooks = json!([
-        {"url": format!("{}/hooks", receiver.origin()), "secret": SECRET,
+        {"url": format!("{}/hooks", receiver.origin()), "secret": STANDARD_WEBHOOK_SECRET,
          "events": ["task.created", "task.closed", "answer.recorded"]},
         {"url": format!("{}/slack", receiver.origin()), "kind": "slack", "events": ["task.created", "task.breached"]},
-        {"url": format!("http://127.0.0.1:{silent_port}/never"), "secret": SECRET, "events": ["task.created"]},
+        {"url": format!("http://127.0.0.1:{silent_port}/never"), "secret": STANDARD_WEBHOOK_SECRET, "events": ["task.created"]},
     ]);
     let host = Host::start(
         HostConfig::revisit(sender.port)
@@ -277,13 +174,13 @@ fn task_events_reach_a_signed_receiver_once_after_two_failures_and_slack_as_bloc
         3,
         "two failures, then one delivery: {created:?}"
     );
-    assert_eq!(created.iter().filter(|r| r["answered"] == 200).count(), 1);
+    assert_eq!(created.iter().filter(|r| r["answered"] == 202).count(), 1);
     let id = &created[0]["headers"]["webhook-id"];
     assert!(
         created.iter().all(|r| r["headers"]["webhook-id"] == *id),
         "one id across retries"
     );
-    let payload = verify(&created[2]);
+    let payload = verify_standard_webhook(&created[2]);
     assert_eq!(payload["type"], "task.created");
     assert_eq!(payload["data"]["task_id"], task_id);
     assert_eq!(payload["data"]["score"], 1);
@@ -296,7 +193,10 @@ fn task_events_reach_a_signed_receiver_once_after_two_failures_and_slack_as_bloc
         .filter(|r| r["body"].as_str().unwrap().contains("\"answer.recorded\""))
         .collect();
     assert_eq!(answered.len(), 1, "{answered:?}");
-    assert_eq!(verify(&answered[0])["data"]["reasons"], json!(["damaged"]));
+    assert_eq!(
+        verify_standard_webhook(&answered[0])["data"]["reasons"],
+        json!(["damaged"])
+    );
 
     // Slack: one Block Kit message, escaped, with the deadline as Slack's
     // date token (each reader's own time) and a button to the task.
@@ -338,7 +238,10 @@ fn task_events_reach_a_signed_receiver_once_after_two_failures_and_slack_as_bloc
         .filter(|r| r["body"].as_str().unwrap().contains("\"task.closed\""))
         .collect();
     assert_eq!(closed.len(), 1);
-    assert_eq!(verify(&closed[0])["data"]["state"], "resolved");
+    assert_eq!(
+        verify_standard_webhook(&closed[0])["data"]["state"],
+        "resolved"
+    );
 
     // The log: newest first, filtered; a bad filter is refused with the choices.
     let (_, delivered) = Host::json(host.admin_get("/webhooks/deliveries?status=delivered"));
