@@ -5,8 +5,9 @@
 //! Phone → country comes from libphonenumber's metadata (the `phonenumber`
 //! crate, behind the `phone` feature: about 2 MB of wasm, so only the issuer
 //! has it, and stores the country on the contact at intake); country → zones
-//! from the IANA tz database's `zone.tab` (vendored, public domain), whose
-//! first zone per country is the principal one.
+//! from the IANA tz database's `zone.tab` (public domain, read at run time
+//! beside the zone files: [`crate::zone::zone_tab`]), whose first zone per
+//! country is the principal one.
 
 use std::sync::OnceLock;
 
@@ -17,13 +18,11 @@ use serde::{Deserialize, Serialize};
 use crate::calling_hours::{CallingHours, ZoneSource};
 pub use crate::holidays::{easter_sunday, is_public_holiday};
 
-static ZONE_TAB: &str = include_str!("../data/zone.tab");
-
 /// `(country, zone)` pairs in zone.tab order.
 fn zone_table() -> &'static [(String, String)] {
     static TABLE: OnceLock<Vec<(String, String)>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        ZONE_TAB
+        crate::zone::zone_tab()
             .lines()
             .filter(|l| !l.starts_with('#'))
             .filter_map(|l| {

@@ -353,7 +353,7 @@ impl History {
 
 /// One thing a survey's change owes the rest of the store; each idempotent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "effect", rename_all = "snake_case")]
+#[serde(tag = "effect", rename_all = "snake_case", try_from = "StoredEffect")]
 pub enum SurveyEffect {
     /// The customer was contacted at `at` (counts toward contact limits).
     Contact { at: DateTime<Utc> },
@@ -866,7 +866,7 @@ impl WebhookEvent {
 /// One thing a task's change owes the rest of the store. Each is idempotent:
 /// applying it twice leaves the store as applying it once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "effect", rename_all = "snake_case")]
+#[serde(tag = "effect", rename_all = "snake_case", try_from = "StoredEffect")]
 pub enum TaskEffect {
     /// Closed: out of the open indexes and the customer's open-task pointer.
     Unlist,
@@ -884,9 +884,131 @@ pub enum TaskEffect {
     Announce { event: WebhookEvent },
 }
 
+/// An effect as stored: `{"effect": name, …its fields}`, as the effect
+/// enums write themselves (internally tagged). Both read through this plain
+/// struct: serde reads an internally tagged enum by buffering it first, which
+/// cost about 15 KB of wasm per enum in every component that reads tasks.
+#[derive(Deserialize)]
+struct StoredEffect {
+    effect: String,
+    at: Option<DateTime<Utc>>,
+    minutes: Option<u32>,
+    supervisor: Option<String>,
+    from: Option<String>,
+    event: Option<WebhookEvent>,
+}
+
+/// `field` of effect `effect`, which it cannot do without.
+fn needs<T>(field: Option<T>, name: &str, effect: &str) -> Result<T, String> {
+    field.ok_or_else(|| format!("the `{effect}` effect needs `{name}`"))
+}
+
+impl TryFrom<StoredEffect> for TaskEffect {
+    type Error = String;
+
+    fn try_from(s: StoredEffect) -> Result<TaskEffect, String> {
+        let e = s.effect.as_str();
+        Ok(match e {
+            "unlist" => TaskEffect::Unlist,
+            "contact" => TaskEffect::Contact {
+                at: needs(s.at, "at", e)?,
+            },
+            "first_contact" => TaskEffect::FirstContact {
+                minutes: needs(s.minutes, "minutes", e)?,
+            },
+            "resurvey" => TaskEffect::Resurvey {
+                at: needs(s.at, "at", e)?,
+            },
+            "escalate" => TaskEffect::Escalate {
+                supervisor: needs(s.supervisor, "supervisor", e)?,
+            },
+            "reassign" => TaskEffect::Reassign {
+                from: needs(s.from, "from", e)?,
+            },
+            "announce" => TaskEffect::Announce {
+                event: needs(s.event, "event", e)?,
+            },
+            other => return Err(format!("no task effect is called `{other}`")),
+        })
+    }
+}
+
+impl TryFrom<StoredEffect> for SurveyEffect {
+    type Error = String;
+
+    fn try_from(s: StoredEffect) -> Result<SurveyEffect, String> {
+        let e = s.effect.as_str();
+        Ok(match e {
+            "contact" => SurveyEffect::Contact {
+                at: needs(s.at, "at", e)?,
+            },
+            "index_due" => SurveyEffect::IndexDue {
+                at: needs(s.at, "at", e)?,
+            },
+            "announce" => SurveyEffect::Announce {
+                event: needs(s.event, "event", e)?,
+            },
+            other => return Err(format!("no survey effect is called `{other}`")),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn effects_read_back_what_they_write() {
+        let at = DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let tasks = [
+            TaskEffect::Unlist,
+            TaskEffect::Contact { at },
+            TaskEffect::FirstContact { minutes: 42 },
+            TaskEffect::Resurvey { at },
+            TaskEffect::Escalate {
+                supervisor: "sup".into(),
+            },
+            TaskEffect::Reassign { from: "a1".into() },
+            TaskEffect::Announce {
+                event: WebhookEvent::TaskClosed,
+            },
+        ];
+        for effect in tasks {
+            let json = serde_json::to_string(&effect).unwrap();
+            assert_eq!(
+                serde_json::from_str::<TaskEffect>(&json).unwrap(),
+                effect,
+                "{json}"
+            );
+        }
+        let surveys = [
+            SurveyEffect::Contact { at },
+            SurveyEffect::IndexDue { at },
+            SurveyEffect::Announce {
+                event: WebhookEvent::SurveySkipped,
+            },
+        ];
+        for effect in surveys {
+            let json = serde_json::to_string(&effect).unwrap();
+            assert_eq!(
+                serde_json::from_str::<SurveyEffect>(&json).unwrap(),
+                effect,
+                "{json}"
+            );
+        }
+        // What was written by the derived enum before reads the same.
+        assert_eq!(
+            serde_json::from_str::<TaskEffect>(r#"{"effect":"first_contact","minutes":7}"#)
+                .unwrap(),
+            TaskEffect::FirstContact { minutes: 7 }
+        );
+        let err = serde_json::from_str::<TaskEffect>(r#"{"effect":"contact"}"#).unwrap_err();
+        assert!(err.to_string().contains("needs `at`"), "{err}");
+        let err = serde_json::from_str::<SurveyEffect>(r#"{"effect":"unlist"}"#).unwrap_err();
+        assert!(err.to_string().contains("no survey effect"), "{err}");
+    }
 
     #[test]
     fn task_states_are_written_as_serde_writes_them() {

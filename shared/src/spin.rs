@@ -381,57 +381,112 @@ pub async fn hand_off(
 }
 
 /// Send one webhook and wait at most `timeout` for the receiver's answer: a
-/// receiver that never answers costs the tick this long, not the tick. The
-/// timer is the guest's own (`wasi:clocks`), so it holds on any host.
-pub async fn send_webhook(
+/// receiver that never answers (or never reads) costs the tick this long.
+/// The request goes out through `wasi:http` itself, every wait polled beside
+/// one guest-side timer (`wasi:clocks`), so the deadline holds on any host.
+pub fn send_webhook(
     req: &crate::webhooks::WebhookRequest,
     timeout: std::time::Duration,
 ) -> crate::webhooks::AttemptResult {
     use crate::webhooks::AttemptResult;
-    let mut http = Request::builder();
-    http.method(Method::Post).uri(req.url.as_str());
-    for (name, value) in &req.headers {
-        http.header(*name, value.as_str());
-    }
-    let http = http.body(req.body.clone()).build();
-    let sent = within(timeout, spin_sdk::http::send::<_, Response>(http)).await;
-    match sent {
-        Some(Ok(r)) => AttemptResult::Answered(*r.status()),
-        Some(Err(e)) => AttemptResult::Failed(format!(
+    match outgoing::post(req, timeout) {
+        Ok(Some(status)) => AttemptResult::Answered(status),
+        Ok(None) => AttemptResult::Failed(format!("no answer within {} s", timeout.as_secs())),
+        Err(e) => AttemptResult::Failed(format!(
             "could not reach {} ({e}); is its origin in webhook_origin or second_webhook_origin?",
             req.url
         )),
-        None => AttemptResult::Failed(format!("no answer within {} s", timeout.as_secs())),
     }
 }
 
-/// `future`'s output, or `None` once `timeout` has passed (the future is
-/// dropped, which cancels an outbound request).
-async fn within<T>(
-    timeout: std::time::Duration,
-    future: impl std::future::Future<Output = T>,
-) -> Option<T> {
-    use std::task::Poll;
+/// One outbound `POST` with a deadline, on the raw `wasi:http` interfaces.
+mod outgoing {
     use wasi::clocks::monotonic_clock;
-    let deadline = monotonic_clock::now().saturating_add(timeout.as_nanos() as u64);
-    let mut future = std::pin::pin!(future);
-    // The deadline's registration with the executor, held while we wait.
-    let mut timer: Option<spin_executor::CancelOnDropToken> = None;
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(v) = future.as_mut().poll(cx) {
-            return Poll::Ready(Some(v));
+    use wasi::http::outgoing_handler;
+    use wasi::http::types::{Fields, Method, OutgoingBody, OutgoingRequest, Scheme};
+    use wasi::io::poll::{poll, Pollable};
+
+    /// The receiver's status, `None` at the deadline, or why it could not be
+    /// sent.
+    pub fn post(
+        req: &crate::webhooks::WebhookRequest,
+        timeout: std::time::Duration,
+    ) -> Result<Option<u16>, String> {
+        let deadline = monotonic_clock::subscribe_duration(timeout.as_nanos() as u64);
+        // `wait` is false once the deadline has passed.
+        let wait = |ready: &Pollable| {
+            poll(&[ready, &deadline]);
+            ready.ready()
+        };
+        let (scheme, rest) = req.url.split_once("://").ok_or("not an absolute URL")?;
+        let (authority, path) = rest.find('/').map_or((rest, "/"), |i| rest.split_at(i));
+        let scheme = match scheme {
+            "https" => Scheme::Https,
+            "http" => Scheme::Http,
+            other => Scheme::Other(other.to_string()),
+        };
+        // With its length, not chunked: some receivers refuse chunked bodies.
+        let length = ("content-length", req.body.len().to_string());
+        let headers: Vec<(String, Vec<u8>)> = req
+            .headers
+            .iter()
+            .chain([&length])
+            .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+            .collect();
+        let fields = Fields::from_list(&headers).map_err(|e| format!("bad header: {e:?}"))?;
+        let request = OutgoingRequest::new(fields);
+        let refused = |what: &str| format!("the host refused the {what}");
+        request
+            .set_method(&Method::Post)
+            .map_err(|()| refused("method"))?;
+        request
+            .set_scheme(Some(&scheme))
+            .map_err(|()| refused("scheme"))?;
+        request
+            .set_authority(Some(authority))
+            .map_err(|()| refused("authority"))?;
+        request
+            .set_path_with_query(Some(path))
+            .map_err(|()| refused("path"))?;
+        let body = request.body().map_err(|()| refused("body"))?;
+        let response = outgoing_handler::handle(request, None).map_err(|e| e.to_string())?;
+        {
+            let stream = body.write().map_err(|()| refused("body stream"))?;
+            let mut rest = req.body.as_slice();
+            while !rest.is_empty() {
+                let room = stream.check_write().map_err(|e| e.to_string())? as usize;
+                if room == 0 {
+                    if !wait(&stream.subscribe()) {
+                        return Ok(None);
+                    }
+                    continue;
+                }
+                let (now, later) = rest.split_at(room.min(rest.len()));
+                stream.write(now).map_err(|e| e.to_string())?;
+                rest = later;
+            }
+            // Flushed once there is room again, or closed: a host may close
+            // the stream as soon as it has `content-length` bytes.
+            if stream.flush().is_ok() {
+                while let Ok(0) = stream.check_write() {
+                    if !wait(&stream.subscribe()) {
+                        return Ok(None);
+                    }
+                }
+            }
         }
-        if monotonic_clock::now() >= deadline {
-            return Poll::Ready(None);
+        OutgoingBody::finish(body, None).map_err(|e| e.to_string())?;
+        let ready = response.subscribe();
+        loop {
+            if let Some(answer) = response.get() {
+                let answer = answer.map_err(|()| "the answer was taken twice".to_string())?;
+                return answer.map(|r| Some(r.status())).map_err(|e| e.to_string());
+            }
+            if !wait(&ready) {
+                return Ok(None);
+            }
         }
-        // Wake the executor at the deadline (a fresh registration each
-        // round; the old one is cancelled when replaced).
-        let pollable = monotonic_clock::subscribe_instant(deadline);
-        timer = Some(spin_executor::push_waker_and_get_token(pollable, cx.waker().clone()).into());
-        Poll::Pending
-    })
-    .await
-    .inspect(|_| drop(timer.take()))
+    }
 }
 
 /// The escalator's private endpoint, reached through Spin service chaining.

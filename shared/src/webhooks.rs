@@ -8,10 +8,13 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 pub use crate::model::WebhookEvent;
-use crate::model::{derive_id, CallbackTask, TaskReason};
+use crate::model::{
+    derive_id, CallbackTask, Channel, Scale, SkipReason, Survey, SurveyKind, SurveyState,
+    TaskReason,
+};
 
 /// How an endpoint wants its messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -326,6 +329,15 @@ pub struct Links<'a> {
     pub public_base_url: &'a str,
 }
 
+/// A Standard Webhooks body: `{type, timestamp, data}`.
+#[derive(Serialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type")]
+    event: &'a str,
+    timestamp: String,
+    data: &'a Value,
+}
+
 /// The request for `delivery` to `endpoint`, tried at `now`.
 pub fn request(
     delivery: &Delivery,
@@ -336,11 +348,13 @@ pub fn request(
     let json_type = ("content-type", "application/json".to_string());
     match endpoint.kind {
         EndpointKind::Standard => {
-            let body = serde_json::to_vec(&json!({
-                "type": delivery.event.as_str(),
-                "timestamp": delivery.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                "data": delivery.data,
-            }))
+            let body = serde_json::to_vec(&Envelope {
+                event: delivery.event.as_str(),
+                timestamp: delivery
+                    .created_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                data: &delivery.data,
+            })
             .expect("JSON values serialize");
             let key = secret_key(endpoint.secret.as_deref().unwrap_or_default())?;
             let ts = now.timestamp();
@@ -369,34 +383,111 @@ pub fn request(
     }
 }
 
-/// A task's facts as receivers get them (no phone or e-mail: a helpdesk
-/// looks the customer up by id; Slack shows the name).
+/// What `task.created`, `task.breached` and `task.closed` carry: the task's
+/// facts (no phone or e-mail: a helpdesk looks the customer up by id; Slack
+/// shows the name).
+#[derive(Serialize)]
+struct TaskData<'a> {
+    task_id: &'a str,
+    state: &'static str,
+    reason: &'static str,
+    reasons: Vec<&'static str>,
+    priority: u8,
+    owner: &'a str,
+    escalated_to: &'a Option<String>,
+    customer_id: &'a str,
+    customer_name: &'a Option<String>,
+    order_id: &'a Option<String>,
+    work_order_id: &'a Option<String>,
+    score: Option<u8>,
+    scale: Option<Scale>,
+    comment: Option<&'a str>,
+    customer_reasons: &'a [String],
+    created_at: DateTime<Utc>,
+    due_by: DateTime<Utc>,
+    breached: bool,
+    closed_at: Option<DateTime<Utc>>,
+    resolution: &'a Option<String>,
+    root_cause: &'a Option<String>,
+    department: &'a Option<String>,
+}
+
+/// A task's facts as receivers get them ([`TaskData`]).
 pub fn task_data(task: &CallbackTask) -> Value {
     let answer = task.context.answer.as_ref();
-    json!({
-        "task_id": task.task_id,
-        "state": task.state.as_str(),
-        "reason": task.reason.as_str(),
-        "reasons": task.reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
-        "priority": task.priority,
-        "owner": task.owner,
-        "escalated_to": task.escalated_to,
-        "customer_id": task.customer_id,
-        "customer_name": task.context.customer.name,
-        "order_id": task.context.order_id,
-        "work_order_id": task.work_order_id,
-        "score": answer.map(|a| a.score),
-        "scale": answer.map(|a| a.scale),
-        "comment": answer.and_then(|a| a.comment.clone()),
-        "customer_reasons": answer.map(|a| a.reasons.clone()).unwrap_or_default(),
-        "created_at": task.created_at,
-        "due_by": task.due_by,
-        "breached": task.breached,
-        "closed_at": task.closed_at,
-        "resolution": task.resolution,
-        "root_cause": task.root_cause,
-        "department": task.department,
+    to_value(&TaskData {
+        task_id: &task.task_id,
+        state: task.state.as_str(),
+        reason: task.reason.as_str(),
+        reasons: task.reasons.iter().map(|r| r.as_str()).collect(),
+        priority: task.priority,
+        owner: &task.owner,
+        escalated_to: &task.escalated_to,
+        customer_id: &task.customer_id,
+        customer_name: &task.context.customer.name,
+        order_id: &task.context.order_id,
+        work_order_id: &task.work_order_id,
+        score: answer.map(|a| a.score),
+        scale: answer.map(|a| a.scale),
+        comment: answer.and_then(|a| a.comment.as_deref()),
+        customer_reasons: answer.map(|a| a.reasons.as_slice()).unwrap_or_default(),
+        created_at: task.created_at,
+        due_by: task.due_by,
+        breached: task.breached,
+        closed_at: task.closed_at,
+        resolution: &task.resolution,
+        root_cause: &task.root_cause,
+        department: &task.department,
     })
+}
+
+/// What `answer.recorded` carries: the answer, and what it was about.
+#[derive(Serialize)]
+pub struct AnswerData<'a> {
+    pub survey_id: &'a str,
+    pub customer_id: &'a str,
+    pub kind: SurveyKind,
+    pub channel: Channel,
+    pub scale: Scale,
+    pub score: u8,
+    pub comment: &'a Option<String>,
+    pub reasons: &'a [String],
+    pub answered_at: DateTime<Utc>,
+    pub agent: &'a Option<String>,
+    pub work_order_id: &'a Option<String>,
+    pub resurvey: bool,
+}
+
+/// What `survey.skipped` carries: which survey, and why (the last reason its
+/// timeline gives).
+pub fn skipped_data(survey: &Survey) -> Value {
+    #[derive(Serialize)]
+    struct SkippedData<'a> {
+        survey_id: &'a str,
+        customer_id: &'a str,
+        kind: SurveyKind,
+        order_id: &'a Option<String>,
+        work_order_id: &'a Option<String>,
+        state: SurveyState,
+        reason: Option<SkipReason>,
+        at: Option<DateTime<Utc>>,
+    }
+    let last = survey.timeline.last();
+    to_value(&SkippedData {
+        survey_id: &survey.survey_id,
+        customer_id: &survey.customer_id,
+        kind: survey.kind,
+        order_id: &survey.order_id,
+        work_order_id: &survey.work_order_id,
+        state: survey.state,
+        reason: last.and_then(|t| t.reason),
+        at: last.map(|t| t.at),
+    })
+}
+
+/// A payload as a JSON value (the outbox keeps every event's data alike).
+pub fn to_value(data: &impl Serialize) -> Value {
+    serde_json::to_value(data).expect("payloads serialize")
 }
 
 /// Slack's limits on a header and on a field's text (Block Kit reference).
@@ -404,10 +495,73 @@ const SLACK_HEADER_MAX: usize = 150;
 const SLACK_FIELD_MAX: usize = 2000;
 const SLACK_COMMENT_MAX: usize = 500;
 
+/// A Slack incoming-webhook message (the part of Block Kit this app sends).
+#[derive(Serialize)]
+pub struct SlackMessage {
+    /// What notifications and screen readers show.
+    pub text: String,
+    pub blocks: Vec<Block>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Block {
+    Header {
+        text: Text,
+    },
+    Section {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        text: Option<Text>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        fields: Vec<Text>,
+    },
+    Actions {
+        elements: Vec<Button>,
+    },
+}
+
+/// A text object: `plain_text` or `mrkdwn`.
+#[derive(Serialize)]
+pub struct Text {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emoji: Option<bool>,
+}
+
+impl Text {
+    fn plain(text: String) -> Text {
+        Text {
+            kind: "plain_text",
+            text,
+            emoji: Some(true),
+        }
+    }
+
+    fn mrkdwn(text: String) -> Text {
+        Text {
+            kind: "mrkdwn",
+            text,
+            emoji: None,
+        }
+    }
+}
+
+/// A link button.
+#[derive(Serialize)]
+pub struct Button {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub text: Text,
+    pub url: String,
+    pub action_id: &'static str,
+}
+
 /// A Slack incoming-webhook message for a task event: a header, the
 /// customer's words, the facts as fields, the deadline in each reader's own
 /// time (Slack's date token) and a button to the task on the agents' page.
-pub fn slack_message(delivery: &Delivery, links: &Links) -> Value {
+pub fn slack_message(delivery: &Delivery, links: &Links) -> SlackMessage {
     let d = &delivery.data;
     let text = |k: &str| {
         d.get(k)
@@ -437,26 +591,27 @@ pub fn slack_message(delivery: &Delivery, links: &Links) -> Value {
         .get("due_by")
         .and_then(Value::as_str)
         .and_then(|s| DateTime::parse_from_rfc3339(s).ok());
+    // Slack shows the date in each reader's own time zone (its own token:
+    // not escaped).
     let deadline = match due {
-        // Slack shows the date in each reader's own time zone.
         Some(t) => format!(
-            "<!date^{}^{{date_short_pretty}} {{time}}|{}>",
+            "<!date^{}^{{date_short_pretty}} {{time}}|{} UTC>",
             t.timestamp(),
-            format!("{} UTC", crate::date_text::minute(&t.with_timezone(&Utc)))
+            crate::date_text::minute(&t.with_timezone(&Utc))
         ),
         None => "—".into(),
     };
     let mut fields = vec![
-        ("Customer", customer.clone()),
+        ("Customer", slack_escape(&customer)),
         ("Callback by", deadline),
-        ("Owner", text("owner")),
+        ("Owner", slack_escape(&text("owner"))),
         (
             "Priority",
             d.get("priority").map(|p| p.to_string()).unwrap_or_default(),
         ),
     ];
     if let Some(order) = d.get("order_id").and_then(Value::as_str) {
-        fields.push(("Order", order.to_string()));
+        fields.push(("Order", slack_escape(order)));
     }
     if let Some(score) = &score {
         fields.push(("Score", score.clone()));
@@ -472,50 +627,54 @@ pub fn slack_message(delivery: &Delivery, links: &Links) -> Value {
         })
         .unwrap_or_default();
     if !said.is_empty() {
-        fields.push(("Customer said", said.join(", ")));
+        fields.push(("Customer said", slack_escape(&said.join(", "))));
     }
-    let mut blocks = vec![json!({
-        "type": "header",
-        "text": {"type": "plain_text", "text": clip(&headline, SLACK_HEADER_MAX), "emoji": true},
-    })];
+    let mut blocks = vec![Block::Header {
+        text: Text::plain(clip(&headline, SLACK_HEADER_MAX)),
+    }];
     if let Some(comment) = d
         .get("comment")
         .and_then(Value::as_str)
         .filter(|c| !c.trim().is_empty())
     {
-        blocks.push(json!({
-            "type": "section",
-            "text": {"type": "mrkdwn", "text": format!("> {}", slack_escape(&clip(comment, SLACK_COMMENT_MAX)).replace('\n', "\n> "))},
-        }));
+        let quoted = format!(
+            "> {}",
+            slack_escape(&clip(comment, SLACK_COMMENT_MAX)).replace('\n', "\n> ")
+        );
+        blocks.push(Block::Section {
+            text: Some(Text::mrkdwn(quoted)),
+            fields: Vec::new(),
+        });
     }
-    blocks.push(json!({
-        "type": "section",
-        "fields": fields.iter().map(|(label, value)| json!({
-            "type": "mrkdwn",
-            // The deadline carries Slack's own date token: escaped already.
-            "text": clip(&format!("*{label}*\n{}", if *label == "Callback by" { value.clone() } else { slack_escape(value) }), SLACK_FIELD_MAX),
-        })).collect::<Vec<_>>(),
-    }));
-    let task_id = text("task_id");
+    blocks.push(Block::Section {
+        text: None,
+        fields: fields
+            .iter()
+            .map(|(label, value)| {
+                Text::mrkdwn(clip(&format!("*{label}*\n{value}"), SLACK_FIELD_MAX))
+            })
+            .collect(),
+    });
     let link = format!(
         "{}/queue/page#task-{}",
         links.public_base_url.trim_end_matches('/'),
-        task_id
+        text("task_id")
     );
-    blocks.push(json!({
-        "type": "actions",
-        "elements": [{
-            "type": "button",
-            "text": {"type": "plain_text", "text": "Open the task"},
-            "url": link,
-            "action_id": "open_task",
+    blocks.push(Block::Actions {
+        elements: vec![Button {
+            kind: "button",
+            text: Text {
+                emoji: None,
+                ..Text::plain("Open the task".into())
+            },
+            url: link,
+            action_id: "open_task",
         }],
-    }));
-    json!({
-        // What notifications and screen readers show.
-        "text": slack_escape(&format!("{headline} — {customer}")),
-        "blocks": blocks,
-    })
+    });
+    SlackMessage {
+        text: slack_escape(&format!("{headline} — {customer}")),
+        blocks,
+    }
 }
 
 /// Slack's three control characters in text (its "formatting" reference).
@@ -537,6 +696,7 @@ fn clip(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 

@@ -31,6 +31,24 @@ fn tzdb_dir() -> PathBuf {
     }
 }
 
+/// The database's index of zones by country (`zone.tab`: country,
+/// coordinates and zone per line, the country's principal zone first), in the
+/// zoneinfo directory as on any system.
+pub const ZONE_TAB: &str = "zone.tab";
+
+/// [`ZONE_TAB`]'s text, read once per instance (empty if it cannot be read:
+/// then no zone has a country and no country a zone, which the rules treat as
+/// unknown).
+pub fn zone_tab() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        std::fs::read_to_string(tzdb_dir().join(ZONE_TAB)).unwrap_or_else(|e| {
+            eprintln!("{ZONE_TAB} unreadable under {}: {e}", tzdb_dir().display());
+            String::new()
+        })
+    })
+}
+
 /// Zones already parsed by this instance (a component instance serves one
 /// request: this saves reading a zone twice in one).
 fn parsed() -> &'static Mutex<Vec<Zone>> {
@@ -39,9 +57,11 @@ fn parsed() -> &'static Mutex<Vec<Zone>> {
 }
 
 /// An IANA name is `Area/Location` (or `UTC`, `EST5EDT`, …): letters,
-/// digits, `_`, `-`, `+` and `/`, never `..` — nothing else is looked up.
+/// digits, `_`, `-`, `+` and `/`, never `..` — nothing else is looked up,
+/// and the directory's index ([`ZONE_TAB`]) is not a zone.
 fn plausible(name: &str) -> bool {
     !name.starts_with('.')
+        && name != ZONE_TAB
         && name.split('/').all(|part| {
             !part.is_empty()
                 && part != ".."
@@ -210,6 +230,9 @@ mod tests {
         assert!(Zone::get("Mars/Olympus").is_none());
         assert!(Zone::get("").is_none());
         assert!(Zone::get("../tzdb/UTC").is_none() && Zone::get("Europe/../UTC").is_none());
+        // The index beside the zones is not one.
+        assert!(!Zone::exists(ZONE_TAB) && Zone::get(ZONE_TAB).is_none());
+        assert!(zone_tab().lines().any(|l| l.starts_with("DE\t")));
         assert!(Zone::exists("Asia/Shanghai") && Zone::exists("UTC"));
         assert!(
             !Zone::exists("Mars/Olympus")

@@ -264,7 +264,20 @@ fn whole_loop(hosts: &[Host], sender: &Sender, hooks: &Sender, tag: &str) -> Loo
         deliveries.len(),
         "nothing sent twice: {deliveries:?}"
     );
+    let (status, log) = Host::json(host(1).admin_get("/webhooks/deliveries?limit=500"));
+    assert_eq!(status, 200, "{log}");
+    let log = log["deliveries"].as_array().unwrap().clone();
+    assert!(
+        log.iter()
+            .all(|d| d["status"] == "delivered" && d["attempts"] == 1),
+        "{log:?}"
+    );
+    assert_eq!(log.len(), deliveries.len(), "{log:?}");
     let payloads: Vec<Value> = deliveries.iter().map(verify_standard_webhook).collect();
+    for d in &deliveries {
+        let length = d["body"].as_str().unwrap().len().to_string();
+        assert_eq!(d["headers"]["content-length"], length, "not chunked: {d}");
+    }
     let of_type = |t: &str| payloads.iter().filter(|p| p["type"] == t).count();
     assert_eq!(of_type("answer.recorded"), SURVEYS, "{payloads:?}");
     assert_eq!(of_type("task.created"), all.len(), "{payloads:?}");
@@ -274,15 +287,6 @@ fn whole_loop(hosts: &[Host], sender: &Sender, hooks: &Sender, tag: &str) -> Loo
         .find(|p| p["type"] == "task.closed")
         .unwrap();
     assert_eq!(closed["data"]["task_id"], task_id.as_str(), "{closed}");
-    let (status, log) = Host::json(host(1).admin_get("/webhooks/deliveries?limit=500"));
-    assert_eq!(status, 200, "{log}");
-    let log = log["deliveries"].as_array().unwrap().clone();
-    assert_eq!(log.len(), deliveries.len(), "{log:?}");
-    assert!(
-        log.iter()
-            .all(|d| d["status"] == "delivered" && d["attempts"] == 1),
-        "{log:?}"
-    );
     for h in hosts {
         let (status, report) = Host::json(h.report("/reports/loop"));
         assert_eq!(status, 200, "{report}");

@@ -181,6 +181,11 @@ fn task_events_reach_a_signed_receiver_once_after_two_failures_and_slack_as_bloc
         "one id across retries"
     );
     let payload = verify_standard_webhook(&created[2]);
+    assert_eq!(
+        created[2]["headers"]["content-length"],
+        created[2]["body"].as_str().unwrap().len().to_string(),
+        "sent with its length, not chunked"
+    );
     assert_eq!(payload["type"], "task.created");
     assert_eq!(payload["data"]["task_id"], task_id);
     assert_eq!(payload["data"]["score"], 1);

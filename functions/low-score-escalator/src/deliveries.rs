@@ -25,7 +25,7 @@ pub struct Ticked {
 }
 
 /// Send the deliveries due at `now`, each once, each within [`TIMEOUT`].
-pub async fn send_due(
+pub fn send_due(
     store: &SpinStore,
     hooks: &Webhooks,
     now: chrono::DateTime<chrono::Utc>,
@@ -42,7 +42,7 @@ pub async fn send_due(
         let Begin::Send(request) = webhooks::begin(store, &job, hooks, &links, now)? else {
             continue;
         };
-        let result = shell::send_webhook(&request, TIMEOUT).await;
+        let result = shell::send_webhook(&request, TIMEOUT);
         let after = webhooks::finish(store, &job, &result, now)?;
         round.note(&after);
     }

@@ -29,7 +29,7 @@ mod deliveries;
 /// The private path the score receiver and the issuer hand escalations to.
 
 #[http_component]
-async fn handle(req: Request) -> Response {
+fn handle(req: Request) -> Response {
     let route = shell::matched_route(&req);
     let result = match (route.as_str(), req.method()) {
         (shell::CHAINED_ROUTE, Method::Post) if req.path() == ESCALATIONS_PATH => escalation(&req),
@@ -37,7 +37,7 @@ async fn handle(req: Request) -> Response {
         (CALLBACK, Method::Get) => get(&req),
         (OUTCOME, Method::Post) => outcome(&req),
         (CLAIM, Method::Post) => claim_task(&req),
-        (TICK, Method::Post) => tick(&req).await,
+        (TICK, Method::Post) => tick(&req),
         (LOOP_REPORT, Method::Get) => report(&req),
         (FINDINGS_REPORT, Method::Get) => findings_report(&req),
         (FIXES, Method::Post) => record_fix(&req),
@@ -125,7 +125,7 @@ fn list(req: &Request) -> Result<Response, ApiError> {
 
 /// `POST /escalator/tick`: the tick's work, then the webhooks it and the
 /// requests since the last tick announced.
-async fn tick(req: &Request) -> Result<Response, ApiError> {
+fn tick(req: &Request) -> Result<Response, ApiError> {
     supervisor_only(req)?;
     let store = SpinStore::open()?;
     let merchant = shell::optional_variable("merchant_name").unwrap_or_else(|| "Revisit".into());
@@ -139,7 +139,7 @@ async fn tick(req: &Request) -> Result<Response, ApiError> {
     );
     let now = shell::now();
     let report = escalator_tick::run(&store, policies, &merchant, now)?;
-    let webhooks = deliveries::send_due(&store, known, now).await?;
+    let webhooks = deliveries::send_due(&store, known, now)?;
     Ok(shell::json(
         200,
         &deliveries::Ticked {

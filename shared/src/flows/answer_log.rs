@@ -23,7 +23,7 @@ use crate::policy::SurveyPolicy;
 use crate::report::{answer_counters, ReasonTally};
 use crate::storage::{Storage, StorageExt, StoreResult, Update};
 use crate::task::{answer_escalation, wanted_reasons, EscalationPolicy};
-use crate::webhooks::{WebhookEvent, Webhooks};
+use crate::webhooks::{AnswerData, WebhookEvent, Webhooks};
 use crate::ApiError;
 
 /// The most entries one batch of a fold looks at (one batch read).
@@ -336,19 +336,19 @@ fn announce_answers<S: Storage + ?Sized>(
     for c in counted {
         let a = &c.answer;
         let data = || {
-            serde_json::json!({
-                "survey_id": a.survey_id,
-                "customer_id": c.entry.customer,
-                "kind": a.kind,
-                "channel": a.channel,
-                "scale": a.scale,
-                "score": a.score,
-                "comment": a.comment,
-                "reasons": a.reasons,
-                "answered_at": a.answered_at,
-                "agent": c.entry.agent,
-                "work_order_id": c.entry.work_order_id,
-                "resurvey": c.entry.resurvey,
+            crate::webhooks::to_value(&AnswerData {
+                survey_id: &a.survey_id,
+                customer_id: &c.entry.customer,
+                kind: a.kind,
+                channel: a.channel,
+                scale: a.scale,
+                score: a.score,
+                comment: &a.comment,
+                reasons: &a.reasons,
+                answered_at: a.answered_at,
+                agent: &c.entry.agent,
+                work_order_id: &c.entry.work_order_id,
+                resurvey: c.entry.resurvey,
             })
         };
         let event = WebhookEvent::AnswerRecorded;

@@ -495,7 +495,7 @@ fn settle<S: Storage + ?Sized>(
                     *event,
                     id,
                     None,
-                    || skipped_data(&survey),
+                    || crate::webhooks::skipped_data(&survey),
                     now,
                 )?;
             }
@@ -510,22 +510,6 @@ fn settle<S: Storage + ?Sized>(
         same
     })?;
     Ok(())
-}
-
-/// A skipped survey's facts for `survey.skipped`: which one, and why
-/// (the last reason its timeline gives).
-fn skipped_data(survey: &Survey) -> serde_json::Value {
-    let last = survey.timeline.last();
-    serde_json::json!({
-        "survey_id": survey.survey_id,
-        "customer_id": survey.customer_id,
-        "kind": survey.kind,
-        "order_id": survey.order_id,
-        "work_order_id": survey.work_order_id,
-        "state": survey.state,
-        "reason": last.and_then(|t| t.reason),
-        "at": last.map(|t| t.at),
-    })
 }
 
 /// The tick has seen everything due up to `now`.
