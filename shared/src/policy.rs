@@ -408,6 +408,21 @@ impl SurveyPolicy {
 mod tests {
     use super::*;
     use crate::event::Customer;
+    use proptest::prelude::*;
+
+    // The policy fuzz target's property (`./run fuzz` searches deeper).
+    proptest! {
+        #[test]
+        fn any_text_is_a_policy_that_round_trips_or_an_error(
+            text in prop_oneof![".{0,200}", "\\{\"plans\":\\[.{0,120}\\]\\}"],
+        ) {
+            if let Ok(policy) = SurveyPolicy::from_json(&text) {
+                let again = SurveyPolicy::from_json(&to_json(&policy)).expect("a parsed policy re-parses");
+                prop_assert_eq!(again.plans, policy.plans);
+            }
+            let _ = crate::contact::ContactRules::from_json(&text);
+        }
+    }
 
     fn event(kind: EventType, category: Option<Category>) -> Event {
         Event {

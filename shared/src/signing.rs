@@ -297,11 +297,42 @@ mod tests {
         assert_eq!(Session::verify("k", &forged, now), None);
     }
 
+    // The fuzz targets' properties (`./run fuzz` searches deeper, guided by
+    // coverage), as property tests in every `cargo test`.
     proptest! {
         #[test]
         fn any_string_decodes_to_nothing_or_a_valid_link(s in ".{0,60}") {
             // Never panics; only tokens made with the key decode.
             prop_assert!(LinkToken::decode(&s, "k").is_none());
+        }
+
+        #[test]
+        fn a_genuine_link_survives_and_any_change_breaks_it(
+            hex in "[0-9a-f]{16}", place in 0usize..40, c in any::<char>(),
+        ) {
+            let link = LinkToken { survey_id: format!("sv_{hex}"), channel: Channel::Sms };
+            let token = link.encode("k");
+            let back = LinkToken::decode(&token, "k").expect("a genuine token decodes");
+            prop_assert_eq!(&back.survey_id, &link.survey_id);
+            prop_assert_eq!(back.encode("k"), token.clone());
+            let mut changed: Vec<char> = token.chars().collect();
+            let i = place % changed.len();
+            if changed[i] != c {
+                changed[i] = c;
+                let changed: String = changed.into_iter().collect();
+                prop_assert!(LinkToken::decode(&changed, "k").is_none());
+            }
+        }
+
+        #[test]
+        fn a_forged_webhook_never_verifies_and_any_body_parses_or_is_refused(
+            header in ".{0,120}", body in proptest::collection::vec(any::<u8>(), 0..400),
+        ) {
+            let now = at(1_800_000_000);
+            prop_assert!(verify_webhook("fuzz-secret", Some(&header), &body, now).is_err());
+            if let Ok(event) = crate::error::parse_json::<crate::event::Event>(&body) {
+                let _ = event.validate();
+            }
         }
     }
 
