@@ -55,6 +55,10 @@ impl HostKv for SpinKv {
     }
 
     fn get_many(&self, keys: &[String]) -> StoreResult<Vec<(String, Option<Vec<u8>>)>> {
+        if keys.is_empty() {
+            // Nothing to ask the host (a first-time customer's earlier tasks).
+            return Ok(Vec::new());
+        }
         batch::get_many(&self.bucket, keys).map_err(err)
     }
 
