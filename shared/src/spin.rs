@@ -422,12 +422,12 @@ mod outgoing {
             poll(&[ready, &deadline]);
             ready.ready()
         };
-        let (scheme, rest) = req.url.split_once("://").ok_or("not an absolute URL")?;
-        let (authority, path) = rest.find('/').map_or((rest, "/"), |i| rest.split_at(i));
-        let scheme = match scheme {
-            "https" => Scheme::Https,
-            "http" => Scheme::Http,
-            other => Scheme::Other(other.to_string()),
+        let (scheme, authority, path) =
+            crate::webhooks::url_parts(&req.url).ok_or("not an http(s) URL")?;
+        let scheme = if scheme == "https" {
+            Scheme::Https
+        } else {
+            Scheme::Http
         };
         // With its length, not chunked: some receivers refuse chunked bodies.
         let length = ("content-length", req.body.len().to_string());
@@ -450,7 +450,7 @@ mod outgoing {
             .set_authority(Some(authority))
             .map_err(|()| refused("authority"))?;
         request
-            .set_path_with_query(Some(path))
+            .set_path_with_query(Some(&path))
             .map_err(|()| refused("path"))?;
         let body = request.body().map_err(|()| refused("body"))?;
         let response = outgoing_handler::handle(request, None).map_err(|e| e.to_string())?;

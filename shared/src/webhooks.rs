@@ -79,9 +79,9 @@ impl Webhooks {
         })?;
         for (i, e) in endpoints.iter().enumerate() {
             let at = format!("webhooks[{i}]");
-            if !(e.url.starts_with("https://") || e.url.starts_with("http://")) {
+            if url_parts(&e.url).is_none() {
                 return Err(format!(
-                    "{at}: url must start with https:// (got {:?})",
+                    "{at}: url must be https://host/path (got {:?})",
                     e.url
                 ));
             }
@@ -322,6 +322,27 @@ pub struct WebhookRequest {
     pub url: String,
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
+}
+
+/// A receiver's URL as an HTTP request names it: scheme (`http` or
+/// `https`), authority (`host[:port]`) and path with query (a fragment is
+/// never sent); `None` for anything else.
+pub fn url_parts(url: &str) -> Option<(&str, &str, String)> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme != "https" && scheme != "http" {
+        return None;
+    }
+    let rest = rest.split('#').next().unwrap_or_default();
+    let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    if authority.is_empty() || authority.contains(['@', ' ']) {
+        return None;
+    }
+    let path = match tail {
+        "" => "/".to_string(),
+        t if t.starts_with('/') => t.to_string(),
+        t => format!("/{t}"),
+    };
+    Some((scheme, authority, path))
 }
 
 /// Where the agents' page is (the link in a Slack message).
@@ -852,6 +873,32 @@ mod tests {
         let expected =
             base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
         assert_eq!(header("webhook-signature"), format!("v1,{expected}"));
+    }
+
+    #[test]
+    fn a_receivers_url_splits_as_a_request_names_it() {
+        let parts = |u| url_parts(u).map(|(s, a, p)| format!("{s} {a} {p}"));
+        assert_eq!(
+            parts("https://crm.example/hooks?x=1#top").unwrap(),
+            "https crm.example /hooks?x=1"
+        );
+        assert_eq!(
+            parts("http://127.0.0.1:8080").unwrap(),
+            "http 127.0.0.1:8080 /"
+        );
+        assert_eq!(
+            parts("https://crm.example?x=1").unwrap(),
+            "https crm.example /?x=1"
+        );
+        for bad in [
+            "ftp://x/y",
+            "https://",
+            "https:///path",
+            "crm.example/h",
+            "https://u:p@x/h",
+        ] {
+            assert_eq!(parts(bad), None, "{bad}");
+        }
     }
 
     #[test]
