@@ -9,8 +9,6 @@
 //! beside the zone files: [`crate::zone::zone_tab`]), whose first zone per
 //! country is the principal one.
 
-use std::sync::OnceLock;
-
 use crate::zone::Zone;
 use chrono::{DateTime, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -18,22 +16,19 @@ use serde::{Deserialize, Serialize};
 use crate::calling_hours::{CallingHours, ZoneSource};
 pub use crate::holidays::{easter_sunday, is_public_holiday};
 
-/// `(country, zone)` pairs in zone.tab order.
-fn zone_table() -> &'static [(String, String)] {
-    static TABLE: OnceLock<Vec<(String, String)>> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        crate::zone::zone_tab()
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| {
-                let mut cols = l.split('\t');
-                let country = cols.next()?;
-                let _coords = cols.next()?;
-                let zone = cols.next()?;
-                Some((country.to_string(), zone.to_string()))
-            })
-            .collect()
-    })
+/// `(country, zone)` pairs in zone.tab order, read from its text in place
+/// (no copy per instance: a few hundred lines, scanned a few times a request).
+fn zone_table() -> impl Iterator<Item = (&'static str, &'static str)> {
+    crate::zone::zone_tab()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut cols = l.split('\t');
+            let country = cols.next()?;
+            let _coords = cols.next()?;
+            let zone = cols.next()?;
+            Some((country, zone))
+        })
 }
 
 /// The ISO 3166 country of an E.164 number ([`crate::phone`]).
@@ -44,9 +39,8 @@ pub fn phone_country(phone: &str) -> Option<String> {
 /// The country a zone belongs to (zone.tab).
 pub fn zone_country(zone: &str) -> Option<String> {
     zone_table()
-        .iter()
-        .find(|(_, z)| z == zone)
-        .map(|(c, _)| c.clone())
+        .find(|(_, z)| *z == zone)
+        .map(|(c, _)| c.to_string())
 }
 
 /// How far apart (in hours) a country's zones may be for its principal zone to
@@ -58,8 +52,7 @@ const MAX_ZONE_SPREAD_HOURS: i32 = 2;
 /// The principal zone of a country, when it can stand for the whole country.
 pub fn country_zone(country: &str, at: DateTime<Utc>) -> Option<Zone> {
     let zones: Vec<Zone> = zone_table()
-        .iter()
-        .filter(|(c, _)| c == country)
+        .filter(|(c, _)| *c == country)
         .filter_map(|(_, z)| z.parse::<Zone>().ok())
         .collect();
     let offsets: Vec<i32> = zones
