@@ -154,7 +154,7 @@ pub fn webhooks_checked() -> Result<crate::webhooks::Webhooks, String> {
 pub fn webhooks() -> crate::webhooks::Webhooks {
     webhooks_checked().unwrap_or_else(|e| {
         eprintln!("{e}; nobody is told until it is fixed");
-        crate::webhooks::Webhooks::none()
+        crate::webhooks::Webhooks::default()
     })
 }
 

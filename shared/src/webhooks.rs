@@ -60,16 +60,11 @@ const SLACK_EVENTS: [WebhookEvent; 2] = [WebhookEvent::TaskCreated, WebhookEvent
 const SECRET_BYTES: std::ops::RangeInclusive<usize> = 24..=64;
 
 impl Webhooks {
-    /// Nobody to tell.
-    pub fn none() -> Webhooks {
-        Webhooks::default()
-    }
-
     /// Read the `webhooks` variable: a JSON list of endpoints. Every mistake
     /// is refused with what to fix, so a typo cannot silently drop alerts.
     pub fn parse(text: &str) -> Result<Webhooks, String> {
         if text.trim().is_empty() {
-            return Ok(Webhooks::none());
+            return Ok(Webhooks::default());
         }
         let endpoints: Vec<Endpoint> = serde_json::from_str(text).map_err(|e| {
             format!(

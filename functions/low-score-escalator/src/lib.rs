@@ -130,8 +130,7 @@ fn tick(req: &Request) -> Result<Response, ApiError> {
     let store = SpinStore::open()?;
     let merchant = shell::optional_variable("merchant_name").unwrap_or_else(|| "Revisit".into());
     let hooks = shell::webhooks_checked();
-    let nobody = revisit_shared::webhooks::Webhooks::none();
-    let known = hooks.as_ref().unwrap_or(&nobody);
+    let known = hooks.as_ref().unwrap_or(&revisit_shared::webhooks::NOBODY);
     let policies = (
         &shell::escalation_policy()?,
         &shell::survey_policy()?,

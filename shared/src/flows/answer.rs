@@ -248,7 +248,7 @@ mod tests {
             (
                 &EscalationPolicy::default(),
                 &crate::policy::SurveyPolicy::default(),
-                &crate::webhooks::Webhooks::none(),
+                &crate::webhooks::NOBODY,
             ),
             "Shop",
             later,

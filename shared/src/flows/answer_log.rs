@@ -400,7 +400,7 @@ mod tests {
             (
                 &EscalationPolicy::default(),
                 &SurveyPolicy::default(),
-                &Webhooks::none(),
+                &crate::webhooks::NOBODY,
             ),
             "Shop",
             t(at),

@@ -554,7 +554,7 @@ mod tests {
         receive(
             store,
             r,
-            (&EscalationPolicy::default(), &Webhooks::none()),
+            (&EscalationPolicy::default(), &crate::webhooks::NOBODY),
             now(),
         )
     }
@@ -656,7 +656,7 @@ mod tests {
         let policies = (
             &EscalationPolicy::default(),
             &SurveyPolicy::default(),
-            &Webhooks::none(),
+            &crate::webhooks::NOBODY,
         );
         record_outcome(store, id, &Role::Supervisor, input, policies, now())
     }

@@ -361,7 +361,7 @@ mod tests {
         receive(
             s,
             &request,
-            (&policy, &Webhooks::none()),
+            (&policy, &crate::webhooks::NOBODY),
             at("2026-12-04T10:00:00+01:00"),
         )
         .unwrap()
@@ -372,7 +372,7 @@ mod tests {
         let policies = (
             &EscalationPolicy::default(),
             &SurveyPolicy::default(),
-            &Webhooks::none(),
+            &crate::webhooks::NOBODY,
         );
         run(s, policies, "Acme", now)
     }
@@ -471,8 +471,13 @@ mod tests {
             s.add_to_list(&keys::birthdays_on(12, 4), id).unwrap();
         }
         assert_eq!(
-            birthday_callbacks(&s, (&policy, &Webhooks::none()), now, &mut Skips::default())
-                .unwrap(),
+            birthday_callbacks(
+                &s,
+                (&policy, &crate::webhooks::NOBODY),
+                now,
+                &mut Skips::default()
+            )
+            .unwrap(),
             1
         );
         let made: Option<String> = s
@@ -480,8 +485,13 @@ mod tests {
             .unwrap();
         assert!(made.is_some(), "only the key customer satisfied lately");
         assert_eq!(
-            birthday_callbacks(&s, (&policy, &Webhooks::none()), now, &mut Skips::default())
-                .unwrap(),
+            birthday_callbacks(
+                &s,
+                (&policy, &crate::webhooks::NOBODY),
+                now,
+                &mut Skips::default()
+            )
+            .unwrap(),
             0,
             "once a year"
         );

@@ -470,7 +470,10 @@ mod tests {
             let task = crate::flows::escalation::receive(
                 &s,
                 &req,
-                (&crate::task::EscalationPolicy::default(), &Webhooks::none()),
+                (
+                    &crate::task::EscalationPolicy::default(),
+                    &crate::webhooks::NOBODY,
+                ),
                 now(),
             )
             .unwrap()

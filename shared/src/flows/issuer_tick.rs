@@ -616,7 +616,7 @@ mod tests {
         let plan = policy.plan(&e);
         let cx = crate::flows::intake::IntakeContext {
             policy: &policy,
-            webhooks: &Webhooks::none(),
+            webhooks: &crate::webhooks::NOBODY,
             merchant: "Shop",
             now: e.occurred_at,
         };
@@ -633,7 +633,7 @@ mod tests {
             if let Some(job) = prepare(
                 store,
                 survey,
-                (&policy, &Webhooks::none()),
+                (&policy, &crate::webhooks::NOBODY),
                 now,
                 &mut contacts,
                 &mut report,
@@ -643,7 +643,7 @@ mod tests {
                     &job,
                     &job.channels,
                     None,
-                    (now, &Webhooks::none()),
+                    (now, &crate::webhooks::NOBODY),
                     &mut report,
                 )?;
                 sent.push(job);
@@ -687,7 +687,7 @@ mod tests {
         let plan = policy.plan(&e);
         let cx = crate::flows::intake::IntakeContext {
             policy: &policy,
-            webhooks: &Webhooks::none(),
+            webhooks: &crate::webhooks::NOBODY,
             merchant: "Shop",
             now: e.occurred_at,
         };
@@ -764,7 +764,7 @@ mod tests {
         let job = prepare(
             &s,
             survey,
-            (&policy, &Webhooks::none()),
+            (&policy, &crate::webhooks::NOBODY),
             due,
             &mut contacts,
             &mut report,
@@ -795,7 +795,7 @@ mod tests {
             if let Err(e) = prepare(
                 &s,
                 survey,
-                (&policy, &Webhooks::none()),
+                (&policy, &crate::webhooks::NOBODY),
                 now,
                 &mut contacts,
                 &mut report,

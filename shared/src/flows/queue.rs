@@ -205,7 +205,7 @@ mod tests {
             receive(
                 &s,
                 &request,
-                (&policy, &crate::webhooks::Webhooks::none()),
+                (&policy, &crate::webhooks::NOBODY),
                 at("2026-12-04T10:00:00+01:00"),
             )
             .unwrap();

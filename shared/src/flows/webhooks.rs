@@ -421,7 +421,7 @@ mod tests {
         store.fail_op(0);
         let n = announce(
             &store,
-            &Webhooks::none(),
+            &crate::webhooks::NOBODY,
             WebhookEvent::TaskCreated,
             "x",
             None,
