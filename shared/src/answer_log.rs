@@ -12,8 +12,6 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Answer, LoggedAnswer};
-
 /// How long an entry nobody confirms is waited for: longer than any request
 /// can run (the host's deadline is 2 minutes), so its writer is gone.
 pub const ORPHAN_AFTER: Duration = Duration::minutes(5);
@@ -40,31 +38,47 @@ pub enum SkipReason {
     Missing,
 }
 
-/// Judge entry `seq`: `entry` as read, `recorded` the survey's answer as
-/// the customer's history holds it now; for a missing entry, `missing_since`
-/// is a time by which its number had been taken (a fold first found it
-/// missing, or a later entry was logged).
+/// Judge entry `seq` of a log whose entries count only once a record
+/// confirms them (the answer log: the customer's history; the task log: the
+/// customer's callbacks): `logged_at` of the entry as read (`None`:
+/// missing), `recorded` the number the confirming record holds for what the
+/// entry names (`Some(None)`: it holds it under no number; `None`: not at
+/// all); for a missing entry, `missing_since` is a time by which its number
+/// had been taken (a fold first found it missing, or a later entry was logged).
 pub fn judge(
     seq: u64,
-    entry: Option<&LoggedAnswer>,
-    recorded: Option<&Answer>,
+    logged_at: Option<DateTime<Utc>>,
+    recorded: Option<Option<u64>>,
     missing_since: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> EntryVerdict {
-    let Some(entry) = entry else {
+    let Some(logged_at) = logged_at else {
         return match missing_since {
             Some(since) if now - since >= ORPHAN_AFTER => EntryVerdict::Skip(SkipReason::Missing),
             _ => EntryVerdict::Wait,
         };
     };
     match recorded {
-        Some(a) if a.log_seq == Some(seq) => EntryVerdict::Count,
+        Some(n) if n == Some(seq) => EntryVerdict::Count,
         Some(_) => EntryVerdict::Skip(SkipReason::CountedElsewhere),
-        None if now - entry.logged_at >= ORPHAN_AFTER => {
-            EntryVerdict::Skip(SkipReason::NeverRecorded)
-        }
+        None if now - logged_at >= ORPHAN_AFTER => EntryVerdict::Skip(SkipReason::NeverRecorded),
         None => EntryVerdict::Wait,
     }
+}
+
+/// For each entry of a batch read in order (`logged_at`, `None` where
+/// missing), the earliest time a later entry was logged: a missing entry's
+/// number was taken by then, which bounds how long its writer has had.
+pub fn taken_by(logged_at: &[Option<DateTime<Utc>>]) -> Vec<Option<DateTime<Utc>>> {
+    let mut taken = vec![None; logged_at.len()];
+    let mut earliest_after: Option<DateTime<Utc>> = None;
+    for (i, at) in logged_at.iter().enumerate().rev() {
+        taken[i] = earliest_after;
+        if let Some(at) = at {
+            earliest_after = Some(earliest_after.map_or(*at, |t| t.min(*at)));
+        }
+    }
+    taken
 }
 
 /// How far the log is folded.
@@ -81,6 +95,20 @@ pub struct FoldCursor {
 }
 
 impl FoldCursor {
+    /// Since when entry `seq` is known to be missing: when a fold first
+    /// found it so, or when a later entry was logged (`taken_by`), the earlier.
+    pub fn missing_since(
+        &self,
+        seq: u64,
+        taken_by: Option<DateTime<Utc>>,
+    ) -> Option<DateTime<Utc>> {
+        let seen = self.missing.filter(|(s, _)| *s == seq).map(|(_, t)| t);
+        match (seen, taken_by) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Move on to `folded` (never back: two folds may overlap).
     pub fn advance(
         &mut self,
@@ -125,7 +153,7 @@ impl FoldedCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Channel, Scale, SurveyKind};
+    use crate::model::{Answer, Channel, LoggedAnswer, Scale, SurveyKind};
 
     fn t(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
@@ -163,15 +191,27 @@ mod tests {
         let now = t("2026-12-04T10:00:01Z");
         let e = entry("2026-12-04T10:00:00Z");
         assert_eq!(
-            judge(7, Some(&e), Some(&answer(Some(7))), None, now),
+            judge(
+                7,
+                Some(e.logged_at),
+                Some(answer(Some(7)).log_seq),
+                None,
+                now
+            ),
             EntryVerdict::Count
         );
         assert_eq!(
-            judge(7, Some(&e), Some(&answer(Some(9))), None, now),
+            judge(
+                7,
+                Some(e.logged_at),
+                Some(answer(Some(9)).log_seq),
+                None,
+                now
+            ),
             EntryVerdict::Skip(SkipReason::CountedElsewhere)
         );
         assert_eq!(
-            judge(7, Some(&e), Some(&answer(None)), None, now),
+            judge(7, Some(e.logged_at), Some(answer(None).log_seq), None, now),
             EntryVerdict::Skip(SkipReason::CountedElsewhere)
         );
     }
@@ -180,11 +220,11 @@ mod tests {
     fn an_unconfirmed_entry_is_waited_for_then_skipped() {
         let e = entry("2026-12-04T10:00:00Z");
         assert_eq!(
-            judge(7, Some(&e), None, None, t("2026-12-04T10:04:59Z")),
+            judge(7, Some(e.logged_at), None, None, t("2026-12-04T10:04:59Z")),
             EntryVerdict::Wait
         );
         assert_eq!(
-            judge(7, Some(&e), None, None, t("2026-12-04T10:05:00Z")),
+            judge(7, Some(e.logged_at), None, None, t("2026-12-04T10:05:00Z")),
             EntryVerdict::Skip(SkipReason::NeverRecorded)
         );
         let since = Some(t("2026-12-04T10:00:00Z"));

@@ -64,24 +64,20 @@ pub fn task(task_id: &str) -> String {
     format!("tk/{task_id}")
 }
 
-/// Which task an escalation source (an answer, an event) ended up in.
-pub fn task_source(source_id: &str) -> String {
-    format!("ts/{}", derive_id("s", &[source_id]))
+/// The customer's callback tasks (`model::CustomerCallbacks`): their open
+/// task, every task they had, and where each escalation source went.
+pub fn customer_callbacks(customer_id: &str) -> String {
+    customer_callbacks_of(&pseudonym(customer_id))
 }
 
-/// The customer's open task, if any: later escalations merge into it.
-pub fn customer_open_task(customer_id: &str) -> String {
-    format!("co/{}", pseudonym(customer_id))
+/// [`customer_callbacks`] of the customer whose pseudonym is `customer`.
+pub fn customer_callbacks_of(customer: &str) -> String {
+    format!("cb/{customer}")
 }
 
 /// Every survey planned for a customer (for erasure).
 pub fn customer_surveys(customer_id: &str) -> String {
     format!("ix/customer-surveys/{}", pseudonym(customer_id))
-}
-
-/// Every task a customer ever had (for "earlier tasks" in the context).
-pub fn customer_tasks(customer_id: &str) -> String {
-    format!("ix/customer-tasks/{}", pseudonym(customer_id))
 }
 
 /// Customers with a birthday on one day of the year: the escalator's tick
@@ -101,8 +97,9 @@ pub fn owner_tasks(owner: &str) -> String {
 }
 
 /// The log of task ids created on a day (`YYYYMMDD`, see
-/// `StorageExt::append_to_log`): how closed tasks are found without one list
-/// that grows forever (a hosted store refuses values over 1 MB).
+/// `StorageExt::append_to_log`), written by the task log's fold: how closed
+/// tasks are found without one list that grows forever (a hosted store
+/// refuses values over 1 MB).
 pub fn tasks_created(day: &str) -> String {
     format!("lg/tasks/{day}")
 }
@@ -221,6 +218,21 @@ pub fn tallies(day: &str) -> String {
 /// The loop's counters that answers move (re-surveys answered, recovered),
 /// as folded from the log (`answer_log::FoldedCounts`).
 pub const ANSWER_LOOP_COUNTS: &str = "al/loop";
+
+/// The task log's last number (a counter: `increment` hands out the next).
+pub const TASK_LOG_HEAD: &str = "tq/head";
+
+/// Entry `seq` of the task log (`model::LoggedTask`); deleted once folded.
+pub fn task_log(seq: u64) -> String {
+    format!("tq/e/{seq}")
+}
+
+/// How far the task log is folded into the indexes (`answer_log::FoldCursor`).
+pub const TASK_LOG_FOLD: &str = "tq/fold";
+
+/// The loop's counters that created tasks move (`created` overall, by
+/// owner, by reason), as folded from the task log (`answer_log::FoldedCounts`).
+pub const TASK_LOOP_COUNTS: &str = "tq/loop";
 
 /// The webhook outbox's last number (a counter: `increment` hands out the next).
 pub const WEBHOOK_HEAD: &str = "wh/head";

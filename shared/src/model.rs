@@ -261,6 +261,78 @@ pub struct LoggedAnswer {
     pub logged_at: DateTime<Utc>,
 }
 
+/// A task an escalation is about to create, logged first under the next
+/// number of one counter (`flows::task_log`). The task counts as created when
+/// the customer's [`CustomerCallbacks`] names it under that number; the
+/// escalator's tick folds the log into the queues, the open lists, the day's
+/// log and the loop's `created` counts. No personal data: the customer is
+/// their pseudonym.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoggedTask {
+    pub task_id: String,
+    /// `keys::pseudonym` of the customer.
+    pub customer: String,
+    pub logged_at: DateTime<Utc>,
+}
+
+/// A customer's callback tasks in one record (`keys::customer_callbacks`),
+/// swapped last by every escalation, as its commit marker: the open task
+/// later escalations merge into, and every task they ever had with the
+/// task-log entry that created it and the escalation sources that went to
+/// it (so a source delivered again finds its task and changes nothing).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CustomerCallbacks {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open: Option<String>,
+    #[serde(default)]
+    pub tasks: Vec<CommittedTask>,
+}
+
+/// One of a customer's tasks: the task-log entry it counts under, and the
+/// escalation sources (answers, events) that created it or merged into it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommittedTask {
+    pub task_id: String,
+    pub logged: u64,
+    #[serde(default)]
+    pub sources: Vec<String>,
+}
+
+impl CustomerCallbacks {
+    /// The task-log entry `task_id` counts under, if it is committed here.
+    pub fn logged(&self, task_id: &str) -> Option<u64> {
+        self.tasks
+            .iter()
+            .find(|t| t.task_id == task_id)
+            .map(|t| t.logged)
+    }
+
+    /// The task escalation `source` went to, if it was handled.
+    pub fn task_for(&self, source: &str) -> Option<&str> {
+        self.tasks
+            .iter()
+            .find(|t| t.sources.iter().any(|s| s == source))
+            .map(|t| t.task_id.as_str())
+    }
+
+    /// Note that `source` went to `task_id` (listed here already, or a task
+    /// that counts under no entry).
+    pub fn note(&mut self, source: &str, task_id: &str) {
+        match self.tasks.iter_mut().find(|t| t.task_id == task_id) {
+            Some(t) => t.sources.push(source.to_string()),
+            None => self.tasks.push(CommittedTask {
+                task_id: task_id.to_string(),
+                logged: 0,
+                sources: vec![source.to_string()],
+            }),
+        }
+    }
+
+    pub fn task_ids(&self) -> Vec<String> {
+        self.tasks.iter().map(|t| t.task_id.clone()).collect()
+    }
+}
+
 /// A customer's answers and complaints. It is also where an answer is
 /// recorded: one compare-and-swap on this record decides "first answer wins"
 /// for the survey *and* updates the history the next answer is judged against,

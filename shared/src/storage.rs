@@ -31,6 +31,29 @@ pub trait Storage {
     fn cas_begin(&self, key: &str) -> StoreResult<(Option<Vec<u8>>, Self::Cas)>;
     /// Write `value` if the key is unchanged since `cas_begin`; `false` if it changed.
     fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> StoreResult<bool>;
+    /// Store `value` only if `key` is absent; `true` if this call created it.
+    /// For keys that only ever come to exist through `create` or a swap
+    /// (never a plain `set`): a store may then skip reading the key first.
+    fn create(&self, key: &str, value: &[u8]) -> StoreResult<bool> {
+        create_by_swap(self, key, value)
+    }
+}
+
+/// [`Storage::create`] as a compare-and-swap from the absent key.
+fn create_by_swap<S: Storage + ?Sized>(store: &S, key: &str, value: &[u8]) -> StoreResult<bool> {
+    for attempt in 0..CAS_ATTEMPTS {
+        backoff(attempt);
+        let (current, cas) = store.cas_begin(key)?;
+        if current.is_some() {
+            return Ok(false);
+        }
+        if store.cas_swap(cas, value)? {
+            return Ok(true);
+        }
+    }
+    Err(StoreError(format!(
+        "`{key}` changed {CAS_ATTEMPTS} times while being created; retry"
+    )))
 }
 
 /// How an [`StorageExt::update_json`] closure answers.
@@ -67,21 +90,9 @@ pub trait StorageExt: Storage {
     }
 
     /// Store `value` only if `key` is absent. `true` if this call created it.
+    /// Only for keys never written by a plain `set` (see [`Storage::create`]).
     fn create_json<T: Serialize>(&self, key: &str, value: &T) -> StoreResult<bool> {
-        let bytes = to_bytes(value);
-        for attempt in 0..CAS_ATTEMPTS {
-            backoff(attempt);
-            let (current, cas) = self.cas_begin(key)?;
-            if current.is_some() {
-                return Ok(false);
-            }
-            if self.cas_swap(cas, &bytes)? {
-                return Ok(true);
-            }
-        }
-        Err(StoreError(format!(
-            "`{key}` changed {CAS_ATTEMPTS} times while being created; retry"
-        )))
+        self.create(key, &to_bytes(value))
     }
 
     /// Read-modify-write with compare-and-swap, retried while others write in
@@ -428,7 +439,7 @@ impl<K: HostKv> Portable<K> {
     /// `false`: the caller reads it again. A writer that waits in vain (the
     /// winner died between its claim and its write) makes the key exist
     /// holding [`PLACEHOLDER`], read as absent, so that swaps can go on.
-    fn create(&self, key: &str, value: &[u8]) -> StoreResult<bool> {
+    fn claim_and_write(&self, key: &str, value: &[u8]) -> StoreResult<bool> {
         if self.kv.increment(&crate::keys::creation_claim(key), 1)? == 1 {
             self.kv.set(key, &tagged(value))?;
             return Ok(true);
@@ -534,13 +545,23 @@ impl<K: HostKv> Storage for Portable<K> {
 
     fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> StoreResult<bool> {
         let Some(raw) = cas.raw else {
-            return self.create(&cas.key, value);
+            return self.claim_and_write(&cas.key, value);
         };
         let mine = tagged(value);
         if self.kv.cas_swap(raw, &mine)? {
             return Ok(true);
         }
         Ok(self.kv.get(&cas.key)?.as_deref() == Some(&mine[..]))
+    }
+
+    /// The creation claim at once, without reading the key first (a key that
+    /// exists was claimed): two operations instead of three. A claim lost to
+    /// a creator that died before writing falls back to the swap.
+    fn create(&self, key: &str, value: &[u8]) -> StoreResult<bool> {
+        if self.claim_and_write(key, value)? {
+            return Ok(true);
+        }
+        create_by_swap(self, key, value)
     }
 }
 
@@ -570,6 +591,9 @@ pub struct MemoryKv {
     mode: KvMode,
     data: Mutex<BTreeMap<String, (Vec<u8>, u64)>>,
     writes: AtomicU64,
+    /// Every operation as a host counts it (`op key`), for tests of how
+    /// many a flow costs.
+    trace: Mutex<Vec<String>>,
 }
 
 pub struct MemoryKvCas {
@@ -584,7 +608,18 @@ impl MemoryKv {
             mode,
             data: Mutex::new(BTreeMap::new()),
             writes: AtomicU64::new(0),
+            trace: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The operations since the last call, as a host counts them: one per
+    /// call, `cas_begin` included (a host's `Cas::new`), as `op key`.
+    pub fn take_trace(&self) -> Vec<String> {
+        std::mem::take(&mut self.trace.lock().unwrap())
+    }
+
+    fn note(&self, op: &str, key: &str) {
+        self.trace.lock().unwrap().push(format!("{op} {key}"));
     }
 
     fn write(&self, data: &mut BTreeMap<String, (Vec<u8>, u64)>, key: &str, value: Vec<u8>) {
@@ -597,21 +632,25 @@ impl HostKv for MemoryKv {
     type Cas = MemoryKvCas;
 
     fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.note("get", key);
         Ok(self.data.lock().unwrap().get(key).map(|(v, _)| v.clone()))
     }
 
     fn set(&self, key: &str, value: &[u8]) -> StoreResult<()> {
+        self.note("set", key);
         let mut data = self.data.lock().unwrap();
         self.write(&mut data, key, value.to_vec());
         Ok(())
     }
 
     fn delete(&self, key: &str) -> StoreResult<()> {
+        self.note("delete", key);
         self.data.lock().unwrap().remove(key);
         Ok(())
     }
 
     fn get_many(&self, keys: &[String]) -> StoreResult<Vec<(String, Option<Vec<u8>>)>> {
+        self.note("get_many", &keys.join(" "));
         let data = self.data.lock().unwrap();
         match self.mode {
             KvMode::Exact => Ok(keys
@@ -631,6 +670,7 @@ impl HostKv for MemoryKv {
     }
 
     fn increment(&self, key: &str, delta: i64) -> StoreResult<i64> {
+        self.note("increment", key);
         let mut data = self.data.lock().unwrap();
         let current = match (self.mode, data.get(key)) {
             (_, None) => 0,
@@ -655,6 +695,7 @@ impl HostKv for MemoryKv {
     }
 
     fn cas_begin(&self, key: &str) -> StoreResult<(Option<Vec<u8>>, MemoryKvCas)> {
+        self.note("cas_begin", key);
         let data = self.data.lock().unwrap();
         let (original, version) = match data.get(key) {
             Some((v, n)) => (Some(v.clone()), Some(*n)),
@@ -669,6 +710,7 @@ impl HostKv for MemoryKv {
     }
 
     fn cas_swap(&self, cas: MemoryKvCas, value: &[u8]) -> StoreResult<bool> {
+        self.note("cas_swap", &cas.key);
         let mut data = self.data.lock().unwrap();
         let now = data.get(&cas.key);
         let swapped = match self.mode {
@@ -815,6 +857,11 @@ impl<S: Storage> Storage for Faulty<S> {
     fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> StoreResult<bool> {
         self.op()?;
         self.inner.cas_swap(cas, value)
+    }
+
+    fn create(&self, key: &str, value: &[u8]) -> StoreResult<bool> {
+        self.op()?;
+        self.inner.create(key, value)
     }
 }
 

@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::answer_log::{judge, EntryVerdict, FoldCursor, FoldedCounts};
+use crate::answer_log::{judge, taken_by, EntryVerdict, FoldCursor, FoldedCounts};
 use crate::flows::escalation::receive;
-use crate::flows::integrity;
+use crate::flows::{integrity, log};
 use crate::i18n::{texts, Lang};
 use crate::integrity::AnswerSignals;
 use crate::keys;
@@ -32,30 +32,9 @@ pub const FOLD_BATCH: u64 = 1000;
 /// 100,000 answers a minute.
 pub const FOLD_BATCHES: usize = 100;
 
-/// An entry that will never be written: its number was taken, then writing
-/// it failed. The fold skips it at once instead of waiting for its writer.
-const VOID: &[u8] = b"\"void\"";
-
 /// Log an answer about to be recorded; its number, for the answer to carry.
 pub fn append<S: Storage + ?Sized>(store: &S, entry: &LoggedAnswer) -> StoreResult<u64> {
-    let seq = store.increment(keys::ANSWER_LOG_HEAD, 1)? as u64;
-    let bytes = serde_json::to_vec(entry).expect("log entries serialize");
-    if let Err(e) = store.set(&keys::answer_log(seq), &bytes) {
-        // Best effort: if this fails too, the fold waits out ORPHAN_AFTER.
-        let _ = store.set(&keys::answer_log(seq), VOID);
-        return Err(e);
-    }
-    Ok(seq)
-}
-
-/// An entry as read: `None` when absent, `Some(None)` when void.
-fn parse_entry(bytes: Option<Vec<u8>>) -> Option<Option<LoggedAnswer>> {
-    let bytes = bytes?;
-    if bytes == VOID {
-        return Some(None);
-    }
-    // An entry that does not parse counts as void: it can never be confirmed.
-    Some(serde_json::from_slice(&bytes).ok())
+    log::append(store, keys::ANSWER_LOG_HEAD, keys::answer_log, entry)
 }
 
 /// What one fold did.
@@ -118,7 +97,7 @@ fn fold_batch<S: Storage + ?Sized>(
                 .collect::<Vec<_>>(),
         )?
         .into_iter()
-        .map(parse_entry)
+        .map(log::parse_entry)
         .collect();
     let void: Vec<bool> = read.iter().map(|e| matches!(e, Some(None))).collect();
     let entries: Vec<Option<LoggedAnswer>> = read.into_iter().map(Option::flatten).collect();
@@ -127,16 +106,11 @@ fn fold_batch<S: Storage + ?Sized>(
         keys::history_of,
     )?;
 
-    // A missing entry's number was taken before any later entry was logged:
-    // the earliest of those times bounds how long its writer has had.
-    let mut taken_by: Vec<Option<DateTime<Utc>>> = vec![None; entries.len()];
-    let mut earliest_after: Option<DateTime<Utc>> = None;
-    for (i, e) in entries.iter().enumerate().rev() {
-        taken_by[i] = earliest_after;
-        if let Some(e) = e {
-            earliest_after = Some(earliest_after.map_or(e.logged_at, |t| t.min(e.logged_at)));
-        }
-    }
+    let logged_at: Vec<Option<DateTime<Utc>>> = entries
+        .iter()
+        .map(|e| e.as_ref().map(|e| e.logged_at))
+        .collect();
+    let taken_by = taken_by(&logged_at);
 
     let mut report = FoldReport::default();
     let mut counted = Vec::new();
@@ -155,12 +129,9 @@ fn fold_batch<S: Storage + ?Sized>(
             .as_ref()
             .zip(history)
             .and_then(|(e, h)| h.answer_to(&e.survey_id));
-        let seen_missing = cursor.missing.filter(|(s, _)| *s == seq).map(|(_, t)| t);
-        let since = match (seen_missing, taken_by) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        match judge(seq, entry.as_ref(), recorded, since, now) {
+        let since = cursor.missing_since(seq, taken_by);
+        let logged_at = entry.as_ref().map(|e| e.logged_at);
+        match judge(seq, logged_at, recorded.map(|a| a.log_seq), since, now) {
             EntryVerdict::Wait => {
                 if entry.is_none() {
                     missing = Some((seq, since.unwrap_or(now)));

@@ -86,9 +86,7 @@ pub fn erase_customer<S: Storage + ?Sized>(store: &S, customer_id: &str) -> Stor
             store.remove_from_list(keys::OUTBOX_INDEX, source)?;
         }
     }
-    let tasks: Vec<String> = store
-        .get_json(&keys::customer_tasks(customer_id))?
-        .unwrap_or_default();
+    let tasks = crate::flows::escalation::customer_task_ids(store, customer_id)?;
     for task_id in &tasks {
         let mut changed = false;
         store.update_json::<CallbackTask, _>(&keys::task(task_id), |cur| match cur {

@@ -28,6 +28,8 @@ pub struct TickReport {
     pub answers_counted: usize,
     /// Answers logged and not folded yet (in flight, or more than one fold holds).
     pub answers_behind: u64,
+    /// New tasks put in their queues and counted by this tick (the task log's fold).
+    pub tasks_indexed: usize,
     pub breached: usize,
     pub expired: usize,
     pub birthday_callbacks: usize,
@@ -70,9 +72,19 @@ pub fn run<S: Storage + ?Sized>(
     let answers =
         crate::flows::answer_log::fold(store, (policy, survey_policy, hooks), merchant, now)?;
 
+    // The tasks created since: into their queues and the loop's counts.
+    let tasks = crate::flows::task_log::fold(store, hooks, now)?;
+
     let mut breached = 0;
     let mut expired = 0;
     for task in load(store, &store.read_lists(&keys::all_open_tasks())?)? {
+        if task.state.is_closed() {
+            // Listed by a fold while it closed: out of the open lists now.
+            if let Err(e) = crate::flows::escalation::unlist(store, &task) {
+                skips.note("closed task", &task.task_id, &e.into());
+            }
+            continue;
+        }
         match judge_task(store, &task, (policy, survey_policy, hooks), now) {
             Ok(Some(TaskChange::Expired)) => expired += 1,
             Ok(Some(TaskChange::Breached)) => breached += 1,
@@ -96,6 +108,7 @@ pub fn run<S: Storage + ?Sized>(
         deferred_received: answers.thank_you_calls,
         answers_counted: answers.counted,
         answers_behind: answers.behind,
+        tasks_indexed: tasks.indexed,
         breached,
         expired,
         birthday_callbacks,
@@ -234,7 +247,7 @@ fn overdue_call<S: Storage + ?Sized>(
     };
     let overdue_at = opened + Duration::hours(WORK_ORDER_OVERDUE_HOURS);
     let source = format!("work-order-overdue:{id}");
-    if overdue_at > now || store.get(&keys::task_source(&source))?.is_some() {
+    if overdue_at > now || crate::flows::escalation::handled(store, customer, &source)? {
         return Ok(false);
     }
     let contact: Contact = store
@@ -307,7 +320,7 @@ fn birthday_call<S: Storage + ?Sized>(
     now: DateTime<Utc>,
 ) -> Result<bool, ApiError> {
     let source = format!("birthday:{customer}:{}", now.year());
-    if store.get(&keys::task_source(&source))?.is_some()
+    if crate::flows::escalation::handled(store, customer, &source)?
         || store.get(&keys::task(&task_id_for(&source)))?.is_some()
     {
         return Ok(false);
@@ -480,10 +493,9 @@ mod tests {
             .unwrap(),
             1
         );
-        let made: Option<String> = s
-            .get_json(&keys::task_source("birthday:key-recent:2026"))
+        let made = crate::flows::escalation::handled(&s, "key-recent", "birthday:key-recent:2026")
             .unwrap();
-        assert!(made.is_some(), "only the key customer satisfied lately");
+        assert!(made, "only the key customer satisfied lately");
         assert_eq!(
             birthday_callbacks(
                 &s,

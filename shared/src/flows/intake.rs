@@ -105,7 +105,7 @@ fn close_missed_call<S: Storage + ?Sized>(
     event: &Event,
     cx: &IntakeContext,
 ) -> Result<(), ApiError> {
-    let Some(id) = store.get_json::<String>(&keys::customer_open_task(&event.customer.id))? else {
+    let Some(id) = crate::flows::escalation::open_task_id(store, &event.customer.id)? else {
         return Ok(());
     };
     let Some(task) = store.get_json::<CallbackTask>(&keys::task(&id))? else {
@@ -486,7 +486,7 @@ mod tests {
                 s.get_json(&keys::task(&task.task_id)).unwrap().unwrap();
             assert_eq!(after.state, crate::model::TaskState::Superseded, "{mode:?}");
             assert!(
-                s.get_json::<String>(&keys::customer_open_task("c1"))
+                crate::flows::escalation::open_task_id(&s, "c1")
                     .unwrap()
                     .is_none(),
                 "{mode:?}"

@@ -19,9 +19,11 @@ pub mod intake;
 pub mod integrity;
 pub mod issuer_tick;
 pub mod link;
+pub mod log;
 pub mod queue;
 pub mod report;
 pub mod survey;
+pub mod task_log;
 pub mod webhooks;
 
 /// Fixtures shared by the flows' tests.

@@ -134,13 +134,14 @@ pub fn build_queue<S: Storage + ?Sized>(
         Some(o) => vec![keys::owner_tasks(o)],
         None => keys::all_open_tasks(),
     };
-    let ids: Vec<String> = store.read_lists(&lists)?;
+    let ids = crate::flows::task_log::with_unfolded(store, &lists)?;
     let tasks: Vec<CallbackTask> = store
         .get_many(&ids.iter().map(|i| keys::task(i)).collect::<Vec<_>>())?
         .into_iter()
         .flatten()
         .filter_map(|v| serde_json::from_slice(&v).ok())
         .filter(|t: &CallbackTask| !t.state.is_closed())
+        .filter(|t| owner.is_none_or(|o| t.owner == o || t.escalated_to.as_deref() == Some(o)))
         .collect();
     let mut queue = Queue {
         callable_now: Vec::new(),

@@ -250,16 +250,25 @@ fn read_loop_report<S: Storage + ?Sized>(
         .map(|c| keys::loop_counter(&format!("{prefix}{c}")))
         .collect();
     let mut values = store.counters(&keys)?;
-    // Re-surveys answered and recovered come from the answer log's fold.
-    let from_answers: FoldedCounts = store
-        .get_json(keys::ANSWER_LOOP_COUNTS)?
-        .unwrap_or_default();
+    // Re-surveys answered and recovered come from the answer log's fold,
+    // tasks created from the task log's.
+    let folded: Vec<FoldedCounts> = store
+        .get_many(&[
+            keys::ANSWER_LOOP_COUNTS.into(),
+            keys::TASK_LOOP_COUNTS.into(),
+        ])?
+        .into_iter()
+        .map(|v| {
+            v.and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default()
+        })
+        .collect();
     for (value, name) in values.iter_mut().zip(LOOP_COUNTERS) {
-        *value += from_answers
-            .counts
-            .get(&format!("{prefix}{name}"))
-            .copied()
-            .unwrap_or(0);
+        let name = format!("{prefix}{name}");
+        *value += folded
+            .iter()
+            .map(|f| f.counts.get(&name).copied().unwrap_or(0))
+            .sum::<i64>();
     }
     let minutes: Vec<u32> = if prefix.is_empty() {
         let older: Vec<u32> = store
