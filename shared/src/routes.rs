@@ -19,7 +19,9 @@ pub mod receiver {
     pub const SUMMARY: &str = "/reports/summary";
     pub const INTEGRITY: &str = "/reports/integrity";
     pub const CUSTOMER: &str = "/customers/:customer_id";
-    pub const ALL: &[&str] = &[LINK, SUMMARY, INTEGRITY, CUSTOMER];
+    pub const FINDINGS_REPORT: &str = "/reports/findings";
+    pub const FIXES: &str = "/findings/fixes";
+    pub const ALL: &[&str] = &[LINK, SUMMARY, INTEGRITY, CUSTOMER, FINDINGS_REPORT, FIXES];
 }
 
 /// `low-score-escalator`: callback tasks. It also has a private route, reached
@@ -31,8 +33,6 @@ pub mod escalator {
     pub const CLAIM: &str = "/callbacks/:task_id/claim";
     pub const TICK: &str = "/escalator/tick";
     pub const LOOP_REPORT: &str = "/reports/loop";
-    pub const FINDINGS_REPORT: &str = "/reports/findings";
-    pub const FIXES: &str = "/findings/fixes";
     pub const DELIVERIES: &str = "/webhooks/deliveries";
     pub const ALL: &[&str] = &[
         CALLBACKS,
@@ -41,8 +41,6 @@ pub mod escalator {
         CLAIM,
         TICK,
         LOOP_REPORT,
-        FINDINGS_REPORT,
-        FIXES,
         DELIVERIES,
     ];
     /// The path of the private hand-off endpoint, under the chained route.

@@ -206,6 +206,19 @@ pub fn require_admin(req: &Request) -> Result<(), ApiError> {
     })
 }
 
+/// The supervisor only (the admin token, or a supervisor's session): an
+/// agent is told it may not (`403`), anyone else to sign in (`401`).
+pub fn require_supervisor(req: &Request) -> Result<(), ApiError> {
+    match authenticate(req)? {
+        crate::task::Role::Supervisor => Ok(()),
+        crate::task::Role::Agent(_) => Err(ApiError::new(
+            403,
+            "forbidden",
+            "only a supervisor (the admin token) may do this",
+        )),
+    }
+}
+
 /// A sign-in on the agent's page: the role `token` stands for, counted
 /// against the client network's failures like any credential.
 pub fn sign_in(req: &Request, token: &str) -> Result<Option<crate::task::Role>, ApiError> {

@@ -4,16 +4,15 @@
 //! finds birthday callbacks; reports on the loop.
 //!
 //! Routes: `GET /callbacks`, `GET /callbacks/:task_id`, `POST /callbacks/:task_id/outcome`,
-//! `POST /escalator/tick`, `GET /reports/loop`, and (private, through
+//! `POST /escalator/tick`, `GET /reports/loop`, `GET /webhooks/deliveries`, and (private, through
 //! `http://low-score-escalator.spin.internal`) `POST /internal/escalations`.
 
 use revisit_shared::flows::escalation::{self, receive};
+use revisit_shared::flows::escalator_tick;
 use revisit_shared::flows::report::loop_report_now;
-use revisit_shared::flows::{escalator_tick, findings};
 use revisit_shared::keys;
 use revisit_shared::routes::escalator::{
-    CALLBACK, CALLBACKS, CLAIM, DELIVERIES, ESCALATIONS_PATH, FINDINGS_REPORT, FIXES, LOOP_REPORT,
-    OUTCOME, TICK,
+    CALLBACK, CALLBACKS, CLAIM, DELIVERIES, ESCALATIONS_PATH, LOOP_REPORT, OUTCOME, TICK,
 };
 use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::storage::StorageExt;
@@ -39,27 +38,14 @@ fn handle(req: Request) -> Response {
         (CLAIM, Method::Post) => claim_task(&req),
         (TICK, Method::Post) => tick(&req),
         (LOOP_REPORT, Method::Get) => report(&req),
-        (FINDINGS_REPORT, Method::Get) => findings_report(&req),
-        (FIXES, Method::Post) => record_fix(&req),
         (DELIVERIES, Method::Get) => deliveries::log(&req),
-        (CALLBACKS | CALLBACK | LOOP_REPORT | FINDINGS_REPORT | DELIVERIES, _) => {
+        (CALLBACKS | CALLBACK | LOOP_REPORT | DELIVERIES, _) => {
             Err(ApiError::method_not_allowed("GET"))
         }
-        (OUTCOME | TICK | FIXES, _) => Err(ApiError::method_not_allowed("POST")),
+        (OUTCOME | TICK, _) => Err(ApiError::method_not_allowed("POST")),
         _ => Err(ApiError::not_found("no such endpoint")),
     };
     shell::render(result)
-}
-
-fn supervisor_only(req: &Request) -> Result<(), ApiError> {
-    match shell::authenticate(req)? {
-        Role::Supervisor => Ok(()),
-        Role::Agent(_) => Err(ApiError::new(
-            403,
-            "forbidden",
-            "only a supervisor (the admin token) may do this",
-        )),
-    }
 }
 
 fn forbidden(task_id: &str) -> ApiError {
@@ -70,9 +56,21 @@ fn forbidden(task_id: &str) -> ApiError {
     )
 }
 
+/// `{"task": …}`, written straight from the task (no JSON tree in between).
+#[derive(serde::Serialize)]
+struct TaskReply<'a> {
+    task: Option<&'a CallbackTask>,
+}
+
+/// `{"callbacks": […]}`.
+#[derive(serde::Serialize)]
+struct Callbacks<'a> {
+    callbacks: &'a [CallbackTask],
+}
+
 /// `POST /internal/escalations`: one task per source, however often delivered.
 fn escalation(req: &Request) -> Result<Response, ApiError> {
-    supervisor_only(req)?;
+    shell::require_supervisor(req)?;
     let request: EscalationRequest = parse_json(shell::body(req)?)?;
     let store = SpinStore::open()?;
     let policy = shell::escalation_policy()?;
@@ -82,7 +80,12 @@ fn escalation(req: &Request) -> Result<Response, ApiError> {
         (&policy, &shell::webhooks()),
         shell::now(),
     )?;
-    Ok(shell::json(200, &serde_json::json!({ "task": task })))
+    Ok(shell::json(
+        200,
+        &TaskReply {
+            task: task.as_ref(),
+        },
+    ))
 }
 
 /// `GET /callbacks?owner=&state=` (an agent sees only their own).
@@ -120,13 +123,13 @@ fn list(req: &Request) -> Result<Response, ApiError> {
     };
     let today = shell::now().date_naive();
     let tasks = escalation::list_tasks(&store, owner.as_deref(), state, days, today)?;
-    Ok(shell::json(200, &serde_json::json!({ "callbacks": tasks })))
+    Ok(shell::json(200, &Callbacks { callbacks: &tasks }))
 }
 
 /// `POST /escalator/tick`: the tick's work, then the webhooks it and the
 /// requests since the last tick announced.
 fn tick(req: &Request) -> Result<Response, ApiError> {
-    supervisor_only(req)?;
+    shell::require_supervisor(req)?;
     let store = SpinStore::open()?;
     let merchant = shell::optional_variable("merchant_name").unwrap_or_else(|| "Revisit".into());
     let hooks = shell::webhooks_checked();
@@ -149,47 +152,9 @@ fn tick(req: &Request) -> Result<Response, ApiError> {
     ))
 }
 
-/// `GET /reports/findings?from=&to=`: root causes by department and week,
-/// and whether each recorded fix brought its cause down.
-fn findings_report(req: &Request) -> Result<Response, ApiError> {
-    supervisor_only(req)?;
-    let date = |name: &str| {
-        let v = shell::query_param(req, name).ok_or_else(|| {
-            ApiError::bad_request(format!("`{name}` is required: a date like 2026-12-01"))
-        })?;
-        v.parse::<chrono::NaiveDate>().map_err(|_| {
-            ApiError::bad_request(format!(
-                "`{name}` must be a date like 2026-12-01 (got {v:?})"
-            ))
-        })
-    };
-    let (from, to) = (date("from")?, date("to")?);
-    let policy = shell::escalation_policy()?;
-    let report = findings::report(
-        &SpinStore::open()?,
-        (&policy, &shell::survey_policy()?),
-        from,
-        to,
-    )?;
-    Ok(shell::json(200, &report))
-}
-
-/// `POST /findings/fixes`: a department records what it changed.
-fn record_fix(req: &Request) -> Result<Response, ApiError> {
-    supervisor_only(req)?;
-    let input = parse_json(shell::body(req)?)?;
-    let policy = shell::escalation_policy()?;
-    let (fix, created) = findings::record_fix(&SpinStore::open()?, &input, &policy, shell::now())?;
-    let status = if created { 201 } else { 200 };
-    Ok(shell::json(
-        status,
-        &serde_json::json!({ "fix": fix, "duplicate": !created }),
-    ))
-}
-
 /// `GET /reports/loop`: totals, and the same by owner and by reason.
 fn report(req: &Request) -> Result<Response, ApiError> {
-    supervisor_only(req)?;
+    shell::require_supervisor(req)?;
     Ok(shell::json(200, &loop_report_now(&SpinStore::open()?)?))
 }
 

@@ -1,7 +1,7 @@
 //! score-receiver: the customer's survey page and answer, and the summary report.
 //!
 //! Routes: `GET|POST /s/:token`, `GET /reports/summary`, `GET /reports/integrity`,
-//! `DELETE /customers/:customer_id`. A GET never records anything (mail
+//! `GET /reports/findings`, `POST /findings/fixes`, `DELETE /customers/:customer_id`. A GET never records anything (mail
 //! scanners open links); the first answer to a survey wins across all its
 //! channels' links; a low or dropping answer is handed to the escalator at once
 //! (through an outbox when it cannot take it); a thank-you call, and the
@@ -13,13 +13,14 @@
 mod link;
 mod page;
 mod reply;
+mod reports;
 mod submission;
 
 use link::{open, Opened};
 use reply::{too_many, Reply};
 use submission::{parse_submission, Submitted};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 use revisit_shared::answer::{asks_for_reasons, Answer, History};
 use revisit_shared::flows::answer::{
@@ -27,11 +28,12 @@ use revisit_shared::flows::answer::{
 };
 use revisit_shared::flows::erasure::erase_customer;
 use revisit_shared::flows::link::too_many_rejections;
-use revisit_shared::flows::report::{read_tallies, summary_report};
 use revisit_shared::i18n::texts;
-use revisit_shared::integrity::{self, device_id};
+use revisit_shared::integrity::device_id;
 use revisit_shared::keys;
-use revisit_shared::routes::receiver::{CUSTOMER, INTEGRITY, LINK, SUMMARY};
+use revisit_shared::routes::receiver::{
+    CUSTOMER, FINDINGS_REPORT, FIXES, INTEGRITY, LINK, SUMMARY,
+};
 use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::storage::Storage;
 use revisit_shared::ApiError;
@@ -45,9 +47,14 @@ async fn handle(req: Request) -> Response {
         (LINK, Method::Get) => show(&req),
         (LINK, Method::Post) => answer(&req).await,
         (LINK, _) => shell::error(&ApiError::method_not_allowed("GET or POST")),
-        (SUMMARY, Method::Get) => shell::render(summary(&req)),
-        (INTEGRITY, Method::Get) => shell::render(integrity_report(&req)),
-        (SUMMARY | INTEGRITY, _) => shell::error(&ApiError::method_not_allowed("GET")),
+        (SUMMARY, Method::Get) => shell::render(reports::summary(&req)),
+        (INTEGRITY, Method::Get) => shell::render(reports::integrity(&req)),
+        (FINDINGS_REPORT, Method::Get) => shell::render(reports::findings(&req)),
+        (FIXES, Method::Post) => shell::render(reports::record_fix(&req)),
+        (SUMMARY | INTEGRITY | FINDINGS_REPORT, _) => {
+            shell::error(&ApiError::method_not_allowed("GET"))
+        }
+        (FIXES, _) => shell::error(&ApiError::method_not_allowed("POST")),
         (CUSTOMER, Method::Delete) => shell::render(erase(&req)),
         (CUSTOMER, _) => shell::error(&ApiError::method_not_allowed("DELETE")),
         _ => shell::error(&ApiError::not_found("no such endpoint")),
@@ -244,22 +251,6 @@ async fn hand_over(
     }
 }
 
-/// `GET /reports/integrity`: signals of coached or forged scores.
-fn integrity_report(req: &Request) -> Result<Response, ApiError> {
-    shell::require_admin(req)?;
-    let store = SpinStore::open()?;
-    let today = shell::now().date_naive();
-    let days: Vec<NaiveDate> = (0..integrity::STAFF_WINDOW_DAYS)
-        .rev()
-        .map(|d| today - chrono::Duration::days(d))
-        .collect();
-    let tallies = read_tallies(&store, &days)?;
-    Ok(shell::json(
-        200,
-        &revisit_shared::flows::integrity::report(&store, &tallies)?,
-    ))
-}
-
 /// `DELETE /customers/:customer_id`: erase the customer's personal data.
 fn erase(req: &Request) -> Result<Response, ApiError> {
     shell::require_admin(req)?;
@@ -272,23 +263,4 @@ fn erase(req: &Request) -> Result<Response, ApiError> {
         )));
     }
     Ok(shell::json(200, &erased))
-}
-
-const MAX_REPORT_DAYS: i64 = 92;
-
-/// `GET /reports/summary?from=&to=&group_by=day|agent|channel|kind`.
-fn summary(req: &Request) -> Result<Response, ApiError> {
-    shell::require_admin(req)?;
-    let date = |name: &str| -> Result<NaiveDate, ApiError> {
-        let v = shell::query_param(req, name)
-            .ok_or_else(|| ApiError::bad_request(format!("`{name}` is required (YYYY-MM-DD)")))?;
-        v.parse().map_err(|_| {
-            ApiError::bad_request(format!("`{name}` must be a date as YYYY-MM-DD (got {v:?})"))
-        })
-    };
-    let (from, to) = (date("from")?, date("to")?);
-    let group_by = shell::query_param(req, "group_by").unwrap_or_else(|| "day".into());
-    let store = SpinStore::open()?;
-    let report = summary_report(&store, from, to, &group_by, MAX_REPORT_DAYS)?;
-    Ok(shell::json(200, &report))
 }

@@ -8,7 +8,9 @@
 //! `GET /console/export/callbacks.csv`; and, private (service chaining), the
 //! development outbox the default `sender_url` points at.
 
+mod actions;
 mod charts;
+mod export;
 mod page;
 
 use chrono::{Duration, NaiveDate};
@@ -21,7 +23,7 @@ use revisit_shared::task::{Role, TaskReason};
 use revisit_shared::ApiError;
 use spin_sdk::http::conversions::TryFromIncomingRequest;
 use spin_sdk::http::{
-    Fields, IncomingRequest, Method, OutgoingResponse, Request, Response, ResponseOutparam,
+    IncomingRequest, Method, OutgoingResponse, Request, Response, ResponseOutparam,
 };
 use spin_sdk::http_component;
 
@@ -35,13 +37,13 @@ async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
         }
     };
     if shell::matched_route(&req) == EXPORT_ANSWERS && *req.method() == Method::Get {
-        return stream_answers(&req, out).await;
+        return export::stream_answers(&req, out).await;
     }
     respond(out, dispatch(&req)).await
 }
 
 /// Send a response built whole.
-async fn respond(out: ResponseOutparam, response: Response) {
+pub(crate) async fn respond(out: ResponseOutparam, response: Response) {
     let body = response.body().to_vec();
     match OutgoingResponse::try_from(response) {
         Ok(r) => {
@@ -56,20 +58,24 @@ async fn respond(out: ResponseOutparam, response: Response) {
 fn dispatch(req: &Request) -> Response {
     let route = shell::matched_route(&req);
     let result = match (route.as_str(), req.method()) {
-        (shell::CHAINED_ROUTE, Method::Post) if req.path() == DEV_OUTBOX_PATH => hold(&req),
+        (shell::CHAINED_ROUTE, Method::Post) if req.path() == DEV_OUTBOX_PATH => {
+            actions::hold(&req)
+        }
         (ROOT, Method::Get) => Ok(shell::see_other(OVERVIEW)),
         (LOGIN, Method::Post) => login(&req),
         (OVERVIEW, Method::Get) => page(&req, overview),
         (CALLBACKS, Method::Get) => page(&req, callbacks),
         (TASK, Method::Get) => page(&req, task),
-        (REASSIGN, Method::Post) => reassign(&req),
+        (REASSIGN, Method::Post) => actions::reassign(&req),
         (SURVEYS, Method::Get) => page(&req, surveys),
         (ANSWERS, Method::Get) => page(&req, answers),
-        (CANCEL_SURVEY | SEND_SURVEY, Method::Post) => survey_action(&req, route == CANCEL_SURVEY),
+        (CANCEL_SURVEY | SEND_SURVEY, Method::Post) => {
+            actions::survey_action(&req, route == CANCEL_SURVEY)
+        }
         (FINDINGS, Method::Get) => page(&req, findings_page),
         (OUTBOX, Method::Get) => page(&req, outbox),
         (SETTINGS, Method::Get) => page(&req, settings),
-        (EXPORT_CALLBACKS, Method::Get) => export_callbacks(&req),
+        (EXPORT_CALLBACKS, Method::Get) => export::callbacks(&req),
         (LOGIN | REASSIGN | CANCEL_SURVEY | SEND_SURVEY, _) => {
             Err(ApiError::method_not_allowed("POST"))
         }
@@ -79,7 +85,7 @@ fn dispatch(req: &Request) -> Response {
     shell::render(result)
 }
 
-fn lang(req: &Request) -> Lang {
+pub(crate) fn lang(req: &Request) -> Lang {
     if shell::staff_reads_chinese(req) {
         Lang::ZhHans
     } else {
@@ -89,7 +95,7 @@ fn lang(req: &Request) -> Lang {
 
 /// The supervisor, or why not: `Ok(None)` when no credential came at all
 /// (the sign-in page is shown), `403` for an agent.
-fn supervisor(req: &Request) -> Result<Option<()>, ApiError> {
+pub(crate) fn supervisor(req: &Request) -> Result<Option<()>, ApiError> {
     match shell::authenticate(req) {
         Ok(Role::Supervisor) => Ok(Some(())),
         Ok(Role::Agent(_)) => Err(ApiError::new(
@@ -134,7 +140,7 @@ fn login(req: &Request) -> Result<Response, ApiError> {
     }
 }
 
-fn form(req: &Request) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
+pub(crate) fn form(req: &Request) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
     Ok(form_urlencoded::parse(shell::body(req)?)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect())
@@ -142,7 +148,7 @@ fn form(req: &Request) -> Result<std::collections::BTreeMap<String, String>, Api
 
 /// `from`/`to` from the query; the last 28 days by default, at most
 /// `console::MAX_DAYS`.
-fn period(req: &Request) -> Result<(NaiveDate, NaiveDate), ApiError> {
+pub(crate) fn period(req: &Request) -> Result<(NaiveDate, NaiveDate), ApiError> {
     let today = shell::now().date_naive();
     let date = |name: &str, default: NaiveDate| match shell::query_param(req, name)
         .filter(|v| !v.is_empty())
@@ -206,40 +212,8 @@ fn task(req: &Request, lang: Lang) -> Result<String, ApiError> {
     Ok(page::task(lang, &view))
 }
 
-/// `POST /console/callbacks/:task_id/owner`: reassign, back to the list.
-fn reassign(req: &Request) -> Result<Response, ApiError> {
-    if supervisor(req)?.is_none() {
-        return Err(ApiError::unauthorized("sign in as the supervisor first"));
-    }
-    let lang = lang(req);
-    let id = shell::path_param(req, "task_id")?;
-    let owner = form(req)?.remove("owner").unwrap_or_default();
-    let policy = shell::survey_policy()?;
-    let notice = match console::reassign(
-        &SpinStore::open()?,
-        &id,
-        &owner,
-        (&policy, &shell::webhooks()),
-        shell::now(),
-    ) {
-        Ok(t) => format!(
-            "{}: {} {}",
-            t.task_id,
-            lang.t("now owned by", "现由"),
-            t.owner
-        ),
-        Err(e) if e.status < 500 => e.message,
-        Err(e) => return Err(e),
-    };
-    let q: String = form_urlencoded::Serializer::new(String::new())
-        .append_pair("lang", lang.tag())
-        .append_pair("notice", &notice)
-        .finish();
-    Ok(shell::see_other(&format!("{CALLBACKS}?{q}")))
-}
-
 /// The day a surveys page shows (`?day=`, today by default).
-fn day(req: &Request) -> Result<NaiveDate, ApiError> {
+pub(crate) fn day(req: &Request) -> Result<NaiveDate, ApiError> {
     match shell::query_param(req, "day").filter(|d| !d.is_empty()) {
         None => Ok(shell::now().date_naive()),
         Some(d) => d.parse().map_err(|_| {
@@ -253,49 +227,6 @@ fn surveys(req: &Request, lang: Lang) -> Result<String, ApiError> {
     let view = console::surveys_of_day(&SpinStore::open()?, day, console::SURVEYS_PER_DAY_SHOWN)?;
     let notice = shell::query_param(req, "notice");
     Ok(page::surveys(lang, day, &view, notice.as_deref()))
-}
-
-/// `POST /console/surveys/:survey_id/cancel|send`: within the rules; back to
-/// the day's page with what happened.
-fn survey_action(req: &Request, cancel: bool) -> Result<Response, ApiError> {
-    if supervisor(req)?.is_none() {
-        return Err(ApiError::unauthorized("sign in as the supervisor first"));
-    }
-    let lang = lang(req);
-    let id = shell::path_param(req, "survey_id")?;
-    let store = SpinStore::open()?;
-    let now = shell::now();
-    let notice = if cancel {
-        match console::cancel_survey(&store, &id, now)? {
-            true => format!("{id}: {}", lang.t("cancelled", "已取消")),
-            false => format!(
-                "{id}: {}",
-                lang.t(
-                    "not cancelled: it is no longer planned",
-                    "未取消：已不在计划中"
-                )
-            ),
-        }
-    } else {
-        match console::send_now(&store, &id, &shell::survey_policy()?, now) {
-            Ok(console::SendNow::Queued) => format!(
-                "{id}: {}",
-                lang.t("goes out with the next tick", "将在下一次发送时发出")
-            ),
-            Ok(console::SendNow::Refused(why)) => {
-                format!("{id}: {} {why}", lang.t("not now:", "暂不发送："))
-            }
-            Err(e) if e.status < 500 => e.message,
-            Err(e) => return Err(e),
-        }
-    };
-    let back = day(req).unwrap_or(now.date_naive());
-    let q: String = form_urlencoded::Serializer::new(String::new())
-        .append_pair("lang", lang.tag())
-        .append_pair("day", &back.to_string())
-        .append_pair("notice", &notice)
-        .finish();
-    Ok(shell::see_other(&format!("{SURVEYS}?{q}")))
 }
 
 fn answers(req: &Request, lang: Lang) -> Result<String, ApiError> {
@@ -362,198 +293,4 @@ fn settings(_req: &Request, lang: Lang) -> Result<String, ApiError> {
         ),
     ];
     Ok(page::settings(lang, &groups))
-}
-
-/// `GET /console/export/callbacks.csv`: every callback of the last 92 days
-/// (RFC 4180, UTF-8 with a BOM for spreadsheets; formulas neutralised).
-fn export_callbacks(req: &Request) -> Result<Response, ApiError> {
-    if supervisor(req)?.is_none() {
-        return Err(ApiError::unauthorized("sign in as the supervisor first"));
-    }
-    let store = SpinStore::open()?;
-    let today = shell::now().date_naive();
-    let tasks = revisit_shared::flows::escalation::list_tasks(&store, None, None, 92, today)?;
-    let mut out = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
-    let header = [
-        "task_id",
-        "state",
-        "reason",
-        "reasons",
-        "priority",
-        "owner",
-        "customer_id",
-        "customer_name",
-        "created_at",
-        "due_by",
-        "breached",
-        "closed_at",
-        "resolution",
-        "root_cause",
-        "department",
-    ];
-    out.write_record(header).map_err(internal)?;
-    for t in tasks {
-        let reasons: Vec<&str> = t.reasons.iter().map(|r| r.as_str()).collect();
-        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
-        let record = [
-            t.task_id.clone(),
-            t.state.as_str().to_string(),
-            t.reason.as_str().to_string(),
-            reasons.join(" "),
-            t.priority.to_string(),
-            t.owner.clone(),
-            t.customer_id.clone(),
-            opt(&t.context.customer.name),
-            t.created_at.to_rfc3339(),
-            t.due_by.to_rfc3339(),
-            t.breached.to_string(),
-            t.closed_at.map(|c| c.to_rfc3339()).unwrap_or_default(),
-            opt(&t.resolution),
-            opt(&t.root_cause),
-            opt(&t.department),
-        ];
-        out.write_record(record.iter().map(|v| neutralise(v)))
-            .map_err(internal)?;
-    }
-    let bytes = out.into_inner().map_err(|e| internal(e.into_error()))?;
-    Ok(csv_response("callbacks.csv", bytes))
-}
-
-/// `GET /console/export/answers.csv?from=&to=`: the answers to the surveys
-/// due in the period (from the due index; no key listing), streamed day by
-/// day: a long period never sits whole in memory.
-async fn stream_answers(req: &Request, out: ResponseOutparam) {
-    use futures::SinkExt;
-    let start = (|| {
-        if supervisor(req)?.is_none() {
-            return Err(ApiError::unauthorized("sign in as the supervisor first"));
-        }
-        let (from, to) = period(req)?;
-        let days = revisit_shared::report::days(from, to, console::MAX_DAYS)
-            .map_err(ApiError::bad_request)?;
-        Ok((days, SpinStore::open()?))
-    })();
-    let (days, store) = match start {
-        Ok(s) => s,
-        Err(e) => return respond(out, shell::error(&e)).await,
-    };
-    let headers = Fields::from_list(&[
-        (
-            "content-type".to_string(),
-            b"text/csv; charset=utf-8".to_vec(),
-        ),
-        (
-            "content-disposition".to_string(),
-            b"attachment; filename=\"answers.csv\"".to_vec(),
-        ),
-        ("cache-control".to_string(), b"no-store".to_vec()),
-    ]);
-    let Ok(headers) = headers else {
-        return respond(
-            out,
-            shell::error(&ApiError::internal("the CSV's headers could not be built")),
-        )
-        .await;
-    };
-    let response = OutgoingResponse::new(headers);
-    let mut body = response.take_body();
-    out.set(response);
-    let header = [
-        "answered_at",
-        "survey_id",
-        "kind",
-        "channel",
-        "scale",
-        "score",
-        "comment",
-        "reasons",
-        "customer_id",
-        "agent_id",
-        "order_id",
-    ];
-    let mut chunk = csv_chunk(b"\xEF\xBB\xBF".to_vec(), |w| w.write_record(header));
-    for day in days {
-        let surveys = match console::surveys_of_day(&store, day, usize::MAX) {
-            Ok(d) => d.surveys,
-            Err(e) => {
-                // The status is sent already: the CSV ends here, and the log says why.
-                eprintln!(
-                    "console: the answers export stopped at {day}: {}",
-                    e.message
-                );
-                return;
-            }
-        };
-        for (s, answer) in surveys {
-            let Some(a) = answer else { continue };
-            let record = [
-                a.answered_at.to_rfc3339(),
-                s.survey_id.clone(),
-                a.kind.as_str().to_string(),
-                a.channel.as_str().to_string(),
-                a.scale.as_str().to_string(),
-                a.score.to_string(),
-                a.comment.clone().unwrap_or_default(),
-                a.reasons.join(" "),
-                s.customer_id.clone(),
-                s.agent_id.clone().unwrap_or_default(),
-                s.order_id.clone().unwrap_or_default(),
-            ];
-            chunk = csv_chunk(chunk, |w| {
-                w.write_record(record.iter().map(|v| neutralise(v)))
-            });
-        }
-        if body.send(std::mem::take(&mut chunk)).await.is_err() {
-            return; // the client went away
-        }
-    }
-    if !chunk.is_empty() {
-        let _ = body.send(chunk).await;
-    }
-}
-
-/// Append CSV lines to `buffer`.
-fn csv_chunk(
-    buffer: Vec<u8>,
-    write: impl FnOnce(&mut csv::Writer<Vec<u8>>) -> csv::Result<()>,
-) -> Vec<u8> {
-    let mut w = csv::Writer::from_writer(buffer);
-    if let Err(e) = write(&mut w) {
-        eprintln!("console: a CSV line could not be written: {e}");
-    }
-    w.into_inner().unwrap_or_default()
-}
-
-fn csv_response(name: &str, bytes: Vec<u8>) -> Response {
-    Response::builder()
-        .status(200)
-        .header("content-type", "text/csv; charset=utf-8")
-        .header(
-            "content-disposition",
-            format!("attachment; filename=\"{name}\""),
-        )
-        .header("cache-control", "no-store")
-        .body(bytes)
-        .build()
-}
-
-/// A cell a spreadsheet would run as a formula starts with a quote instead.
-fn neutralise(v: &str) -> String {
-    if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{v}")
-    } else {
-        v.to_string()
-    }
-}
-
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::internal(format!("the CSV could not be written: {e}"))
-}
-
-/// The development outbox (private, service chaining): what the generic
-/// sender would have received, kept for the console.
-fn hold(req: &Request) -> Result<Response, ApiError> {
-    let message: serde_json::Value = revisit_shared::error::parse_json(shell::body(req)?)?;
-    console::hold_message(&SpinStore::open()?, message, shell::now())?;
-    Ok(shell::json(202, &serde_json::json!({ "held": true })))
 }
