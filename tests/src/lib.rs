@@ -375,6 +375,9 @@ impl Host {
             .current_dir(project_root())
             .stdout(log_file.try_clone().unwrap())
             .stderr(log_file);
+        // `spin up` serves from a child (`spin trigger http`): in a process
+        // group of their own, both are killed together (see `kill`).
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         Host::come_up(HostKind::Spin, cmd, config, data, log)
     }
 
@@ -427,8 +430,15 @@ impl Host {
         Host::start_in(self.config.clone(), self.data.clone())
     }
 
+    /// Kill the host (SIGKILL); real Spin with the trigger process it
+    /// started, which would otherwise outlive it.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
+            if self.kind == HostKind::Spin {
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{}", c.id())])
+                    .status();
+            }
             let _ = c.kill();
             let _ = c.wait();
         }
