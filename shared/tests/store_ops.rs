@@ -31,7 +31,7 @@ fn now() -> DateTime<Utc> {
 fn store_with_survey() -> (MemoryStorage, Survey) {
     let store = MemoryStorage::new();
     let survey: Survey = serde_json::from_value(serde_json::json!({
-        "survey_id": "sv_1", "event_id": "e1", "kind": "product", "scale": "csat",
+        "survey_id": "sv_1", "event_id": "e1", "kind": "product", "scale": "nps",
         "customer_id": "c1", "agent_id": "agent-1", "order_id": "o1",
         "occurred_at": "2026-12-01T09:00:00Z",
         "due_at": "2026-12-04T09:00:00Z", "send_by": "2026-12-05T09:00:00Z",
@@ -109,7 +109,7 @@ fn answer(store: &MemoryStorage, survey: &Survey, score: &str) -> (Vec<String>, 
 #[test]
 fn a_satisfied_answer_stays_within_its_budget() {
     let (store, survey) = store_with_survey();
-    let (receiver, escalator) = answer(&store, &survey, "5");
+    let (receiver, escalator) = answer(&store, &survey, "9");
     assert!(escalator.is_empty(), "nothing handed over: {escalator:#?}");
     assert!(
         receiver.len() <= SATISFIED_BUDGET,
@@ -121,7 +121,7 @@ fn a_satisfied_answer_stays_within_its_budget() {
 #[test]
 fn a_low_answer_with_its_task_stays_within_its_budget() {
     let (store, survey) = store_with_survey();
-    let (receiver, escalator) = answer(&store, &survey, "1");
+    let (receiver, escalator) = answer(&store, &survey, "3");
     assert!(!escalator.is_empty(), "handed over");
     let total = receiver.len() + escalator.len();
     eprintln!("receiver {receiver:#?}\nescalator {escalator:#?}");

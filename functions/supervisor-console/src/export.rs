@@ -64,6 +64,21 @@ pub fn callbacks(req: &Request) -> Result<Response, ApiError> {
     Ok(csv_response("callbacks.csv", bytes))
 }
 
+/// The answers export's columns.
+const ANSWER_COLUMNS: [&str; 11] = [
+    "answered_at",
+    "survey_id",
+    "kind",
+    "channel",
+    "scale",
+    "score",
+    "comment",
+    "reasons",
+    "customer_id",
+    "agent_id",
+    "order_id",
+];
+
 /// `GET /console/export/answers.csv?from=&to=`: the answers to the surveys
 /// due in the period (from the due index; no key listing), streamed day by
 /// day: a long period never sits whole in memory.
@@ -82,71 +97,21 @@ pub async fn stream_answers(req: &Request, out: ResponseOutparam) {
         Ok(s) => s,
         Err(e) => return respond(out, shell::error(&e)).await,
     };
-    let headers = Fields::from_list(&[
-        (
-            "content-type".to_string(),
-            b"text/csv; charset=utf-8".to_vec(),
-        ),
-        (
-            "content-disposition".to_string(),
-            b"attachment; filename=\"answers.csv\"".to_vec(),
-        ),
-        ("cache-control".to_string(), b"no-store".to_vec()),
-    ]);
-    let Ok(headers) = headers else {
-        return respond(
-            out,
-            shell::error(&ApiError::internal("the CSV's headers could not be built")),
-        )
-        .await;
+    let Some(headers) = csv_headers("answers.csv") else {
+        let e = ApiError::internal("the CSV's headers could not be built");
+        return respond(out, shell::error(&e)).await;
     };
     let response = OutgoingResponse::new(headers);
     let mut body = response.take_body();
     out.set(response);
-    let header = [
-        "answered_at",
-        "survey_id",
-        "kind",
-        "channel",
-        "scale",
-        "score",
-        "comment",
-        "reasons",
-        "customer_id",
-        "agent_id",
-        "order_id",
-    ];
-    let mut chunk = csv_chunk(b"\xEF\xBB\xBF".to_vec(), |w| w.write_record(header));
+    let mut chunk = csv_chunk(b"\xEF\xBB\xBF".to_vec(), |w| w.write_record(ANSWER_COLUMNS));
     for day in days {
-        let surveys = match console::surveys_of_day(&store, day, usize::MAX) {
-            Ok(d) => d.surveys,
-            Err(e) => {
-                // The status is sent already: the CSV ends here, and the log says why.
-                eprintln!(
-                    "console: the answers export stopped at {day}: {}",
-                    e.message
-                );
-                return;
-            }
+        // Once the status is sent, a failure can only end the CSV (the log says why).
+        let Some(rows) = answer_rows(&store, day) else {
+            return;
         };
-        for (s, answer) in surveys {
-            let Some(a) = answer else { continue };
-            let record = [
-                a.answered_at.to_rfc3339(),
-                s.survey_id.clone(),
-                a.kind.as_str().to_string(),
-                a.channel.as_str().to_string(),
-                a.scale.as_str().to_string(),
-                a.score.to_string(),
-                a.comment.clone().unwrap_or_default(),
-                a.reasons.join(" "),
-                s.customer_id.clone(),
-                s.agent_id.clone().unwrap_or_default(),
-                s.order_id.clone().unwrap_or_default(),
-            ];
-            chunk = csv_chunk(chunk, |w| {
-                w.write_record(record.iter().map(|v| neutralise(v)))
-            });
+        for row in rows {
+            chunk = csv_chunk(chunk, |w| w.write_record(row.iter().map(|v| neutralise(v))));
         }
         if body.send(std::mem::take(&mut chunk)).await.is_err() {
             return; // the client went away
@@ -155,6 +120,54 @@ pub async fn stream_answers(req: &Request, out: ResponseOutparam) {
     if !chunk.is_empty() {
         let _ = body.send(chunk).await;
     }
+}
+
+/// A CSV download's headers.
+fn csv_headers(name: &str) -> Option<Fields> {
+    Fields::from_list(&[
+        (
+            "content-type".to_string(),
+            b"text/csv; charset=utf-8".to_vec(),
+        ),
+        (
+            "content-disposition".to_string(),
+            format!("attachment; filename=\"{name}\"").into_bytes(),
+        ),
+        ("cache-control".to_string(), b"no-store".to_vec()),
+    ])
+    .ok()
+}
+
+/// The answers to the surveys due on `day`, as the export's rows (`None`
+/// when the store failed: logged).
+fn answer_rows(store: &SpinStore, day: chrono::NaiveDate) -> Option<Vec<[String; 11]>> {
+    let surveys = match console::surveys_of_day(store, day, usize::MAX) {
+        Ok(d) => d.surveys,
+        Err(e) => {
+            eprintln!(
+                "console: the answers export stopped at {day}: {}",
+                e.message
+            );
+            return None;
+        }
+    };
+    let rows = surveys.into_iter().filter_map(|(s, answer)| {
+        let a = answer?;
+        Some([
+            a.answered_at.to_rfc3339(),
+            s.survey_id.clone(),
+            a.kind.as_str().to_string(),
+            a.channel.as_str().to_string(),
+            a.scale.as_str().to_string(),
+            a.score.to_string(),
+            a.comment.clone().unwrap_or_default(),
+            a.reasons.join(" "),
+            s.customer_id.clone(),
+            s.agent_id.clone().unwrap_or_default(),
+            s.order_id.clone().unwrap_or_default(),
+        ])
+    });
+    Some(rows.collect())
 }
 
 /// Append CSV lines to `buffer`.
