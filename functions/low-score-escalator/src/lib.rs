@@ -70,7 +70,7 @@ struct Callbacks<'a> {
 
 /// `POST /internal/escalations`: one task per source, however often delivered.
 fn escalation(req: &Request) -> Result<Response, ApiError> {
-    shell::require_supervisor(req)?;
+    shell::require_chained(req)?;
     let request: EscalationRequest = parse_json(shell::body(req)?)?;
     let store = SpinStore::open()?;
     let policy = shell::escalation_policy()?;
