@@ -385,6 +385,42 @@ mod tests {
         assert_eq!(indexed(&s).0, vec![made[0].task_id.clone()]);
     }
 
+    /// Whatever step an escalation stops at, and whether or not it is
+    /// delivered again, its task's `task.created` is announced under one id
+    /// once the task is committed: by the delivery that committed it, or by
+    /// the fold.
+    #[test]
+    fn a_committed_task_is_announced_under_one_id_whatever_step_failed() {
+        let hooks = Webhooks::parse(
+            r#"[{"url":"https://crm.example/hooks","events":["task.created"],"secret":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}]"#,
+        )
+        .unwrap();
+        for mode in KvMode::ALL {
+            let steps = Faulty::sweep(mode, |s, step| {
+                let r = request("sv_1", TaskReason::LowScore);
+                let policies = (&EscalationPolicy::default(), &hooks);
+                s.fail_op(step);
+                let first = receive(s, &r, policies, now());
+                s.disarm();
+                // The hand-off's retry, when the first delivery failed.
+                let task = match first {
+                    Ok(t) => t.unwrap(),
+                    Err(_) => receive(s, &r, policies, now()).unwrap().unwrap(),
+                };
+                fold(s.inner(), &hooks, now()).unwrap();
+                let announced = crate::flows::webhooks::deliveries(s.inner(), None, 10).unwrap();
+                let ids: std::collections::BTreeSet<&str> =
+                    announced.iter().map(|d| d.delivery.id.as_str()).collect();
+                assert_eq!(ids.len(), 1, "{mode:?} step {step}: {announced:?}");
+                assert_eq!(
+                    announced[0].delivery.data["task_id"], task.task_id,
+                    "{mode:?} step {step}"
+                );
+            });
+            assert!(steps >= 5, "{mode:?}: only {steps} operations?");
+        }
+    }
+
     /// A task closed before the fold is logged for its day and counted,
     /// never listed as open.
     #[test]
