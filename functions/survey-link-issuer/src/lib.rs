@@ -192,7 +192,14 @@ async fn tick(req: &Request) -> Result<Response, ApiError> {
     let hooks = shell::webhooks();
     let mut report = TickReport::default();
     let mut contacts = BTreeMap::new();
-    for survey in issuer_tick::due_surveys(&store, now)? {
+    let started = std::time::Instant::now();
+    let due = issuer_tick::due_surveys(&store, now)?;
+    let total = due.len();
+    for (i, survey) in due.into_iter().enumerate() {
+        if started.elapsed() >= issuer_tick::TICK_BUDGET {
+            issuer_tick::out_of_time(&mut report, total - i);
+            break;
+        }
         let id = survey.survey_id.clone();
         let prepared = issuer_tick::prepare(
             &store,

@@ -59,10 +59,26 @@ pub struct TickReport {
     /// Surveys this tick could not handle (a store failure, a bad record):
     /// logged, looked at again by a later tick; the others went on.
     pub skipped: usize,
+    /// Due surveys this tick left for the next: it ran out of its time
+    /// ([`TICK_BUDGET`]).
+    pub behind: usize,
     /// A skipped survey could not even be put back in the due index: the
     /// cursor stays where it is, so the next tick reads its hour again.
     #[serde(skip)]
     pub hold_cursor: bool,
+}
+
+/// How long one tick sends: what is still due then waits for the next tick
+/// (a minute later under `./run up`), so a backlog (a sender down for a day,
+/// a first tick) never holds one request past a gateway's or a host's
+/// timeout, and each tick answers with what it did.
+pub const TICK_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The tick stops here: `left` due surveys wait for the next tick, which
+/// reads the same hours again (the cursor stays where it is).
+pub fn out_of_time(report: &mut TickReport, left: usize) {
+    report.behind = left;
+    report.hold_cursor = true;
 }
 
 /// How soon a survey this tick had to skip is looked at again.
@@ -701,6 +717,78 @@ mod tests {
         let after: Survey = s.get_json(&keys::survey(&surveys(&s)[0])).unwrap().unwrap();
         assert_eq!(after.occurred_on, "2026-12-02".parse().ok());
         assert_eq!(after.occurred_at, Some(e.occurred_at));
+    }
+
+    /// A tick that runs out of time leaves the rest to the next one, which
+    /// reads the same hours again: every survey sent, none twice.
+    #[test]
+    fn a_tick_out_of_time_leaves_the_rest_to_the_next() {
+        let s = MemoryStorage::new();
+        let policy = SurveyPolicy::default();
+        let mut due_at = planned(&s);
+        for (i, id) in ["c2", "c3"].iter().enumerate() {
+            let e: Event = serde_json::from_value(serde_json::json!({
+                "event_id": format!("ev-late-{i}"), "type": "order.delivered",
+                "occurred_at": "2026-12-01T10:00:00+01:00", "order_id": format!("o-{i}"),
+                "category": "high_value",
+                "customer": {"id": id, "email": format!("{id}@example.de"), "time_zone": "Europe/Berlin"}
+            }))
+            .unwrap();
+            let plan = policy.plan(&e);
+            let cx = crate::flows::intake::IntakeContext {
+                policy: &policy,
+                webhooks: &crate::webhooks::NOBODY,
+                merchant: "Shop",
+                now: e.occurred_at,
+            };
+            begin(&s, &e, &cx).unwrap();
+            finish(&s, &e, &plan, e.occurred_at).unwrap();
+            due_at = due_at.max(plan[0].due_at);
+        }
+        // The first tick has time for one survey only.
+        let (mut report, mut contacts) = (TickReport::default(), BTreeMap::new());
+        let due = due_surveys(&s, due_at).unwrap();
+        assert_eq!(due.len(), 3);
+        let mut sent = Vec::new();
+        for (i, survey) in due.into_iter().enumerate() {
+            if i == 1 {
+                out_of_time(&mut report, 3 - i);
+                break;
+            }
+            let hooks = &crate::webhooks::NOBODY;
+            let job = prepare(
+                &s,
+                survey,
+                (&policy, hooks),
+                due_at,
+                &mut contacts,
+                &mut report,
+            )
+            .unwrap()
+            .unwrap();
+            record_sent(&s, &job, &job.channels, None, (due_at, hooks), &mut report).unwrap();
+            sent.push(job.survey.survey_id);
+        }
+        advance_cursor(&s, due_at, &report).unwrap();
+        assert_eq!((report.sent, report.behind), (1, 2));
+        assert_eq!(
+            s.get_json::<DateTime<Utc>>(keys::TICK_CURSOR).unwrap(),
+            None
+        );
+        // The next, a minute later, sends the other two and moves the cursor.
+        let later = due_at + Duration::minutes(1);
+        sent.extend(
+            tick(&s, later)
+                .unwrap()
+                .into_iter()
+                .map(|j| j.survey.survey_id),
+        );
+        let distinct: BTreeSet<&String> = sent.iter().collect();
+        assert_eq!((sent.len(), distinct.len()), (3, 3), "{sent:?}");
+        assert_eq!(
+            s.get_json::<DateTime<Utc>>(keys::TICK_CURSOR).unwrap(),
+            Some(later)
+        );
     }
 
     #[test]
