@@ -243,7 +243,7 @@ fn main() {
     // Send them all, collect the links.
     host.set_clock("2026-12-04T10:00:00+01:00");
     let tick_start = Instant::now();
-    let tick: Value = host.admin_post("/issuer/tick", "").json().unwrap();
+    let tick = host.issuer_tick_all();
     let first_tick = tick_start.elapsed();
     let links: Vec<String> = sender
         .messages()
@@ -462,7 +462,7 @@ fn main() {
         "| kv ops per answer: satisfied / low, with the escalator's task ({OPS_SAMPLE} each) | {satisfied_ops:.1} / {low_ops:.1} |"
     );
     println!(
-        "| first tick, {requests} due | {:.0} ms |",
+        "| first ticks (until none is left behind), {requests} due | {:.0} ms |",
         first_tick.as_secs_f64() * 1e3
     );
     for c in [
