@@ -86,7 +86,7 @@ pub fn erase_customer<S: Storage + ?Sized>(store: &S, customer_id: &str) -> Stor
             store.remove_from_list(keys::OUTBOX_INDEX, source)?;
         }
     }
-    let tasks = crate::flows::escalation::customer_task_ids(store, customer_id)?;
+    let tasks = crate::flows::escalation::callbacks_of(store, customer_id)?.task_ids();
     for task_id in &tasks {
         let mut changed = false;
         store.update_json::<CallbackTask, _>(&keys::task(task_id), |cur| match cur {

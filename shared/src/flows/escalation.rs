@@ -63,25 +63,15 @@ pub fn receive<S: Storage + ?Sized>(
     create(store, mine, record, request, (policy, hooks), now)
 }
 
-/// Whether `source` was handled for `customer` (a task created or merged).
-pub fn handled<S: Storage + ?Sized>(store: &S, customer: &str, source: &str) -> StoreResult<bool> {
-    let record: Option<CustomerCallbacks> = store.get_json(&keys::customer_callbacks(customer))?;
-    Ok(record.is_some_and(|r| r.task_for(source).is_some()))
-}
-
-/// The customer's open task's id, if their record names one.
-pub fn open_task_id<S: Storage + ?Sized>(store: &S, customer: &str) -> StoreResult<Option<String>> {
-    let record: Option<CustomerCallbacks> = store.get_json(&keys::customer_callbacks(customer))?;
-    Ok(record.and_then(|r| r.open))
-}
-
-/// Every task the customer had, as their record lists them.
-pub fn customer_task_ids<S: Storage + ?Sized>(
+/// The customer's callbacks record as stored (none yet: empty), for the
+/// flows that ask it something: an open task, a source handled, their tasks.
+pub fn callbacks_of<S: Storage + ?Sized>(
     store: &S,
     customer: &str,
-) -> StoreResult<Vec<String>> {
-    let record: Option<CustomerCallbacks> = store.get_json(&keys::customer_callbacks(customer))?;
-    Ok(record.map(|r| r.task_ids()).unwrap_or_default())
+) -> StoreResult<CustomerCallbacks> {
+    Ok(store
+        .get_json(&keys::customer_callbacks(customer))?
+        .unwrap_or_default())
 }
 
 /// A stored record, `None` when absent; one that does not parse is an error

@@ -11,7 +11,7 @@ use crate::flows::escalation::{commit, load, receive, settle};
 use crate::keys;
 use crate::model::{CallbackTask, Contact, History, TaskReason, TaskState, WorkOrder};
 use crate::policy::SurveyPolicy;
-use crate::storage::{Storage, StorageExt};
+use crate::storage::{Storage, StorageExt, StoreResult};
 use crate::task::{
     mark_breach, task_id_for, EscalationPolicy, EscalationRequest, WORK_ORDER_OVERDUE_HOURS,
 };
@@ -247,7 +247,7 @@ fn overdue_call<S: Storage + ?Sized>(
     };
     let overdue_at = opened + Duration::hours(WORK_ORDER_OVERDUE_HOURS);
     let source = format!("work-order-overdue:{id}");
-    if overdue_at > now || crate::flows::escalation::handled(store, customer, &source)? {
+    if overdue_at > now || handled(store, customer, &source)? {
         return Ok(false);
     }
     let contact: Contact = store
@@ -311,6 +311,12 @@ fn birthday_callbacks<S: Storage + ?Sized>(
     Ok(created)
 }
 
+/// Whether escalation `source` was handled for `customer` already.
+fn handled<S: Storage + ?Sized>(store: &S, customer: &str, source: &str) -> StoreResult<bool> {
+    let record = crate::flows::escalation::callbacks_of(store, customer)?;
+    Ok(record.task_for(source).is_some())
+}
+
 /// One customer's birthday call, once a year: a key customer, satisfied
 /// lately, not opted out, without a complaint since.
 fn birthday_call<S: Storage + ?Sized>(
@@ -320,7 +326,7 @@ fn birthday_call<S: Storage + ?Sized>(
     now: DateTime<Utc>,
 ) -> Result<bool, ApiError> {
     let source = format!("birthday:{customer}:{}", now.year());
-    if crate::flows::escalation::handled(store, customer, &source)?
+    if handled(store, customer, &source)?
         || store.get(&keys::task(&task_id_for(&source)))?.is_some()
     {
         return Ok(false);
@@ -493,8 +499,7 @@ mod tests {
             .unwrap(),
             1
         );
-        let made = crate::flows::escalation::handled(&s, "key-recent", "birthday:key-recent:2026")
-            .unwrap();
+        let made = handled(&s, "key-recent", "birthday:key-recent:2026").unwrap();
         assert!(made, "only the key customer satisfied lately");
         assert_eq!(
             birthday_callbacks(

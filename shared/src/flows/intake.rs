@@ -105,7 +105,7 @@ fn close_missed_call<S: Storage + ?Sized>(
     event: &Event,
     cx: &IntakeContext,
 ) -> Result<(), ApiError> {
-    let Some(id) = crate::flows::escalation::open_task_id(store, &event.customer.id)? else {
+    let Some(id) = crate::flows::escalation::callbacks_of(store, &event.customer.id)?.open else {
         return Ok(());
     };
     let Some(task) = store.get_json::<CallbackTask>(&keys::task(&id))? else {
@@ -486,8 +486,9 @@ mod tests {
                 s.get_json(&keys::task(&task.task_id)).unwrap().unwrap();
             assert_eq!(after.state, crate::model::TaskState::Superseded, "{mode:?}");
             assert!(
-                crate::flows::escalation::open_task_id(&s, "c1")
+                crate::flows::escalation::callbacks_of(&s, "c1")
                     .unwrap()
+                    .open
                     .is_none(),
                 "{mode:?}"
             );

@@ -621,11 +621,31 @@ mod tests {
     /// A store holding one planned survey (a high-value delivery on
     /// 2026-12-01 in Berlin, e-mail only); when it is due.
     fn planned(s: &MemoryStorage) -> DateTime<Utc> {
+        delivered(
+            s,
+            "ev-1",
+            "c1",
+            "anna@example.de",
+            "Europe/Berlin",
+            "2026-12-01T10:00:00+01:00",
+        )
+    }
+
+    /// Intake of a high-value delivery to `customer`: the survey it plans,
+    /// stored; when it is due.
+    fn delivered(
+        s: &MemoryStorage,
+        event_id: &str,
+        customer: &str,
+        email: &str,
+        zone: &str,
+        at: &str,
+    ) -> DateTime<Utc> {
         let e: Event = serde_json::from_value(serde_json::json!({
-            "event_id": "ev-1", "type": "order.delivered",
-            "occurred_at": "2026-12-01T10:00:00+01:00", "order_id": "o1",
+            "event_id": event_id, "type": "order.delivered",
+            "occurred_at": at, "order_id": format!("o-{event_id}"),
             "category": "high_value",
-            "customer": {"id": "c1", "email": "anna@example.de", "time_zone": "Europe/Berlin"}
+            "customer": {"id": customer, "email": email, "time_zone": zone}
         }))
         .unwrap();
         let policy = SurveyPolicy::default();
@@ -692,23 +712,15 @@ mod tests {
     #[test]
     fn a_sent_survey_knows_its_events_local_date() {
         let s = MemoryStorage::new();
-        let e: Event = serde_json::from_value(serde_json::json!({
-            "event_id": "ev-sh", "type": "order.delivered",
-            "occurred_at": "2026-12-01T18:30:00Z", "order_id": "o-sh",
-            "category": "high_value",
-            "customer": {"id": "c1", "email": "li@example.cn", "time_zone": "Asia/Shanghai"}
-        }))
-        .unwrap();
-        let policy = SurveyPolicy::default();
-        let plan = policy.plan(&e);
-        let cx = crate::flows::intake::IntakeContext {
-            policy: &policy,
-            webhooks: &crate::webhooks::NOBODY,
-            merchant: "Shop",
-            now: e.occurred_at,
-        };
-        begin(&s, &e, &cx).unwrap();
-        finish(&s, &e, &plan, e.occurred_at).unwrap();
+        let occurred: DateTime<Utc> = "2026-12-01T18:30:00Z".parse().unwrap();
+        delivered(
+            &s,
+            "ev-sh",
+            "c1",
+            "li@example.cn",
+            "Asia/Shanghai",
+            "2026-12-01T18:30:00Z",
+        );
         let before: Survey = s.get_json(&keys::survey(&surveys(&s)[0])).unwrap().unwrap();
         assert_eq!(before.occurred_on, None, "not known before it is sent");
         // Sent at 10:00 in Shanghai three days later (inside calling hours).
@@ -716,7 +728,7 @@ mod tests {
         assert_eq!(sent.len(), 1);
         let after: Survey = s.get_json(&keys::survey(&surveys(&s)[0])).unwrap().unwrap();
         assert_eq!(after.occurred_on, "2026-12-02".parse().ok());
-        assert_eq!(after.occurred_at, Some(e.occurred_at));
+        assert_eq!(after.occurred_at, Some(occurred));
     }
 
     /// A tick that runs out of time leaves the rest to the next one, which
@@ -726,24 +738,11 @@ mod tests {
         let s = MemoryStorage::new();
         let policy = SurveyPolicy::default();
         let mut due_at = planned(&s);
-        for (i, id) in ["c2", "c3"].iter().enumerate() {
-            let e: Event = serde_json::from_value(serde_json::json!({
-                "event_id": format!("ev-late-{i}"), "type": "order.delivered",
-                "occurred_at": "2026-12-01T10:00:00+01:00", "order_id": format!("o-{i}"),
-                "category": "high_value",
-                "customer": {"id": id, "email": format!("{id}@example.de"), "time_zone": "Europe/Berlin"}
-            }))
-            .unwrap();
-            let plan = policy.plan(&e);
-            let cx = crate::flows::intake::IntakeContext {
-                policy: &policy,
-                webhooks: &crate::webhooks::NOBODY,
-                merchant: "Shop",
-                now: e.occurred_at,
-            };
-            begin(&s, &e, &cx).unwrap();
-            finish(&s, &e, &plan, e.occurred_at).unwrap();
-            due_at = due_at.max(plan[0].due_at);
+        for id in ["c2", "c3"] {
+            let email = format!("{id}@example.de");
+            let at = "2026-12-01T10:00:00+01:00";
+            let due = delivered(&s, &format!("ev-{id}"), id, &email, "Europe/Berlin", at);
+            due_at = due_at.max(due);
         }
         // The first tick has time for one survey only.
         let (mut report, mut contacts) = (TickReport::default(), BTreeMap::new());
