@@ -3,7 +3,8 @@
 //! One database file, one table shaped like Spin's own SQLite store
 //! (`spin_key_value(store, key, value)`), counters kept as 8-byte little-endian
 //! `i64` as Spin keeps them. WAL mode with `synchronous=NORMAL` keeps every
-//! committed write across a process kill; a small pool of connections lets reads
+//! committed write across a process kill, and a thread of its own
+//! checkpoints the WAL, so no commit pays for it; a small pool of connections lets reads
 //! run beside a write, and each operation is its own short transaction, so no
 //! lock is held across a request.
 //!
@@ -39,7 +40,12 @@ pub struct KvStore {
     writer_stalled: AtomicBool,
     /// Labels the runtime config puts on Redis.
     redis: HashMap<String, RedisKv>,
+    /// Alive as long as the store: the checkpoint thread stops when it goes.
+    _alive: std::sync::Arc<()>,
 }
+
+/// How often the WAL is copied back into the database (see `checkpoints`).
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 /// A `bucket` resource: an opened store label.
 pub struct Bucket {
@@ -68,6 +74,7 @@ impl KvStore {
             writer: Mutex::new(()),
             writer_stalled: AtomicBool::new(false),
             redis: HashMap::new(),
+            _alive: std::sync::Arc::new(()),
         };
         let conn = store.connect()?;
         conn.execute_batch(
@@ -79,6 +86,7 @@ impl KvStore {
             );",
         )?;
         store.pool.lock().unwrap().push(conn);
+        store.checkpoints()?;
         for (label, c) in &config.key_value_stores {
             if let StoreConfig::Redis { url } = c {
                 store
@@ -96,7 +104,32 @@ impl KvStore {
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // No commit copies the WAL back into the database (SQLite's default
+        // every 1,000 pages, an fsync inside the write lock that every
+        // writer queued behind waits for): `checkpoints` does it beside them.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         Ok(conn)
+    }
+
+    /// A thread of its own that checkpoints the WAL every
+    /// [`CHECKPOINT_EVERY`] (`PASSIVE`: it never waits for, nor blocks, a
+    /// reader or a writer), so the WAL stays small and a commit never pays
+    /// for the copy. It stops when the store is dropped.
+    fn checkpoints(&self) -> Result<()> {
+        let conn = self.connect()?;
+        let alive = std::sync::Arc::downgrade(&self._alive);
+        std::thread::Builder::new()
+            .name("wal-checkpoint".into())
+            .spawn(move || {
+                while alive.upgrade().is_some() {
+                    std::thread::sleep(CHECKPOINT_EVERY);
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        eprintln!("warning: key-value store checkpoint failed (retried): {e}");
+                    }
+                }
+            })?;
+        Ok(())
     }
 
     /// A write: one writer of this process at a time. SQLite allows one
@@ -566,6 +599,28 @@ mod tests {
         let dir = tempdir::TempDir::new();
         let kv = KvStore::open(&dir.0.join("kv.db"), &RuntimeConfig::default()).unwrap();
         (dir, kv)
+    }
+
+    #[test]
+    fn the_wal_is_copied_into_the_database_beside_the_writers() {
+        let (dir, kv) = store();
+        let value = vec![7u8; 1024];
+        for i in 0..2000 {
+            kv.set("default", &format!("k{i}"), &value).unwrap();
+        }
+        // No commit checkpoints (`wal_autocheckpoint=0`): only the thread
+        // can have moved these 2 MB out of the WAL into the database file.
+        let db = dir.0.join("kv.db");
+        let deadline = std::time::Instant::now() + 10 * CHECKPOINT_EVERY;
+        while std::fs::metadata(&db).unwrap().len() < 2_000_000 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint within {:?}",
+                10 * CHECKPOINT_EVERY
+            );
+            std::thread::sleep(CHECKPOINT_EVERY / 5);
+        }
+        assert_eq!(kv.get("default", "k1999").unwrap(), Some(value));
     }
 
     mod tempdir {

@@ -150,6 +150,11 @@ impl App {
         config.wasm_component_model(true);
         // Guest code is interrupted at its deadline (`Limits::request_deadline`).
         config.epoch_interruption(true);
+        // `REVISIT_HOST_PERFMAP=1`: name the compiled guest functions for
+        // `perf` (/tmp/perf-<pid>.map), as `wasmtime serve --profile=perfmap`.
+        if std::env::var_os("REVISIT_HOST_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         if let Some(pooling) = pooling_allocation() {
             config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling));
         }
