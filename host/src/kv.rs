@@ -34,8 +34,10 @@ use crate::state::RequestState;
 pub struct KvStore {
     path: std::path::PathBuf,
     pool: Mutex<Vec<Connection>>,
-    /// Held by the one thread writing at a time (see `with_write`).
-    writer: Mutex<()>,
+    /// The one connection that writes, held by the one thread writing at a
+    /// time (see `with_write`). Its page cache stays warm: no other
+    /// connection of this process writes.
+    writer: Mutex<Connection>,
     /// Its holder waits on a lock another process holds.
     writer_stalled: AtomicBool,
     /// Labels the runtime config puts on Redis.
@@ -71,12 +73,12 @@ impl KvStore {
         let mut store = KvStore {
             path: path.to_path_buf(),
             pool: Mutex::new(Vec::new()),
-            writer: Mutex::new(()),
+            writer: Mutex::new(connect(path)?),
             writer_stalled: AtomicBool::new(false),
             redis: HashMap::new(),
             _alive: std::sync::Arc::new(()),
         };
-        let conn = store.connect()?;
+        let conn = connect(path)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS spin_key_value (
                 store TEXT NOT NULL,
@@ -97,26 +99,12 @@ impl KvStore {
         Ok(store)
     }
 
-    fn connect(&self) -> Result<Connection> {
-        let conn = Connection::open(&self.path).with_context(|| {
-            format!("cannot open the key-value database {}", self.path.display())
-        })?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // No commit copies the WAL back into the database (SQLite's default
-        // every 1,000 pages, an fsync inside the write lock that every
-        // writer queued behind waits for): `checkpoints` does it beside them.
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        Ok(conn)
-    }
-
     /// A thread of its own that checkpoints the WAL every
     /// [`CHECKPOINT_EVERY`] (`PASSIVE`: it never waits for, nor blocks, a
     /// reader or a writer), so the WAL stays small and a commit never pays
     /// for the copy. It stops when the store is dropped.
     fn checkpoints(&self) -> Result<()> {
-        let conn = self.connect()?;
+        let conn = connect(&self.path)?;
         let alive = std::sync::Arc::downgrade(&self._alive);
         std::thread::Builder::new()
             .name("wal-checkpoint".into())
@@ -146,34 +134,35 @@ impl KvStore {
         mut f: impl FnMut(&mut Connection) -> rusqlite::Result<R>,
     ) -> KvResult<R> {
         let lock = || self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let _one_writer = if self.writer_stalled.load(Ordering::Acquire) {
+        let mut c = if self.writer_stalled.load(Ordering::Acquire) {
             off_runtime(lock)
         } else {
             lock()
         };
-        self.with_conn(|c| {
+        let mut write = || -> rusqlite::Result<R> {
+            // The writer does not wait in SQLite's busy handler, except below.
             c.busy_timeout(Duration::ZERO)?;
-            let first = f(c);
+            let first = f(&mut c);
             let busy = matches!(&first, Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DatabaseBusy);
             if !busy {
-                c.busy_timeout(BUSY_TIMEOUT)?;
                 return first;
             }
             self.writer_stalled.store(true, Ordering::Release);
             let waited = off_runtime(|| {
                 c.busy_timeout(BUSY_TIMEOUT)?;
-                f(c)
+                f(&mut c)
             });
             self.writer_stalled.store(false, Ordering::Release);
             waited
-        })
+        };
+        write().map_err(|e| format!("key-value store error: {e}"))
     }
 
     fn with_conn<R>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>) -> KvResult<R> {
         let pooled = self.pool.lock().unwrap().pop();
         let mut conn = match pooled {
             Some(c) => c,
-            None => self.connect().map_err(|e| format!("{e:#}"))?,
+            None => connect(&self.path).map_err(|e| format!("{e:#}"))?,
         };
         let result = f(&mut conn).map_err(|e| format!("key-value store error: {e}"));
         let mut pool = self.pool.lock().unwrap();
@@ -374,6 +363,20 @@ impl RequestState {
         self.kv_ops += 1;
         Ok(self.table.get(b)?.label.clone())
     }
+}
+
+/// A connection to the database at `path`, set up as every connection here is.
+fn connect(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)
+        .with_context(|| format!("cannot open the key-value database {}", path.display()))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // No commit copies the WAL back into the database (SQLite's default
+    // every 1,000 pages, an fsync inside the write lock that every writer
+    // queued behind waits for): `KvStore::checkpoints` does it beside them.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    Ok(conn)
 }
 
 /// Wait for something that may take long (a lock another process holds)
