@@ -127,16 +127,20 @@ fn show(req: &Request) -> Response {
 /// and the comment.
 fn reasons_first(o: &Opened, submitted: &Submitted, merchant: &str) -> Option<Response> {
     // Nothing is read for an answer recorded at once (the customer's record
-    // only for the page that asks).
-    let policy = shell::low_score_reasons();
+    // only for the page that asks), nor is the policy: it is asked only
+    // whether reasons are offered for a low score from the first step.
     let score = asks_for_reasons(
         o.survey.scale,
         submitted.score.as_deref(),
         submitted.step.as_deref() == Some("score"),
-        !policy.reasons_for(o.survey.kind).is_empty(),
+        true,
         &submitted.reasons,
     )?;
+    let policy = shell::low_score_reasons();
     let offered = o.labelled(&policy);
+    if offered.is_empty() {
+        return None;
+    }
     let about = o.about();
     let comment = submitted.comment.as_deref();
     let step = page::reasons_step(
