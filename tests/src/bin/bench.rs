@@ -191,7 +191,31 @@ fn main() {
          make: &(dyn Fn(&reqwest::blocking::Client, usize) -> reqwest::blocking::RequestBuilder
                + Sync)| {
             let before = stats(&host);
+            let perf = (std::env::var("BENCH_PERF_ROW").ok().as_deref() == Some(name)).then(|| {
+                let c = std::process::Command::new("perf")
+                    .args([
+                        "record",
+                        "-F",
+                        "1999",
+                        "-g",
+                        "-o",
+                        "/tmp/perf.data",
+                        "-p",
+                        &pid.to_string(),
+                    ])
+                    .spawn()
+                    .unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                c
+            });
             let (rps, p50, p99) = load(&host, n, make);
+            if let Some(c) = perf {
+                std::process::Command::new("kill")
+                    .args(["-INT", &c.id().to_string()])
+                    .status()
+                    .unwrap();
+                c.wait_with_output().unwrap();
+            }
             let after = stats(&host);
             rows.push(Row {
                 name,
@@ -268,6 +292,14 @@ fn main() {
                 .header("content-type", "application/json")
                 .body(format!("{{\"score\": {score}}}"))
         },
+    );
+    // What the answer's store operations cost alone, in a component that
+    // does nothing else: the rest of the answer's cost is its own code.
+    measure(
+        "a satisfied answer's kv ops alone",
+        Some("probe"),
+        requests,
+        &|c, _| c.get(host.url("/probe/answer-ops")),
     );
     // Store operations of each kind of answer: a satisfied one (the receiver
     // alone), a low one (the receiver and the escalator's task).
