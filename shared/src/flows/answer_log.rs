@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::answer_log::{judge, taken_by, EntryVerdict, FoldCursor, FoldedCounts};
+use crate::answer_log::{judge, taken_by, EntryVerdict, FoldedCounts};
 use crate::flows::escalation::receive;
 use crate::flows::{integrity, log};
 use crate::i18n::{texts, Lang};
@@ -34,7 +34,7 @@ pub const FOLD_BATCHES: usize = 100;
 
 /// Log an answer about to be recorded; its number, for the answer to carry.
 pub fn append<S: Storage + ?Sized>(store: &S, entry: &LoggedAnswer) -> StoreResult<u64> {
-    log::append(store, keys::ANSWER_LOG_HEAD, keys::answer_log, entry)
+    log::append(store, &log::ANSWERS, entry)
 }
 
 /// What one fold did.
@@ -85,20 +85,11 @@ fn fold_batch<S: Storage + ?Sized>(
     merchant: &str,
     now: DateTime<Utc>,
 ) -> Result<(FoldReport, bool), ApiError> {
-    let cursor: FoldCursor = store.get_json(keys::ANSWER_LOG_FOLD)?.unwrap_or_default();
-    let head = store.counter(keys::ANSWER_LOG_HEAD)?.max(0) as u64;
-    let end = head.min(cursor.folded + FOLD_BATCH);
-    let seqs: Vec<u64> = (cursor.folded + 1..=end).collect();
-    let read: Vec<Option<Option<LoggedAnswer>>> = store
-        .get_many(
-            &seqs
-                .iter()
-                .map(|s| keys::answer_log(*s))
-                .collect::<Vec<_>>(),
-        )?
-        .into_iter()
-        .map(log::parse_entry)
-        .collect();
+    let (cursor, head) = log::cursor_and_head(store, &log::ANSWERS)?;
+    let (seqs, read): (Vec<u64>, Vec<Option<Option<LoggedAnswer>>>) =
+        log::entries_after(store, &log::ANSWERS, (&cursor, head), FOLD_BATCH)?
+            .into_iter()
+            .unzip();
     let void: Vec<bool> = read.iter().map(|e| matches!(e, Some(None))).collect();
     let entries: Vec<Option<LoggedAnswer>> = read.into_iter().map(Option::flatten).collect();
     let histories: BTreeMap<String, History> = store.get_json_by(
@@ -161,16 +152,7 @@ fn fold_batch<S: Storage + ?Sized>(
         report.thank_you_calls = thank_you_calls(store, &counted, (policy, hooks), merchant, now)?;
         announce_answers(store, hooks, &counted, now)?;
     }
-    store.update_json::<FoldCursor, _>(keys::ANSWER_LOG_FOLD, |current| {
-        let mut next = current.unwrap_or_default();
-        next.advance(folded, missing, now);
-        Update::Write(next)
-    })?;
-    // Folded entries are not read again. (A fold that stops before this
-    // leaves a few behind: harmless, never counted twice.)
-    for seq in cursor.folded + 1..=folded {
-        store.delete(&keys::answer_log(seq))?;
-    }
+    log::advance(store, &log::ANSWERS, (cursor.folded, folded), missing, now)?;
     Ok((report, progressed))
 }
 

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::answer_log::{judge, taken_by, EntryVerdict, FoldCursor, FoldedCounts, SkipReason};
+use crate::answer_log::{judge, taken_by, EntryVerdict, FoldedCounts, SkipReason};
 use crate::flows::log;
 use crate::flows::webhooks::announce_task;
 use crate::keys;
@@ -38,7 +38,7 @@ pub const UNFOLDED_READ: u64 = 1000;
 
 /// Log a task about to be created; its number, for the customer's record.
 pub fn append<S: Storage + ?Sized>(store: &S, entry: &LoggedTask) -> StoreResult<u64> {
-    log::append(store, keys::TASK_LOG_HEAD, keys::task_log, entry)
+    log::append(store, &log::TASKS, entry)
 }
 
 /// Mark entry `seq` as never to be confirmed (its writer merged instead).
@@ -46,43 +46,13 @@ pub fn void<S: Storage + ?Sized>(store: &S, seq: u64) -> StoreResult<()> {
     log::void(store, &keys::task_log(seq))
 }
 
-/// The entries after the fold's cursor, up to the log's head.
-fn entries_after<S: Storage + ?Sized>(
-    store: &S,
-    cursor: &FoldCursor,
-    head: u64,
-    most: u64,
-) -> StoreResult<Vec<(u64, Option<Option<LoggedTask>>)>> {
-    let seqs: Vec<u64> = (cursor.folded + 1..=head.min(cursor.folded + most)).collect();
-    if seqs.is_empty() {
-        return Ok(Vec::new());
-    }
-    let keys: Vec<String> = seqs.iter().map(|s| keys::task_log(*s)).collect();
-    Ok(seqs
-        .into_iter()
-        .zip(store.get_many(&keys)?.into_iter().map(log::parse_entry))
-        .collect())
-}
-
-/// The fold's cursor and the log's head, in one read.
-fn cursor_and_head<S: Storage + ?Sized>(store: &S) -> StoreResult<(FoldCursor, u64)> {
-    let read = store.get_many(&[keys::TASK_LOG_FOLD.into(), keys::TASK_LOG_HEAD.into()])?;
-    let cursor = read[0]
-        .as_deref()
-        .and_then(|b| serde_json::from_slice(b).ok())
-        .unwrap_or_default();
-    let head = read[1]
-        .as_deref()
-        .map(crate::storage::decode_counter)
-        .unwrap_or(0);
-    Ok((cursor, head.max(0) as u64))
-}
-
 /// The task ids of the log's entries not folded yet (at most
 /// [`UNFOLDED_READ`]): what readers of the open lists add to them.
 pub fn unfolded<S: Storage + ?Sized>(store: &S) -> StoreResult<Vec<String>> {
-    let (cursor, head) = cursor_and_head(store)?;
-    Ok(entries_after(store, &cursor, head, UNFOLDED_READ)?
+    let (cursor, head) = log::cursor_and_head(store, &log::TASKS)?;
+    let read =
+        log::entries_after::<_, LoggedTask>(store, &log::TASKS, (&cursor, head), UNFOLDED_READ)?;
+    Ok(read
         .into_iter()
         .filter_map(|(_, e)| Some(e??.task_id))
         .collect())
@@ -133,8 +103,9 @@ fn fold_batch<S: Storage + ?Sized>(
     hooks: &Webhooks,
     now: DateTime<Utc>,
 ) -> StoreResult<(TaskFoldReport, bool)> {
-    let (cursor, head) = cursor_and_head(store)?;
-    let read = entries_after(store, &cursor, head, FOLD_BATCH)?;
+    let (cursor, head) = log::cursor_and_head(store, &log::TASKS)?;
+    let read =
+        log::entries_after::<_, LoggedTask>(store, &log::TASKS, (&cursor, head), FOLD_BATCH)?;
     // The customers' records before the tasks: a record that names a task
     // was swapped after the task was written.
     let records: BTreeMap<String, CustomerCallbacks> = store.get_json_by(
@@ -207,14 +178,7 @@ fn fold_batch<S: Storage + ?Sized>(
             }
         })?;
     }
-    store.update_json::<FoldCursor, _>(keys::TASK_LOG_FOLD, |current| {
-        let mut next = current.unwrap_or_default();
-        next.advance(folded, missing, now);
-        Update::Write(next)
-    })?;
-    for seq in cursor.folded + 1..=folded {
-        store.delete(&keys::task_log(seq))?;
-    }
+    log::advance(store, &log::TASKS, (cursor.folded, folded), missing, now)?;
     Ok((report, progressed))
 }
 
