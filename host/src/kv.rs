@@ -51,6 +51,9 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// more with the writes held off, so that the next write starts it over.
 const WAL_RESTART_PAGES: i64 = 4096;
 
+/// The longest a `RESTART` checkpoint waits for readers, writes held off.
+const RESTART_WAIT: Duration = Duration::from_millis(50);
+
 /// A `bucket` resource: an opened store label.
 pub struct Bucket {
     label: String,
@@ -113,6 +116,10 @@ impl KvStore {
     /// without this; `journal_size_limit` then cuts the file back). The thread stops when the store is dropped.
     fn checkpoints(&self) -> Result<()> {
         let conn = connect(&self.path)?;
+        // A reader that stays in the WAL (another process's long read) makes
+        // a RESTART give up after this, writes held off no longer: the
+        // next period tries again.
+        conn.busy_timeout(RESTART_WAIT)?;
         let writer = std::sync::Arc::downgrade(&self.writer);
         // (busy, pages in the WAL, pages copied): the pages in the WAL.
         let checkpoint = move |mode: &str| -> rusqlite::Result<i64> {
@@ -681,6 +688,39 @@ mod tests {
         assert!(
             cut_back >= 2,
             "the WAL started over {cut_back} times under steady writes (it is {seen} bytes)"
+        );
+    }
+
+    #[test]
+    fn a_long_reader_elsewhere_never_holds_the_writes_off_for_long() {
+        let (dir, kv) = store();
+        let value = vec![7u8; 2048];
+        let mut i = 0;
+        let mut write = || {
+            let t = std::time::Instant::now();
+            kv.set("default", &format!("k{i}"), &value).unwrap();
+            i += 1;
+            t.elapsed()
+        };
+        // Past the restart size, with another process's read open in the WAL.
+        for _ in 0..2000 {
+            write();
+        }
+        let other = Connection::open(dir.0.join("kv.db")).unwrap();
+        other.execute_batch("BEGIN").unwrap();
+        let _: i64 = other
+            .query_row("SELECT count(*) FROM spin_key_value", [], |r| r.get(0))
+            .unwrap();
+        let start = std::time::Instant::now();
+        let mut slowest = Duration::ZERO;
+        while start.elapsed() < 10 * CHECKPOINT_EVERY {
+            slowest = slowest.max(write());
+        }
+        other.execute_batch("COMMIT").unwrap();
+        // Each RESTART gives up after RESTART_WAIT (not the 10 s busy timeout).
+        assert!(
+            slowest < 10 * RESTART_WAIT,
+            "a write waited {slowest:?} for a checkpoint"
         );
     }
 
