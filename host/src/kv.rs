@@ -185,6 +185,26 @@ impl KvStore {
         write().map_err(|e| format!("key-value store error: {e}"))
     }
 
+    /// A short read: on the writer's connection when no write holds it (its
+    /// page cache is the warm one; every write empties the other
+    /// connections' caches), else on a pooled connection.
+    fn with_read<R>(
+        &self,
+        mut f: impl FnMut(&mut Connection) -> rusqlite::Result<R>,
+    ) -> KvResult<R> {
+        if !self.writer_stalled.load(Ordering::Acquire) {
+            if let Ok(mut c) = self.writer.try_lock() {
+                match f(&mut c) {
+                    // (The writer's connection does not wait: a pooled one does.)
+                    Err(rusqlite::Error::SqliteFailure(e, _))
+                        if e.code == rusqlite::ErrorCode::DatabaseBusy => {}
+                    done => return done.map_err(|e| format!("key-value store error: {e}")),
+                }
+            }
+        }
+        self.with_conn(f)
+    }
+
     fn with_conn<R>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>) -> KvResult<R> {
         let pooled = self.pool.lock().unwrap().pop();
         let mut conn = match pooled {
@@ -203,7 +223,7 @@ impl KvStore {
         if let Some(r) = self.redis.get(label) {
             return r.get(key);
         }
-        self.with_conn(|c| {
+        self.with_read(|c| {
             c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
                 .query_row(params![label, key], |r| r.get(0))
                 .optional()
@@ -325,7 +345,7 @@ impl KvStore {
         if let Some(r) = self.redis.get(label) {
             return r.get_many(keys);
         }
-        self.with_conn(|c| {
+        self.with_read(|c| {
             let tx = c.transaction()?;
             let mut out = Vec::with_capacity(keys.len());
             {
@@ -689,6 +709,24 @@ mod tests {
             cut_back >= 2,
             "the WAL started over {cut_back} times under steady writes (it is {seen} bytes)"
         );
+    }
+
+    #[test]
+    fn a_read_never_waits_for_a_write() {
+        let (_dir, kv) = store();
+        kv.set("default", "k", b"v").unwrap();
+        // Through the writer's connection when it is free...
+        assert_eq!(kv.get("default", "k").unwrap(), Some(b"v".to_vec()));
+        // ...and through a pooled one while a write holds it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            let writing = kv.writer.lock().unwrap();
+            s.spawn(|| tx.send(kv.get_many("default", &["k".into()])).unwrap());
+            let read = rx.recv_timeout(Duration::from_secs(5));
+            drop(writing);
+            let read = read.expect("a read waited for the writer");
+            assert_eq!(read.unwrap(), vec![Some(b"v".to_vec())]);
+        });
     }
 
     #[test]
