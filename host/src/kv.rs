@@ -35,8 +35,10 @@ pub struct KvStore {
     path: std::path::PathBuf,
     pool: Mutex<Vec<Connection>>,
     /// The one connection that writes, held by the one thread writing at a
-    /// time (see `with_write`). Its page cache stays warm: no other
-    /// connection of this process writes.
+    /// time (see `with_write`), and used by short reads when free (see
+    /// `with_read`). Its page cache stays warm: no other connection of this
+    /// process writes. It never waits in SQLite's busy handler but in
+    /// `with_write`'s retry.
     writer: std::sync::Arc<Mutex<Connection>>,
     /// Its holder waits on a lock another process holds.
     writer_stalled: AtomicBool,
@@ -78,7 +80,7 @@ impl KvStore {
         let mut store = KvStore {
             path: path.to_path_buf(),
             pool: Mutex::new(Vec::new()),
-            writer: std::sync::Arc::new(Mutex::new(connect(path)?)),
+            writer: std::sync::Arc::new(Mutex::new(connect_writer(path)?)),
             writer_stalled: AtomicBool::new(false),
             redis: HashMap::new(),
         };
@@ -111,9 +113,9 @@ impl KvStore {
     /// WAL grown past [`WAL_RESTART_PAGES`] is checkpointed again with the
     /// writes held off (`RESTART`: the pages written meanwhile, then a wait
     /// for the readers in the WAL, microseconds each), and the next write
-    /// starts it over:
-    /// the WAL stays bounded (it reached 12 GB in a 100k-survey bench run
-    /// without this; `journal_size_limit` then cuts the file back). The thread stops when the store is dropped.
+    /// starts it over: the WAL stays bounded (it reached 12 GB in a
+    /// 100k-survey bench run without this; `journal_size_limit` then cuts
+    /// the file back). The thread stops when the store is dropped.
     fn checkpoints(&self) -> Result<()> {
         let conn = connect(&self.path)?;
         // A reader that stays in the WAL (another process's long read) makes
@@ -167,8 +169,6 @@ impl KvStore {
             lock()
         };
         let mut write = || -> rusqlite::Result<R> {
-            // The writer does not wait in SQLite's busy handler, except below.
-            c.busy_timeout(Duration::ZERO)?;
             let first = f(&mut c);
             let busy = matches!(&first, Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DatabaseBusy);
             if !busy {
@@ -177,7 +177,9 @@ impl KvStore {
             self.writer_stalled.store(true, Ordering::Release);
             let waited = off_runtime(|| {
                 c.busy_timeout(BUSY_TIMEOUT)?;
-                f(&mut c)
+                let waited = f(&mut c);
+                c.busy_timeout(Duration::ZERO)?;
+                waited
             });
             self.writer_stalled.store(false, Ordering::Release);
             waited
@@ -425,6 +427,13 @@ fn connect(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     // A WAL that starts over is cut back to this size on disk.
     conn.pragma_update(None, "journal_size_limit", WAL_RESTART_PAGES * 4096)?;
+    Ok(conn)
+}
+
+/// The writer's connection: it answers "busy" at once (see `with_write`).
+fn connect_writer(path: &Path) -> Result<Connection> {
+    let conn = connect(path)?;
+    conn.busy_timeout(Duration::ZERO)?;
     Ok(conn)
 }
 
