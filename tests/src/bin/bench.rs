@@ -180,6 +180,35 @@ fn component_source(id: &str) -> std::path::PathBuf {
     project_root().join(dir).join(source)
 }
 
+/// `BENCH_PERF_ROW=<a row's name>`: `perf record` the host while that row
+/// runs, into `target/bench-perf.data` (with `REVISIT_HOST_PERFMAP=1` the
+/// guests' functions are named; build a component with the
+/// `component-names` profile to name its own).
+fn perf_record(pid: u32) -> std::process::Child {
+    let perf = std::process::Command::new("perf")
+        .args([
+            "record",
+            "-F",
+            "1999",
+            "-g",
+            "-o",
+            "target/bench-perf.data",
+            "-p",
+        ])
+        .arg(pid.to_string())
+        .spawn()
+        .expect("BENCH_PERF_ROW needs `perf` (Debian's linux-perf)");
+    std::thread::sleep(Duration::from_millis(500));
+    perf
+}
+
+fn perf_stop(perf: std::process::Child) {
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &perf.id().to_string()])
+        .status();
+    let _ = perf.wait_with_output();
+}
+
 /// Answers of each kind whose store operations are counted on their own.
 const OPS_SAMPLE: usize = 100;
 
@@ -211,30 +240,11 @@ fn main() {
          make: &(dyn Fn(&reqwest::blocking::Client, usize) -> reqwest::blocking::RequestBuilder
                + Sync)| {
             let before = stats(&host);
-            let perf = (std::env::var("BENCH_PERF_ROW").ok().as_deref() == Some(name)).then(|| {
-                let c = std::process::Command::new("perf")
-                    .args([
-                        "record",
-                        "-F",
-                        "1999",
-                        "-g",
-                        "-o",
-                        "/tmp/perf.data",
-                        "-p",
-                        &pid.to_string(),
-                    ])
-                    .spawn()
-                    .unwrap();
-                std::thread::sleep(std::time::Duration::from_millis(500));
-                c
-            });
+            let profile = (std::env::var("BENCH_PERF_ROW").ok().as_deref() == Some(name))
+                .then(|| perf_record(pid));
             let (rps, p50, p99) = load(&host, n, make);
-            if let Some(c) = perf {
-                std::process::Command::new("kill")
-                    .args(["-INT", &c.id().to_string()])
-                    .status()
-                    .unwrap();
-                c.wait_with_output().unwrap();
+            if let Some(perf) = profile {
+                perf_stop(perf);
             }
             let after = stats(&host);
             rows.push(Row {
