@@ -21,7 +21,7 @@ use std::time::Duration;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 use anyhow::{Context, Result};
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension};
 use wasmtime::component::Resource;
 
 use crate::bindings::wasi::keyvalue::{atomics, batch, store};
@@ -284,27 +284,29 @@ impl KvStore {
         }
         let mut bad_value = false;
         let result = self.with_write(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let current: Option<Vec<u8>> = tx
-                .prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
-                .query_row(params![label, key], |r| r.get(0))
-                .optional()?;
-            let current = match current.as_deref().map(<[u8; 8]>::try_from) {
-                None => 0,
-                Some(Ok(bytes)) => i64::from_le_bytes(bytes),
-                Some(Err(_)) => {
-                    bad_value = true;
-                    return Ok(0);
-                }
-            };
-            let next = current.wrapping_add(delta);
-            tx.prepare_cached(
-                "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+            in_transaction(c, Begin::Write, |tx| {
+                let current: Option<Vec<u8>> = tx
+                    .prepare_cached(
+                        "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2",
+                    )?
+                    .query_row(params![label, key], |r| r.get(0))
+                    .optional()?;
+                let current = match current.as_deref().map(<[u8; 8]>::try_from) {
+                    None => 0,
+                    Some(Ok(bytes)) => i64::from_le_bytes(bytes),
+                    Some(Err(_)) => {
+                        bad_value = true;
+                        return Ok(0);
+                    }
+                };
+                let next = current.wrapping_add(delta);
+                tx.prepare_cached(
+                    "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
                  ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
-            )?
-            .execute(params![label, key, next.to_le_bytes().as_slice()])?;
-            tx.commit()?;
-            Ok(next)
+                )?
+                .execute(params![label, key, next.to_le_bytes().as_slice()])?;
+                Ok(next)
+            })
         });
         if bad_value {
             return Err(format!("`{key}` does not hold an 8-byte counter"));
@@ -325,21 +327,23 @@ impl KvStore {
             return r.swap_if(key, expected, value);
         }
         self.with_write(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let current: Option<Vec<u8>> = tx
-                .prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
-                .query_row(params![label, key], |r| r.get(0))
-                .optional()?;
-            if current.as_deref() != expected {
-                return Ok(false);
-            }
-            tx.prepare_cached(
-                "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+            in_transaction(c, Begin::Write, |tx| {
+                let current: Option<Vec<u8>> = tx
+                    .prepare_cached(
+                        "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2",
+                    )?
+                    .query_row(params![label, key], |r| r.get(0))
+                    .optional()?;
+                if current.as_deref() != expected {
+                    return Ok(false);
+                }
+                tx.prepare_cached(
+                    "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
                  ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
-            )?
-            .execute(params![label, key, value])?;
-            tx.commit()?;
-            Ok(true)
+                )?
+                .execute(params![label, key, value])?;
+                Ok(true)
+            })
         })
     }
 
@@ -348,21 +352,14 @@ impl KvStore {
             return r.get_many(keys);
         }
         self.with_read(|c| {
-            let tx = c.transaction()?;
-            let mut out = Vec::with_capacity(keys.len());
-            {
+            in_transaction(c, Begin::Read, |tx| {
                 let mut stmt = tx.prepare_cached(
                     "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2",
                 )?;
-                for key in keys {
-                    out.push(
-                        stmt.query_row(params![label, key], |r| r.get(0))
-                            .optional()?,
-                    );
-                }
-            }
-            tx.commit()?;
-            Ok(out)
+                keys.iter()
+                    .map(|key| stmt.query_row(params![label, key], |r| r.get(0)).optional())
+                    .collect()
+            })
         })
     }
 
@@ -371,8 +368,7 @@ impl KvStore {
             return r.set_many(pairs);
         }
         self.with_write(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            {
+            in_transaction(c, Begin::Write, |tx| {
                 let mut stmt = tx.prepare_cached(
                     "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
                      ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
@@ -380,8 +376,8 @@ impl KvStore {
                 for (k, v) in pairs {
                     stmt.execute(params![label, k, v])?;
                 }
-            }
-            tx.commit()
+                Ok(())
+            })
         })
     }
 
@@ -390,15 +386,14 @@ impl KvStore {
             return r.delete_many(keys);
         }
         self.with_write(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            {
+            in_transaction(c, Begin::Write, |tx| {
                 let mut stmt =
                     tx.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?;
                 for k in keys {
                     stmt.execute(params![label, k])?;
                 }
-            }
-            tx.commit()
+                Ok(())
+            })
         })
     }
 }
@@ -412,6 +407,39 @@ impl RequestState {
         self.kv_ops += 1;
         Ok(self.table.get(b)?.label.clone())
     }
+}
+
+/// How a transaction begins: a write takes SQLite's write lock at once
+/// (`IMMEDIATE`: it cannot fail half-way for want of it), a read takes a
+/// snapshot at its first statement.
+#[derive(Clone, Copy)]
+enum Begin {
+    Write,
+    Read,
+}
+
+/// `f` in one transaction, committed when it returns `Ok`, else rolled back.
+/// Its `BEGIN` and `COMMIT` are prepared once per connection (rusqlite's
+/// `Transaction` parses them again on every call: a few percent of a
+/// store operation's cost in the bench's profile).
+fn in_transaction<R>(
+    c: &Connection,
+    begin: Begin,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
+) -> rusqlite::Result<R> {
+    let begin = match begin {
+        Begin::Write => "BEGIN IMMEDIATE",
+        Begin::Read => "BEGIN",
+    };
+    c.prepare_cached(begin)?.execute([])?;
+    let done = f(c).and_then(|r| {
+        c.prepare_cached("COMMIT")?.execute([])?;
+        Ok(r)
+    });
+    if done.is_err() && !c.is_autocommit() {
+        let _ = c.prepare_cached("ROLLBACK").and_then(|mut s| s.execute([]));
+    }
+    done
 }
 
 /// A connection to the database at `path`, set up as every connection here is.
