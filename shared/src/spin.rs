@@ -384,13 +384,15 @@ pub fn see_other(location: &str) -> Response {
 /// take it now is the request written to the outbox, which the escalator's tick
 /// delivers later. The escalator is idempotent per source, so a request handed
 /// over twice (a retry, the tick racing a late success) makes one task.
-/// `Err` only when it could be neither delivered nor kept: the caller answers
-/// 503, and the client's retry hands it over again.
+/// The escalator answers with the task it put the request in
+/// (`HandedOff::Taken`). `Err` only when it could be neither delivered nor
+/// kept: the caller answers 503, and the client's retry hands it over again.
 pub async fn hand_off(
     store: &SpinStore,
     request: &crate::task::EscalationRequest,
-) -> Result<(), ApiError> {
+) -> Result<crate::task::HandedOff, ApiError> {
     use crate::storage::StorageExt;
+    use crate::task::HandedOff;
     let token = secret("admin_token")?;
     let http = Request::builder()
         .method(Method::Post)
@@ -400,7 +402,7 @@ pub async fn hand_off(
         .body(serde_json::to_vec(request).unwrap_or_default())
         .build();
     match spin_sdk::http::send::<_, Response>(http).await {
-        Ok(r) if (200..300).contains(r.status()) => return Ok(()),
+        Ok(r) if (200..300).contains(r.status()) => return Ok(HandedOff::taken(r.body())),
         Ok(r) => eprintln!(
             "escalator answered {}; leaving it in the outbox for its tick",
             r.status()
@@ -409,7 +411,7 @@ pub async fn hand_off(
     }
     store.put_json(&crate::keys::outbox(&request.source_id), request)?;
     store.add_to_list(crate::keys::OUTBOX_INDEX, &request.source_id)?;
-    Ok(())
+    Ok(HandedOff::Pending)
 }
 
 /// Send one webhook and wait at most `timeout` for the receiver's answer: a

@@ -277,6 +277,59 @@ pub fn task_id_for(source_id: &str) -> String {
     derive_id("task", &[source_id])
 }
 
+/// The escalator's answer to a request handed to it, as far as the customer
+/// is told: the state and due time of the task it is in (made, merged into or
+/// reopened). The escalator answers with the whole task; the rest is not read.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct TakenTask {
+    pub state: TaskState,
+    pub due_by: DateTime<Utc>,
+}
+
+/// What became of a request handed to the escalator.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HandedOff {
+    /// The escalator took it now, and said which task it is in (none: it
+    /// planned none).
+    Taken(Option<TakenTask>),
+    /// Kept in the outbox for the escalator's tick, or taken with an answer
+    /// that could not be read: no task to show for it yet.
+    Pending,
+}
+
+impl HandedOff {
+    /// A request the escalator took, by its answer (`{"task": …}`); an
+    /// answer that does not read leaves the task unknown.
+    pub fn taken(reply: &[u8]) -> HandedOff {
+        #[derive(Deserialize)]
+        struct Reply {
+            task: Option<TakenTask>,
+        }
+        match serde_json::from_slice::<Reply>(reply) {
+            Ok(reply) => HandedOff::Taken(reply.task),
+            Err(_) => HandedOff::Pending,
+        }
+    }
+}
+
+/// When the customer is promised a call after `request` was handed over: by
+/// the due time of the task the escalator put it in, which may be an earlier
+/// open task's; none when it planned none or the task is closed (it arrived
+/// too late to call about). While the escalator's answer is pending, as
+/// [`plan_task`] plans the request now.
+pub fn promised_callback(
+    handed: &HandedOff,
+    request: &EscalationRequest,
+    policy: &EscalationPolicy,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let (state, due_by) = match handed {
+        HandedOff::Taken(task) => task.as_ref().map(|t| (t.state, t.due_by))?,
+        HandedOff::Pending => plan_task(request, policy, now).map(|t| (t.state, t.due_by))?,
+    };
+    (!state.is_closed()).then_some(due_by)
+}
+
 /// Build the task a request asks for (`None` when it names no reason a
 /// human should act on). A request that arrives past its validity, counted
 /// from when the thing happened, gives a task born `expired`: recorded, never
@@ -918,6 +971,70 @@ mod tests {
             log_seq: None,
         });
         assert_eq!(priority_for(&r, TaskReason::LowScore), 1);
+    }
+
+    #[test]
+    fn the_customer_is_promised_the_call_of_the_task_the_escalator_names() {
+        let p = EscalationPolicy::default();
+        let now = utc("2026-12-04T10:00:00+01:00");
+        let low = request(vec![TaskReason::LowScore], None);
+        let planned = plan_task(&low, &p, now).unwrap().due_by;
+        // Merged into an earlier open task: that task's (earlier) deadline.
+        let earlier = utc("2026-12-04T10:30:00+01:00");
+        assert_ne!(earlier, planned);
+        let taken = |state| {
+            HandedOff::Taken(Some(TakenTask {
+                state,
+                due_by: earlier,
+            }))
+        };
+        assert_eq!(
+            promised_callback(&taken(TaskState::Open), &low, &p, now),
+            Some(earlier)
+        );
+        assert_eq!(
+            promised_callback(&taken(TaskState::Claimed), &low, &p, now),
+            Some(earlier)
+        );
+        // A task born expired (or already closed) promises no call.
+        assert_eq!(
+            promised_callback(&taken(TaskState::Expired), &low, &p, now),
+            None
+        );
+        assert_eq!(
+            promised_callback(&HandedOff::Taken(None), &low, &p, now),
+            None
+        );
+        // Waiting in the outbox: as planned now, unless it is too late to call.
+        assert_eq!(
+            promised_callback(&HandedOff::Pending, &low, &p, now),
+            Some(planned)
+        );
+        let months_later = now + Duration::days(90);
+        assert_eq!(
+            promised_callback(&HandedOff::Pending, &low, &p, months_later),
+            None
+        );
+    }
+
+    #[test]
+    fn the_escalators_answer_is_read_for_state_and_due_time_only() {
+        let p = EscalationPolicy::default();
+        let now = utc("2026-12-04T10:00:00+01:00");
+        let task = plan_task(&request(vec![TaskReason::LowScore], None), &p, now).unwrap();
+        let reply = serde_json::to_vec(&serde_json::json!({ "task": task })).unwrap();
+        assert_eq!(
+            HandedOff::taken(&reply),
+            HandedOff::Taken(Some(TakenTask {
+                state: TaskState::Open,
+                due_by: task.due_by
+            }))
+        );
+        assert_eq!(
+            HandedOff::taken(br#"{"task": null}"#),
+            HandedOff::Taken(None)
+        );
+        assert_eq!(HandedOff::taken(b"<html>"), HandedOff::Pending);
     }
 
     #[test]

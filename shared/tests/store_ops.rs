@@ -92,9 +92,8 @@ fn answer(store: &MemoryStorage, survey: &Survey, score: &str) -> (Vec<String>, 
             (&before, &answer),
             "How was it?".into(),
             &policy,
-            now(),
         );
-        if let FollowUp::HandOff { request: r, .. } = next {
+        if let FollowUp::HandOff(r) = next {
             request = Some(r);
         }
     }

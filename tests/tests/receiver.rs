@@ -298,6 +298,43 @@ fn a_low_score_reaches_the_escalator_even_when_it_was_unreachable() {
 }
 
 #[test]
+fn a_low_answer_is_promised_the_call_of_the_task_it_joined() {
+    let sender = Sender::start();
+    let host = Host::start(HostConfig::revisit(sender.port));
+    let links = surveys(&host, &sender, &[customer("joined", BERLIN)], |_| {
+        "agent-1".into()
+    });
+    // The customer already waits for our call: they called ten minutes ago.
+    let call = event_body(
+        "joined-call",
+        "call.missed",
+        "2026-12-04T09:50:00+01:00",
+        customer("joined", BERLIN),
+        json!({"agent_id": "agent-1"}),
+    );
+    assert_eq!(host.post_event(&call).status(), 202);
+    let waiting = host.callbacks("");
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    let (status, v) = host.answer(&links["joined"], 2, Some("still broken"));
+    assert_eq!(status, 200, "{v}");
+    let tasks = host.callbacks("");
+    assert_eq!(
+        tasks.len(),
+        1,
+        "the low answer joined the open task: {tasks:?}"
+    );
+    let reasons = tasks[0]["reasons"].as_array().unwrap();
+    assert!(
+        reasons.contains(&json!("low_score")) && reasons.contains(&json!("missed_call")),
+        "{reasons:?}"
+    );
+    // Told the time of the call they already wait for, not a later one of
+    // its own (a low score alone is due within a working day).
+    assert_eq!(v["callback_by"], waiting[0]["due_by"], "{v}");
+    assert_eq!(v["callback_by"], tasks[0]["due_by"], "{v}");
+}
+
+#[test]
 fn the_integrity_report_flags_a_shared_device_and_a_too_perfect_agent() {
     let sender = Sender::start();
     let host = Host::start(HostConfig::revisit(sender.port));

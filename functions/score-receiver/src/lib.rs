@@ -36,6 +36,7 @@ use revisit_shared::routes::receiver::{
 };
 use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::storage::Storage;
+use revisit_shared::task::promised_callback;
 use revisit_shared::ApiError;
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
@@ -222,7 +223,8 @@ fn device(req: &Request) -> String {
 }
 
 /// What an answer asks of a human (`flows::answer::follow_up`): a repair is
-/// handed to the escalator now; when a callback is due, if one is. The
+/// handed to the escalator now; when the customer is called, as the task it
+/// went into says (`task::promised_callback`), if they are. The
 /// customer's record is read only for an answer that may need a repair.
 async fn hand_over(
     o: &Opened,
@@ -235,21 +237,11 @@ async fn hand_over(
     }
     let question = texts(o.lang()).question(answer.scale, answer.kind, &merchant());
     let policy = shell::escalation_policy()?;
-    let next = follow_up(
-        &o.survey,
-        o.contact()?,
-        (before, answer),
-        question,
-        &policy,
-        now,
-    );
+    let next = follow_up(&o.survey, o.contact()?, (before, answer), question, &policy);
     match next {
-        FollowUp::HandOff {
-            request,
-            callback_by,
-        } => {
-            shell::hand_off(&o.store, &request).await?;
-            Ok(callback_by)
+        FollowUp::HandOff(request) => {
+            let handed = shell::hand_off(&o.store, &request).await?;
+            Ok(promised_callback(&handed, &request, &policy, now))
         }
         FollowUp::Nothing => Ok(None),
     }

@@ -9,7 +9,7 @@ use crate::keys;
 use crate::model::{Answer, Channel, Contact, History, LoggedAnswer, Survey, TaskReason};
 use crate::storage::{Storage, StorageExt};
 use crate::task::{
-    answer_escalation, answer_reasons, is_thank_you, plan_task, wanted_reasons, EscalationPolicy,
+    answer_escalation, answer_reasons, is_thank_you, wanted_reasons, EscalationPolicy,
     EscalationRequest,
 };
 use crate::ApiError;
@@ -142,12 +142,9 @@ pub enum FollowUp {
     /// log's fold plans (`flows::answer_log`) instead of keeping the
     /// customer waiting.
     Nothing,
-    /// A repair: the component hands `request` to the escalator now; a
-    /// callback is due by `callback_by`.
-    HandOff {
-        request: EscalationRequest,
-        callback_by: Option<DateTime<Utc>>,
-    },
+    /// A repair: the component hands `request` to the escalator now, whose
+    /// answer says when the customer is called (`task::promised_callback`).
+    HandOff(EscalationRequest),
 }
 
 /// Whether `answer` may ask for a repair: only then is the customer's
@@ -165,7 +162,6 @@ pub fn follow_up(
     (before, answer): (&History, &Answer),
     question: String,
     policy: &EscalationPolicy,
-    now: DateTime<Utc>,
 ) -> FollowUp {
     let (reasons, reopens) = answer_reasons(survey, before, answer);
     if is_thank_you(&reasons, reopens.as_deref()) {
@@ -183,11 +179,7 @@ pub fn follow_up(
         (reasons, reopens),
         Some(question),
     );
-    let callback_by = plan_task(&request, policy, now).map(|t| t.due_by);
-    FollowUp::HandOff {
-        request,
-        callback_by,
-    }
+    FollowUp::HandOff(request)
 }
 
 /// A customer's answer history as stored (none yet: empty).
