@@ -10,7 +10,6 @@
 //! a daylight-saving gap or overlap).
 
 use std::fmt;
-use std::io::Read;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::{Mutex, OnceLock};
@@ -72,22 +71,18 @@ fn plausible(name: &str) -> bool {
         })
 }
 
-/// The largest zone file read (the database's largest is under 4 KB).
-const MAX_ZONE_FILE: u64 = 64 * 1024;
-
-/// Zone `name` from its file: one open and one read.
+/// Zone `name` from its file: one open and one read. (`std::fs::read` asks
+/// the size first and allocates just that: reading into an 8 KiB buffer
+/// instead, to save the `stat`, grew the window checker's memory, which the
+/// next instance in its slot paid for: its instantiation 28 → 59 µs, the
+/// window check 51% → 41% of the floor.)
 fn load(name: &str) -> Option<Zone> {
     if !plausible(name) {
         return None;
     }
     let path = tzdb_dir().join(name);
-    // Zone files are a few KB: one buffer, read through `take` so that no
-    // `stat` asks the size first (std's `File::read_to_end` does).
-    let mut data = Vec::with_capacity(8 * 1024);
-    let read =
-        std::fs::File::open(&path).and_then(|f| f.take(MAX_ZONE_FILE).read_to_end(&mut data));
-    match read {
-        Ok(_) => jiff::tz::TimeZone::tzif(name, &data).ok().map(Zone),
+    match std::fs::read(&path) {
+        Ok(data) => jiff::tz::TimeZone::tzif(name, &data).ok().map(Zone),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if !tzdb_dir().join("UTC").exists() {
                 eprintln!(
