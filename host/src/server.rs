@@ -38,6 +38,7 @@ struct ComponentStats {
     requests: AtomicU64,
     kv_ops: AtomicU64,
     instantiate_nanos: AtomicU64,
+    memory_grows: AtomicU64,
 }
 
 struct LoadedComponent {
@@ -381,9 +382,7 @@ impl App {
                 kv: app.kv.clone(),
                 faults: app.faults.clone(),
                 kv_ops: 0,
-                limits: wasmtime::StoreLimitsBuilder::new()
-                    .memory_size(app.limits.max_instance_memory)
-                    .build(),
+                limits: crate::state::InstanceLimits::new(app.limits.max_instance_memory),
             };
             let mut store = Store::new(loaded.pre.engine(), state);
             store.limiter(|s| &mut s.limits);
@@ -414,6 +413,9 @@ impl App {
                 stats
                     .kv_ops
                     .fetch_add(store.data().kv_ops, Ordering::Relaxed);
+                stats
+                    .memory_grows
+                    .fetch_add(store.data().limits.memory_grows, Ordering::Relaxed);
                 result
             });
             // Guest code traps at its epoch deadline; a request stuck in a
@@ -514,6 +516,7 @@ impl App {
                             "requests": c.stats.requests.load(Ordering::Relaxed),
                             "kv_ops": c.stats.kv_ops.load(Ordering::Relaxed),
                             "instantiate_nanos": c.stats.instantiate_nanos.load(Ordering::Relaxed),
+                            "memory_grows": c.stats.memory_grows.load(Ordering::Relaxed),
                         }),
                     );
                 }

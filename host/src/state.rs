@@ -25,8 +25,65 @@ pub struct RequestState {
     pub faults: Faults,
     /// Key-value operations made by this request (reported in the host's stats).
     pub kv_ops: u64,
-    /// The instance's memory limit (`Limits::max_instance_memory`).
-    pub limits: wasmtime::StoreLimits,
+    /// The instance's memory limit (`Limits::max_instance_memory`), and how
+    /// often its memory grew.
+    pub limits: InstanceLimits,
+}
+
+/// Wasmtime's `StoreLimits`, counting the memory grows past instantiation:
+/// each one remaps pages the next instance in the pool slot gives back
+/// (reported in the host's stats, read by the bench).
+pub struct InstanceLimits {
+    limits: wasmtime::StoreLimits,
+    pub memory_grows: u64,
+}
+
+impl InstanceLimits {
+    /// At most `max_memory` bytes of linear memory per instance.
+    pub fn new(max_memory: usize) -> InstanceLimits {
+        InstanceLimits {
+            limits: wasmtime::StoreLimitsBuilder::new()
+                .memory_size(max_memory)
+                .build(),
+            memory_grows: 0,
+        }
+    }
+}
+
+impl wasmtime::ResourceLimiter for InstanceLimits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // A memory's creation is reported as growing from 0.
+        if current > 0 {
+            self.memory_grows += 1;
+        }
+        self.limits.memory_growing(current, desired, maximum)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
 }
 
 impl WasiView for RequestState {

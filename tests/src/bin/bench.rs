@@ -68,7 +68,7 @@ fn load(
     )
 }
 
-fn stats(host: &Host) -> BTreeMap<String, (u64, u64, u64)> {
+fn stats(host: &Host) -> BTreeMap<String, (u64, u64, u64, u64)> {
     let v: Value = host
         .http
         .get(host.url("/.well-known/revisit-host/stats"))
@@ -83,19 +83,24 @@ fn stats(host: &Host) -> BTreeMap<String, (u64, u64, u64)> {
             let n = |f: &str| s[f].as_u64().unwrap_or(0);
             (
                 k.clone(),
-                (n("requests"), n("kv_ops"), n("instantiate_nanos")),
+                (
+                    n("requests"),
+                    n("kv_ops"),
+                    n("instantiate_nanos"),
+                    n("memory_grows"),
+                ),
             )
         })
         .collect()
 }
 
 fn kv_ops_per_request(
-    before: &BTreeMap<String, (u64, u64, u64)>,
-    after: &BTreeMap<String, (u64, u64, u64)>,
+    before: &BTreeMap<String, (u64, u64, u64, u64)>,
+    after: &BTreeMap<String, (u64, u64, u64, u64)>,
     component: &str,
 ) -> f64 {
-    let (r0, k0, _) = before.get(component).copied().unwrap_or_default();
-    let (r1, k1, _) = after.get(component).copied().unwrap_or_default();
+    let (r0, k0, ..) = before.get(component).copied().unwrap_or_default();
+    let (r1, k1, ..) = after.get(component).copied().unwrap_or_default();
     (k1 - k0) as f64 / (r1 - r0).max(1) as f64
 }
 
@@ -556,7 +561,7 @@ fn main() {
         let size = std::fs::metadata(component_source(c))
             .map(|m| m.len())
             .unwrap_or(0);
-        let (reqs, _, nanos) = after.get(c).copied().unwrap_or_default();
+        let (reqs, _, nanos, grows) = after.get(c).copied().unwrap_or_default();
         // The performance issue's budget: every component within 1 MiB.
         let budget = if size <= 1 << 20 {
             "within 1 MiB"
@@ -564,9 +569,10 @@ fn main() {
             "OVER 1 MiB"
         };
         println!(
-            "| {c}: .wasm size ({budget}) / mean instantiation | {} KiB / {:.0} µs |",
+            "| {c}: .wasm size ({budget}) / mean instantiation / memory grows a request | {} KiB / {:.0} µs / {:.2} |",
             size / 1024,
-            nanos as f64 / reqs.max(1) as f64 / 1e3
+            nanos as f64 / reqs.max(1) as f64 / 1e3,
+            grows as f64 / reqs.max(1) as f64
         );
     }
     println!(
