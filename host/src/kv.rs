@@ -225,25 +225,14 @@ impl KvStore {
         if let Some(r) = self.redis.get(label) {
             return r.get(key);
         }
-        self.with_read(|c| {
-            c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
-                .query_row(params![label, key], |r| r.get(0))
-                .optional()
-        })
+        self.with_read(|c| read_value(c, label, key))
     }
 
     pub fn set(&self, label: &str, key: &str, value: &[u8]) -> KvResult<()> {
         if let Some(r) = self.redis.get(label) {
             return r.set(key, value);
         }
-        self.with_write(|c| {
-            c.prepare_cached(
-                "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
-            )?
-            .execute(params![label, key, value])
-            .map(drop)
-        })
+        self.with_write(|c| write_value(c, label, key, value))
     }
 
     pub fn delete(&self, label: &str, key: &str) -> KvResult<()> {
@@ -285,12 +274,7 @@ impl KvStore {
         let mut bad_value = false;
         let result = self.with_write(|c| {
             in_transaction(c, Begin::Write, |tx| {
-                let current: Option<Vec<u8>> = tx
-                    .prepare_cached(
-                        "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2",
-                    )?
-                    .query_row(params![label, key], |r| r.get(0))
-                    .optional()?;
+                let current = read_value(tx, label, key)?;
                 let current = match current.as_deref().map(<[u8; 8]>::try_from) {
                     None => 0,
                     Some(Ok(bytes)) => i64::from_le_bytes(bytes),
@@ -300,11 +284,7 @@ impl KvStore {
                     }
                 };
                 let next = current.wrapping_add(delta);
-                tx.prepare_cached(
-                    "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
-                )?
-                .execute(params![label, key, next.to_le_bytes().as_slice()])?;
+                write_value(tx, label, key, &next.to_le_bytes())?;
                 Ok(next)
             })
         });
@@ -328,20 +308,11 @@ impl KvStore {
         }
         self.with_write(|c| {
             in_transaction(c, Begin::Write, |tx| {
-                let current: Option<Vec<u8>> = tx
-                    .prepare_cached(
-                        "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2",
-                    )?
-                    .query_row(params![label, key], |r| r.get(0))
-                    .optional()?;
+                let current = read_value(tx, label, key)?;
                 if current.as_deref() != expected {
                     return Ok(false);
                 }
-                tx.prepare_cached(
-                    "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
-                )?
-                .execute(params![label, key, value])?;
+                write_value(tx, label, key, value)?;
                 Ok(true)
             })
         })
@@ -353,12 +324,7 @@ impl KvStore {
         }
         self.with_read(|c| {
             in_transaction(c, Begin::Read, |tx| {
-                let mut stmt = tx.prepare_cached(
-                    "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2",
-                )?;
-                keys.iter()
-                    .map(|key| stmt.query_row(params![label, key], |r| r.get(0)).optional())
-                    .collect()
+                keys.iter().map(|key| read_value(tx, label, key)).collect()
             })
         })
     }
@@ -369,14 +335,9 @@ impl KvStore {
         }
         self.with_write(|c| {
             in_transaction(c, Begin::Write, |tx| {
-                let mut stmt = tx.prepare_cached(
-                    "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
-                )?;
-                for (k, v) in pairs {
-                    stmt.execute(params![label, k, v])?;
-                }
-                Ok(())
+                pairs
+                    .iter()
+                    .try_for_each(|(k, v)| write_value(tx, label, k, v))
             })
         })
     }
@@ -407,6 +368,24 @@ impl RequestState {
         self.kv_ops += 1;
         Ok(self.table.get(b)?.label.clone())
     }
+}
+
+/// The value at `key` in store `label` (statements are prepared once per
+/// connection).
+fn read_value(c: &Connection, label: &str, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+    c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
+        .query_row(params![label, key], |r| r.get(0))
+        .optional()
+}
+
+/// Store `value` at `key` in store `label`, over what was there.
+fn write_value(c: &Connection, label: &str, key: &str, value: &[u8]) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+         ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![label, key, value])
+    .map(drop)
 }
 
 /// How a transaction begins: a write takes SQLite's write lock at once
