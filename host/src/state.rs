@@ -30,7 +30,8 @@ pub struct RequestState {
     pub limits: InstanceLimits,
 }
 
-/// Wasmtime's `StoreLimits`, counting the memory grows past instantiation:
+/// Wasmtime's `StoreLimits` (every call passed on), counting the memory
+/// grows past instantiation:
 /// each one remaps pages the next instance in the pool slot gives back
 /// (reported in the host's stats, read by the bench).
 pub struct InstanceLimits {
@@ -64,6 +65,10 @@ impl wasmtime::ResourceLimiter for InstanceLimits {
         self.limits.memory_growing(current, desired, maximum)
     }
 
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.memory_grow_failed(error)
+    }
+
     fn table_growing(
         &mut self,
         current: usize,
@@ -71,6 +76,10 @@ impl wasmtime::ResourceLimiter for InstanceLimits {
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.table_grow_failed(error)
     }
 
     fn instances(&self) -> usize {

@@ -441,6 +441,36 @@ fn the_host_refuses_an_ungranted_store_and_an_unlisted_outbound_host() {
 }
 
 #[test]
+fn the_host_counts_the_memory_grows_of_each_components_requests() {
+    let host = Host::start(HostConfig {
+        manifest: project_root().join("tests/fixtures/probe.toml"),
+        env: Vec::new(),
+        args: Vec::new(),
+    });
+    let grows = || -> u64 {
+        let (_, stats) = json(
+            host.http
+                .get(host.url("/.well-known/revisit-host/stats"))
+                .send()
+                .unwrap(),
+        );
+        stats["probe"]["memory_grows"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{stats}"))
+    };
+    let get = |p: &str| host.http.get(host.url(p)).send().unwrap().text().unwrap();
+    for _ in 0..5 {
+        assert_eq!(get("/probe/hello"), "hello");
+    }
+    assert_eq!(grows(), 0, "an instance's creation is not a grow");
+    // `fresh` grows its memory once (by a few pages) on each request.
+    for n in 1..=3 {
+        assert_eq!(get("/probe/fresh"), "fresh");
+        assert_eq!(grows(), n);
+    }
+}
+
+#[test]
 fn every_request_gets_an_instance_as_new_as_spin_gives() {
     // Spin builds a fresh instance per request; the host's pool reuses memory
     // slots, so every page a request wrote must be reset before the next:
