@@ -2,17 +2,21 @@
 //! (every `wasi:keyvalue` call, a compare-and-swap's `Cas::new` included):
 //! the same flow calls the score-receiver and the low-score-escalator make,
 //! natively, on a store holding what intake leaves for a new customer (the
-//! survey, the contact, the event log; no history, no task yet). The bench
+//! contact, the empty answer history, the event log) and the survey as sent;
+//! no task yet. The bench
 //! counts the same on the real host.
 
 use chrono::{DateTime, Utc};
+use revisit_shared::event::Event;
 use revisit_shared::flows::answer::{
     follow_up, may_need_repair, record_answer, FollowUp, Recording, Submission,
 };
 use revisit_shared::flows::escalation::receive;
+use revisit_shared::flows::intake::{begin, Begun, IntakeContext};
 use revisit_shared::flows::link::{open_link, LinkOpen};
 use revisit_shared::keys;
 use revisit_shared::model::{Channel, Contact, Survey};
+use revisit_shared::policy::SurveyPolicy;
 use revisit_shared::signing::LinkToken;
 use revisit_shared::storage::{MemoryStorage, StorageExt};
 use revisit_shared::task::EscalationPolicy;
@@ -40,21 +44,23 @@ fn store_with_survey() -> (MemoryStorage, Survey) {
     }))
     .unwrap();
     store.put_json(&keys::survey("sv_1"), &survey).unwrap();
-    let contact = Contact {
-        customer_id: "c1".into(),
-        name: Some("Ana".into()),
-        email: Some("ana@example.com".into()),
-        phone: Some("+4915112345678".into()),
-        ..Default::default()
+    // The customer's records as intake makes them for a new customer.
+    let event: Event = serde_json::from_value(serde_json::json!({
+        "event_id": "e1", "type": "order.delivered", "occurred_at": "2026-12-01T09:00:00Z",
+        "order_id": "o1", "category": "high_value",
+        "customer": {"id": "c1", "name": "Ana", "email": "ana@example.com",
+            "phone": "+4915112345678"}
+    }))
+    .unwrap();
+    let policy = SurveyPolicy::default();
+    let cx = IntakeContext {
+        policy: &policy,
+        webhooks: &NOBODY,
+        merchant: "Shop",
+        now: now(),
     };
-    store.put_json(&keys::contact("c1"), &contact).unwrap();
-    store
-        .put_json(
-            &keys::event_log("c1"),
-            &serde_json::json!([{"event_id": "e1", "type": "order.delivered",
-                "occurred_at": "2026-12-01T09:00:00Z", "order_id": "o1"}]),
-        )
-        .unwrap();
+    let begun = begin(&store, &event, &cx).unwrap();
+    assert!(matches!(begun, Begun::Proceed { .. }), "{begun:?}");
     store.host().take_trace();
     (store, survey)
 }
@@ -115,6 +121,18 @@ fn a_satisfied_answer_stays_within_its_budget() {
         "{} operations (budget {SATISFIED_BUDGET}): {receiver:#?}",
         receiver.len()
     );
+    // Each write is a commit, the answer's dearest part: the log's number,
+    // its entry, and the swap into the history intake made (no creation
+    // claim on the answer path).
+    let writes: Vec<&String> = receiver
+        .iter()
+        .filter(|op| {
+            ["increment", "set", "cas_swap"]
+                .iter()
+                .any(|w| op.starts_with(&format!("{w} ")))
+        })
+        .collect();
+    assert_eq!(writes.len(), 3, "{receiver:#?}");
 }
 
 #[test]

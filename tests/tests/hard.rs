@@ -362,8 +362,11 @@ fn a_store_failure_at_any_step_of_an_answer_is_a_503_and_the_retry_loses_and_dou
             other => panic!("step {skip}: a store failure must be a 503, not {other}"),
         }
     }
+    // The recording's four: the history read, the log's counter, its entry,
+    // the swap into the history (a failed batch read falls back to single
+    // reads; a failed hand-off waits in the outbox).
     assert!(
-        failed >= 5,
+        failed >= 4,
         "the fault hit every step of the answer path ({failed} failures)"
     );
     // Exactly one answer per link, counted once: failed attempts were taken back.

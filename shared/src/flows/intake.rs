@@ -168,8 +168,10 @@ pub fn finish<S: Storage + ?Sized>(
 fn apply_side_effects<S: Storage + ?Sized>(store: &S, event: &Event) -> Result<Contact, ApiError> {
     let c = &event.customer;
     let opted_out = event.kind == EventType::CustomerOptedOut;
+    let mut new_customer = false;
     let contact = store
         .update_json::<Contact, _>(&keys::contact(&c.id), |current| {
+            new_customer = current.is_none();
             let mut contact = current.unwrap_or_else(|| Contact {
                 customer_id: c.id.clone(),
                 ..Default::default()
@@ -202,6 +204,14 @@ fn apply_side_effects<S: Storage + ?Sized>(store: &S, event: &Event) -> Result<C
             Update::Write(contact)
         })?
         .unwrap_or_default();
+    if new_customer {
+        // Their answer history, empty, made now: their first answer is then
+        // one compare-and-swap on a present key, instead of a creation claim
+        // and a write on the answer path (`flows::answer::record_answer`).
+        // If this is lost to a crash, that answer makes it as any other
+        // absent key is made: slower, as exact.
+        store.create_json(&keys::history(&c.id), &History::default())?;
+    }
     if let Some((month, day)) = c.birthday.as_deref().and_then(birthday_day) {
         store.add_to_list(&keys::birthdays_on(month, day), &c.id)?;
     }
