@@ -306,15 +306,25 @@ impl KvStore {
         if let Some(r) = self.redis.get(label) {
             return r.swap_if(key, expected, value);
         }
+        // One statement, its own transaction: the compare is its `WHERE`
+        // (or the conflict an insert meets), so it changes one row or none.
+        // (A read and a write inside `BEGIN`/`COMMIT` cost four statements.)
         self.with_write(|c| {
-            in_transaction(c, Begin::Write, |tx| {
-                let current = read_value(tx, label, key)?;
-                if current.as_deref() != expected {
-                    return Ok(false);
-                }
-                write_value(tx, label, key, value)?;
-                Ok(true)
-            })
+            let changed = match expected {
+                Some(expected) => c
+                    .prepare_cached(
+                        "UPDATE spin_key_value SET value = ?3
+                         WHERE store = ?1 AND key = ?2 AND value = ?4",
+                    )?
+                    .execute(params![label, key, value, expected])?,
+                None => c
+                    .prepare_cached(
+                        "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (store, key) DO NOTHING",
+                    )?
+                    .execute(params![label, key, value])?,
+            };
+            Ok(changed == 1)
         })
     }
 
@@ -999,5 +1009,40 @@ mod tests {
             .collect();
         threads.into_iter().for_each(|t| t.join().unwrap());
         assert_eq!(kv.increment("default", "n", 0).unwrap(), 800);
+    }
+
+    /// Read-then-swap loops from many threads lose no update: a swap lands
+    /// only on the value its writer read (absent included).
+    #[test]
+    fn concurrent_swaps_are_exact() {
+        let (_d, kv) = store();
+        let kv = std::sync::Arc::new(kv);
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let kv = kv.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..100 {
+                        loop {
+                            let current = kv.get("default", "n").unwrap();
+                            let n: u32 = current
+                                .as_deref()
+                                .map_or(0, |b| std::str::from_utf8(b).unwrap().parse().unwrap());
+                            let next = (n + 1).to_string();
+                            if kv
+                                .swap_if("default", "n", current.as_deref(), next.as_bytes())
+                                .unwrap()
+                            {
+                                break;
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(
+            kv.get("default", "n").unwrap().as_deref(),
+            Some(&b"800"[..])
+        );
     }
 }
