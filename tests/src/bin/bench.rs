@@ -21,6 +21,8 @@ struct Row {
     p50: Duration,
     p99: Duration,
     kv_ops: Option<f64>,
+    /// The host process's CPU time (user + system) per request, µs.
+    host_cpu_us: Option<f64>,
 }
 
 /// Run `requests` through `CONNECTIONS` keep-alive clients; `make(i)` builds request i.
@@ -112,6 +114,18 @@ fn store_bytes(host: &Host) -> i64 {
         |r| r.get(0),
     )
     .unwrap()
+}
+
+/// The CPU time (user + system, every thread) process `pid` has used so
+/// far, in seconds: steadier than requests per second on a machine whose
+/// speed drifts, and blind to the load generator's own share.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at state (3).
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ is 100 on every Linux the bench runs on.
+    Some(ticks / 100.0)
 }
 
 fn peak_rss_kib(pid: u32) -> Option<u64> {
@@ -247,7 +261,11 @@ fn main() {
             let before = stats(&host);
             let profile = (std::env::var("BENCH_PERF_ROW").ok().as_deref() == Some(name))
                 .then(|| perf_record(pid));
+            let cpu_before = cpu_seconds(pid);
             let (rps, p50, p99) = load(&host, n, make);
+            let cpu = cpu_seconds(pid)
+                .zip(cpu_before)
+                .map(|(a, b)| (a - b) * 1e6 / n as f64);
             if let Some(perf) = profile {
                 perf_stop(perf);
             }
@@ -258,6 +276,7 @@ fn main() {
                 p50,
                 p99,
                 kv_ops: component.map(|c| kv_ops_per_request(&before, &after, c)),
+                host_cpu_us: cpu,
             });
         };
 
@@ -509,12 +528,12 @@ fn main() {
     let incr_floor = mean_rps("floor: one kv increment");
     println!("\nRatios are to the mean of each floor's two measurements (first and last).");
     println!(
-        "\n| measure | req/s | vs trivial | vs one increment | p50 ms | p99 ms | kv ops/request |"
+        "\n| measure | req/s | vs trivial | vs one increment | p50 ms | p99 ms | kv ops/request | host CPU µs/request |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(
-            "| {} | {:.0} | {:.0}% | {:.0}% | {:.2} | {:.2} | {} |",
+            "| {} | {:.0} | {:.0}% | {:.0}% | {:.2} | {:.2} | {} | {} |",
             r.name,
             r.rps,
             100.0 * r.rps / floor,
@@ -523,6 +542,9 @@ fn main() {
             r.p99.as_secs_f64() * 1e3,
             r.kv_ops
                 .map(|k| format!("{k:.1}"))
+                .unwrap_or_else(|| "—".into()),
+            r.host_cpu_us
+                .map(|c| format!("{c:.0}"))
                 .unwrap_or_else(|| "—".into())
         );
     }
@@ -632,6 +654,7 @@ fn on_spin(spin: &std::path::Path, manifest: &std::path::Path, requests: usize) 
                 p50,
                 p99,
                 kv_ops: None,
+                host_cpu_us: None,
             });
         };
     measure("floor: trivial component", &|c, _| {
