@@ -306,25 +306,15 @@ impl KvStore {
         if let Some(r) = self.redis.get(label) {
             return r.swap_if(key, expected, value);
         }
-        // One statement, its own transaction: the compare is its `WHERE`
-        // (or the conflict an insert meets), so it changes one row or none.
-        // (A read and a write inside `BEGIN`/`COMMIT` cost four statements.)
         self.with_write(|c| {
-            let changed = match expected {
-                Some(expected) => c
-                    .prepare_cached(
-                        "UPDATE spin_key_value SET value = ?3
-                         WHERE store = ?1 AND key = ?2 AND value = ?4",
-                    )?
-                    .execute(params![label, key, value, expected])?,
-                None => c
-                    .prepare_cached(
-                        "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (store, key) DO NOTHING",
-                    )?
-                    .execute(params![label, key, value])?,
-            };
-            Ok(changed == 1)
+            in_transaction(c, Begin::Write, |tx| {
+                let current = read_value(tx, label, key)?;
+                if current.as_deref() != expected {
+                    return Ok(false);
+                }
+                write_value(tx, label, key, value)?;
+                Ok(true)
+            })
         })
     }
 
