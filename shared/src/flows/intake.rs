@@ -163,7 +163,8 @@ pub fn finish<S: Storage + ?Sized>(
     Ok(store.create_json(&keys::event(&event.event_id), &record)?)
 }
 
-/// What an event changes besides planning: the contact record, work orders.
+/// What an event changes besides planning: the contact record (and a new
+/// customer's empty answer history), work orders.
 /// Returns the contact as it now stands.
 fn apply_side_effects<S: Storage + ?Sized>(store: &S, event: &Event) -> Result<Contact, ApiError> {
     let c = &event.customer;
