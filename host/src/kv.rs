@@ -983,21 +983,21 @@ mod tests {
         assert_eq!(kv.list_keys("default").unwrap(), vec!["b".to_string()]);
     }
 
+    /// `add_one` run 100 times on each of 8 threads sharing one store.
+    fn on_8_threads(kv: &KvStore, add_one: impl Fn(&KvStore) + Sync) {
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| (0..100).for_each(|_| add_one(kv)));
+            }
+        });
+    }
+
     #[test]
     fn concurrent_increments_are_exact() {
         let (_d, kv) = store();
-        let kv = std::sync::Arc::new(kv);
-        let threads: Vec<_> = (0..8)
-            .map(|_| {
-                let kv = kv.clone();
-                std::thread::spawn(move || {
-                    for _ in 0..100 {
-                        kv.increment("default", "n", 1).unwrap();
-                    }
-                })
-            })
-            .collect();
-        threads.into_iter().for_each(|t| t.join().unwrap());
+        on_8_threads(&kv, |kv| {
+            kv.increment("default", "n", 1).unwrap();
+        });
         assert_eq!(kv.increment("default", "n", 0).unwrap(), 800);
     }
 
@@ -1006,30 +1006,19 @@ mod tests {
     #[test]
     fn concurrent_swaps_are_exact() {
         let (_d, kv) = store();
-        let kv = std::sync::Arc::new(kv);
-        let threads: Vec<_> = (0..8)
-            .map(|_| {
-                let kv = kv.clone();
-                std::thread::spawn(move || {
-                    for _ in 0..100 {
-                        loop {
-                            let current = kv.get("default", "n").unwrap();
-                            let n: u32 = current
-                                .as_deref()
-                                .map_or(0, |b| std::str::from_utf8(b).unwrap().parse().unwrap());
-                            let next = (n + 1).to_string();
-                            if kv
-                                .swap_if("default", "n", current.as_deref(), next.as_bytes())
-                                .unwrap()
-                            {
-                                break;
-                            }
-                        }
-                    }
-                })
-            })
-            .collect();
-        threads.into_iter().for_each(|t| t.join().unwrap());
+        on_8_threads(&kv, |kv| loop {
+            let current = kv.get("default", "n").unwrap();
+            let n: u32 = current
+                .as_deref()
+                .map_or(0, |b| std::str::from_utf8(b).unwrap().parse().unwrap());
+            let next = (n + 1).to_string();
+            if kv
+                .swap_if("default", "n", current.as_deref(), next.as_bytes())
+                .unwrap()
+            {
+                break;
+            }
+        });
         assert_eq!(
             kv.get("default", "n").unwrap().as_deref(),
             Some(&b"800"[..])
