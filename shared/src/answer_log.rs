@@ -167,7 +167,8 @@ mod tests {
             resurvey: false,
             device: "d".into(),
             work_order_id: None,
-            thank_you: vec![],
+            call: vec![],
+            reopens: None,
             logged_at: t(at),
         }
     }

@@ -254,10 +254,15 @@ pub struct LoggedAnswer {
     pub device: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work_order_id: Option<String>,
-    /// The thank-you call the answer may deserve (`task::is_thank_you`),
-    /// judged against the history it was recorded on; the fold plans it.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub thank_you: Vec<TaskReason>,
+    /// Why the answer asks for a call (`task::answer_reasons`: a repair for a
+    /// low or dropping score, a thank-you for delight), judged against the
+    /// history it was recorded on; the fold makes the task. (Entries logged
+    /// before repairs came this way named only their thank-you calls.)
+    #[serde(default, alias = "thank_you", skip_serializing_if = "Vec::is_empty")]
+    pub call: Vec<TaskReason>,
+    /// The task a low "did we fix it?" answer reopens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reopens: Option<String>,
     pub logged_at: DateTime<Utc>,
 }
 

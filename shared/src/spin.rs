@@ -384,15 +384,13 @@ pub fn see_other(location: &str) -> Response {
 /// take it now is the request written to the outbox, which the escalator's tick
 /// delivers later. The escalator is idempotent per source, so a request handed
 /// over twice (a retry, the tick racing a late success) makes one task.
-/// The escalator answers with the task it put the request in
-/// (`HandedOff::Taken`). `Err` only when it could be neither delivered nor
-/// kept: the caller answers 503, and the client's retry hands it over again.
+/// `Err` only when it could be neither delivered nor kept: the caller
+/// answers 503, and the client's retry hands it over again. (Used for the
+/// events that ask for a call; an answer's call comes from the answer log.)
 pub async fn hand_off(
     store: &SpinStore,
     request: &crate::task::EscalationRequest,
-) -> Result<crate::task::HandedOff, ApiError> {
-    use crate::storage::StorageExt;
-    use crate::task::HandedOff;
+) -> Result<(), ApiError> {
     let token = secret("admin_token")?;
     let http = Request::builder()
         .method(Method::Post)
@@ -402,16 +400,14 @@ pub async fn hand_off(
         .body(serde_json::to_vec(request).unwrap_or_default())
         .build();
     match spin_sdk::http::send::<_, Response>(http).await {
-        Ok(r) if (200..300).contains(r.status()) => return Ok(HandedOff::taken(r.body())),
+        Ok(r) if (200..300).contains(r.status()) => return Ok(()),
         Ok(r) => eprintln!(
             "escalator answered {}; leaving it in the outbox for its tick",
             r.status()
         ),
         Err(e) => eprintln!("escalator unreachable ({e}); leaving it in the outbox for its tick"),
     }
-    store.put_json(&crate::keys::outbox(&request.source_id), request)?;
-    store.add_to_list(crate::keys::OUTBOX_INDEX, &request.source_id)?;
-    Ok(HandedOff::Pending)
+    Ok(crate::flows::escalation::keep(store, request)?)
 }
 
 /// Send one webhook and wait at most `timeout` for the receiver's answer: a

@@ -218,14 +218,14 @@ pub fn answer_reasons(
 }
 
 /// An answer whose reasons for a call (see [`answer_reasons`]) are all
-/// delight: a thank-you call, which can wait for the answer log's fold; any
-/// other reason is a repair, handed over while the customer waits.
+/// delight: a thank-you call (never promised to the customer, and let go
+/// if it cannot be made); any other reason is a repair.
 pub fn is_thank_you(reasons: &[TaskReason], reopens: Option<&str>) -> bool {
     reopens.is_none() && !reasons.is_empty() && reasons.iter().all(|r| r.is_delight())
 }
 
-/// An answer's escalation, built the same way whether the receiver hands it
-/// over at once or the escalator's tick picks it up later.
+/// An answer's escalation, as the answer log's fold hands it to
+/// `flows::escalation::receive` (and the receiver plans it to promise a call).
 pub fn answer_escalation(
     survey: &Survey,
     contact: &Contact,
@@ -277,57 +277,17 @@ pub fn task_id_for(source_id: &str) -> String {
     derive_id("task", &[source_id])
 }
 
-/// The escalator's answer to a request handed to it, as far as the customer
-/// is told: the state and due time of the task it is in (made, merged into or
-/// reopened). The escalator answers with the whole task; the rest is not read.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct TakenTask {
-    pub state: TaskState,
-    pub due_by: DateTime<Utc>,
-}
-
-/// What became of a request handed to the escalator.
-#[derive(Debug, Clone, PartialEq)]
-pub enum HandedOff {
-    /// The escalator took it now, and said which task it is in (none: it
-    /// planned none).
-    Taken(Option<TakenTask>),
-    /// Kept in the outbox for the escalator's tick, or taken with an answer
-    /// that could not be read: no task to show for it yet.
-    Pending,
-}
-
-impl HandedOff {
-    /// A request the escalator took, by its answer (`{"task": …}`); an
-    /// answer that does not read leaves the task unknown.
-    pub fn taken(reply: &[u8]) -> HandedOff {
-        #[derive(Deserialize)]
-        struct Reply {
-            task: Option<TakenTask>,
-        }
-        match serde_json::from_slice::<Reply>(reply) {
-            Ok(reply) => HandedOff::Taken(reply.task),
-            Err(_) => HandedOff::Pending,
-        }
-    }
-}
-
-/// When the customer is promised a call after `request` was handed over: by
-/// the due time of the task the escalator put it in, which may be an earlier
-/// open task's; none when it planned none or the task is closed (it arrived
-/// too late to call about). While the escalator's answer is pending, as
-/// [`plan_task`] plans the request now.
+/// When the customer is promised a call for `request`: as [`plan_task`]
+/// plans it now (the answer log's fold makes the task from the answer's
+/// time, and a merge into an earlier open task only brings it forward);
+/// none when it plans no task, or one born too late to call about.
 pub fn promised_callback(
-    handed: &HandedOff,
     request: &EscalationRequest,
     policy: &EscalationPolicy,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    let (state, due_by) = match handed {
-        HandedOff::Taken(task) => task.as_ref().map(|t| (t.state, t.due_by))?,
-        HandedOff::Pending => plan_task(request, policy, now).map(|t| (t.state, t.due_by))?,
-    };
-    (!state.is_closed()).then_some(due_by)
+    let task = plan_task(request, policy, now)?;
+    (!task.state.is_closed()).then_some(task.due_by)
 }
 
 /// Build the task a request asks for (`None` when it names no reason a
@@ -974,67 +934,18 @@ mod tests {
     }
 
     #[test]
-    fn the_customer_is_promised_the_call_of_the_task_the_escalator_names() {
+    fn the_customer_is_promised_the_call_as_planned_unless_too_late() {
         let p = EscalationPolicy::default();
         let now = utc("2026-12-04T10:00:00+01:00");
         let low = request(vec![TaskReason::LowScore], None);
         let planned = plan_task(&low, &p, now).unwrap().due_by;
-        // Merged into an earlier open task: that task's (earlier) deadline.
-        let earlier = utc("2026-12-04T10:30:00+01:00");
-        assert_ne!(earlier, planned);
-        let taken = |state| {
-            HandedOff::Taken(Some(TakenTask {
-                state,
-                due_by: earlier,
-            }))
-        };
-        assert_eq!(
-            promised_callback(&taken(TaskState::Open), &low, &p, now),
-            Some(earlier)
-        );
-        assert_eq!(
-            promised_callback(&taken(TaskState::Claimed), &low, &p, now),
-            Some(earlier)
-        );
-        // A task born expired (or already closed) promises no call.
-        assert_eq!(
-            promised_callback(&taken(TaskState::Expired), &low, &p, now),
-            None
-        );
-        assert_eq!(
-            promised_callback(&HandedOff::Taken(None), &low, &p, now),
-            None
-        );
-        // Waiting in the outbox: as planned now, unless it is too late to call.
-        assert_eq!(
-            promised_callback(&HandedOff::Pending, &low, &p, now),
-            Some(planned)
-        );
+        assert!(planned > now);
+        assert_eq!(promised_callback(&low, &p, now), Some(planned));
+        // Too late to call about: no promise.
         let months_later = now + Duration::days(90);
-        assert_eq!(
-            promised_callback(&HandedOff::Pending, &low, &p, months_later),
-            None
-        );
-    }
-
-    #[test]
-    fn the_escalators_answer_is_read_for_state_and_due_time_only() {
-        let p = EscalationPolicy::default();
-        let now = utc("2026-12-04T10:00:00+01:00");
-        let task = plan_task(&request(vec![TaskReason::LowScore], None), &p, now).unwrap();
-        let reply = serde_json::to_vec(&serde_json::json!({ "task": task })).unwrap();
-        assert_eq!(
-            HandedOff::taken(&reply),
-            HandedOff::Taken(Some(TakenTask {
-                state: TaskState::Open,
-                due_by: task.due_by
-            }))
-        );
-        assert_eq!(
-            HandedOff::taken(br#"{"task": null}"#),
-            HandedOff::Taken(None)
-        );
-        assert_eq!(HandedOff::taken(b"<html>"), HandedOff::Pending);
+        assert_eq!(promised_callback(&low, &p, months_later), None);
+        // Nothing a human should act on: no promise.
+        assert_eq!(promised_callback(&request(vec![], None), &p, now), None);
     }
 
     #[test]

@@ -874,6 +874,14 @@ impl Host {
         )
     }
 
+    /// The escalator's tick, as a scheduler calls it: among other things it
+    /// makes the callbacks the answers since the last tick ask for.
+    pub fn escalator_tick(&self) -> Value {
+        let (status, v) = Host::json(self.admin_post("/escalator/tick", ""));
+        assert_eq!(status, 200, "{v}");
+        v
+    }
+
     /// The callbacks of one owner (as supervisor).
     pub fn callbacks(&self, query: &str) -> Vec<Value> {
         let (status, v) = Host::json(self.admin_get(&format!("/callbacks?{query}")));

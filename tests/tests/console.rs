@@ -68,6 +68,7 @@ fn a_few_days(host: &Host) -> Vec<Value> {
             .unwrap();
         assert_eq!(r.status(), 200);
     }
+    host.escalator_tick();
     host.callbacks("")
 }
 

@@ -370,6 +370,7 @@ fn the_product_is_surveyed_once_after_the_installation_and_the_resurvey_waits_fo
         .0,
         200
     );
+    host.escalator_tick();
     let task = tasks_of(&host, "inst-1")
         .into_iter()
         .find(|t| t["reason"] == "low_score")

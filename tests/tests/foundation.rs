@@ -89,6 +89,9 @@ fn the_whole_loop_from_delivery_to_closed_callback() {
         "the thank-you page says when someone will call"
     );
     assert_eq!(post("score=9").status(), 409);
+    // The escalator's tick (a scheduler's, every minute) makes the call.
+    let (status, _) = json(host.admin_post("/escalator/tick", ""));
+    assert_eq!(status, 200);
 
     // A callback task: low_score, owned by the agent who served, due 48 h later, with the comment.
     let (status, list) = json(host.admin_get("/callbacks?owner=agent-7"));

@@ -330,7 +330,8 @@ fn a_store_failure_at_any_step_of_an_answer_is_a_503_and_the_retry_loses_and_dou
     };
     let (mut failed, mut after_recording) = (0, 0);
     for (skip, link) in links.iter().enumerate() {
-        // A low score with a comment: counted, recorded, handed to the escalator.
+        // A low score with a comment: recorded, promised a call, which the
+        // escalator's tick makes.
         let body = json!({"score": 2, "comment": format!("step {skip}")}).to_string();
         let post = || {
             host.http
@@ -350,8 +351,8 @@ fn a_store_failure_at_any_step_of_an_answer_is_a_503_and_the_retry_loses_and_dou
                 failed += 1;
                 match retry {
                     200 => {}
-                    // The answer was recorded; only the hand-off failed. The
-                    // retry shows the recorded answer and hands it over again.
+                    // The answer was recorded (and its call will be made):
+                    // the retry shows the recorded answer.
                     409 => {
                         after_recording += 1;
                         assert_eq!(answer["answer"]["comment"], format!("step {skip}"));
@@ -364,7 +365,7 @@ fn a_store_failure_at_any_step_of_an_answer_is_a_503_and_the_retry_loses_and_dou
     }
     // The recording's four: the history read, the log's counter, its entry,
     // the swap into the history (a failed batch read falls back to single
-    // reads; a failed hand-off waits in the outbox).
+    // reads; a failed read for the promise only leaves the promise out).
     assert!(
         failed >= 4,
         "the fault hit every step of the answer path ({failed} failures)"
@@ -385,8 +386,8 @@ fn a_store_failure_at_any_step_of_an_answer_is_a_503_and_the_retry_loses_and_dou
         "after {after_recording} failures after recording"
     );
     assert!(tasks.iter().all(|t| t["reason"] == "low_score"));
-    // A failed read of the customer's record is a 503, never a callback that
-    // leaves the caller without the customer's details.
+    // The tick reads the customer's record for each call: none leaves the
+    // caller without the customer's details.
     for t in &tasks {
         assert!(
             t["context"]["customer"]["email"].is_string(),

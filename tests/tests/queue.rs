@@ -184,6 +184,7 @@ fn the_agents_page_works_in_a_real_browser() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 200);
+    host.escalator_tick();
     host.set_clock("2026-12-07T10:00:00+01:00");
     // Anna complains about a visit that is booked, not done; Ben's number is known.
     let booked = event_body(

@@ -237,63 +237,33 @@ fn a_thousand_concurrent_answers_over_a_hundred_links_record_exactly_a_hundred()
     assert_eq!(agents["rows"].as_array().unwrap().len(), 4);
 }
 
-/// A copy of spin.toml in which the receiver may not reach the escalator.
-struct EscalatorUnreachable(std::path::PathBuf);
-
-impl EscalatorUnreachable {
-    fn new() -> EscalatorUnreachable {
-        let root = project_root();
-        let text = std::fs::read_to_string(root.join("spin.toml")).unwrap();
-        let cut = text.replacen(
-            "allowed_outbound_hosts = [\"http://low-score-escalator.spin.internal\"]",
-            "allowed_outbound_hosts = []",
-            1,
-        );
-        assert_ne!(
-            cut, text,
-            "the receiver's allowed_outbound_hosts line changed; update this test"
-        );
-        let path = root.join(format!(".spin-escalator-down-{}.toml", std::process::id()));
-        std::fs::write(&path, cut).unwrap();
-        EscalatorUnreachable(path)
-    }
-}
-
-impl Drop for EscalatorUnreachable {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 #[test]
-fn a_low_score_reaches_the_escalator_even_when_it_was_unreachable() {
+fn a_low_answer_is_promised_a_call_and_the_next_tick_makes_it_due_then() {
     let sender = Sender::start();
-    let manifest = EscalatorUnreachable::new();
-    let mut config = HostConfig::revisit(sender.port);
-    config.manifest = manifest.0.clone();
-    let host = Host::start(config);
-    let links = surveys(&host, &sender, &[customer("down-1", BERLIN)], |_| {
+    let host = Host::start(HostConfig::revisit(sender.port));
+    let links = surveys(&host, &sender, &[customer("low-1", BERLIN)], |_| {
         "agent-1".into()
     });
-    let (status, _) = host.answer(&links["down-1"], 2, Some("never again"));
-    assert_eq!(status, 200, "the answer is recorded regardless");
+    let (status, v) = host.answer(&links["low-1"], 2, Some("never again"));
+    assert_eq!(status, 200, "{v}");
+    let promised = v["callback_by"]
+        .as_str()
+        .expect("a call is promised")
+        .to_string();
     assert!(
         host.callbacks("").is_empty(),
-        "no task yet: the hand-off waits in the outbox"
+        "the customer's click waits for no task"
     );
-    assert!(
-        host.log().contains("leaving it in the outbox"),
-        "{}",
-        host.log()
-    );
-    let (_, tick) = Host::json(host.admin_post("/escalator/tick", ""));
-    assert_eq!(tick["delivered_from_outbox"], 1, "{tick}");
+    host.set_clock("2026-12-04T10:01:00+01:00");
+    let tick = host.escalator_tick();
+    assert_eq!(tick["repairs_received"], 1, "{tick}");
     let tasks = host.callbacks("");
-    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
     assert_eq!(tasks[0]["reason"], "low_score");
+    assert_eq!(tasks[0]["due_by"], promised.as_str());
     assert_eq!(tasks[0]["context"]["answer"]["comment"], "never again");
-    let (_, tick) = Host::json(host.admin_post("/escalator/tick", ""));
-    assert_eq!(tick["delivered_from_outbox"], 0, "delivered once");
+    let tick = host.escalator_tick();
+    assert_eq!(tick["repairs_received"], 0, "made once: {tick}");
     assert_eq!(host.callbacks("").len(), 1);
 }
 
@@ -317,6 +287,7 @@ fn a_low_answer_is_promised_the_call_of_the_task_it_joined() {
     assert_eq!(waiting.len(), 1, "{waiting:?}");
     let (status, v) = host.answer(&links["joined"], 2, Some("still broken"));
     assert_eq!(status, 200, "{v}");
+    host.escalator_tick();
     let tasks = host.callbacks("");
     assert_eq!(
         tasks.len(),
@@ -408,6 +379,7 @@ fn erasure_leaves_no_personal_data_in_the_store() {
         1,
         Some("Zelda Quarrington here, call +4917612345678"),
     );
+    host.escalator_tick();
     // The agent's resolution of that callback names her too; a later
     // complaint's task then copies the earlier answer (with its comment), the
     // complaint's topic (timeline, open cases) and the earlier resolution.
@@ -781,6 +753,7 @@ fn a_low_score_from_the_page_gives_reasons_that_reach_the_task_and_the_reports()
     );
     assert_eq!(post_form(&host, link, form).0, 409, "answered once");
 
+    host.escalator_tick();
     let task = host
         .callbacks("state=open")
         .into_iter()

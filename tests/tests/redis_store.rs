@@ -93,7 +93,10 @@ fn two_hosts_on_one_redis_take_each_event_and_answer_once_and_count_exactly() {
         assert_eq!(per_agent, LINKS as i64, "{summary}");
     }
 
-    // Every low answer made one callback, listed by both hosts.
+    // Every low answer makes one callback (the escalator's tick, on either
+    // host), listed by both hosts.
+    let (status, tick) = Host::json(hosts[1].admin_post("/escalator/tick", ""));
+    assert_eq!(status, 200, "{tick}");
     let repairs = recorded
         .iter()
         .filter(|(_, _, v)| !v["callback_by"].is_null())

@@ -153,8 +153,16 @@ fn whole_loop(hosts: &[Host], sender: &Sender, hooks: &Sender, tag: &str) -> Loo
     assert_eq!(recorded.iter().collect::<BTreeSet<_>>().len(), SURVEYS);
     let low = (0..SURVEYS).filter(|i| score(*i) <= 6).count();
 
-    // Low answers reached the escalator at once (service chaining), one
-    // task each, seen from every host, without waiting for a tick.
+    // Low answers were each promised a call, and the escalator's tick
+    // (a scheduler's) makes one task each, seen from every host.
+    let promised = results
+        .iter()
+        .filter(|(_, s, v)| *s == 200 && !v["callback_by"].is_null())
+        .count();
+    assert_eq!(promised, low, "{results:?}");
+    let (status, tick) = Host::json(host(0).admin_post("/escalator/tick", ""));
+    assert_eq!(status, 200, "{tick}");
+    assert_eq!(tick["repairs_received"], low, "{tick}");
     for h in hosts {
         let open = h.callbacks("state=open");
         assert_eq!(open.len(), low, "{open:?}");

@@ -107,22 +107,22 @@ fn task_events_reach_a_signed_receiver_once_after_two_failures_and_slack_as_bloc
         .send()
         .unwrap();
     assert_eq!(r.status(), 200);
+    assert!(
+        receiver.on("/hooks").is_empty(),
+        "sent by the tick, not the answer"
+    );
+
+    // Tick 1 makes the task; /hooks answers 500; the silent receiver holds
+    // the tick only as long as the timeout; Slack gets its message.
+    let started = Instant::now();
+    let (status, tick) = Host::json(host.admin_post("/escalator/tick", ""));
+    assert_eq!(status, 200, "{tick}");
     let task = host
         .callbacks("")
         .into_iter()
         .find(|t| t["customer_id"] == "wh-c1")
         .expect("a task");
     let task_id = task["task_id"].as_str().unwrap().to_string();
-    assert!(
-        receiver.on("/hooks").is_empty(),
-        "sent by the tick, not the answer"
-    );
-
-    // Tick 1: /hooks answers 500; the silent receiver holds the tick only as
-    // long as the timeout; Slack gets its message.
-    let started = Instant::now();
-    let (status, tick) = Host::json(host.admin_post("/escalator/tick", ""));
-    assert_eq!(status, 200, "{tick}");
     assert!(
         started.elapsed() < Duration::from_secs(9),
         "a silent receiver held the tick {:?}",
@@ -290,14 +290,14 @@ fn a_mistake_in_the_webhooks_variable_never_stops_a_task_and_says_what_to_fix() 
     host.set_clock("2026-12-04T10:00:00+01:00");
     let links = host.tick_links(&sender, 0);
     assert_eq!(host.answer(&links[0].0, 1, Some("late")).0, 200);
+    let (status, tick) = Host::json(host.admin_post("/escalator/tick", ""));
+    assert_eq!(status, 200);
     assert!(
         host.callbacks("")
             .iter()
             .any(|t| t["customer_id"] == "wh-c2"),
-        "the task exists"
+        "the task exists: {tick}"
     );
-    let (status, tick) = Host::json(host.admin_post("/escalator/tick", ""));
-    assert_eq!(status, 200);
     assert!(
         tick["webhooks_error"]
             .as_str()

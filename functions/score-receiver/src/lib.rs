@@ -3,10 +3,10 @@
 //! Routes: `GET|POST /s/:token`, `GET /reports/summary`, `GET /reports/integrity`,
 //! `GET /reports/findings`, `POST /findings/fixes`, `DELETE /customers/:customer_id`. A GET never records anything (mail
 //! scanners open links); the first answer to a survey wins across all its
-//! channels' links; a low or dropping answer is handed to the escalator at once
-//! (through an outbox when it cannot take it); a thank-you call, and the
-//! answer's place in the reports, come from the answer log the escalator's
-//! tick folds, so neither is ever lost.
+//! channels' links; a low or dropping answer is promised a call at once, and
+//! that call, a thank-you call, and the answer's place in the reports come
+//! from the answer log the escalator's tick folds, so none is ever lost and
+//! the customer waits for none.
 //!
 //! An answer is recorded by `revisit_shared::flows::answer::record_answer`.
 
@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 
 use revisit_shared::answer::{asks_for_reasons, Answer, History};
 use revisit_shared::flows::answer::{
-    follow_up, may_need_repair, parse_history, record_answer, FollowUp, Recording, Submission,
+    may_need_repair, parse_history, promised_call, record_answer, Recording, Submission,
 };
 use revisit_shared::flows::erasure::erase_customer;
 use revisit_shared::flows::link::too_many_rejections;
@@ -36,17 +36,16 @@ use revisit_shared::routes::receiver::{
 };
 use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::storage::Storage;
-use revisit_shared::task::promised_callback;
 use revisit_shared::ApiError;
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
 
 #[http_component]
-async fn handle(req: Request) -> Response {
+fn handle(req: Request) -> Response {
     let route = shell::matched_route(&req);
     match (route.as_str(), req.method()) {
         (LINK, Method::Get) => show(&req),
-        (LINK, Method::Post) => answer(&req).await,
+        (LINK, Method::Post) => answer(&req),
         (LINK, _) => shell::error(&ApiError::method_not_allowed("GET or POST")),
         (SUMMARY, Method::Get) => shell::render(reports::summary(&req)),
         (INTEGRITY, Method::Get) => shell::render(reports::integrity(&req)),
@@ -156,7 +155,7 @@ fn reasons_first(o: &Opened, submitted: &Submitted, merchant: &str) -> Option<Re
 }
 
 /// `POST /s/:token`: first answer wins (200); again → 409; bad score → 422.
-async fn answer(req: &Request) -> Response {
+fn answer(req: &Request) -> Response {
     let merchant = merchant();
     let o = match open(req, &merchant) {
         Ok(o) => o,
@@ -189,21 +188,20 @@ async fn answer(req: &Request) -> Response {
     let (store, survey, channel) = (&o.store, &o.survey, o.token.channel);
     match record_answer(store, survey, channel, &submission, &device(req), now) {
         Ok(Recording::Recorded { answer, before }) => {
-            match hand_over(&o, &before, &answer, now).await {
-                Ok(callback_by) => reply.recorded(&answer, callback_by),
-                // Recorded and counted, but the hand-off could be neither delivered
-                // nor kept: the retry (a 409) hands it over again.
-                Err(e) => shell::error(&e),
-            }
+            let callback_by = promise(&o, &before, &answer, now).unwrap_or_else(|e| {
+                // Recorded, and its call will be made (the answer log holds
+                // it): only the promise is left out, not the answer failed.
+                eprintln!(
+                    "the call promised for survey {} is unknown: {}",
+                    o.survey.survey_id, e.message
+                );
+                None
+            });
+            reply.recorded(&answer, callback_by)
         }
-        Ok(Recording::AlreadyAnswered { existing, before }) => {
+        Ok(Recording::AlreadyAnswered { existing }) => {
             o.reject();
-            // Possibly the retry of a request that failed after recording: hand
-            // the answer over again (the escalator keeps one task per answer).
-            match hand_over(&o, &before, &existing, now).await {
-                Ok(_) => reply.conflict(&existing),
-                Err(e) => shell::error(&e),
-            }
+            reply.conflict(&existing)
         }
         Ok(Recording::LostRace { existing }) => reply.conflict(&existing),
         Ok(Recording::Invalid(e)) => {
@@ -222,11 +220,11 @@ fn device(req: &Request) -> String {
     device_id(&salt, header("spin-client-addr"), header("user-agent"))
 }
 
-/// What an answer asks of a human (`flows::answer::follow_up`): a repair is
-/// handed to the escalator now; when the customer is called, as the task it
-/// went into says (`task::promised_callback`), if they are. The
-/// customer's record is read only for an answer that may need a repair.
-async fn hand_over(
+/// When the customer will be called, if their answer asks for a repair
+/// (`flows::answer::promised_call`; the escalator's tick makes the task
+/// from the answer log). Their records are read only for an answer that
+/// may need one.
+fn promise(
     o: &Opened,
     before: &History,
     answer: &Answer,
@@ -235,16 +233,11 @@ async fn hand_over(
     if !may_need_repair(&o.survey, before, answer) {
         return Ok(None);
     }
-    let question = texts(o.lang()).question(answer.scale, answer.kind, &merchant());
     let policy = shell::escalation_policy()?;
-    let next = follow_up(&o.survey, o.contact()?, (before, answer), question, &policy);
-    match next {
-        FollowUp::HandOff(request) => {
-            let handed = shell::hand_off(&o.store, &request).await?;
-            Ok(promised_callback(&handed, &request, &policy, now))
-        }
-        FollowUp::Nothing => Ok(None),
-    }
+    let promise = promised_call(&o.store, &o.survey, (before, answer), &policy, now)?;
+    // The reply's language comes from the record just read.
+    o.remember_contact(promise.contact);
+    Ok(promise.callback_by)
 }
 
 /// `DELETE /customers/:customer_id`: erase the customer's personal data.

@@ -6,11 +6,13 @@ use crate::answer::{validate_answer, InvalidAnswer};
 
 use crate::flows::answer_log;
 use crate::keys;
-use crate::model::{Answer, Channel, Contact, History, LoggedAnswer, Survey, TaskReason};
+use crate::model::{
+    Answer, CallbackTask, Channel, Contact, CustomerCallbacks, History, LoggedAnswer, Survey,
+};
 use crate::storage::{Storage, StorageExt};
 use crate::task::{
-    answer_escalation, answer_reasons, is_thank_you, wanted_reasons, EscalationPolicy,
-    EscalationRequest,
+    answer_escalation, answer_reasons, is_thank_you, promised_callback, wanted_reasons,
+    EscalationPolicy,
 };
 use crate::ApiError;
 
@@ -28,8 +30,8 @@ pub enum Recording {
     Recorded { answer: Answer, before: History },
     /// The survey had been answered before this submission was read (perhaps
     /// by this very submission, retried after a failure): the first answer
-    /// counts, and its hand-off is due again in case that retry is why.
-    AlreadyAnswered { existing: Answer, before: History },
+    /// counts, and its callback comes from its own log entry.
+    AlreadyAnswered { existing: Answer },
     /// Another submission recorded its answer while this one was judged.
     LostRace { existing: Answer },
     /// Not an answer on the survey's scale (422, naming what is allowed).
@@ -45,10 +47,12 @@ pub enum Recording {
 /// 3. the answer, carrying that number, is swapped into the history: the
 ///    first answer wins, and this write is what makes it count.
 ///
-/// Nothing is counted here: the escalator's tick folds the log into the
-/// reports, counting an entry only when the history carries its number. A
-/// failure or a lost race leaves an entry nobody confirms, skipped by the
-/// fold, so counts are exact across any crash.
+/// Nothing is counted here, and no task made: the escalator's tick folds the
+/// log into the reports, counting an entry only when the history carries its
+/// number, and makes the callback the entry asks for (a repair or a
+/// thank-you call). A failure or a lost race leaves an entry nobody
+/// confirms, skipped by the fold, so counts and tasks are exact across any
+/// crash.
 pub fn record_answer<S: Storage + ?Sized>(
     store: &S,
     survey: &Survey,
@@ -63,7 +67,6 @@ pub fn record_answer<S: Storage + ?Sized>(
     if let Some(existing) = history.answer_to(&survey.survey_id) {
         return Ok(Recording::AlreadyAnswered {
             existing: existing.clone(),
-            before: history.before(&survey.survey_id),
         });
     }
     let (score, comment, reasons) = match validate_answer(
@@ -86,6 +89,7 @@ pub fn record_answer<S: Storage + ?Sized>(
         answered_at: now,
         log_seq: None,
     };
+    let (call, reopens) = answer_reasons(survey, &history, &answer);
     let mut entry = LoggedAnswer {
         survey_id: survey.survey_id.clone(),
         customer: keys::pseudonym(&survey.customer_id),
@@ -93,7 +97,8 @@ pub fn record_answer<S: Storage + ?Sized>(
         resurvey: survey.resurvey_of.is_some(),
         device: device.to_string(),
         work_order_id: survey.work_order_id.clone(),
-        thank_you: thank_you(survey, &history, &answer),
+        call,
+        reopens,
         logged_at: now,
     };
     let seq = answer_log::append(store, &entry)?;
@@ -111,12 +116,12 @@ pub fn record_answer<S: Storage + ?Sized>(
             return Ok(Recording::Recorded { answer, before });
         }
         // Someone else wrote the history meanwhile: read it again, and
-        // judge the thank-you call against what is now before the answer.
+        // judge the call against what is now before the answer.
         let (current, next) = store.cas_begin(&history_key)?;
         (history, cas) = (parse_history(current.as_deref())?, next);
-        let judged = thank_you(survey, &history, &answer);
-        if judged != entry.thank_you {
-            entry.thank_you = judged;
+        let judged = answer_reasons(survey, &history, &answer);
+        if judged != (entry.call.clone(), entry.reopens.clone()) {
+            (entry.call, entry.reopens) = judged;
             store.put_json(&keys::answer_log(seq), &entry)?;
         }
     }
@@ -125,61 +130,73 @@ pub fn record_answer<S: Storage + ?Sized>(
     ))
 }
 
-/// The thank-you call `answer` may deserve against the history `before` it
-/// (empty when it deserves none, or asks for a repair instead).
-fn thank_you(survey: &Survey, before: &History, answer: &Answer) -> Vec<TaskReason> {
-    let (reasons, reopens) = answer_reasons(survey, before, answer);
-    match is_thank_you(&reasons, reopens.as_deref()) {
-        true => reasons,
-        false => Vec::new(),
-    }
-}
-
-/// What an answer asks of a human, decided against the history `before` it.
-#[derive(Debug)]
-pub enum FollowUp {
-    /// Nothing now: most answers, and thank-you calls, which the answer
-    /// log's fold plans (`flows::answer_log`) instead of keeping the
-    /// customer waiting.
-    Nothing,
-    /// A repair: the component hands `request` to the escalator now, whose
-    /// answer says when the customer is called (`task::promised_callback`).
-    HandOff(EscalationRequest),
-}
-
 /// Whether `answer` may ask for a repair: only then is the customer's
-/// contact read (`follow_up` needs it).
+/// contact read (`promised_call` needs it).
 pub fn may_need_repair(survey: &Survey, before: &History, answer: &Answer) -> bool {
     let (reasons, reopens) = answer_reasons(survey, before, answer);
     !reasons.is_empty() && !is_thank_you(&reasons, reopens.as_deref())
 }
 
-/// Decide what `answer` asks of a human now. `question` is the survey's
-/// question as the customer saw it, for the caller.
-pub fn follow_up(
+/// What the customer is told after an answer that may need a repair, and
+/// their record, read for it.
+#[derive(Debug)]
+pub struct Promise {
+    pub contact: Contact,
+    /// When they will be called at the latest (none: no repair call).
+    pub callback_by: Option<DateTime<Utc>>,
+}
+
+/// When the customer who gave `answer` will be called, if a repair is due.
+/// The task itself is made by the answer log's fold (`flows::answer_log`)
+/// from the answer's entry; so the promise is the task as
+/// `task::plan_task` plans it now, or, when the customer already waits for
+/// an open task (a missed call), that task's due time if sooner: the
+/// repair merges into it (`task::merge_into` keeps the sooner). One batch
+/// read (their record and their callbacks record), and the open task's.
+/// Thank-you calls are not promised.
+pub fn promised_call<S: Storage + ?Sized>(
+    store: &S,
     survey: &Survey,
-    contact: &Contact,
     (before, answer): (&History, &Answer),
-    question: String,
     policy: &EscalationPolicy,
-) -> FollowUp {
+    now: DateTime<Utc>,
+) -> Result<Promise, ApiError> {
+    let customer = &survey.customer_id;
+    let read = store.get_many(&[keys::contact(customer), keys::customer_callbacks(customer)])?;
+    let contact: Contact = match read[0].as_deref() {
+        Some(bytes) => serde_json::from_slice(bytes).map_err(|e| {
+            ApiError::internal(format!("the customer's record does not parse: {e}"))
+        })?,
+        None => Contact {
+            customer_id: customer.clone(),
+            ..Default::default()
+        },
+    };
     let (reasons, reopens) = answer_reasons(survey, before, answer);
-    if is_thank_you(&reasons, reopens.as_deref()) {
-        return FollowUp::Nothing;
+    let reasons = wanted_reasons(&reasons, &contact, policy);
+    if reasons.is_empty() || is_thank_you(&reasons, reopens.as_deref()) {
+        return Ok(Promise {
+            contact,
+            callback_by: None,
+        });
     }
-    let reasons = wanted_reasons(&reasons, contact, policy);
-    if reasons.is_empty() {
-        return FollowUp::Nothing;
+    let request = answer_escalation(survey, &contact, before, answer, (reasons, reopens), None);
+    let mut callback_by = promised_callback(&request, policy, now);
+    // (A record that does not parse promises nothing sooner; the fold
+    // reports it.)
+    let record: Option<CustomerCallbacks> = read[1]
+        .as_deref()
+        .and_then(|b| serde_json::from_slice(b).ok());
+    if let (Some(planned), Some(open)) = (callback_by, record.and_then(|r| r.open)) {
+        let waiting = store.get_json::<CallbackTask>(&keys::task(&open))?;
+        if let Some(task) = waiting.filter(|t| !t.state.is_closed()) {
+            callback_by = Some(planned.min(task.due_by));
+        }
     }
-    let request = answer_escalation(
-        survey,
+    Ok(Promise {
         contact,
-        before,
-        answer,
-        (reasons, reopens),
-        Some(question),
-    );
-    FollowUp::HandOff(request)
+        callback_by,
+    })
 }
 
 /// A customer's answer history as stored (none yet: empty).

@@ -6,7 +6,9 @@
 //! work. What it counts goes into records that remember the last entry they
 //! hold (`FoldedCounts`), so a fold that crashes and runs again, or two that
 //! overlap, add each answer once; the cursor moves last. It also does the
-//! answer's slower work: the integrity signals and the thank-you calls.
+//! answer's slower work: the integrity signals and the callback each answer
+//! asks for (a repair or a thank-you call), so that the customer's click
+//! waits for neither.
 
 use std::collections::BTreeMap;
 
@@ -22,7 +24,7 @@ use crate::model::{Answer, Contact, History, LoggedAnswer, Survey, WorkOrder};
 use crate::policy::SurveyPolicy;
 use crate::report::{answer_counters, ReasonTally};
 use crate::storage::{Storage, StorageExt, StoreResult, Update};
-use crate::task::{answer_escalation, wanted_reasons, EscalationPolicy};
+use crate::task::{answer_escalation, is_thank_you, wanted_reasons, EscalationPolicy};
 use crate::webhooks::{AnswerData, WebhookEvent, Webhooks};
 use crate::ApiError;
 
@@ -42,6 +44,9 @@ pub fn append<S: Storage + ?Sized>(store: &S, entry: &LoggedAnswer) -> StoreResu
 pub struct FoldReport {
     pub counted: usize,
     pub skipped: usize,
+    /// Repairs received (tasks made, merged or reopened) for low,
+    /// dropping or failed "did we fix it?" answers.
+    pub repairs: usize,
     pub thank_you_calls: usize,
     /// Entries logged and not folded yet (in flight, or beyond the batch).
     pub behind: u64,
@@ -69,6 +74,7 @@ pub fn fold<S: Storage + ?Sized>(
         let (report, progressed) = fold_batch(store, policies, merchant, now)?;
         total.counted += report.counted;
         total.skipped += report.skipped;
+        total.repairs += report.repairs;
         total.thank_you_calls += report.thank_you_calls;
         total.behind = report.behind;
         if !progressed || report.behind == 0 {
@@ -149,7 +155,8 @@ fn fold_batch<S: Storage + ?Sized>(
     if progressed {
         add_counts(store, folded, &counted, survey_policy)?;
         record_signals(store, &counted)?;
-        report.thank_you_calls = thank_you_calls(store, &counted, (policy, hooks), merchant, now)?;
+        let calls = answer_calls(store, &counted, (policy, hooks), merchant, now)?;
+        (report.repairs, report.thank_you_calls) = (calls.repairs, calls.thank_you);
         announce_answers(store, hooks, &counted, now)?;
     }
     log::advance(store, &log::ANSWERS, (cursor.folded, folded), missing, now)?;
@@ -230,19 +237,23 @@ fn record_signals<S: Storage + ?Sized>(store: &S, counted: &[Counted]) -> StoreR
     Ok(())
 }
 
-/// Thank-you calls: answers whose only reasons for a call are delight
-/// (first top score, recovered) left them to the fold, as they can wait
-/// (a repair is handed to the escalator by the answer path itself). Each is
-/// received once per answer however often it is folded.
-fn thank_you_calls<S: Storage + ?Sized>(
+/// The calls the answers ask for (`LoggedAnswer::call`), each received once
+/// per answer however often it is folded (`escalation::receive` is
+/// idempotent per source): a repair (low, dropping, a failed "did we fix
+/// it?") and a thank-you call (delight). A repair the escalation cannot
+/// take now is kept in the outbox, which this tick and the next deliver (an
+/// error only when it cannot be kept either: the fold stops before its
+/// cursor moves, and the next tick folds the entry again); a thank-you call
+/// is optional: one that fails is logged and let go.
+fn answer_calls<S: Storage + ?Sized>(
     store: &S,
     counted: &[Counted],
     (policy, hooks): (&EscalationPolicy, &Webhooks),
     merchant: &str,
     now: DateTime<Utc>,
-) -> Result<usize, ApiError> {
-    let mut calls = 0;
-    for c in counted.iter().filter(|c| !c.entry.thank_you.is_empty()) {
+) -> Result<Calls, ApiError> {
+    let mut calls = Calls::default();
+    for c in counted.iter().filter(|c| !c.entry.call.is_empty()) {
         let Some(survey) = store.get_json::<Survey>(&keys::survey(&c.entry.survey_id))? else {
             continue;
         };
@@ -252,10 +263,11 @@ fn thank_you_calls<S: Storage + ?Sized>(
                 customer_id: survey.customer_id.clone(),
                 ..Default::default()
             });
-        let reasons = wanted_reasons(&c.entry.thank_you, &contact, policy);
+        let reasons = wanted_reasons(&c.entry.call, &contact, policy);
         if reasons.is_empty() {
             continue;
         }
+        let thank_you = is_thank_you(&reasons, c.entry.reopens.as_deref());
         let lang = Lang::from_locale(contact.locale.as_deref());
         let question = texts(lang).question(c.answer.scale, c.answer.kind, merchant);
         let request = answer_escalation(
@@ -263,19 +275,33 @@ fn thank_you_calls<S: Storage + ?Sized>(
             &contact,
             &c.before,
             &c.answer,
-            (reasons, None),
+            (reasons, c.entry.reopens.clone()),
             Some(question),
         );
-        // A thank-you call is optional: one that fails is logged and let go.
-        match receive(store, &request, (policy, hooks), now) {
-            Ok(_) => calls += 1,
-            Err(e) => eprintln!(
+        match (receive(store, &request, (policy, hooks), now), thank_you) {
+            (Ok(_), true) => calls.thank_you += 1,
+            (Ok(_), false) => calls.repairs += 1,
+            (Err(e), true) => eprintln!(
                 "answer log: thank-you call for survey {} skipped ({}): {}",
                 survey.survey_id, e.code, e.message
             ),
+            (Err(e), false) => {
+                eprintln!(
+                    "answer log: the repair for survey {} waits in the outbox ({}): {}",
+                    survey.survey_id, e.code, e.message
+                );
+                crate::flows::escalation::keep(store, &request)?;
+            }
         }
     }
     Ok(calls)
+}
+
+/// The calls one batch of a fold made.
+#[derive(Default)]
+struct Calls {
+    repairs: usize,
+    thank_you: usize,
 }
 
 /// `answer.recorded` for each answer folded (before the cursor moves past
@@ -404,7 +430,8 @@ mod tests {
             resurvey: false,
             device: "dev".into(),
             work_order_id: None,
-            thank_you: vec![],
+            call: vec![],
+            reopens: None,
             logged_at: t("2026-12-04T10:00:00Z"),
         };
         append(&s, &entry).unwrap();
@@ -437,6 +464,75 @@ mod tests {
             });
             assert!(steps >= 6, "{mode:?}: only {steps} operations?");
         }
+    }
+
+    /// The customers' repairs after answers 0..6 (low: 0, 1 and 5, one per
+    /// customer): the tasks each customer's callbacks record names.
+    fn repairs<S: Storage + ?Sized>(store: &S) -> Vec<(String, Vec<String>)> {
+        (0..3)
+            .map(|c| {
+                let record =
+                    crate::flows::escalation::callbacks_of(store, &format!("c{c}")).unwrap();
+                let ids = record.tasks.iter().map(|t| t.task_id.clone()).collect();
+                (format!("c{c}"), ids)
+            })
+            .collect()
+    }
+
+    fn store_surveys<S: Storage + ?Sized>(store: &S, range: std::ops::Range<usize>) {
+        for i in range {
+            store
+                .put_json(&keys::survey(&format!("sv_{i}")), &survey(i))
+                .unwrap();
+        }
+    }
+
+    /// A low answer's repair is made by the fold, once, whatever step of the
+    /// fold failed before the next one finished it.
+    #[test]
+    fn each_low_answer_gets_one_repair_across_a_failure_at_any_step() {
+        for mode in KvMode::ALL {
+            let steps = Faulty::sweep(mode, |s, step| {
+                store_surveys(s.inner(), 0..6);
+                answer(s.inner(), 0..6);
+                s.fail_op(step);
+                let _ = fold_at(s, "2026-12-04T10:01:00Z");
+                s.disarm();
+                fold_at(s, "2026-12-04T10:02:00Z").unwrap();
+                // (A repair the first fold kept in the outbox is the tick's.)
+                for (customer, tasks) in repairs(s.inner()) {
+                    let kept = s
+                        .inner()
+                        .get(keys::OUTBOX_INDEX)
+                        .unwrap()
+                        .is_some_and(|l| String::from_utf8_lossy(&l).contains("sv_"));
+                    assert!(
+                        tasks.len() == 1 || (tasks.is_empty() && kept),
+                        "{mode:?} step {step}: {customer} has {tasks:?}"
+                    );
+                }
+            });
+            assert!(steps >= 20, "{mode:?}: only {steps} operations?");
+        }
+    }
+
+    /// A repair the escalation cannot take (here: the customer's callbacks
+    /// record does not parse) waits in the outbox; the fold goes on.
+    #[test]
+    fn a_repair_that_cannot_be_made_now_waits_in_the_outbox() {
+        let s = MemoryStorage::new();
+        store_surveys(&s, 0..6);
+        s.set(&keys::customer_callbacks("c1"), b"{not json")
+            .unwrap();
+        answer(&s, 0..6);
+        let r = fold_at(&s, "2026-12-04T10:01:00Z").unwrap();
+        assert_eq!((r.counted, r.repairs), (6, 2), "{r:?}");
+        let waiting: Vec<String> = s.get_json(keys::OUTBOX_INDEX).unwrap().unwrap();
+        assert_eq!(waiting, vec!["sv_1".to_string()]);
+        let kept: crate::task::EscalationRequest =
+            s.get_json(&keys::outbox("sv_1")).unwrap().unwrap();
+        assert_eq!(kept.reasons, vec![crate::model::TaskReason::LowScore]);
+        assert_eq!(kept.occurred_at, t("2026-12-04T10:00:00Z"));
     }
 
     /// Two folds at once (a slow tick and the next): each answer once.

@@ -63,6 +63,14 @@ pub fn receive<S: Storage + ?Sized>(
     create(store, mine, record, request, (policy, hooks), now)
 }
 
+/// Keep `request` in the outbox, for the escalator's tick to deliver
+/// (`flows::escalator_tick`): an escalation that could not be received now
+/// is never lost.
+pub fn keep<S: Storage + ?Sized>(store: &S, request: &EscalationRequest) -> StoreResult<()> {
+    store.put_json(&keys::outbox(&request.source_id), request)?;
+    store.add_to_list(keys::OUTBOX_INDEX, &request.source_id)
+}
+
 /// The customer's callbacks record as stored (none yet: empty), for the
 /// flows that ask it something: an open task, a source handled, their tasks.
 pub fn callbacks_of<S: Storage + ?Sized>(

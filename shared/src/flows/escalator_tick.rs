@@ -1,6 +1,6 @@
 //! The escalator's tick (`POST /escalator/tick`, from a scheduler): deliver
 //! what the outbox holds, fold the answer log into the reports (with the
-//! thank-you calls answers leave for it),
+//! callbacks the answers ask for: repairs and thank-you calls),
 //! expire tasks past their validity, mark breaches (each escalated to the
 //! supervisor queue exactly once), and find this month's birthday callbacks.
 
@@ -22,6 +22,9 @@ use crate::ApiError;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TickReport {
     pub delivered_from_outbox: usize,
+    /// Repairs received from the answers folded: the callbacks low,
+    /// dropping and failed "did we fix it?" answers ask for.
+    pub repairs_received: usize,
     /// Thank-you calls planned from the answers folded.
     pub deferred_received: usize,
     /// Answers folded into the reports by this tick.
@@ -68,7 +71,7 @@ pub fn run<S: Storage + ?Sized>(
         }
     }
     // The answers logged since the last tick: counted into the reports,
-    // their integrity signals and thank-you calls.
+    // their integrity signals and the callbacks they ask for.
     let answers =
         crate::flows::answer_log::fold(store, (policy, survey_policy, hooks), merchant, now)?;
 
@@ -105,6 +108,7 @@ pub fn run<S: Storage + ?Sized>(
     let overdue_work_orders = overdue_work_orders(store, (policy, hooks), now, &mut skips)?;
     Ok(TickReport {
         delivered_from_outbox: delivered,
+        repairs_received: answers.repairs,
         deferred_received: answers.thank_you_calls,
         answers_counted: answers.counted,
         answers_behind: answers.behind,
