@@ -275,45 +275,43 @@ fn main() {
     let mut rows = Vec::new();
     eprintln!("bench: {requests} requests per row over {CONNECTIONS} connections");
 
-    let mut measure = |name: &'static str,
-                       component: Option<&str>,
-                       n: usize,
-                       make: &(dyn Fn(
-        &reqwest::blocking::Client,
-        usize,
-    ) -> reqwest::blocking::RequestBuilder
-                             + Sync)| {
-        let before = stats(&host);
-        let profile = (std::env::var("BENCH_PERF_ROW").ok().as_deref() == Some(name))
-            .then(|| perf_record(pid));
-        let cpu_before = cpu_seconds(pid);
-        let Load {
-            rps,
-            p50,
-            p99,
-            server_errors,
-            first_error,
-        } = load(&host, n, make);
-        assert_eq!(
+    let mut measure =
+        |name: &'static str,
+         component: Option<&str>,
+         n: usize,
+         make: &(dyn Fn(&reqwest::blocking::Client, usize) -> reqwest::blocking::RequestBuilder
+               + Sync)| {
+            let before = stats(&host);
+            let profile = (std::env::var("BENCH_PERF_ROW").ok().as_deref() == Some(name))
+                .then(|| perf_record(pid));
+            let cpu_before = cpu_seconds(pid);
+            let Load {
+                rps,
+                p50,
+                p99,
+                server_errors,
+                first_error,
+            } = load(&host, n, make);
+            assert_eq!(
             server_errors, 0,
             "{name}: {server_errors} of {n} requests got a server error, the first {first_error:?}"
         );
-        let cpu = cpu_seconds(pid)
-            .zip(cpu_before)
-            .map(|(a, b)| (a - b) * 1e6 / n as f64);
-        if let Some(perf) = profile {
-            perf_stop(perf);
-        }
-        let after = stats(&host);
-        rows.push(Row {
-            name,
-            rps,
-            p50,
-            p99,
-            kv_ops: component.map(|c| kv_ops_per_request(&before, &after, c)),
-            host_cpu_us: cpu,
-        });
-    };
+            let cpu = cpu_seconds(pid)
+                .zip(cpu_before)
+                .map(|(a, b)| (a - b) * 1e6 / n as f64);
+            if let Some(perf) = profile {
+                perf_stop(perf);
+            }
+            let after = stats(&host);
+            rows.push(Row {
+                name,
+                rps,
+                p50,
+                p99,
+                kv_ops: component.map(|c| kv_ops_per_request(&before, &after, c)),
+                host_cpu_us: cpu,
+            });
+        };
 
     measure("floor: trivial component", None, requests, &|c, _| {
         c.get(host.url("/probe/hello"))
@@ -696,30 +694,28 @@ fn on_spin(
     eprintln!("bench: the same rows on real Spin");
     let mut rows = Vec::new();
     let mut failures = Vec::new();
-    let mut measure = |name: &'static str,
-                       make: &(dyn Fn(
-        &reqwest::blocking::Client,
-        usize,
-    ) -> reqwest::blocking::RequestBuilder
-                             + Sync)| {
-        let l = load(&host, requests, make);
-        if l.server_errors > 0 {
-            // Spin's own stores fail under load at times (not ours to
-            // hide): said under the table, the row still measured.
-            failures.push(format!(
+    let mut measure =
+        |name: &'static str,
+         make: &(dyn Fn(&reqwest::blocking::Client, usize) -> reqwest::blocking::RequestBuilder
+               + Sync)| {
+            let l = load(&host, requests, make);
+            if l.server_errors > 0 {
+                // Spin's own stores fail under load at times (not ours to
+                // hide): said under the table, the row still measured.
+                failures.push(format!(
                 "{name}: {} of {requests} requests got a server error from Spin, the first {:?}",
                 l.server_errors, l.first_error
             ));
-        }
-        rows.push(Row {
-            name,
-            rps: l.rps,
-            p50: l.p50,
-            p99: l.p99,
-            kv_ops: None,
-            host_cpu_us: None,
-        });
-    };
+            }
+            rows.push(Row {
+                name,
+                rps: l.rps,
+                p50: l.p50,
+                p99: l.p99,
+                kv_ops: None,
+                host_cpu_us: None,
+            });
+        };
     measure("floor: trivial component", &|c, _| {
         c.get(host.url("/probe/hello"))
     });
