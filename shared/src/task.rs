@@ -224,17 +224,43 @@ pub fn is_thank_you(reasons: &[TaskReason], reopens: Option<&str>) -> bool {
     reopens.is_none() && !reasons.is_empty() && reasons.iter().all(|r| r.is_delight())
 }
 
-/// An answer's escalation, as the answer log's fold hands it to
-/// `flows::escalation::receive` (and the receiver plans it to promise a call).
-pub fn answer_escalation(
+/// The call an answer asks for, as the escalator receives it.
+#[derive(Debug)]
+pub enum AnswerCall {
+    /// Low, dropping, a failed "did we fix it?": promised to the customer,
+    /// and never let go.
+    Repair(EscalationRequest),
+    /// Delight: optional, and never promised.
+    ThankYou(EscalationRequest),
+}
+
+impl AnswerCall {
+    pub fn request(&self) -> &EscalationRequest {
+        match self {
+            AnswerCall::Repair(r) | AnswerCall::ThankYou(r) => r,
+        }
+    }
+}
+
+/// The call `answer` asks for with `reasons` (see [`answer_reasons`],
+/// judged against the history `before` it), of those this customer's
+/// record wants ([`wanted_reasons`]); `None` when it wants none. The answer
+/// log's fold hands it to `flows::escalation::receive`; the receiver plans
+/// a repair to promise the customer a call.
+pub fn answer_call(
     survey: &Survey,
     contact: &Contact,
-    before: &History,
-    answer: &Answer,
-    (reasons, reopens): (Vec<TaskReason>, Option<String>),
+    (before, answer): (&History, &Answer),
+    (reasons, reopens): (&[TaskReason], Option<String>),
+    policy: &EscalationPolicy,
     question: Option<String>,
-) -> EscalationRequest {
-    EscalationRequest {
+) -> Option<AnswerCall> {
+    let reasons = wanted_reasons(reasons, contact, policy);
+    if reasons.is_empty() {
+        return None;
+    }
+    let thank_you = is_thank_you(&reasons, reopens.as_deref());
+    let request = EscalationRequest {
         source_id: survey.survey_id.clone(),
         reasons,
         contact: contact.clone(),
@@ -248,8 +274,13 @@ pub fn answer_escalation(
         reopens,
         topic: None,
         occurred_at: answer.answered_at,
-    }
+    };
+    Some(match thank_you {
+        true => AnswerCall::ThankYou(request),
+        false => AnswerCall::Repair(request),
+    })
 }
+
 /// The trend of a customer's answers, each read as a share of its scale's top.
 pub fn trend(history: &[Answer], latest: Option<&Answer>) -> Option<Trend> {
     let mut points: Vec<f64> = history
@@ -931,6 +962,62 @@ mod tests {
             log_seq: None,
         });
         assert_eq!(priority_for(&r, TaskReason::LowScore), 1);
+    }
+
+    #[test]
+    fn an_answer_asks_for_a_repair_a_thank_you_for_key_customers_or_nothing() {
+        let p = EscalationPolicy::default();
+        let survey: Survey = serde_json::from_value(serde_json::json!({
+            "survey_id": "sv_1", "event_id": "e1", "kind": "product", "scale": "nps",
+            "customer_id": "c1", "agent_id": "agent-1",
+            "due_at": "2026-12-04T09:00:00Z", "send_by": "2026-12-05T09:00:00Z",
+            "expires_at": "2026-12-18T09:00:00Z", "next_attempt_at": "2026-12-04T09:00:00Z",
+            "state": "sent"
+        }))
+        .unwrap();
+        let answer = Answer {
+            survey_id: "sv_1".into(),
+            channel: crate::model::Channel::Email,
+            kind: crate::model::SurveyKind::Product,
+            scale: crate::model::Scale::Nps,
+            score: 2,
+            comment: None,
+            reasons: vec![],
+            answered_at: utc("2026-12-04T10:00:00Z"),
+            log_seq: None,
+        };
+        let mut contact = request(vec![], None).contact;
+        let before = History::default();
+        let call = |reasons: &[TaskReason], reopens: Option<&str>, contact: &Contact| {
+            let reopens = reopens.map(str::to_string);
+            answer_call(
+                &survey,
+                contact,
+                (&before, &answer),
+                (reasons, reopens),
+                &p,
+                None,
+            )
+        };
+        let Some(AnswerCall::Repair(r)) = call(&[TaskReason::LowScore], None, &contact) else {
+            panic!("a low score asks for a repair");
+        };
+        assert_eq!(
+            (r.source_id.as_str(), r.occurred_at),
+            ("sv_1", answer.answered_at)
+        );
+        assert!(matches!(
+            call(&[TaskReason::Recovered], Some("task_1"), &contact),
+            Some(AnswerCall::Repair(_))
+        ));
+        // A first top score: a thank-you call for key customers only.
+        assert!(call(&[TaskReason::FirstPromoter], None, &contact).is_none());
+        contact.tier = Some("key".into());
+        assert!(matches!(
+            call(&[TaskReason::FirstPromoter], None, &contact),
+            Some(AnswerCall::ThankYou(_))
+        ));
+        assert!(call(&[], None, &contact).is_none());
     }
 
     #[test]

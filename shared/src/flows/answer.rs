@@ -11,8 +11,7 @@ use crate::model::{
 };
 use crate::storage::{Storage, StorageExt};
 use crate::task::{
-    answer_escalation, answer_reasons, is_thank_you, promised_callback, wanted_reasons,
-    EscalationPolicy,
+    answer_call, answer_reasons, is_thank_you, promised_callback, AnswerCall, EscalationPolicy,
 };
 use crate::ApiError;
 
@@ -119,9 +118,9 @@ pub fn record_answer<S: Storage + ?Sized>(
         // judge the call against what is now before the answer.
         let (current, next) = store.cas_begin(&history_key)?;
         (history, cas) = (parse_history(current.as_deref())?, next);
-        let judged = answer_reasons(survey, &history, &answer);
-        if judged != (entry.call.clone(), entry.reopens.clone()) {
-            (entry.call, entry.reopens) = judged;
+        let (call, reopens) = answer_reasons(survey, &history, &answer);
+        if call != entry.call || reopens != entry.reopens {
+            (entry.call, entry.reopens) = (call, reopens);
             store.put_json(&keys::answer_log(seq), &entry)?;
         }
     }
@@ -173,14 +172,20 @@ pub fn promised_call<S: Storage + ?Sized>(
         },
     };
     let (reasons, reopens) = answer_reasons(survey, before, answer);
-    let reasons = wanted_reasons(&reasons, &contact, policy);
-    if reasons.is_empty() || is_thank_you(&reasons, reopens.as_deref()) {
+    let call = answer_call(
+        survey,
+        &contact,
+        (before, answer),
+        (&reasons, reopens),
+        policy,
+        None,
+    );
+    let Some(AnswerCall::Repair(request)) = call else {
         return Ok(Promise {
             contact,
             callback_by: None,
         });
-    }
-    let request = answer_escalation(survey, &contact, before, answer, (reasons, reopens), None);
+    };
     let mut callback_by = promised_callback(&request, policy, now);
     // (A record that does not parse promises nothing sooner; the fold
     // reports it.)

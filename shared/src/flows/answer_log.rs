@@ -24,7 +24,7 @@ use crate::model::{Answer, Contact, History, LoggedAnswer, Survey, WorkOrder};
 use crate::policy::SurveyPolicy;
 use crate::report::{answer_counters, ReasonTally};
 use crate::storage::{Storage, StorageExt, StoreResult, Update};
-use crate::task::{answer_escalation, is_thank_you, wanted_reasons, EscalationPolicy};
+use crate::task::{answer_call, AnswerCall, EscalationPolicy};
 use crate::webhooks::{AnswerData, WebhookEvent, Webhooks};
 use crate::ApiError;
 
@@ -263,34 +263,31 @@ fn answer_calls<S: Storage + ?Sized>(
                 customer_id: survey.customer_id.clone(),
                 ..Default::default()
             });
-        let reasons = wanted_reasons(&c.entry.call, &contact, policy);
-        if reasons.is_empty() {
-            continue;
-        }
-        let thank_you = is_thank_you(&reasons, c.entry.reopens.as_deref());
         let lang = Lang::from_locale(contact.locale.as_deref());
         let question = texts(lang).question(c.answer.scale, c.answer.kind, merchant);
-        let request = answer_escalation(
+        let Some(call) = answer_call(
             &survey,
             &contact,
-            &c.before,
-            &c.answer,
-            (reasons, c.entry.reopens.clone()),
+            (&c.before, &c.answer),
+            (&c.entry.call, c.entry.reopens.clone()),
+            policy,
             Some(question),
-        );
-        match (receive(store, &request, (policy, hooks), now), thank_you) {
-            (Ok(_), true) => calls.thank_you += 1,
-            (Ok(_), false) => calls.repairs += 1,
-            (Err(e), true) => eprintln!(
+        ) else {
+            continue;
+        };
+        match (receive(store, call.request(), (policy, hooks), now), &call) {
+            (Ok(_), AnswerCall::ThankYou(_)) => calls.thank_you += 1,
+            (Ok(_), AnswerCall::Repair(_)) => calls.repairs += 1,
+            (Err(e), AnswerCall::ThankYou(_)) => eprintln!(
                 "answer log: thank-you call for survey {} skipped ({}): {}",
                 survey.survey_id, e.code, e.message
             ),
-            (Err(e), false) => {
+            (Err(e), AnswerCall::Repair(request)) => {
                 eprintln!(
                     "answer log: the repair for survey {} waits in the outbox ({}): {}",
                     survey.survey_id, e.code, e.message
                 );
-                crate::flows::escalation::keep(store, &request)?;
+                crate::flows::escalation::keep(store, request)?;
             }
         }
     }
