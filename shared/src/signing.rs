@@ -40,11 +40,27 @@ pub fn check_secret(name: &str, value: &str) -> Result<(), String> {
 /// `info`): one secret never signs two kinds of thing with the same key, so
 /// a session can never pass for a link token. Hex, to stand where a secret does.
 pub fn purpose_key(secret: &str, purpose: &str) -> String {
-    let hk = hkdf::Hkdf::<Sha256>::new(Some(b"revisit-v1"), secret.as_bytes());
-    let mut key = [0u8; 32];
-    hk.expand(purpose.as_bytes(), &mut key)
-        .expect("32 bytes is a valid HKDF-SHA256 length");
-    hex::encode(key)
+    PurposeKeys::from_secret(secret).key(purpose)
+}
+
+/// The purpose keys of one secret ([`purpose_key`]), for a request that
+/// needs more than one: the secret is taken in once (HKDF's extract step),
+/// and each key is drawn from it (its expand step).
+pub struct PurposeKeys(hkdf::Hkdf<Sha256>);
+
+impl PurposeKeys {
+    pub fn from_secret(secret: &str) -> PurposeKeys {
+        PurposeKeys(hkdf::Hkdf::new(Some(b"revisit-v1"), secret.as_bytes()))
+    }
+
+    /// The key for `purpose`: the same as `purpose_key(secret, purpose)`.
+    pub fn key(&self, purpose: &str) -> String {
+        let mut key = [0u8; 32];
+        self.0
+            .expand(purpose.as_bytes(), &mut key)
+            .expect("32 bytes is a valid HKDF-SHA256 length");
+        hex::encode(key)
+    }
 }
 
 /// The purposes keys are derived for.
@@ -361,5 +377,19 @@ mod tests {
             a,
             purpose_key("another secret, also 32 bytes!!!", purpose::LINK_TOKEN)
         );
+    }
+
+    /// Issued links and logged device ids depend on these keys: HKDF-SHA256
+    /// (salt `revisit-v1`, the purpose as info), as computed apart with
+    /// Python's `hmac` module.
+    #[test]
+    fn purpose_keys_are_hkdf_sha256_and_drawing_several_changes_none() {
+        let secret = "0123456789abcdef0123456789abcdef";
+        let link = "3b3845bd1b75dfe02dda0d4685721f3246e2433aa08914241f41c221dc7d3c32";
+        let device = "771332bae9347d89174954be3f9a0ddc0b1e7f1bab65879ee1f8265691b344f1";
+        assert_eq!(purpose_key(secret, purpose::LINK_TOKEN), link);
+        let keys = PurposeKeys::from_secret(secret);
+        assert_eq!(keys.key(purpose::DEVICE), device);
+        assert_eq!(keys.key(purpose::LINK_TOKEN), link);
     }
 }

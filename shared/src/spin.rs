@@ -104,7 +104,12 @@ pub fn secret(name: &str) -> Result<String, ApiError> {
 
 /// The key for `purpose` derived from the secret `name` (`signing::purpose_key`).
 pub fn purpose_key(name: &str, purpose: &str) -> Result<String, ApiError> {
-    Ok(crate::signing::purpose_key(&secret(name)?, purpose))
+    Ok(purpose_keys(name)?.key(purpose))
+}
+
+/// The secret `name`, read once, to derive several purpose keys from.
+pub fn purpose_keys(name: &str) -> Result<crate::signing::PurposeKeys, ApiError> {
+    Ok(crate::signing::PurposeKeys::from_secret(&secret(name)?))
 }
 
 /// A Spin variable that may be empty or absent.
