@@ -76,7 +76,8 @@ fn answer(
         survey_id: survey.survey_id.clone(),
         channel: Channel::Email,
     };
-    let LinkOpen::Open { survey, .. } = open_link(store, Some(&token), "net", now()).unwrap()
+    let LinkOpen::Open { survey, .. } =
+        open_link(store, Some(&token), "10.0.0.1:40000", now()).unwrap()
     else {
         panic!("the link opens");
     };
@@ -122,6 +123,10 @@ fn a_satisfied_answer_stays_within_its_budget() {
     // The log's number, its entry, and the swap into the history intake
     // made (no creation claim on the answer path).
     assert_eq!(writes(&ops), 3, "{ops:#?}");
+    // Two reads, the survey and the history: no rate counter (only a post
+    // that records nothing counts against its link).
+    assert_eq!(ops.len() - writes(&ops), 2, "{ops:#?}");
+    assert!(!ops.iter().any(|op| op.contains("rate/")), "{ops:#?}");
 }
 
 #[test]

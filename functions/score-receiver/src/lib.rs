@@ -27,7 +27,6 @@ use revisit_shared::flows::answer::{
     may_need_repair, parse_history, promised_call, record_answer, Recording, Submission,
 };
 use revisit_shared::flows::erasure::erase_customer;
-use revisit_shared::flows::link::too_many_rejections;
 use revisit_shared::i18n::texts;
 use revisit_shared::integrity::device_id;
 use revisit_shared::keys;
@@ -174,9 +173,6 @@ fn answer(req: &Request) -> Response {
     if now >= o.survey.expires_at {
         return reply.expired();
     }
-    if too_many_rejections(o.link_rejections.1) {
-        return too_many(now);
-    }
     if let Some(step) = reasons_first(&o, &submitted, &merchant) {
         return step;
     }
@@ -186,7 +182,7 @@ fn answer(req: &Request) -> Response {
         reasons: &submitted.reasons,
     };
     let (store, survey, channel) = (&o.store, &o.survey, o.token.channel);
-    match record_answer(store, survey, channel, &submission, &device(req), now) {
+    match record_answer(store, survey, channel, &submission, &device(req, &o), now) {
         Ok(Recording::Recorded { answer, before }) => {
             let callback_by = promise(&o, &before, &answer, now).unwrap_or_else(|e| {
                 // Recorded, and its call will be made (the answer log holds
@@ -199,24 +195,22 @@ fn answer(req: &Request) -> Response {
             });
             reply.recorded(&answer, callback_by)
         }
-        Ok(Recording::AlreadyAnswered { existing }) => {
-            o.reject();
-            reply.conflict(&existing)
+        Ok(Recording::AlreadyAnswered { .. } | Recording::Invalid(_))
+            if o.refuse_after_rejection(now) =>
+        {
+            too_many(now)
         }
+        Ok(Recording::AlreadyAnswered { existing }) => reply.conflict(&existing),
         Ok(Recording::LostRace { existing }) => reply.conflict(&existing),
-        Ok(Recording::Invalid(e)) => {
-            o.reject();
-            reply.invalid(e.into())
-        }
+        Ok(Recording::Invalid(e)) => reply.invalid(e.into()),
         Err(e) => shell::error(&e),
     }
 }
 
 /// The answering device: a salted hash of the network and the user agent.
-fn device(req: &Request) -> String {
+fn device(req: &Request, o: &Opened) -> String {
     let header = |name: &str| req.header(name).and_then(|h| h.as_str()).unwrap_or("");
-    let salt = shell::purpose_key("link_secret", revisit_shared::signing::purpose::DEVICE)
-        .unwrap_or_default();
+    let salt = o.link_keys.key(revisit_shared::signing::purpose::DEVICE);
     device_id(&salt, header("spin-client-addr"), header("user-agent"))
 }
 

@@ -1,14 +1,13 @@
-//! Opening a survey link: the token checked, the survey and the rate limits
-//! read (`flows::link::open_link`), the customer's record read when needed.
+//! Opening a survey link: the token checked, the survey read
+//! (`flows::link::open_link`), the customer's record read when needed.
 
 use std::cell::OnceCell;
 
-use revisit_shared::flows::link::{open_link, LinkOpen};
+use revisit_shared::flows::link::{open_link, refuse_after_rejection, LinkOpen};
 use revisit_shared::i18n::{texts, Lang};
 use revisit_shared::keys;
 use revisit_shared::policy::LowScoreReasons;
-use revisit_shared::rate::network_of;
-use revisit_shared::signing::LinkToken;
+use revisit_shared::signing::{purpose, LinkToken, PurposeKeys};
 use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::storage::StorageExt;
 use revisit_shared::survey::{Contact, Survey};
@@ -18,26 +17,23 @@ use spin_sdk::http::{Request, Response};
 use crate::page;
 use crate::reply::too_many;
 
-/// What a link leads to, once the token checks out: the survey and the rate
-/// counters (one batch read). The customer's contact is read only when
-/// something needs it: a page in their language, a callback hand-off.
+/// What a link leads to, once the token checks out: the survey (one read).
+/// The customer's contact is read only when something needs it: a page in
+/// their language, a callback's promise.
 pub(crate) struct Opened {
     pub token: LinkToken,
     pub survey: Survey,
     pub store: SpinStore,
-    /// This minute's rejected posts to the link (see [`LINK_REJECTIONS_PER_MINUTE`]).
-    pub link_rejections: (String, i64),
+    /// The keys of the link secret (the token's, the device's).
+    pub link_keys: PurposeKeys,
     contact: OnceCell<Contact>,
 }
 
 impl Opened {
-    /// Count a post that recorded nothing.
-    pub fn reject(&self) {
-        let _ = revisit_shared::flows::attempts::count(
-            &self.store,
-            &self.link_rejections.0,
-            shell::now(),
-        );
+    /// Count a post that recorded nothing; whether it is to be refused
+    /// instead (`flows::link::refuse_after_rejection`).
+    pub fn refuse_after_rejection(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        refuse_after_rejection(&self.store, &self.survey.survey_id, now)
     }
 
     /// The customer's contact record (read once; none stored: a bare one).
@@ -110,26 +106,21 @@ pub fn open(req: &Request, merchant: &str) -> Result<Opened, Response> {
     };
     let store = SpinStore::open().map_err(|e| shell::error(&e))?;
     let now = shell::now();
-    let secret = shell::purpose_key("link_secret", revisit_shared::signing::purpose::LINK_TOKEN)
-        .map_err(|e| shell::error(&e))?;
+    let keys = shell::purpose_keys("link_secret").map_err(|e| shell::error(&e))?;
     let token = shell::path_param(req, "token")
         .ok()
-        .and_then(|t| LinkToken::decode(&t, &secret));
+        .and_then(|t| LinkToken::decode(&t, &keys.key(purpose::LINK_TOKEN)));
     let client = req
         .header("spin-client-addr")
         .and_then(|h| h.as_str())
         .unwrap_or("");
-    let opened = open_link(&store, token.as_ref(), &network_of(client), now);
+    let opened = open_link(&store, token.as_ref(), client, now);
     match opened.map_err(|e| shell::error(&e.into()))? {
-        LinkOpen::Open {
-            survey,
-            rejections_key,
-            rejections,
-        } => Ok(Opened {
+        LinkOpen::Open { survey } => Ok(Opened {
             token: token.expect("an open link had a token"),
             survey,
             store,
-            link_rejections: (rejections_key, rejections),
+            link_keys: keys,
             contact: OnceCell::new(),
         }),
         LinkOpen::NotFound => Err(not_found()),
