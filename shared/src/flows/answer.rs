@@ -60,7 +60,8 @@ pub fn record_answer<S: Storage + ?Sized>(
     device: &str,
     now: DateTime<Utc>,
 ) -> Result<Recording, ApiError> {
-    let history_key = keys::history(&survey.customer_id);
+    let customer = keys::pseudonym(&survey.customer_id);
+    let history_key = keys::history_of(&customer);
     let (current, mut cas) = store.cas_begin(&history_key)?;
     let mut history = parse_history(current.as_deref())?;
     if let Some(existing) = history.answer_to(&survey.survey_id) {
@@ -91,7 +92,7 @@ pub fn record_answer<S: Storage + ?Sized>(
     let (call, reopens) = answer_reasons(survey, &history, &answer);
     let mut entry = LoggedAnswer {
         survey_id: survey.survey_id.clone(),
-        customer: keys::pseudonym(&survey.customer_id),
+        customer,
         agent: survey.agent_id.clone(),
         resurvey: survey.resurvey_of.is_some(),
         device: device.to_string(),
