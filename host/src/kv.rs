@@ -87,7 +87,7 @@ impl KvStore {
             writer_stalled: AtomicBool::new(false),
             redis: HashMap::new(),
         };
-        let conn = connect_reader(path)?;
+        let conn = connect(path)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS spin_key_value (
                 store TEXT NOT NULL,
@@ -214,7 +214,7 @@ impl KvStore {
         let pooled = self.pool.lock().unwrap().pop();
         let mut conn = match pooled {
             Some(c) => c,
-            None => connect_reader(&self.path).map_err(|e| format!("{e:#}"))?,
+            None => connect(&self.path).map_err(|e| format!("{e:#}"))?,
         };
         let result = f(&mut conn).map_err(|e| format!("key-value store error: {e}"));
         let mut pool = self.pool.lock().unwrap();
@@ -446,24 +446,6 @@ fn connect(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "journal_size_limit", WAL_RESTART_PAGES * PAGE_SIZE)?;
     Ok(conn)
 }
-
-/// A pooled reader's connection. Every write empties its page cache (it is
-/// not the writer's), so each read on it fetches its pages again: mapped
-/// (`mmap_size`), the database file's pages are read in place instead of
-/// copied by a `pread` each. In two A/B pairs of quick bench runs: the
-/// survey page 66–67% → 74–75% of the one-increment floor, answers (one in
-/// ten low) 45% → 49–50%; the writer's connection, whose cache stays warm,
-/// is left as it was (mapping every connection had made a satisfied
-/// answer's store operations alone dearer, in the eleventh session).
-fn connect_reader(path: &Path) -> Result<Connection> {
-    let conn = connect(path)?;
-    conn.pragma_update(None, "mmap_size", READER_MMAP_BYTES)?;
-    Ok(conn)
-}
-
-/// How much of the database a reader's connection maps (address space only:
-/// the pages are the page cache's).
-const READER_MMAP_BYTES: i64 = 256 << 20;
 
 /// The writer's connection: it answers "busy" at once (see `with_write`).
 fn connect_writer(path: &Path) -> Result<Connection> {
@@ -718,17 +700,6 @@ mod tests {
         kv.set("default", "k", b"v").unwrap();
         assert_eq!(kv.get("default", "k").unwrap().as_deref(), Some(&b"v"[..]));
         assert_eq!(page_size(&old), 4096);
-    }
-
-    #[test]
-    fn readers_map_the_database_and_the_writer_does_not() {
-        let (_dir, kv) = store();
-        let mmap = |c: &Connection| -> i64 {
-            c.query_row("PRAGMA mmap_size", [], |r| r.get(0)).unwrap()
-        };
-        let reader = kv.pool.lock().unwrap().pop().expect("a pooled reader");
-        assert_eq!(mmap(&reader), READER_MMAP_BYTES);
-        assert_eq!(mmap(&kv.writer.lock().unwrap()), 0);
     }
 
     #[test]
