@@ -87,13 +87,19 @@ fn answer(
         reasons: &[],
     };
     let recorded = record_answer(store, &survey, Channel::Email, &submission, "dev", now());
-    let Ok(Recording::Recorded { answer, before }) = recorded else {
+    let Ok(Recording::Recorded {
+        answer,
+        before,
+        logged,
+    }) = recorded
+    else {
         panic!("recorded: {recorded:?}");
     };
     let policy = EscalationPolicy::default();
     let mut callback_by = None;
-    if may_need_repair(&survey, &before, &answer) {
-        let promise = promised_call(store, &survey, (&before, &answer), &policy, now()).unwrap();
+    if may_need_repair(&logged) {
+        let promise =
+            promised_call(store, &survey, (&before, &answer, &logged), &policy, now()).unwrap();
         callback_by = promise.callback_by;
     }
     (store.host().take_trace(), callback_by)

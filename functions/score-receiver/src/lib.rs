@@ -30,6 +30,7 @@ use revisit_shared::flows::erasure::erase_customer;
 use revisit_shared::i18n::texts;
 use revisit_shared::integrity::device_id;
 use revisit_shared::keys;
+use revisit_shared::model::LoggedAnswer;
 use revisit_shared::routes::receiver::{
     CUSTOMER, FINDINGS_REPORT, FIXES, INTEGRITY, LINK, SUMMARY,
 };
@@ -183,8 +184,12 @@ fn answer(req: &Request) -> Response {
     };
     let (store, survey, channel) = (&o.store, &o.survey, o.token.channel);
     match record_answer(store, survey, channel, &submission, &device(req, &o), now) {
-        Ok(Recording::Recorded { answer, before }) => {
-            let callback_by = promise(&o, &before, &answer, now).unwrap_or_else(|e| {
+        Ok(Recording::Recorded {
+            answer,
+            before,
+            logged,
+        }) => {
+            let callback_by = promise(&o, (&before, &answer, &logged), now).unwrap_or_else(|e| {
                 // Recorded, and its call will be made (the answer log holds
                 // it): only the promise is left out, not the answer failed.
                 eprintln!(
@@ -220,15 +225,14 @@ fn device(req: &Request, o: &Opened) -> String {
 /// may need one.
 fn promise(
     o: &Opened,
-    before: &History,
-    answer: &Answer,
+    recorded: (&History, &Answer, &LoggedAnswer),
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, ApiError> {
-    if !may_need_repair(&o.survey, before, answer) {
+    if !may_need_repair(recorded.2) {
         return Ok(None);
     }
     let policy = shell::escalation_policy()?;
-    let promise = promised_call(&o.store, &o.survey, (before, answer), &policy, now)?;
+    let promise = promised_call(&o.store, &o.survey, recorded, &policy, now)?;
     // The reply's language comes from the record just read.
     o.remember_contact(promise.contact);
     Ok(promise.callback_by)

@@ -25,8 +25,13 @@ pub struct Submission<'a> {
 /// What became of a submission.
 #[derive(Debug)]
 pub enum Recording {
-    /// Recorded and counted now; `before` is the history it is judged against.
-    Recorded { answer: Answer, before: History },
+    /// Recorded; `before` is the history it was judged against, and
+    /// `logged` its entry in the answer log (the call it asks for).
+    Recorded {
+        answer: Answer,
+        before: History,
+        logged: LoggedAnswer,
+    },
     /// The survey had been answered before this submission was read (perhaps
     /// by this very submission, retried after a failure): the first answer
     /// counts, and its callback comes from its own log entry.
@@ -113,7 +118,11 @@ pub fn record_answer<S: Storage + ?Sized>(
         history.record(answer.clone());
         let bytes = serde_json::to_vec(&history).expect("histories serialize");
         if store.cas_swap(cas, &bytes)? {
-            return Ok(Recording::Recorded { answer, before });
+            return Ok(Recording::Recorded {
+                answer,
+                before,
+                logged: entry,
+            });
         }
         // Someone else wrote the history meanwhile: read it again, and
         // judge the call against what is now before the answer.
@@ -130,11 +139,10 @@ pub fn record_answer<S: Storage + ?Sized>(
     ))
 }
 
-/// Whether `answer` may ask for a repair: only then is the customer's
-/// contact read (`promised_call` needs it).
-pub fn may_need_repair(survey: &Survey, before: &History, answer: &Answer) -> bool {
-    let (reasons, reopens) = answer_reasons(survey, before, answer);
-    !reasons.is_empty() && !is_thank_you(&reasons, reopens.as_deref())
+/// Whether the answer logged as `logged` may ask for a repair: only then is
+/// the customer's contact read (`promised_call` needs it).
+pub fn may_need_repair(logged: &LoggedAnswer) -> bool {
+    !logged.call.is_empty() && !is_thank_you(&logged.call, logged.reopens.as_deref())
 }
 
 /// What the customer is told after an answer that may need a repair, and
@@ -153,11 +161,12 @@ pub struct Promise {
 /// an open task (a missed call), that task's due time if sooner: the
 /// repair merges into it (`task::merge_into` keeps the sooner). One batch
 /// read (their record and their callbacks record), and the open task's.
-/// Thank-you calls are not promised.
+/// Thank-you calls are not promised. The call is the one `logged` asks for,
+/// as the fold reads it.
 pub fn promised_call<S: Storage + ?Sized>(
     store: &S,
     survey: &Survey,
-    (before, answer): (&History, &Answer),
+    (before, answer, logged): (&History, &Answer, &LoggedAnswer),
     policy: &EscalationPolicy,
     now: DateTime<Utc>,
 ) -> Result<Promise, ApiError> {
@@ -172,12 +181,11 @@ pub fn promised_call<S: Storage + ?Sized>(
             ..Default::default()
         },
     };
-    let (reasons, reopens) = answer_reasons(survey, before, answer);
     let call = answer_call(
         survey,
         &contact,
         (before, answer),
-        (&reasons, reopens),
+        (&logged.call, logged.reopens.clone()),
         policy,
         None,
     );
