@@ -15,22 +15,59 @@ use serde_json::{json, Value};
 
 const CONNECTIONS: usize = 16;
 
+#[derive(Clone)]
 struct Row {
     name: &'static str,
-    rps: f64,
-    p50: Duration,
-    p99: Duration,
-    kv_ops: Option<f64>,
-    /// The host process's CPU time (user + system) per request, µs.
+    requests: usize,
+    elapsed: Duration,
+    /// Every request's latency, sorted.
+    latencies: Vec<Duration>,
+    /// Store operations, all requests together.
+    kv_ops: Option<u64>,
+    /// The host process's CPU time (user + system), all requests together, µs.
     host_cpu_us: Option<f64>,
+}
+
+impl Row {
+    fn rps(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&self, p: f64) -> Duration {
+        let l = &self.latencies;
+        l[((l.len() as f64 * p) as usize).min(l.len() - 1)]
+    }
+
+    /// Take in another part of the same row (rounds measured apart): its
+    /// requests, time, latencies and counts.
+    fn absorb(&mut self, other: &Row) {
+        self.requests += other.requests;
+        self.elapsed += other.elapsed;
+        self.latencies.extend(&other.latencies);
+        self.latencies.sort();
+        self.kv_ops = self.kv_ops.zip(other.kv_ops).map(|(a, b)| a + b);
+        self.host_cpu_us = self.host_cpu_us.zip(other.host_cpu_us).map(|(a, b)| a + b);
+    }
+}
+
+/// The rows of one name taken together, in the order each name first came.
+fn merged(rows: &[Row]) -> Vec<Row> {
+    let mut out: Vec<Row> = Vec::new();
+    for r in rows {
+        match out.iter_mut().find(|o| o.name == r.name) {
+            Some(o) => o.absorb(r),
+            None => out.push(r.clone()),
+        }
+    }
+    out
 }
 
 /// What a row's load met: throughput, latencies, and the requests answered
 /// with a server error (their number, and the first one's status and body).
 struct Load {
-    rps: f64,
-    p50: Duration,
-    p99: Duration,
+    elapsed: Duration,
+    /// Sorted.
+    latencies: Vec<Duration>,
     server_errors: usize,
     first_error: Option<String>,
 }
@@ -75,14 +112,12 @@ fn load(
     });
     let elapsed = start.elapsed();
     let _ = host;
-    let mut l = latencies.into_inner().unwrap();
-    l.sort();
-    let pct = |p: f64| l[((l.len() as f64 * p) as usize).min(l.len() - 1)];
+    let mut latencies = latencies.into_inner().unwrap();
+    latencies.sort();
     let (server_errors, first_error) = errors.into_inner().unwrap();
     Load {
-        rps: requests as f64 / elapsed.as_secs_f64(),
-        p50: pct(0.50),
-        p99: pct(0.99),
+        elapsed,
+        latencies,
         server_errors,
         first_error,
     }
@@ -119,9 +154,20 @@ fn kv_ops_per_request(
     after: &BTreeMap<String, (u64, u64, u64, u64)>,
     component: &str,
 ) -> f64 {
-    let (r0, k0, ..) = before.get(component).copied().unwrap_or_default();
-    let (r1, k1, ..) = after.get(component).copied().unwrap_or_default();
-    (k1 - k0) as f64 / (r1 - r0).max(1) as f64
+    let (r0, ..) = before.get(component).copied().unwrap_or_default();
+    let (r1, ..) = after.get(component).copied().unwrap_or_default();
+    kv_ops(before, after, component) as f64 / (r1 - r0).max(1) as f64
+}
+
+/// The store operations `component` made between two `stats`.
+fn kv_ops(
+    before: &BTreeMap<String, (u64, u64, u64, u64)>,
+    after: &BTreeMap<String, (u64, u64, u64, u64)>,
+    component: &str,
+) -> u64 {
+    let (_, k0, ..) = before.get(component).copied().unwrap_or_default();
+    let (_, k1, ..) = after.get(component).copied().unwrap_or_default();
+    k1 - k0
 }
 
 fn store_bytes(host: &Host) -> i64 {
@@ -223,9 +269,10 @@ fn component_source(id: &str) -> std::path::PathBuf {
 }
 
 /// `BENCH_PERF_ROW=<a row's name>`: `perf record` the host while that row
-/// runs, into `target/bench-perf.data` (with `REVISIT_HOST_PERFMAP=1` the
-/// guests' functions are named; build a component with the
-/// `component-names` profile to name its own).
+/// runs (a row measured in rounds: its last round), into
+/// `target/bench-perf.data` (with `REVISIT_HOST_PERFMAP=1` the guests'
+/// functions are named; build a component with the `component-names`
+/// profile to name its own).
 fn perf_record(pid: u32) -> std::process::Child {
     let perf = std::process::Command::new("perf")
         .args([
@@ -249,6 +296,25 @@ fn perf_stop(perf: std::process::Child) {
         .args(["-INT", &perf.id().to_string()])
         .status();
     let _ = perf.wait_with_output();
+}
+
+/// The answer rows are measured in this many rounds, each between two
+/// measurements of the one-increment floor (named [`BESIDE`]: not in the
+/// table, whose answer rows merge their rounds).
+const ROUNDS: usize = 4;
+const BESIDE: &str = "beside the answers: one kv increment";
+
+/// The median of a row's per-round ratios, and their least and greatest.
+fn median_and_range(ratios: &[f64]) -> (f64, f64, f64) {
+    let mut r = ratios.to_vec();
+    r.sort_by(f64::total_cmp);
+    let n = r.len();
+    let median = if n % 2 == 1 {
+        r[n / 2]
+    } else {
+        (r[n / 2 - 1] + r[n / 2]) / 2.0
+    };
+    (median, r[0], r[n - 1])
 }
 
 /// Answers of each kind whose store operations are counted on their own.
@@ -286,9 +352,8 @@ fn main() {
                 .then(|| perf_record(pid));
             let cpu_before = cpu_seconds(pid);
             let Load {
-                rps,
-                p50,
-                p99,
+                elapsed,
+                latencies,
                 server_errors,
                 first_error,
             } = load(&host, n, make);
@@ -296,21 +361,22 @@ fn main() {
             server_errors, 0,
             "{name}: {server_errors} of {n} requests got a server error, the first {first_error:?}"
         );
-            let cpu = cpu_seconds(pid)
-                .zip(cpu_before)
-                .map(|(a, b)| (a - b) * 1e6 / n as f64);
+            let cpu = cpu_seconds(pid).zip(cpu_before).map(|(a, b)| (a - b) * 1e6);
             if let Some(perf) = profile {
                 perf_stop(perf);
             }
             let after = stats(&host);
-            rows.push(Row {
+            let row = Row {
                 name,
-                rps,
-                p50,
-                p99,
-                kv_ops: component.map(|c| kv_ops_per_request(&before, &after, c)),
+                requests: n,
+                elapsed,
+                latencies,
+                kv_ops: component.map(|c| kv_ops(&before, &after, c)),
                 host_cpu_us: cpu,
-            });
+            };
+            let rps = row.rps();
+            rows.push(row);
+            rps
         };
 
     measure("floor: trivial component", None, requests, &|c, _| {
@@ -370,19 +436,30 @@ fn main() {
     measure("survey page", Some("score-receiver"), requests, &|c, i| {
         c.get(host.url(&links[i]))
     });
-    measure(
-        "answer submission",
-        Some("score-receiver"),
-        requests,
-        &|c, i| {
+    // The answers in rounds, each between two measurements of the
+    // one-increment floor: the target's ratio is each round's to the floor
+    // beside it, and the rounds' median is quoted. The table's ratio (to the
+    // floors measured first and last, minutes apart) moves with the
+    // machine's drift and with whatever else happens in the row's one
+    // second; the median of rounds taken each beside its own floor does not.
+    let q = requests / ROUNDS;
+    let incr = |c: &reqwest::blocking::Client, _| c.get(host.url("/probe/incr"));
+    let mut mixed_rounds = Vec::new();
+    let mut floor_before = measure(BESIDE, Some("probe"), q, &incr);
+    for r in 0..ROUNDS {
+        let answers = measure("answer submission", Some("score-receiver"), q, &|c, i| {
+            let i = r * q + i;
             let score = if i % 10 == 0 { 3 } else { 9 };
             // Each customer answers from their own phone.
             c.post(host.url(&links[i]))
                 .header("user-agent", format!("bench-phone-{i}"))
                 .header("content-type", "application/json")
                 .body(format!("{{\"score\": {score}}}"))
-        },
-    );
+        });
+        let floor_after = measure(BESIDE, Some("probe"), q, &incr);
+        mixed_rounds.push(100.0 * answers / ((floor_before + floor_after) / 2.0));
+        floor_before = floor_after;
+    }
     // What the answer's store operations cost alone, in a component that
     // does nothing else: the rest of the answer's cost is its own code.
     measure(
@@ -457,17 +534,25 @@ fn main() {
     // Answers again, without the one low answer in ten (each of which the
     // escalator turns into a task at once): what the answers' mix costs.
     // After the window and queue rows, whose tasks it would change.
-    measure(
-        "answer submission, all satisfied",
-        Some("score-receiver"),
-        requests,
-        &|c, i| {
-            c.post(host.url(&satisfied_links[i]))
-                .header("user-agent", format!("bench-phone-s{i}"))
-                .header("content-type", "application/json")
-                .body("{\"score\": 9}")
-        },
-    );
+    let mut satisfied_rounds = Vec::new();
+    let mut floor_before = measure(BESIDE, Some("probe"), q, &incr);
+    for r in 0..ROUNDS {
+        let answers = measure(
+            "answer submission, all satisfied",
+            Some("score-receiver"),
+            q,
+            &|c, i| {
+                let i = r * q + i;
+                c.post(host.url(&satisfied_links[i]))
+                    .header("user-agent", format!("bench-phone-s{i}"))
+                    .header("content-type", "application/json")
+                    .body("{\"score\": 9}")
+            },
+        );
+        let floor_after = measure(BESIDE, Some("probe"), q, &incr);
+        satisfied_rounds.push(100.0 * answers / ((floor_before + floor_after) / 2.0));
+        floor_before = floor_after;
+    }
     // The floors once more: the machine drifts during a run, so ratios are
     // taken against the mean of the floor measured first and last.
     measure(
@@ -554,35 +639,36 @@ fn main() {
     }
 
     let after = stats(&host);
+    let rows = merged(&rows);
     let mean_rps = |prefix: &str| {
         let r: Vec<f64> = rows
             .iter()
             .filter(|r| r.name.starts_with(prefix))
-            .map(|r| r.rps)
+            .map(|r| r.rps())
             .collect();
         r.iter().sum::<f64>() / r.len() as f64
     };
     let floor = mean_rps("floor: trivial component");
     let incr_floor = mean_rps("floor: one kv increment");
-    println!("\nRatios are to the mean of each floor's two measurements (first and last).");
+    println!("\nRatios are to the mean of each floor's two measurements (first and last); the answer rows merge their {ROUNDS} rounds.");
     println!(
         "\n| measure | req/s | vs trivial | vs one increment | p50 ms | p99 ms | kv ops/request | host CPU µs/request |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    for r in &rows {
+    for r in rows.iter().filter(|r| r.name != BESIDE) {
         println!(
             "| {} | {:.0} | {:.0}% | {:.0}% | {:.2} | {:.2} | {} | {} |",
             r.name,
-            r.rps,
-            100.0 * r.rps / floor,
-            100.0 * r.rps / incr_floor,
-            r.p50.as_secs_f64() * 1e3,
-            r.p99.as_secs_f64() * 1e3,
+            r.rps(),
+            100.0 * r.rps() / floor,
+            100.0 * r.rps() / incr_floor,
+            r.percentile(0.50).as_secs_f64() * 1e3,
+            r.percentile(0.99).as_secs_f64() * 1e3,
             r.kv_ops
-                .map(|k| format!("{k:.1}"))
+                .map(|k| format!("{:.1}", k as f64 / r.requests as f64))
                 .unwrap_or_else(|| "—".into()),
             r.host_cpu_us
-                .map(|c| format!("{c:.0}"))
+                .map(|c| format!("{:.0}", c / r.requests as f64))
                 .unwrap_or_else(|| "—".into())
         );
     }
@@ -601,6 +687,11 @@ fn main() {
     }
     println!("\n| other | value |");
     println!("|---|---:|");
+    let (mixed, mixed_min, mixed_max) = median_and_range(&mixed_rounds);
+    let (satisfied, satisfied_min, satisfied_max) = median_and_range(&satisfied_rounds);
+    println!(
+        "| answers against the one-increment floor, {ROUNDS} rounds each beside its own floor (target ≥ 50%): median (least–greatest), mixed / all satisfied | {mixed:.0}% ({mixed_min:.0}–{mixed_max:.0}%) / {satisfied:.0}% ({satisfied_min:.0}–{satisfied_max:.0}%) |"
+    );
     println!("| bytes stored per planned survey | {bytes_per_survey:.0} |");
     println!(
         "| kv ops per answer: satisfied / low ({OPS_SAMPLE} each; a low answer's task is the tick's) | {satisfied_ops:.1} / {low_ops:.1} |"
@@ -659,11 +750,11 @@ fn main() {
                 println!(
                     "| {} | {:.0} | {:.0} | {:.1}x | {:.2} | {:.2} |",
                     theirs.name,
-                    ours.rps,
-                    theirs.rps,
-                    ours.rps / theirs.rps,
-                    ours.p99.as_secs_f64() * 1e3,
-                    theirs.p99.as_secs_f64() * 1e3
+                    ours.rps(),
+                    theirs.rps(),
+                    ours.rps() / theirs.rps(),
+                    ours.percentile(0.99).as_secs_f64() * 1e3,
+                    theirs.percentile(0.99).as_secs_f64() * 1e3
                 );
             }
             for failure in spin_failures {
@@ -709,9 +800,9 @@ fn on_spin(
             }
             rows.push(Row {
                 name,
-                rps: l.rps,
-                p50: l.p50,
-                p99: l.p99,
+                requests,
+                elapsed: l.elapsed,
+                latencies: l.latencies,
                 kv_ops: None,
                 host_cpu_us: None,
             });
