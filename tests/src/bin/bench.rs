@@ -311,6 +311,32 @@ fn perf_stop(perf: std::process::Child) {
 const ROUNDS: usize = 4;
 const BESIDE: &str = "beside the answers: one kv increment";
 
+/// A request builder: request `i` of a row.
+type MakeRequest<'a> =
+    &'a (dyn Fn(&reqwest::blocking::Client, usize) -> reqwest::blocking::RequestBuilder + Sync);
+
+/// Row `name`'s `requests` in [`ROUNDS`] rounds, each between two
+/// measurements of the one-increment floor (`floor`, as many requests as a
+/// round): each round's ratio to its floors (%), and the floors' req/s.
+fn in_rounds(
+    measure: &mut impl FnMut(&'static str, Option<&str>, usize, MakeRequest) -> f64,
+    name: &'static str,
+    requests: usize,
+    make: MakeRequest,
+    floor: MakeRequest,
+) -> (Vec<f64>, Vec<f64>) {
+    let q = requests / ROUNDS;
+    let mut floors = vec![measure(BESIDE, Some("probe"), q, floor)];
+    let mut ratios = Vec::new();
+    for r in 0..ROUNDS {
+        let answers = measure(name, Some("score-receiver"), q, &|c, i| make(c, r * q + i));
+        let after = measure(BESIDE, Some("probe"), q, floor);
+        ratios.push(100.0 * answers / ((floors[r] + after) / 2.0));
+        floors.push(after);
+    }
+    (ratios, floors)
+}
+
 /// The median of a row's per-round ratios, and their least and greatest.
 fn median_and_range(ratios: &[f64]) -> (f64, f64, f64) {
     let mut r = ratios.to_vec();
@@ -449,26 +475,20 @@ fn main() {
     // floors measured first and last, minutes apart) moves with the
     // machine's drift and with whatever else happens in the row's one
     // second; the median of rounds taken each beside its own floor does not.
-    let q = requests / ROUNDS;
-    let incr = |c: &reqwest::blocking::Client, _| c.get(host.url("/probe/incr"));
-    let mut mixed_rounds = Vec::new();
-    let mut floor_before = measure(BESIDE, Some("probe"), q, &incr);
-    let mut mixed_floors = vec![floor_before];
-    for r in 0..ROUNDS {
-        let answers = measure("answer submission", Some("score-receiver"), q, &|c, i| {
-            let i = r * q + i;
+    let (mixed_rounds, mixed_floors) = in_rounds(
+        &mut measure,
+        "answer submission",
+        requests,
+        &|c, i| {
             let score = if i % 10 == 0 { 3 } else { 9 };
             // Each customer answers from their own phone.
             c.post(host.url(&links[i]))
                 .header("user-agent", format!("bench-phone-{i}"))
                 .header("content-type", "application/json")
                 .body(format!("{{\"score\": {score}}}"))
-        });
-        let floor_after = measure(BESIDE, Some("probe"), q, &incr);
-        mixed_rounds.push(100.0 * answers / ((floor_before + floor_after) / 2.0));
-        mixed_floors.push(floor_after);
-        floor_before = floor_after;
-    }
+        },
+        &|c, _| c.get(host.url("/probe/incr")),
+    );
     // What the answer's store operations cost alone, in a component that
     // does nothing else: the rest of the answer's cost is its own code.
     measure(
@@ -543,27 +563,18 @@ fn main() {
     // Answers again, without the one low answer in ten (each of which the
     // escalator turns into a task at once): what the answers' mix costs.
     // After the window and queue rows, whose tasks it would change.
-    let mut satisfied_rounds = Vec::new();
-    let mut floor_before = measure(BESIDE, Some("probe"), q, &incr);
-    let mut satisfied_floors = vec![floor_before];
-    for r in 0..ROUNDS {
-        let answers = measure(
-            "answer submission, all satisfied",
-            Some("score-receiver"),
-            q,
-            &|c, i| {
-                let i = r * q + i;
-                c.post(host.url(&satisfied_links[i]))
-                    .header("user-agent", format!("bench-phone-s{i}"))
-                    .header("content-type", "application/json")
-                    .body("{\"score\": 9}")
-            },
-        );
-        let floor_after = measure(BESIDE, Some("probe"), q, &incr);
-        satisfied_rounds.push(100.0 * answers / ((floor_before + floor_after) / 2.0));
-        satisfied_floors.push(floor_after);
-        floor_before = floor_after;
-    }
+    let (satisfied_rounds, satisfied_floors) = in_rounds(
+        &mut measure,
+        "answer submission, all satisfied",
+        requests,
+        &|c, i| {
+            c.post(host.url(&satisfied_links[i]))
+                .header("user-agent", format!("bench-phone-s{i}"))
+                .header("content-type", "application/json")
+                .body("{\"score\": 9}")
+        },
+        &|c, _| c.get(host.url("/probe/incr")),
+    );
     // The floors once more: the machine drifts during a run, so ratios are
     // taken against the mean of the floor measured first and last.
     measure(
