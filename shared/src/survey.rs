@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::contact::order_status;
-use crate::model::Channel;
+use crate::model::{Answer, Channel};
 pub use crate::model::{Contact, SkipReason, Survey, SurveyState, TimelineEntry};
 use crate::policy::{PlannedSurvey, SurveyPolicy};
 
@@ -38,6 +38,7 @@ impl Survey {
             reminded: false,
             claimed_at: None,
             pending: Vec::new(),
+            answer: None,
         }
     }
 
@@ -111,23 +112,24 @@ impl Survey {
         });
     }
 
-    /// Mark the survey answered if the customer's history holds its answer
-    /// (the answer path records answers there and never rewrites the survey,
-    /// saving two store operations per answer). `true` if this changed it.
-    pub fn settle_answer(&mut self, history: &crate::model::History) -> bool {
-        let Some(a) = history.answer_to(&self.survey_id) else {
-            return false;
-        };
-        if self.state == SurveyState::Answered {
+    /// Record `answer` as the survey's: the first answer wins (`false`
+    /// when it has one already). The survey is answered from then on.
+    pub fn take_answer(&mut self, answer: Answer) -> bool {
+        if self.answer.is_some() {
             return false;
         }
         self.state = SurveyState::Answered;
         self.note(
-            a.answered_at,
+            answer.answered_at,
             "answered",
             None,
-            Some(format!("score {} via {}", a.score, a.channel.as_str())),
+            Some(format!(
+                "score {} via {}",
+                answer.score,
+                answer.channel.as_str()
+            )),
         );
+        self.answer = Some(answer);
         true
     }
 
