@@ -79,14 +79,6 @@ pub fn asks_for_reasons(
     (scale.range().contains(&score) && scale.is_low(score)).then_some(score)
 }
 
-/// Whether `score` can ask for a repair, whatever came before it: a low
-/// score, or one an earlier score on the scale could make a drop
-/// ([`classify`]). Only then does the answer path read the customer's
-/// history, to promise the call.
-pub fn may_ask_for_repair(scale: Scale, score: u8) -> bool {
-    scale.is_low(score) || score + scale.drop_threshold() <= *scale.range().end()
-}
-
 /// Why this answer deserves a human callback, judged against the history
 /// *before* it. Empty: nothing to do.
 pub fn classify(before: &History, scale: Scale, score: u8) -> Vec<TaskReason> {
@@ -207,27 +199,6 @@ mod tests {
                 .1,
             None
         );
-    }
-
-    /// The answer path reads the history only for scores that may ask for a
-    /// repair: every score a history could make a repair of is one of them.
-    #[test]
-    fn a_repair_is_only_ever_asked_for_by_the_scores_that_may_ask() {
-        for scale in [Scale::Csat, Scale::Nps] {
-            for score in scale.range() {
-                let repairs = scale.range().any(|earlier| {
-                    classify(&history(&[(scale, earlier)]), scale, score)
-                        .iter()
-                        .any(|r| matches!(r, TaskReason::LowScore | TaskReason::Dropping))
-                });
-                assert_eq!(
-                    repairs,
-                    may_ask_for_repair(scale, score),
-                    "{scale:?} {score}"
-                );
-            }
-        }
-        assert!(!may_ask_for_repair(Scale::Nps, 9) && !may_ask_for_repair(Scale::Csat, 4));
     }
 
     #[test]

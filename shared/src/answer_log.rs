@@ -1,10 +1,10 @@
 //! The answer log's rules: which entries count, and how a fold adds them up.
 //!
 //! An answer is logged (`model::LoggedAnswer`, under the next number of one
-//! counter) before it is swapped into its survey, where it carries that
-//! number. Reports (and the customer's history) are then folded from the log
-//! by the escalator's tick (`flows::answer_log::fold`), which counts an entry
-//! only when the survey confirms it. So the counts are exact whatever crashes:
+//! counter) before it is swapped into the customer's history, where it
+//! carries that number. Reports are then folded from the log by the
+//! escalator's tick (`flows::answer_log::fold`), which counts an entry only
+//! when the history confirms it. So the counts are exact whatever crashes:
 //! an answer is counted once, when it was recorded, and never otherwise.
 
 use std::collections::BTreeMap;
@@ -19,7 +19,7 @@ pub const ORPHAN_AFTER: Duration = Duration::minutes(5);
 /// What a fold does with one entry of the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryVerdict {
-    /// The survey holds its answer under this entry: count it.
+    /// The history holds the survey's answer under this entry: count it.
     Count,
     /// Nothing to count, now or later.
     Skip(SkipReason),
@@ -39,8 +39,8 @@ pub enum SkipReason {
 }
 
 /// Judge entry `seq` of a log whose entries count only once a record
-/// confirms them (the answer log: the survey; the task log: the customer's
-/// callbacks): `logged_at` of the entry as read (`None`:
+/// confirms them (the answer log: the customer's history; the task log: the
+/// customer's callbacks): `logged_at` of the entry as read (`None`:
 /// missing), `recorded` the number the confirming record holds for what the
 /// entry names (`Some(None)`: it holds it under no number; `None`: not at
 /// all); for a missing entry, `missing_since` is a time by which its number
@@ -167,6 +167,8 @@ mod tests {
             resurvey: false,
             device: "d".into(),
             work_order_id: None,
+            call: vec![],
+            reopens: None,
             logged_at: t(at),
         }
     }

@@ -232,25 +232,13 @@ pub struct Answer {
     pub log_seq: Option<u64>,
 }
 
-impl Answer {
-    /// Drop the customer's words (comment, reasons), keeping the score;
-    /// whether there were any.
-    pub fn scrub(&mut self) -> bool {
-        let had = self.comment.is_some() || !self.reasons.is_empty();
-        self.comment = None;
-        self.reasons.clear();
-        had
-    }
-}
-
 /// An answer's entry in the append-only answer log, written (under a number
-/// from one counter) *before* the answer is swapped into its survey. The log
-/// is folded into the reports by a tick, which counts an entry only when the
-/// survey holds its answer under that same number (and judges the call it
-/// asks for against the customer's history, in the log's order): a retry
-/// after a crash, or a submission that lost the race, leaves an entry nobody
-/// confirms, and it is skipped. No personal data: the customer is their
-/// pseudonym.
+/// from one counter) *before* the answer is swapped into the customer's
+/// history. The log is folded into the reports by a tick, which counts an
+/// entry only when the history holds the survey's answer under that same
+/// number: a retry after a crash, or a submission that lost the race, leaves
+/// an entry nobody confirms, and it is skipped. No personal data: the
+/// customer is their pseudonym.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoggedAnswer {
     pub survey_id: String,
@@ -266,6 +254,15 @@ pub struct LoggedAnswer {
     pub device: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work_order_id: Option<String>,
+    /// Why the answer asks for a call (`task::answer_reasons`: a repair for a
+    /// low or dropping score, a thank-you for delight), judged against the
+    /// history it was recorded on; the fold makes the task. (Entries logged
+    /// before repairs came this way named only their thank-you calls.)
+    #[serde(default, alias = "thank_you", skip_serializing_if = "Vec::is_empty")]
+    pub call: Vec<TaskReason>,
+    /// The task a low "did we fix it?" answer reopens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reopens: Option<String>,
     pub logged_at: DateTime<Utc>,
 }
 
@@ -341,10 +338,10 @@ impl CustomerCallbacks {
     }
 }
 
-/// A customer's answers and complaints: what their next answer is judged
-/// against, and the context a callback shows. An answer is recorded on its
-/// survey ([`Survey::answer`]: first answer wins there); the answer log's
-/// fold adds it here, in the log's order, when it counts it.
+/// A customer's answers and complaints. It is also where an answer is
+/// recorded: one compare-and-swap on this record decides "first answer wins"
+/// for the survey *and* updates the history the next answer is judged against,
+/// so the two can never disagree (and the answer path saves a round trip).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct History {
     /// Oldest first.
@@ -356,11 +353,6 @@ pub struct History {
     /// Complaints opened (most recent last, bounded), with their topic if given.
     #[serde(default)]
     pub complaints: Vec<ComplaintEntry>,
-    /// When the customer's personal data was last erased: an answer given
-    /// before then and added later (by a fold that read it before the
-    /// erasure) comes without its words.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub erased_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -387,15 +379,12 @@ impl History {
         h
     }
 
-    /// Record an answer. `false` when the survey already has one. Old
-    /// answers are forgotten only past [`HISTORY_LEN`] *and*
-    /// [`KEEP_ANSWERS_DAYS`].
-    pub fn record(&mut self, mut answer: Answer) -> bool {
+    /// Record an answer. `false` when the survey already has one: the first
+    /// answer wins. Old answers are forgotten only past [`HISTORY_LEN`] *and*
+    /// [`KEEP_ANSWERS_DAYS`], so a link can never be answered twice while valid.
+    pub fn record(&mut self, answer: Answer) -> bool {
         if self.answer_to(&answer.survey_id).is_some() {
             return false;
-        }
-        if self.erased_at.is_some_and(|t| answer.answered_at <= t) {
-            answer.scrub();
         }
         if answer.scale.is_satisfied(answer.score) {
             self.complaints_since_satisfied = 0;
@@ -547,11 +536,6 @@ pub struct Survey {
     /// what an interrupted one left).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending: Vec<SurveyEffect>,
-    /// The first answer, carrying its answer-log number: one
-    /// compare-and-swap on this record decides "first answer wins". The
-    /// answer log's fold counts it and adds it to the customer's history.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub answer: Option<Answer>,
 }
 
 /// What the contact record says about the customer at send time.

@@ -1179,8 +1179,8 @@ mod tests {
                 s.get_many(&keys[..1]).unwrap()[0].as_deref(),
                 Some(&b"1"[..])
             );
-            // A key asked for twice is answered twice (the answer log's
-            // fold reads a survey once per entry naming it).
+            // A key asked for twice is answered twice (a caller reading a
+            // record once per entry that names it gets it each time).
             let twice: Vec<String> = ["a", "c", "a"].map(String::from).into();
             let values = s.get_many(&twice).unwrap();
             assert_eq!(values[0], values[2], "{mode:?}");

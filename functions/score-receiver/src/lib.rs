@@ -22,18 +22,20 @@ use submission::{parse_submission, Submitted};
 
 use chrono::{DateTime, Utc};
 
-use revisit_shared::answer::{asks_for_reasons, Answer};
+use revisit_shared::answer::{asks_for_reasons, Answer, History};
 use revisit_shared::flows::answer::{
-    may_need_repair, promised_call, record_answer, Recording, Submission,
+    may_need_repair, parse_history, promised_call, record_answer, Recording, Submission,
 };
 use revisit_shared::flows::erasure::erase_customer;
-use revisit_shared::flows::link::LinkUse;
 use revisit_shared::i18n::texts;
 use revisit_shared::integrity::device_id;
+use revisit_shared::keys;
+use revisit_shared::model::LoggedAnswer;
 use revisit_shared::routes::receiver::{
     CUSTOMER, FINDINGS_REPORT, FIXES, INTEGRITY, LINK, SUMMARY,
 };
 use revisit_shared::spin::{self as shell, SpinStore};
+use revisit_shared::storage::Storage;
 use revisit_shared::ApiError;
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
@@ -66,16 +68,34 @@ fn merchant() -> String {
 /// `GET /s/:token`: the question page (or what was already answered).
 fn show(req: &Request) -> Response {
     let merchant = merchant();
-    let o = match open(req, &merchant, LinkUse::View) {
+    let o = match open(req, &merchant) {
         Ok(o) => o,
         Err(resp) => return resp,
     };
-    // The contact, for the language (the survey says whether it was answered).
+    // The contact (for the language) and the history (answered already?) in one read.
+    let customer = &o.survey.customer_id;
+    let read = match o
+        .store
+        .get_many(&[keys::contact(customer), keys::history(customer)])
+    {
+        Ok(r) => r,
+        Err(e) => return shell::error(&e.into()),
+    };
+    if let Some(c) = read[0]
+        .as_deref()
+        .and_then(|b| serde_json::from_slice(b).ok())
+    {
+        o.remember_contact(c);
+    }
     let lang = o.lang();
+    let history = match parse_history(read[1].as_deref()) {
+        Ok(h) => h,
+        Err(e) => return shell::error(&e),
+    };
     if shell::now() >= o.survey.expires_at {
         return shell::html(410, page::message(lang, &merchant, texts(lang).expired));
     }
-    if let Some(existing) = &o.survey.answer {
+    if let Some(existing) = history.answer_to(&o.survey.survey_id) {
         return shell::html(200, page::already_answered(lang, &merchant, existing));
     }
     // `?score=N` (an e-mail's one-tap button) pre-selects N; a low one
@@ -137,7 +157,7 @@ fn reasons_first(o: &Opened, submitted: &Submitted, merchant: &str) -> Option<Re
 /// `POST /s/:token`: first answer wins (200); again → 409; bad score → 422.
 fn answer(req: &Request) -> Response {
     let merchant = merchant();
-    let o = match open(req, &merchant, LinkUse::Answer) {
+    let o = match open(req, &merchant) {
         Ok(o) => o,
         Err(resp) => return resp,
     };
@@ -163,11 +183,13 @@ fn answer(req: &Request) -> Response {
         reasons: &submitted.reasons,
     };
     let (store, survey, channel) = (&o.store, &o.survey, o.token.channel);
-    let swap = o.swap.take().expect("a link opened to answer has its swap");
-    let device = device(req, &o);
-    match record_answer(store, (survey, swap), channel, &submission, &device, now) {
-        Ok(Recording::Recorded { answer, .. }) => {
-            let callback_by = promise(&o, &answer, now).unwrap_or_else(|e| {
+    match record_answer(store, survey, channel, &submission, &device(req, &o), now) {
+        Ok(Recording::Recorded {
+            answer,
+            before,
+            logged,
+        }) => {
+            let callback_by = promise(&o, (&before, &answer, &logged), now).unwrap_or_else(|e| {
                 // Recorded, and its call will be made (the answer log holds
                 // it): only the promise is left out, not the answer failed.
                 eprintln!(
@@ -203,14 +225,14 @@ fn device(req: &Request, o: &Opened) -> String {
 /// may need one.
 fn promise(
     o: &Opened,
-    answer: &Answer,
+    recorded: (&History, &Answer, &LoggedAnswer),
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, ApiError> {
-    if !may_need_repair(&o.survey, answer) {
+    if !may_need_repair(recorded.2) {
         return Ok(None);
     }
     let policy = shell::escalation_policy()?;
-    let promise = promised_call(&o.store, &o.survey, answer, &policy, now)?;
+    let promise = promised_call(&o.store, &o.survey, recorded, &policy, now)?;
     // The reply's language comes from the record just read.
     o.remember_contact(promise.contact);
     Ok(promise.callback_by)
@@ -221,7 +243,7 @@ fn erase(req: &Request) -> Result<Response, ApiError> {
     shell::require_admin(req)?;
     let id = shell::path_param(req, "customer_id")?;
     let store = SpinStore::open()?;
-    let erased = erase_customer(&store, &id, shell::now())?;
+    let erased = erase_customer(&store, &id)?;
     if !erased.found {
         return Err(ApiError::not_found(format!(
             "no customer {id:?} is known here; nothing was erased (check the id the seller's system uses)"

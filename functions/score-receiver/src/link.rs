@@ -1,16 +1,15 @@
-//! Opening a survey link: the token checked, the survey read (for the
-//! answer's compare-and-swap when answering: `flows::link::open_link`), the
-//! customer's record read when needed.
+//! Opening a survey link: the token checked, the survey read
+//! (`flows::link::open_link`), the customer's record read when needed.
 
-use std::cell::{Cell, OnceCell};
+use std::cell::OnceCell;
 
-use revisit_shared::flows::link::{open_link, refuse_after_rejection, LinkOpen, LinkUse};
+use revisit_shared::flows::link::{open_link, refuse_after_rejection, LinkOpen};
 use revisit_shared::i18n::{texts, Lang};
 use revisit_shared::keys;
 use revisit_shared::policy::LowScoreReasons;
 use revisit_shared::signing::{purpose, LinkToken, PurposeKeys};
 use revisit_shared::spin::{self as shell, SpinStore};
-use revisit_shared::storage::{Storage, StorageExt};
+use revisit_shared::storage::StorageExt;
 use revisit_shared::survey::{Contact, Survey};
 use revisit_shared::ApiError;
 use spin_sdk::http::{Request, Response};
@@ -24,8 +23,6 @@ use crate::reply::too_many;
 pub(crate) struct Opened {
     pub token: LinkToken,
     pub survey: Survey,
-    /// The survey's compare-and-swap, when opened to answer.
-    pub swap: Cell<Option<<SpinStore as Storage>::Cas>>,
     pub store: SpinStore,
     /// The keys of the link secret (the token's, the device's).
     pub link_keys: PurposeKeys,
@@ -102,7 +99,7 @@ impl Opened {
 /// Decode the token and load the survey (`flows::link::open_link`); the
 /// HTML error page otherwise. A network that keeps failing is told to wait
 /// (`429`), so tokens cannot be guessed at speed.
-pub fn open(req: &Request, merchant: &str, to: LinkUse) -> Result<Opened, Response> {
+pub fn open(req: &Request, merchant: &str) -> Result<Opened, Response> {
     let not_found = || {
         let page = page::message(Lang::En, merchant, texts(Lang::En).not_found);
         shell::html(404, page)
@@ -117,12 +114,11 @@ pub fn open(req: &Request, merchant: &str, to: LinkUse) -> Result<Opened, Respon
         .header("spin-client-addr")
         .and_then(|h| h.as_str())
         .unwrap_or("");
-    let opened = open_link(&store, (token.as_ref(), to), client, now);
+    let opened = open_link(&store, token.as_ref(), client, now);
     match opened.map_err(|e| shell::error(&e.into()))? {
-        LinkOpen::Open { survey, swap } => Ok(Opened {
+        LinkOpen::Open { survey } => Ok(Opened {
             token: token.expect("an open link had a token"),
             survey,
-            swap: Cell::new(swap),
             store,
             link_keys: keys,
             contact: OnceCell::new(),

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use revisit_shared::answer::History;
 use revisit_shared::event::{Category, Event};
 use revisit_shared::flows::intake::{self, Begun};
 use revisit_shared::flows::issuer_tick::{self, TickReport};
@@ -236,9 +237,13 @@ fn get_survey(req: &Request) -> Result<Response, ApiError> {
     shell::require_admin(req)?;
     let id = shell::path_param(req, "survey_id")?;
     let store = SpinStore::open()?;
-    let survey: Survey = store
+    let mut survey: Survey = store
         .get_json(&keys::survey(&id))?
         .ok_or_else(|| ApiError::not_found(format!("no survey {id}")))?;
+    let history: History = store
+        .get_json(&keys::history(&survey.customer_id))?
+        .unwrap_or_default();
+    survey.settle_answer(&history);
     let mut value = serde_json::to_value(&survey).map_err(|e| ApiError::internal(e.to_string()))?;
     value["skip_reasons"] = serde_json::to_value(survey.skip_reasons()).unwrap_or_default();
     Ok(shell::json(200, &value))

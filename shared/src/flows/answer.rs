@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::answer::{may_ask_for_repair, validate_answer, InvalidAnswer};
+use crate::answer::{validate_answer, InvalidAnswer};
 
 use crate::flows::answer_log;
 use crate::keys;
@@ -10,7 +10,9 @@ use crate::model::{
     Answer, CallbackTask, Channel, Contact, CustomerCallbacks, History, LoggedAnswer, Survey,
 };
 use crate::storage::{Storage, StorageExt};
-use crate::task::{answer_call, answer_reasons, promised_callback, AnswerCall, EscalationPolicy};
+use crate::task::{
+    answer_call, answer_reasons, is_thank_you, promised_callback, AnswerCall, EscalationPolicy,
+};
 use crate::ApiError;
 
 /// What the customer submitted, as parsed from the form or JSON.
@@ -23,9 +25,11 @@ pub struct Submission<'a> {
 /// What became of a submission.
 #[derive(Debug)]
 pub enum Recording {
-    /// Recorded on the survey; `logged` is its entry in the answer log.
+    /// Recorded; `before` is the history it was judged against, and
+    /// `logged` its entry in the answer log (the call it asks for).
     Recorded {
         answer: Answer,
+        before: History,
         logged: LoggedAnswer,
     },
     /// The survey had been answered before this submission was read (perhaps
@@ -40,28 +44,32 @@ pub enum Recording {
 
 /// Record `submission` as the answer to `survey` if it is the first, in an
 /// order that makes every store failure safe to retry (`wasi:keyvalue` has
-/// no multi-key transaction). `swap` is the compare-and-swap the survey was
-/// read for (`flows::link::open_link`): its answer, if any, ends the flow.
-/// 1. the answer is logged under the next number (`flows::answer_log`);
-/// 2. the answer, carrying that number, is swapped into the survey: the
+/// no multi-key transaction):
+/// 1. the customer's history is read for a compare-and-swap (it is where the
+///    answer goes) — an answer there already ends the flow;
+/// 2. the answer is logged under the next number (`flows::answer_log`);
+/// 3. the answer, carrying that number, is swapped into the history: the
 ///    first answer wins, and this write is what makes it count.
 ///
-/// Nothing is counted here, no task made and no history read: the
-/// escalator's tick folds the log, counting an entry only when its survey
-/// carries its number, adds the answer to the customer's history and makes
-/// the callback it asks for (judged against that history, in the log's
-/// order). A failure or a lost race leaves an entry nobody confirms,
-/// skipped by the fold, so counts and tasks are exact across any crash.
-/// Four store operations.
+/// Nothing is counted here, and no task made: the escalator's tick folds the
+/// log into the reports, counting an entry only when the history carries its
+/// number, and makes the callback the entry asks for (a repair or a
+/// thank-you call). A failure or a lost race leaves an entry nobody
+/// confirms, skipped by the fold, so counts and tasks are exact across any
+/// crash.
 pub fn record_answer<S: Storage + ?Sized>(
     store: &S,
-    (survey, swap): (&Survey, S::Cas),
+    survey: &Survey,
     channel: Channel,
     submission: &Submission,
     device: &str,
     now: DateTime<Utc>,
 ) -> Result<Recording, ApiError> {
-    if let Some(existing) = &survey.answer {
+    let customer = keys::pseudonym(&survey.customer_id);
+    let history_key = keys::history_of(&customer);
+    let (current, mut cas) = store.cas_begin(&history_key)?;
+    let mut history = parse_history(current.as_deref())?;
+    if let Some(existing) = history.answer_to(&survey.survey_id) {
         return Ok(Recording::AlreadyAnswered {
             existing: existing.clone(),
         });
@@ -86,49 +94,55 @@ pub fn record_answer<S: Storage + ?Sized>(
         answered_at: now,
         log_seq: None,
     };
-    let entry = LoggedAnswer {
+    let (call, reopens) = answer_reasons(survey, &history, &answer);
+    let mut entry = LoggedAnswer {
         survey_id: survey.survey_id.clone(),
-        customer: keys::pseudonym(&survey.customer_id),
+        customer,
         agent: survey.agent_id.clone(),
         resurvey: survey.resurvey_of.is_some(),
         device: device.to_string(),
         work_order_id: survey.work_order_id.clone(),
+        call,
+        reopens,
         logged_at: now,
     };
-    answer.log_seq = Some(answer_log::append(store, &entry)?);
-    let key = keys::survey(&survey.survey_id);
-    let (mut current, mut swap) = (survey.clone(), swap);
+    let seq = answer_log::append(store, &entry)?;
+    answer.log_seq = Some(seq);
     for _ in 0..64 {
-        if !current.take_answer(answer.clone()) {
-            let existing = current.answer.expect("answered");
-            return Ok(Recording::LostRace { existing });
+        if let Some(existing) = history.answer_to(&answer.survey_id) {
+            return Ok(Recording::LostRace {
+                existing: existing.clone(),
+            });
         }
-        let bytes = serde_json::to_vec(&current).expect("surveys serialize");
-        if store.cas_swap(swap, &bytes)? {
+        let before = history.clone();
+        history.record(answer.clone());
+        let bytes = serde_json::to_vec(&history).expect("histories serialize");
+        if store.cas_swap(cas, &bytes)? {
             return Ok(Recording::Recorded {
                 answer,
+                before,
                 logged: entry,
             });
         }
-        // The survey changed meanwhile (another answer, a reminder sent):
-        // read it again.
-        let (read, next) = store.cas_begin(&key)?;
-        let read = read.ok_or_else(|| ApiError::not_found("the survey is gone"))?;
-        current = serde_json::from_slice(&read)
-            .map_err(|e| ApiError::internal(format!("the survey does not parse: {e}")))?;
-        swap = next;
+        // Someone else wrote the history meanwhile: read it again, and
+        // judge the call against what is now before the answer.
+        let (current, next) = store.cas_begin(&history_key)?;
+        (history, cas) = (parse_history(current.as_deref())?, next);
+        let (call, reopens) = answer_reasons(survey, &history, &answer);
+        if call != entry.call || reopens != entry.reopens {
+            (entry.call, entry.reopens) = (call, reopens);
+            store.put_json(&keys::answer_log(seq), &entry)?;
+        }
     }
-    Err(ApiError::unavailable("the survey kept changing; try again"))
+    Err(ApiError::unavailable(
+        "the customer's history kept changing; try again",
+    ))
 }
 
-/// Whether `answer` may ask for a repair (`answer::may_ask_for_repair`, or
-/// a low "did we fix it?" answer): only then is the customer read
-/// (`promised_call` needs their record and history).
-pub fn may_need_repair(survey: &Survey, answer: &Answer) -> bool {
-    match survey.resurvey_of {
-        Some(_) => answer.scale.is_low(answer.score),
-        None => may_ask_for_repair(answer.scale, answer.score),
-    }
+/// Whether the answer logged as `logged` may ask for a repair: only then is
+/// the customer's contact read (`promised_call` needs it).
+pub fn may_need_repair(logged: &LoggedAnswer) -> bool {
+    !logged.call.is_empty() && !is_thank_you(&logged.call, logged.reopens.as_deref())
 }
 
 /// What the customer is told after an answer that may need a repair, and
@@ -141,28 +155,23 @@ pub struct Promise {
 }
 
 /// When the customer who gave `answer` will be called, if a repair is due.
-/// The task itself is made by the answer log's fold (`flows::answer_log`),
-/// which judges the call against the customer's history as it folds it;
-/// the promise judges it the same way against the history as folded now
-/// (an answer of theirs given within the last tick is not in it yet), and
-/// is the task as `task::plan_task` plans it now, or, when the customer
-/// already waits for an open task (a missed call), that task's due time if
-/// sooner: the repair merges into it (`task::merge_into` keeps the
-/// sooner). One batch read (their record, callbacks record and history),
-/// and the open task's. Thank-you calls are not promised.
+/// The task itself is made by the answer log's fold (`flows::answer_log`)
+/// from the answer's entry; so the promise is the task as
+/// `task::plan_task` plans it now, or, when the customer already waits for
+/// an open task (a missed call), that task's due time if sooner: the
+/// repair merges into it (`task::merge_into` keeps the sooner). One batch
+/// read (their record and their callbacks record), and the open task's.
+/// Thank-you calls are not promised. The call is the one `logged` asks for,
+/// as the fold reads it.
 pub fn promised_call<S: Storage + ?Sized>(
     store: &S,
     survey: &Survey,
-    answer: &Answer,
+    (before, answer, logged): (&History, &Answer, &LoggedAnswer),
     policy: &EscalationPolicy,
     now: DateTime<Utc>,
 ) -> Result<Promise, ApiError> {
     let customer = &survey.customer_id;
-    let read = store.get_many(&[
-        keys::contact(customer),
-        keys::customer_callbacks(customer),
-        keys::history(customer),
-    ])?;
+    let read = store.get_many(&[keys::contact(customer), keys::customer_callbacks(customer)])?;
     let contact: Contact = match read[0].as_deref() {
         Some(bytes) => serde_json::from_slice(bytes).map_err(|e| {
             ApiError::internal(format!("the customer's record does not parse: {e}"))
@@ -172,13 +181,11 @@ pub fn promised_call<S: Storage + ?Sized>(
             ..Default::default()
         },
     };
-    let before = parse_history(read[2].as_deref())?.before(&survey.survey_id);
-    let (reasons, reopens) = answer_reasons(survey, &before, answer);
     let call = answer_call(
         survey,
         &contact,
-        (&before, answer),
-        (&reasons, reopens),
+        (before, answer),
+        (&logged.call, logged.reopens.clone()),
         policy,
         None,
     );
@@ -221,11 +228,17 @@ pub fn parse_history(bytes: Option<&[u8]>) -> Result<History, ApiError> {
 mod tests {
     use super::*;
     use crate::flows::report::read_tallies;
-    use crate::flows::testing::{answer_survey, sent_survey};
     use crate::storage::{Faulty, KvMode, MemoryStorage, StorageExt};
 
     fn survey() -> Survey {
-        sent_survey("sv_1", "c1")
+        serde_json::from_value(serde_json::json!({
+            "survey_id": "sv_1", "event_id": "e1", "kind": "product", "scale": "nps",
+            "customer_id": "c1", "agent_id": "agent-1",
+            "due_at": "2026-12-04T09:00:00Z", "send_by": "2026-12-05T09:00:00Z",
+            "expires_at": "2026-12-18T09:00:00Z", "next_attempt_at": "2026-12-04T09:00:00Z",
+            "state": "sent"
+        }))
+        .unwrap()
     }
 
     fn now() -> DateTime<Utc> {
@@ -238,10 +251,12 @@ mod tests {
             comment: Some("fine"),
             reasons: &[],
         };
-        answer_survey(
+        record_answer(
             store,
             &survey(),
-            (Channel::Email, &submission, "dev-1"),
+            Channel::Email,
+            &submission,
+            "dev-1",
             now(),
         )
     }
@@ -271,8 +286,8 @@ mod tests {
     }
 
     fn recorded_score(store: &MemoryStorage) -> Option<u8> {
-        let s: Survey = store.get_json(&keys::survey("sv_1")).unwrap()?;
-        s.answer.map(|a| a.score)
+        let h: History = store.get_json(&keys::history("c1")).unwrap()?;
+        h.answer_to("sv_1").map(|a| a.score)
     }
 
     #[test]
@@ -383,7 +398,7 @@ mod tests {
                     customer_id: customer.into(),
                     ..survey()
                 };
-                let recorded = answer_survey(&s, &survey, (Channel::Sms, &submission, "d"), now());
+                let recorded = record_answer(&s, &survey, Channel::Sms, &submission, "d", now());
                 assert!(
                     matches!(recorded, Ok(Recording::Recorded { .. })),
                     "{mode:?}"

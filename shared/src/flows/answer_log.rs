@@ -1,15 +1,14 @@
 //! The answer log (see `crate::answer_log`): appended by the answer path,
 //! folded into the reports by the escalator's tick.
 //!
-//! A fold reads the entries after its cursor with the surveys they name,
+//! A fold reads the entries after its cursor with the histories they name,
 //! judges each in order and stops at the first whose writer may still be at
 //! work. What it counts goes into records that remember the last entry they
 //! hold (`FoldedCounts`), so a fold that crashes and runs again, or two that
 //! overlap, add each answer once; the cursor moves last. It also does the
-//! answer's slower work: the customer's history (each answer added once, in
-//! the log's order, and judged against the answers before it), the integrity
-//! signals and the callback each answer asks for (a repair or a thank-you
-//! call), so that the customer's click waits for none of it.
+//! answer's slower work: the integrity signals and the callback each answer
+//! asks for (a repair or a thank-you call), so that the customer's click
+//! waits for neither.
 
 use std::collections::BTreeMap;
 
@@ -25,7 +24,7 @@ use crate::model::{Answer, Contact, History, LoggedAnswer, Survey, WorkOrder};
 use crate::policy::SurveyPolicy;
 use crate::report::{answer_counters, ReasonTally};
 use crate::storage::{Storage, StorageExt, StoreResult, Update};
-use crate::task::{answer_call, answer_reasons, AnswerCall, EscalationPolicy, TaskReason};
+use crate::task::{answer_call, AnswerCall, EscalationPolicy};
 use crate::webhooks::{AnswerData, WebhookEvent, Webhooks};
 use crate::ApiError;
 
@@ -53,17 +52,12 @@ pub struct FoldReport {
     pub behind: u64,
 }
 
-/// An entry the fold counts, with its survey, the answer the survey holds,
-/// the customer's history before it and the call it asks for (judged
-/// against that history: `task::answer_reasons`).
-struct Counted<'a> {
+/// An entry the fold counts, with the answer its history holds.
+struct Counted {
     seq: u64,
     entry: LoggedAnswer,
-    survey: &'a Survey,
     answer: Answer,
     before: History,
-    call: Vec<TaskReason>,
-    reopens: Option<String>,
 }
 
 /// Fold the log at `now`, batch after batch until it is caught up (or
@@ -104,18 +98,10 @@ fn fold_batch<S: Storage + ?Sized>(
             .unzip();
     let void: Vec<bool> = read.iter().map(|e| matches!(e, Some(None))).collect();
     let entries: Vec<Option<LoggedAnswer>> = read.into_iter().map(Option::flatten).collect();
-    // Each entry's survey (one batch read), beside it.
-    let wanted: Vec<String> = entries
-        .iter()
-        .flatten()
-        .map(|e| keys::survey(&e.survey_id))
-        .collect();
-    let mut read = store.get_many(&wanted)?.into_iter();
-    let surveys: Vec<Option<Survey>> = entries
-        .iter()
-        .map(|e| e.as_ref().and_then(|_| read.next().flatten()))
-        .map(|b| serde_json::from_slice(&b?).ok())
-        .collect();
+    let histories: BTreeMap<String, History> = store.get_json_by(
+        entries.iter().flatten().map(|e| e.customer.clone()),
+        keys::history_of,
+    )?;
 
     let logged_at: Vec<Option<DateTime<Utc>>> = entries
         .iter()
@@ -127,20 +113,19 @@ fn fold_batch<S: Storage + ?Sized>(
     let mut counted = Vec::new();
     let mut folded = cursor.folded;
     let mut missing = None;
-    for ((((seq, entry), survey), taken_by), void) in seqs
-        .iter()
-        .copied()
-        .zip(entries)
-        .zip(&surveys)
-        .zip(taken_by)
-        .zip(void)
+    for (((seq, entry), taken_by), void) in
+        seqs.iter().copied().zip(entries).zip(taken_by).zip(void)
     {
         if void {
             report.skipped += 1;
             folded = seq;
             continue;
         }
-        let recorded = survey.as_ref().and_then(|s| s.answer.as_ref());
+        let history = entry.as_ref().and_then(|e| histories.get(&e.customer));
+        let recorded = entry
+            .as_ref()
+            .zip(history)
+            .and_then(|(e, h)| h.answer_to(&e.survey_id));
         let since = cursor.missing_since(seq, taken_by);
         let logged_at = entry.as_ref().map(|e| e.logged_at);
         match judge(seq, logged_at, recorded.map(|a| a.log_seq), since, now) {
@@ -151,15 +136,15 @@ fn fold_batch<S: Storage + ?Sized>(
                 break;
             }
             EntryVerdict::Skip(_) => report.skipped += 1,
-            EntryVerdict::Count => counted.push(Counted {
-                seq,
-                answer: recorded.expect("counted").clone(),
-                survey: survey.as_ref().expect("counted"),
-                entry: entry.expect("counted"),
-                before: History::default(),
-                call: Vec::new(),
-                reopens: None,
-            }),
+            EntryVerdict::Count => {
+                let (entry, history) = (entry.expect("counted"), history.expect("counted"));
+                counted.push(Counted {
+                    seq,
+                    answer: recorded.expect("counted").clone(),
+                    before: history.before(&entry.survey_id),
+                    entry,
+                });
+            }
         }
         folded = seq;
     }
@@ -168,7 +153,6 @@ fn fold_batch<S: Storage + ?Sized>(
 
     let progressed = folded > cursor.folded;
     if progressed {
-        add_to_histories(store, &mut counted)?;
         add_counts(store, folded, &counted, survey_policy)?;
         record_signals(store, &counted)?;
         let calls = answer_calls(store, &counted, (policy, hooks), merchant, now)?;
@@ -177,38 +161,6 @@ fn fold_batch<S: Storage + ?Sized>(
     }
     log::advance(store, &log::ANSWERS, (cursor.folded, folded), missing, now)?;
     Ok((report, progressed))
-}
-
-/// The counted answers added to their customers' histories, in the log's
-/// order, each judged against the history before it (`before`, `call`,
-/// `reopens`): one compare-and-swap per customer (one read when there is
-/// nothing to add). An answer a history holds already (a fold run again)
-/// is judged against what came before it there, and not added twice.
-fn add_to_histories<S: Storage + ?Sized>(store: &S, counted: &mut [Counted]) -> StoreResult<()> {
-    let customers: std::collections::BTreeSet<String> =
-        counted.iter().map(|c| c.entry.customer.clone()).collect();
-    for customer in customers {
-        let mut before = Vec::new();
-        store.update_json::<History, _>(&keys::history_of(&customer), |current| {
-            let mut history = current.unwrap_or_default();
-            let mut added = false;
-            before.clear();
-            for c in counted.iter().filter(|c| c.entry.customer == customer) {
-                before.push(history.before(&c.answer.survey_id));
-                added |= history.record(c.answer.clone());
-            }
-            match added {
-                true => Update::Write(history),
-                false => Update::Keep,
-            }
-        })?;
-        let theirs = counted.iter_mut().filter(|c| c.entry.customer == customer);
-        for (c, before) in theirs.zip(before) {
-            (c.call, c.reopens) = answer_reasons(c.survey, &before, &c.answer);
-            c.before = before;
-        }
-    }
-    Ok(())
 }
 
 /// The day tallies and the loop's answer counters, each record once.
@@ -285,7 +237,7 @@ fn record_signals<S: Storage + ?Sized>(store: &S, counted: &[Counted]) -> StoreR
     Ok(())
 }
 
-/// The calls the answers ask for (`Counted::call`), each received once
+/// The calls the answers ask for (`LoggedAnswer::call`), each received once
 /// per answer however often it is folded (`escalation::receive` is
 /// idempotent per source): a repair (low, dropping, a failed "did we fix
 /// it?") and a thank-you call (delight). A repair the escalation cannot
@@ -301,8 +253,10 @@ fn answer_calls<S: Storage + ?Sized>(
     now: DateTime<Utc>,
 ) -> Result<Calls, ApiError> {
     let mut calls = Calls::default();
-    for c in counted.iter().filter(|c| !c.call.is_empty()) {
-        let survey = c.survey;
+    for c in counted.iter().filter(|c| !c.entry.call.is_empty()) {
+        let Some(survey) = store.get_json::<Survey>(&keys::survey(&c.entry.survey_id))? else {
+            continue;
+        };
         let contact = store
             .get_json::<Contact>(&keys::contact(&survey.customer_id))?
             .unwrap_or_else(|| Contact {
@@ -312,10 +266,10 @@ fn answer_calls<S: Storage + ?Sized>(
         let lang = Lang::from_locale(contact.locale.as_deref());
         let question = texts(lang).question(c.answer.scale, c.answer.kind, merchant);
         let Some(call) = answer_call(
-            survey,
+            &survey,
             &contact,
             (&c.before, &c.answer),
-            (&c.call, c.reopens.clone()),
+            (&c.entry.call, c.entry.reopens.clone()),
             policy,
             Some(question),
         ) else {
@@ -382,9 +336,8 @@ fn announce_answers<S: Storage + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flows::answer::Submission;
+    use crate::flows::answer::{record_answer, Submission};
     use crate::flows::report::read_tallies;
-    use crate::flows::testing::{answer_survey, sent_survey};
     use crate::model::Channel;
     use crate::storage::{Faulty, KvMode, MemoryStorage};
 
@@ -413,7 +366,7 @@ mod tests {
                 reasons: &[],
             };
             let at = t("2026-12-04T10:00:00Z");
-            answer_survey(store, &survey(i), (Channel::Sms, &submission, "dev"), at).unwrap();
+            record_answer(store, &survey(i), Channel::Sms, &submission, "dev", at).unwrap();
         }
     }
 
@@ -461,41 +414,9 @@ mod tests {
         }
     }
 
-    /// The fold keeps the customers' histories: each answer is judged
-    /// against the answers folded before it, in the log's order, even two
-    /// folded together (10, then 7: a drop, a repair), and added once.
-    #[test]
-    fn the_fold_judges_each_answer_against_the_history_before_it() {
-        for mode in KvMode::ALL {
-            let s = MemoryStorage::in_memory_like(mode);
-            for (id, score) in [("sv_a", "10"), ("sv_b", "7")] {
-                let submission = Submission {
-                    score: Some(score),
-                    comment: None,
-                    reasons: &[],
-                };
-                let survey = sent_survey(id, "c1");
-                let how = (Channel::Sms, &submission, "dev");
-                answer_survey(&s, &survey, how, t("2026-12-04T10:00:00Z")).unwrap();
-            }
-            let r = fold_at(&s, "2026-12-04T10:01:00Z").unwrap();
-            assert_eq!((r.counted, r.repairs), (2, 1), "{mode:?}: {r:?}");
-            let record = crate::flows::escalation::callbacks_of(&s, "c1").unwrap();
-            let task: serde_json::Value = s
-                .get_json(&keys::task(&record.open.expect("an open task")))
-                .unwrap()
-                .unwrap();
-            assert_eq!(task["reason"], "dropping", "{mode:?}");
-            let history: History = s.get_json(&keys::history("c1")).unwrap().unwrap();
-            let scores: Vec<u8> = history.answers.iter().map(|a| a.score).collect();
-            assert_eq!(scores, [10, 7], "{mode:?}");
-            assert_eq!(fold_at(&s, "2026-12-04T10:02:00Z").unwrap().counted, 0);
-        }
-    }
-
     /// A writer killed between logging an answer and recording it, then the
     /// retry: two entries name the survey in one batch, and the retry's,
-    /// which the survey holds, counts.
+    /// which the history holds, counts.
     #[test]
     fn the_retry_after_a_writer_died_counts_beside_its_orphan() {
         for mode in KvMode::ALL {
@@ -507,6 +428,8 @@ mod tests {
                 resurvey: false,
                 device: "dev".into(),
                 work_order_id: None,
+                call: vec![],
+                reopens: None,
                 logged_at: t("2026-12-04T10:00:00Z"),
             };
             append(&s, &orphan).unwrap();
@@ -517,8 +440,8 @@ mod tests {
         }
     }
 
-    /// An answer whose writer is still at work (logged, not yet on the
-    /// survey) holds the fold back until it is recorded or given up.
+    /// An answer whose writer is still at work (logged, not yet in the
+    /// history) holds the fold back until it is recorded or given up.
     #[test]
     fn an_entry_in_flight_is_waited_for() {
         let s = MemoryStorage::new();
@@ -530,6 +453,8 @@ mod tests {
             resurvey: false,
             device: "dev".into(),
             work_order_id: None,
+            call: vec![],
+            reopens: None,
             logged_at: t("2026-12-04T10:00:00Z"),
         };
         append(&s, &entry).unwrap();
@@ -608,23 +533,6 @@ mod tests {
                         tasks.len() == 1 || (tasks.is_empty() && kept),
                         "{mode:?} step {step}: {customer} has {tasks:?}"
                     );
-                    // Each answer in its customer's history, once.
-                    let history: History = s
-                        .inner()
-                        .get_json(&keys::history(&customer))
-                        .unwrap()
-                        .unwrap_or_default();
-                    let ids: Vec<&str> = history
-                        .answers
-                        .iter()
-                        .map(|a| a.survey_id.as_str())
-                        .collect();
-                    let c = &customer[1..];
-                    let theirs: Vec<String> = (0..6)
-                        .filter(|i| (i % 3).to_string() == c)
-                        .map(|i| format!("sv_{i}"))
-                        .collect();
-                    assert_eq!(ids, theirs, "{mode:?} step {step}");
                 }
             });
             assert!(steps >= 20, "{mode:?}: only {steps} operations?");

@@ -13,7 +13,9 @@ use crate::flows::escalation::{commit, list_tasks};
 use crate::flows::report::{loop_report_now, summary_report};
 use crate::flows::survey::index_due;
 use crate::keys;
-use crate::model::{Answer, CallbackTask, Outcome, Survey, SurveyState, TaskReason, TaskState};
+use crate::model::{
+    Answer, CallbackTask, History, Outcome, Survey, SurveyState, TaskReason, TaskState,
+};
 use crate::policy::SurveyPolicy;
 use crate::report::SummaryReport;
 use crate::storage::{Storage, StorageExt};
@@ -146,10 +148,18 @@ pub fn surveys_of_day<S: Storage + ?Sized>(
         .flatten()
         .filter_map(|b| serde_json::from_slice(&b).ok())
         .collect();
+    // Answers live in the customers' histories: one batch read.
+    let histories: BTreeMap<String, History> =
+        store.get_json_by(surveys.iter().map(|s| s.customer_id.clone()), keys::history)?;
     let mut day_view = SurveyDay::default();
     surveys.sort_by_key(|s| s.due_at);
-    for survey in surveys {
-        let answer = survey.answer.clone();
+    for mut survey in surveys {
+        let answer = histories
+            .get(&survey.customer_id)
+            .and_then(|h| h.answer_to(&survey.survey_id).cloned());
+        if let Some(h) = histories.get(&survey.customer_id) {
+            survey.settle_answer(h);
+        }
         let held = survey.state == SurveyState::Planned && !survey.skip_reasons().is_empty();
         let state = if held {
             "deferred"

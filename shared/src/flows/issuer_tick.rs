@@ -16,7 +16,7 @@ use crate::flows::report::count_issued;
 use crate::flows::survey::index_due;
 use crate::keys;
 use crate::model::{
-    Channel, Contact, EventLogEntry, SkipReason, Survey, SurveyEffect, SurveyState,
+    Channel, Contact, EventLogEntry, History, SkipReason, Survey, SurveyEffect, SurveyState,
 };
 use crate::policy::SurveyPolicy;
 use crate::storage::{Storage, StorageExt, Tentative, Update};
@@ -167,10 +167,22 @@ pub fn prepare<S: Storage + ?Sized>(
         // What an interrupted tick left this survey owing.
         settle(store, &survey.survey_id, hooks, now)?;
     }
-    // (An answered survey is never reminded: the answer sets its state.)
-    let reminder_due = survey.state == SurveyState::Sent
+    let mut reminder_due = survey.state == SurveyState::Sent
         && !survey.reminded
         && survey.reminder_at.is_some_and(|t| t <= now);
+    if reminder_due {
+        // Answers are recorded in the customer's history, not the survey:
+        // an answered survey is settled here, once, and not reminded.
+        let history: History = store
+            .get_json(&keys::history(&survey.customer_id))?
+            .unwrap_or_default();
+        if survey.clone().settle_answer(&history) {
+            store.update_if::<Survey, _>(&keys::survey(&survey.survey_id), |s| {
+                s.settle_answer(&history)
+            })?;
+            reminder_due = false;
+        }
+    }
     if !reminder_due && !claimable(&survey, now) {
         return Ok(None);
     }

@@ -9,21 +9,11 @@ use crate::rate::{minute, network_of, LINK_REJECTIONS_PER_MINUTE, NETWORK_FAILUR
 use crate::signing::LinkToken;
 use crate::storage::{Storage, StoreResult};
 
-/// What a link is opened for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkUse {
-    /// The page: the survey read.
-    View,
-    /// An answer: the survey read for the compare-and-swap that records it
-    /// (`flows::answer::record_answer`).
-    Answer,
-}
-
-/// What a link leads to; `C`: the store's compare-and-swap.
+/// What a link leads to.
 #[derive(Debug)]
-pub enum LinkOpen<C> {
-    /// The survey, with its compare-and-swap when opened to answer.
-    Open { survey: Survey, swap: Option<C> },
+pub enum LinkOpen {
+    /// The survey.
+    Open { survey: Survey },
     /// A forged, mangled or unknown link (404), counted against the network.
     NotFound,
     /// The network failed too often this minute (429).
@@ -31,16 +21,16 @@ pub enum LinkOpen<C> {
 }
 
 /// Open the link whose token decoded to `token` (`None`: it did not) for a
-/// client at address `client` (`ip:port`) at `now`, `to` view or answer
-/// it: one read when all is well (the survey); a forged token counts against the client's network
+/// client at address `client` (`ip:port`) at `now`: one read when all is
+/// well (the survey); a forged token counts against the client's network
 /// (`rate::network_of`, worked out only then), and past
 /// `NETWORK_FAILURES_PER_MINUTE` its forged tokens get `TooMany`.
 pub fn open_link<S: Storage + ?Sized>(
     store: &S,
-    (token, to): (Option<&LinkToken>, LinkUse),
+    token: Option<&LinkToken>,
     client: &str,
     now: DateTime<Utc>,
-) -> StoreResult<LinkOpen<S::Cas>> {
+) -> StoreResult<LinkOpen> {
     let failures_key = || keys::rate(&format!("net/{}", network_of(client)), &minute(now));
     let Some(token) = token else {
         // A forged or mangled token: one increment both counts and checks.
@@ -53,16 +43,12 @@ pub fn open_link<S: Storage + ?Sized>(
     };
     // A genuinely signed token is never refused for its network's failures:
     // behind a carrier's NAT, one guesser must not lock out every customer.
-    let key = keys::survey(&token.survey_id);
-    let (stored, swap) = match to {
-        LinkUse::View => (store.get(&key)?, None),
-        LinkUse::Answer => store.cas_begin(&key).map(|(v, c)| (v, Some(c)))?,
-    };
+    let stored = store.get(&keys::survey(&token.survey_id))?;
     let Some(survey) = stored.and_then(|b| serde_json::from_slice::<Survey>(&b).ok()) else {
         let _ = crate::flows::attempts::count(store, &failures_key(), now);
         return Ok(LinkOpen::NotFound);
     };
-    Ok(LinkOpen::Open { survey, swap })
+    Ok(LinkOpen::Open { survey })
 }
 
 /// Count a post to `survey_id`'s link that recorded nothing (the survey was
@@ -103,22 +89,22 @@ mod tests {
         let now: DateTime<Utc> = "2026-12-04T10:00:00Z".parse().unwrap();
         for _ in 0..NETWORK_FAILURES_PER_MINUTE {
             assert!(matches!(
-                open_link(&s, (None, LinkUse::View), "10.0.1.5:40000", now).unwrap(),
+                open_link(&s, None, "10.0.1.5:40000", now).unwrap(),
                 LinkOpen::NotFound
             ));
         }
         // Another address of the same /24 is the same network.
         assert!(matches!(
-            open_link(&s, (None, LinkUse::View), "10.0.1.77:51000", now).unwrap(),
+            open_link(&s, None, "10.0.1.77:51000", now).unwrap(),
             LinkOpen::TooMany
         ));
         assert!(matches!(
-            open_link(&s, (None, LinkUse::View), "10.0.2.5:40000", now).unwrap(),
+            open_link(&s, None, "10.0.2.5:40000", now).unwrap(),
             LinkOpen::NotFound
         ));
         let next_minute = now + chrono::Duration::minutes(1);
         assert!(matches!(
-            open_link(&s, (None, LinkUse::View), "10.0.1.5:40000", next_minute).unwrap(),
+            open_link(&s, None, "10.0.1.5:40000", next_minute).unwrap(),
             LinkOpen::NotFound
         ));
     }

@@ -1,6 +1,6 @@
 //! The append-only logs whose entries count only once another record
-//! confirms them (the answer log: the survey; the task log: the customer's
-//! callbacks): numbering and writing an entry, voiding one,
+//! confirms them (the answer log: the customer's history; the task log: the
+//! customer's callbacks): numbering and writing an entry, voiding one,
 //! reading the entries after a fold's cursor, and moving the cursor past
 //! them. The folds that judge them are `answer_log` and `task_log`.
 

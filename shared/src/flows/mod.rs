@@ -31,42 +31,8 @@ pub mod webhooks;
 pub(crate) mod testing {
     use chrono::{DateTime, Utc};
 
-    use crate::flows::answer::{record_answer, Recording, Submission};
-    use crate::keys;
-    use crate::model::{Channel, Contact, Survey, TaskReason};
-    use crate::storage::{Storage, StorageExt};
+    use crate::model::{Contact, TaskReason};
     use crate::task::EscalationRequest;
-    use crate::ApiError;
-
-    /// Survey `id` of customer `customer` as sent: an NPS product survey
-    /// by `agent-1`, due on 2026-12-04, valid until the 18th.
-    pub fn sent_survey(id: &str, customer: &str) -> Survey {
-        serde_json::from_value(serde_json::json!({
-            "survey_id": id, "event_id": format!("e-{id}"), "kind": "product", "scale": "nps",
-            "customer_id": customer, "agent_id": "agent-1",
-            "due_at": "2026-12-04T09:00:00Z", "send_by": "2026-12-05T09:00:00Z",
-            "expires_at": "2026-12-18T09:00:00Z", "next_attempt_at": "2026-12-04T09:00:00Z",
-            "state": "sent"
-        }))
-        .unwrap()
-    }
-
-    /// Answer `survey` as the score-receiver does: the survey (stored first
-    /// when it is not yet) read for the swap that records the answer.
-    pub fn answer_survey<S: Storage + ?Sized>(
-        store: &S,
-        survey: &Survey,
-        (channel, submission, device): (Channel, &Submission, &str),
-        now: DateTime<Utc>,
-    ) -> Result<Recording, ApiError> {
-        let key = keys::survey(&survey.survey_id);
-        if store.get(&key)?.is_none() {
-            store.put_json(&key, survey)?;
-        }
-        let (stored, swap) = store.cas_begin(&key)?;
-        let stored: Survey = serde_json::from_slice(&stored.expect("stored")).unwrap();
-        record_answer(store, (&stored, swap), channel, submission, device, now)
-    }
 
     /// A time, from RFC 3339.
     pub fn at(t: &str) -> DateTime<Utc> {
