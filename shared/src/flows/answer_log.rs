@@ -414,6 +414,22 @@ mod tests {
         }
     }
 
+    /// The entry survey `i`'s answer is logged under at 10:00, by a writer
+    /// that has not recorded the answer (yet).
+    fn logged_only(i: usize) -> LoggedAnswer {
+        LoggedAnswer {
+            survey_id: format!("sv_{i}"),
+            customer: keys::pseudonym(&format!("c{i}")),
+            agent: None,
+            resurvey: false,
+            device: "dev".into(),
+            work_order_id: None,
+            call: vec![],
+            reopens: None,
+            logged_at: t("2026-12-04T10:00:00Z"),
+        }
+    }
+
     /// A writer killed between logging an answer and recording it, then the
     /// retry: two entries name the survey in one batch, and the retry's,
     /// which the history holds, counts.
@@ -421,17 +437,7 @@ mod tests {
     fn the_retry_after_a_writer_died_counts_beside_its_orphan() {
         for mode in KvMode::ALL {
             let s = MemoryStorage::in_memory_like(mode);
-            let orphan = LoggedAnswer {
-                survey_id: "sv_0".into(),
-                customer: keys::pseudonym("c0"),
-                agent: None,
-                resurvey: false,
-                device: "dev".into(),
-                work_order_id: None,
-                call: vec![],
-                reopens: None,
-                logged_at: t("2026-12-04T10:00:00Z"),
-            };
+            let orphan = logged_only(0);
             append(&s, &orphan).unwrap();
             answer(&s, 0..1);
             let r = fold_at(&s, "2026-12-04T10:06:00Z").unwrap();
@@ -446,17 +452,7 @@ mod tests {
     fn an_entry_in_flight_is_waited_for() {
         let s = MemoryStorage::new();
         answer(&s, 0..2);
-        let entry = LoggedAnswer {
-            survey_id: "sv_9".into(),
-            customer: keys::pseudonym("c9"),
-            agent: None,
-            resurvey: false,
-            device: "dev".into(),
-            work_order_id: None,
-            call: vec![],
-            reopens: None,
-            logged_at: t("2026-12-04T10:00:00Z"),
-        };
+        let entry = logged_only(9);
         append(&s, &entry).unwrap();
         answer(&s, 2..3);
         let r = fold_at(&s, "2026-12-04T10:01:00Z").unwrap();
