@@ -315,12 +315,13 @@ const BESIDE: &str = "beside the answers: one kv increment";
 type MakeRequest<'a> =
     &'a (dyn Fn(&reqwest::blocking::Client, usize) -> reqwest::blocking::RequestBuilder + Sync);
 
-/// Row `name`'s `requests` in [`ROUNDS`] rounds, each between two
-/// measurements of the one-increment floor (`floor`, as many requests as a
-/// round): each round's ratio to its floors (%), and the floors' req/s.
+/// Row `name` (served by `component`): its `requests` in [`ROUNDS`] rounds,
+/// each between two measurements of the one-increment floor (`floor`, as
+/// many requests as a round): each round's ratio to its floors (%), and the
+/// floors' req/s.
 fn in_rounds(
     measure: &mut impl FnMut(&'static str, Option<&str>, usize, MakeRequest) -> f64,
-    name: &'static str,
+    (name, component): (&'static str, &str),
     requests: usize,
     make: MakeRequest,
     floor: MakeRequest,
@@ -329,7 +330,7 @@ fn in_rounds(
     let mut floors = vec![measure(BESIDE, Some("probe"), q, floor)];
     let mut ratios = Vec::new();
     for r in 0..ROUNDS {
-        let answers = measure(name, Some("score-receiver"), q, &|c, i| make(c, r * q + i));
+        let answers = measure(name, Some(component), q, &|c, i| make(c, r * q + i));
         let after = measure(BESIDE, Some("probe"), q, floor);
         ratios.push(100.0 * answers / ((floors[r] + after) / 2.0));
         floors.push(after);
@@ -477,7 +478,7 @@ fn main() {
     // second; the median of rounds taken each beside its own floor does not.
     let (mixed_rounds, mixed_floors) = in_rounds(
         &mut measure,
-        "answer submission",
+        ("answer submission", "score-receiver"),
         requests,
         &|c, i| {
             let score = if i % 10 == 0 { 3 } else { 9 };
@@ -565,7 +566,7 @@ fn main() {
     // After the window and queue rows, whose tasks it would change.
     let (satisfied_rounds, satisfied_floors) = in_rounds(
         &mut measure,
-        "answer submission, all satisfied",
+        ("answer submission, all satisfied", "score-receiver"),
         requests,
         &|c, i| {
             c.post(host.url(&satisfied_links[i]))
