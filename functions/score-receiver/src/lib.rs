@@ -61,14 +61,15 @@ fn handle(req: Request) -> Response {
     }
 }
 
-fn merchant() -> String {
+/// The seller's name on the customer's pages (read only for a page: a JSON
+/// reply does not show it).
+pub(crate) fn merchant() -> String {
     shell::optional_variable("merchant_name").unwrap_or_else(|| "Revisit".into())
 }
 
 /// `GET /s/:token`: the question page (or what was already answered).
 fn show(req: &Request) -> Response {
-    let merchant = merchant();
-    let o = match open(req, &merchant) {
+    let o = match open(req) {
         Ok(o) => o,
         Err(resp) => return resp,
     };
@@ -88,6 +89,7 @@ fn show(req: &Request) -> Response {
         o.remember_contact(c);
     }
     let lang = o.lang();
+    let merchant = merchant();
     let history = match parse_history(read[1].as_deref()) {
         Ok(h) => h,
         Err(e) => return shell::error(&e),
@@ -125,7 +127,7 @@ fn show(req: &Request) -> Response {
 /// A low score from the page's first step is not recorded yet: the second
 /// step asks for reasons (`answer::asks_for_reasons`), carrying the score
 /// and the comment.
-fn reasons_first(o: &Opened, submitted: &Submitted, merchant: &str) -> Option<Response> {
+fn reasons_first(o: &Opened, submitted: &Submitted) -> Option<Response> {
     // Nothing is read for an answer recorded at once (the customer's record
     // only for the page that asks), nor is the policy: it is asked only
     // whether reasons are offered for a low score from the first step.
@@ -145,7 +147,7 @@ fn reasons_first(o: &Opened, submitted: &Submitted, merchant: &str) -> Option<Re
     let comment = submitted.comment.as_deref();
     let step = page::reasons_step(
         o.lang(),
-        merchant,
+        &merchant(),
         about.as_deref(),
         score,
         comment,
@@ -156,8 +158,7 @@ fn reasons_first(o: &Opened, submitted: &Submitted, merchant: &str) -> Option<Re
 
 /// `POST /s/:token`: first answer wins (200); again → 409; bad score → 422.
 fn answer(req: &Request) -> Response {
-    let merchant = merchant();
-    let o = match open(req, &merchant) {
+    let o = match open(req) {
         Ok(o) => o,
         Err(resp) => return resp,
     };
@@ -167,14 +168,13 @@ fn answer(req: &Request) -> Response {
     };
     let reply = Reply {
         json: submitted.wants_json,
-        merchant: &merchant,
         opened: &o,
     };
     let now = shell::now();
     if now >= o.survey.expires_at {
         return reply.expired();
     }
-    if let Some(step) = reasons_first(&o, &submitted, &merchant) {
+    if let Some(step) = reasons_first(&o, &submitted) {
         return step;
     }
     let submission = Submission {

@@ -99,9 +99,9 @@ impl Opened {
 /// Decode the token and load the survey (`flows::link::open_link`); the
 /// HTML error page otherwise. A network that keeps failing is told to wait
 /// (`429`), so tokens cannot be guessed at speed.
-pub fn open(req: &Request, merchant: &str) -> Result<Opened, Response> {
+pub fn open(req: &Request) -> Result<Opened, Response> {
     let not_found = || {
-        let page = page::message(Lang::En, merchant, texts(Lang::En).not_found);
+        let page = page::message(Lang::En, &crate::merchant(), texts(Lang::En).not_found);
         shell::html(404, page)
     };
     let store = SpinStore::open().map_err(|e| shell::error(&e))?;

@@ -23,10 +23,21 @@ pub fn too_many(now: chrono::DateTime<chrono::Utc>) -> Response {
     r
 }
 
-/// How an answer is answered: JSON, or a page in the customer's language.
+/// The JSON reply to a recorded answer (fields in the order `json!` wrote
+/// them; a typed reply spares the answer a map built only to be written).
+#[derive(serde::Serialize)]
+struct Recorded<'a> {
+    callback_by: Option<DateTime<Utc>>,
+    channel: revisit_shared::model::Channel,
+    recorded: bool,
+    score: u8,
+    survey_id: &'a str,
+}
+
+/// How an answer is answered: JSON, or a page in the customer's language
+/// (with the seller's name, read only for a page).
 pub struct Reply<'a> {
     pub json: bool,
-    pub merchant: &'a str,
     pub opened: &'a Opened,
 }
 
@@ -49,7 +60,7 @@ impl Reply<'_> {
             ));
         }
         let l = self.lang();
-        shell::html(410, page::message(l, self.merchant, texts(l).expired))
+        shell::html(410, page::message(l, &crate::merchant(), texts(l).expired))
     }
 
     pub fn invalid(&self, e: ApiError) -> Response {
@@ -64,27 +75,32 @@ impl Reply<'_> {
             reasons: &[],
             error: Some(&e.message),
         };
-        let page = page::question(self.lang(), self.merchant, &o.survey, &shown);
+        let page = page::question(self.lang(), &crate::merchant(), &o.survey, &shown);
         shell::html(422, page)
     }
 
     pub fn conflict(&self, existing: &Answer) -> Response {
-        conflict(self.json, self.lang(), self.merchant, existing)
+        conflict(self.json, self.lang(), existing)
     }
 
     pub fn recorded(&self, a: &Answer, callback_by: Option<DateTime<Utc>>) -> Response {
         if self.json {
-            let body = serde_json::json!({"recorded": true, "survey_id": a.survey_id, "score": a.score,
-                "channel": a.channel, "callback_by": callback_by});
+            let body = Recorded {
+                callback_by,
+                channel: a.channel,
+                recorded: true,
+                score: a.score,
+                survey_id: &a.survey_id,
+            };
             return shell::json(200, &body);
         }
         // The customer's zone is looked up only for a callback's time.
         let by = callback_by.map(|t| self.opened.zone().local(t));
-        shell::html(200, page::thanks(self.lang(), self.merchant, by))
+        shell::html(200, page::thanks(self.lang(), &crate::merchant(), by))
     }
 }
 
-fn conflict(json: bool, lang: Lang, merchant: &str, existing: &Answer) -> Response {
+fn conflict(json: bool, lang: Lang, existing: &Answer) -> Response {
     if json {
         shell::json(
             409,
@@ -92,6 +108,9 @@ fn conflict(json: bool, lang: Lang, merchant: &str, existing: &Answer) -> Respon
                 "answer": {"score": existing.score, "comment": existing.comment, "answered_at": existing.answered_at, "channel": existing.channel}}),
         )
     } else {
-        shell::html(409, page::already_answered(lang, merchant, existing))
+        shell::html(
+            409,
+            page::already_answered(lang, &crate::merchant(), existing),
+        )
     }
 }
