@@ -528,6 +528,118 @@ mod outgoing {
 pub const ESCALATOR_URL: &str = "http://low-score-escalator.spin.internal/internal/escalations";
 
 /// The body, or `413` when it is over the limit.
+/// Serve one request with `handle`, reading the request and writing the
+/// response with blocking `wasi:io` calls, as few as the request needs. The
+/// same `Request` and `Response` reach the component's code as with
+/// spin-sdk's own conversion (the `Request`/`Response` form of
+/// `#[http_component]`), which runs every body through its async executor
+/// (a subscribe-and-poll round per step) and asks for the scheme and
+/// authority that no route here reads: about a dozen host calls an answer
+/// paid for nothing.
+pub fn serve(
+    incoming: spin_sdk::http::IncomingRequest,
+    out: spin_sdk::http::ResponseOutparam,
+    handle: impl FnOnce(Request) -> Response,
+) {
+    let response = match read_request(incoming) {
+        Ok(req) => handle(req),
+        Err(e) => error(&e),
+    };
+    write_response(out, response);
+}
+
+/// [`serve`] for a component whose code awaits (outbound requests).
+pub async fn serve_async<F: std::future::Future<Output = Response>>(
+    incoming: spin_sdk::http::IncomingRequest,
+    out: spin_sdk::http::ResponseOutparam,
+    handle: impl FnOnce(Request) -> F,
+) {
+    let response = match read_request(incoming) {
+        Ok(req) => handle(req).await,
+        Err(e) => error(&e),
+    };
+    write_response(out, response);
+}
+
+/// The request as spin-sdk's `Request`: its URI is the path and query (all
+/// the app reads of it); its body, read up to one byte past
+/// [`MAX_BODY_BYTES`] (enough for [`body`] to refuse it), is left unread for
+/// a GET or HEAD (nothing here reads one).
+pub fn read_request(incoming: spin_sdk::http::IncomingRequest) -> Result<Request, ApiError> {
+    let method = incoming.method();
+    let headers = incoming.headers().entries();
+    let has_body = !matches!(method, Method::Get | Method::Head);
+    let announced = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| std::str::from_utf8(v).ok()?.trim().parse::<usize>().ok());
+    let mut builder = Request::builder();
+    builder
+        .method(method)
+        .uri(incoming.path_with_query().unwrap_or_default())
+        .headers(headers);
+    let bytes = match has_body {
+        true => read_body(&incoming, announced)?,
+        false => Vec::new(),
+    };
+    Ok(builder.body(bytes).build())
+}
+
+/// A request's body, up to one byte past [`MAX_BODY_BYTES`]: read until its
+/// end, or until the length its `content-length` announced has come.
+fn read_body(
+    incoming: &spin_sdk::http::IncomingRequest,
+    announced: Option<usize>,
+) -> Result<Vec<u8>, ApiError> {
+    let unreadable = || ApiError::bad_request("the request's body could not be read");
+    let body = incoming.consume().map_err(|()| unreadable())?;
+    let stream = body.stream().map_err(|()| unreadable())?;
+    let limit = MAX_BODY_BYTES + 1;
+    let mut bytes = Vec::with_capacity(announced.unwrap_or(0).min(limit));
+    while bytes.len() < limit && Some(bytes.len()) != announced {
+        match stream.blocking_read((limit - bytes.len()) as u64) {
+            Ok(chunk) => bytes.extend_from_slice(&chunk),
+            Err(wasi::io::streams::StreamError::Closed) => break,
+            Err(_) => return Err(unreadable()),
+        }
+    }
+    Ok(bytes)
+}
+
+/// Send `response`: status and headers, then its body.
+pub fn write_response(out: spin_sdk::http::ResponseOutparam, response: Response) {
+    use spin_sdk::http::{Fields, OutgoingBody, OutgoingResponse};
+    let headers: Vec<(String, Vec<u8>)> = response
+        .headers()
+        .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+        .collect();
+    let Ok(fields) = Fields::from_list(&headers) else {
+        eprintln!("the response's headers are not valid HTTP: {headers:?}");
+        return;
+    };
+    let outgoing = OutgoingResponse::new(fields);
+    // (A new response's status is 200.)
+    if *response.status() != 200 && outgoing.set_status_code(*response.status()).is_err() {
+        eprintln!(
+            "the response's status {} is not valid HTTP",
+            response.status()
+        );
+        return;
+    }
+    let body = outgoing.body().expect("a new response's body is writable");
+    out.set(outgoing);
+    let stream = body.write().expect("a new body's stream is writable");
+    // (`blocking-write-and-flush` takes at most 4096 bytes a call.)
+    for chunk in response.body().chunks(4096) {
+        if let Err(e) = stream.blocking_write_and_flush(chunk) {
+            eprintln!("the response could not be sent: {e:?}");
+            break;
+        }
+    }
+    drop(stream);
+    let _ = OutgoingBody::finish(body, None);
+}
+
 pub fn body(req: &Request) -> Result<&[u8], ApiError> {
     let b = req.body();
     if b.len() > MAX_BODY_BYTES {

@@ -20,7 +20,7 @@ use revisit_shared::task::{
     claim, CallbackTask, EscalationRequest, Outcome, OutcomeInput, Role, TaskState,
 };
 use revisit_shared::{error::parse_json, ApiError};
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 
 mod deliveries;
@@ -28,7 +28,11 @@ mod deliveries;
 /// The private path the score receiver and the issuer hand escalations to.
 
 #[http_component]
-fn handle(req: Request) -> Response {
+fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
+    shell::serve(incoming, out, dispatch);
+}
+
+fn dispatch(req: Request) -> Response {
     let route = shell::matched_route(&req);
     let result = match (route.as_str(), req.method()) {
         (shell::CHAINED_ROUTE, Method::Post) if req.path() == ESCALATIONS_PATH => escalation(&req),

@@ -37,11 +37,15 @@ use revisit_shared::routes::receiver::{
 use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::storage::Storage;
 use revisit_shared::ApiError;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 
 #[http_component]
-fn handle(req: Request) -> Response {
+fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
+    shell::serve(incoming, out, dispatch);
+}
+
+fn dispatch(req: Request) -> Response {
     let route = shell::matched_route(&req);
     match (route.as_str(), req.method()) {
         (LINK, Method::Get) => show(&req),

@@ -7,7 +7,7 @@ use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::ApiError;
 use spin_sdk::http::{Fields, OutgoingResponse, Request, Response, ResponseOutparam};
 
-use crate::{period, respond, supervisor};
+use crate::{period, supervisor};
 
 /// `GET /console/export/callbacks.csv`: every callback of the last 92 days
 /// (RFC 4180, UTF-8 with a BOM for spreadsheets; formulas neutralised).
@@ -95,11 +95,11 @@ pub async fn stream_answers(req: &Request, out: ResponseOutparam) {
     })();
     let (days, store) = match start {
         Ok(s) => s,
-        Err(e) => return respond(out, shell::error(&e)).await,
+        Err(e) => return shell::write_response(out, shell::error(&e)),
     };
     let Some(headers) = csv_headers("answers.csv") else {
         let e = ApiError::internal("the CSV's headers could not be built");
-        return respond(out, shell::error(&e)).await;
+        return shell::write_response(out, shell::error(&e));
     };
     let response = OutgoingResponse::new(headers);
     let mut body = response.take_body();

@@ -21,38 +21,19 @@ use revisit_shared::routes::console::*;
 use revisit_shared::spin::{self as shell, SpinStore};
 use revisit_shared::task::{Role, TaskReason};
 use revisit_shared::ApiError;
-use spin_sdk::http::conversions::TryFromIncomingRequest;
-use spin_sdk::http::{
-    IncomingRequest, Method, OutgoingResponse, Request, Response, ResponseOutparam,
-};
+use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 
 #[http_component]
 async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
-    let req = match Request::try_from_incoming_request(incoming).await {
+    let req = match shell::read_request(incoming) {
         Ok(req) => req,
-        Err(e) => {
-            let e = ApiError::bad_request(format!("the request could not be read: {e}"));
-            return respond(out, shell::error(&e)).await;
-        }
+        Err(e) => return shell::write_response(out, shell::error(&e)),
     };
     if shell::matched_route(&req) == EXPORT_ANSWERS && *req.method() == Method::Get {
         return export::stream_answers(&req, out).await;
     }
-    respond(out, dispatch(&req)).await
-}
-
-/// Send a response built whole.
-pub(crate) async fn respond(out: ResponseOutparam, response: Response) {
-    let body = response.body().to_vec();
-    match OutgoingResponse::try_from(response) {
-        Ok(r) => {
-            if let Err(e) = out.set_with_body(r, body).await {
-                eprintln!("console: the response could not be sent: {e:?}");
-            }
-        }
-        Err(e) => eprintln!("console: the response could not be built: {e}"),
-    }
+    shell::write_response(out, dispatch(&req))
 }
 
 fn dispatch(req: &Request) -> Response {

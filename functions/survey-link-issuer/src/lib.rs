@@ -20,7 +20,7 @@ use revisit_shared::storage::StorageExt;
 use revisit_shared::survey::Survey;
 use revisit_shared::{error::parse_json, ApiError};
 use serde::Serialize;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 
 mod send;
@@ -28,7 +28,11 @@ mod send;
 use send::{send_all, Outbound};
 
 #[http_component]
-async fn handle(req: Request) -> Response {
+async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
+    shell::serve_async(incoming, out, dispatch).await
+}
+
+async fn dispatch(req: Request) -> Response {
     let route = shell::matched_route(&req);
     let result = match (route.as_str(), req.method()) {
         (EVENTS, Method::Post) => intake(&req).await,
