@@ -305,28 +305,31 @@ fn perf_stop(perf: std::process::Child) {
     let _ = perf.wait_with_output();
 }
 
-/// The answer rows are measured in this many rounds, each between two
-/// measurements of the one-increment floor (named [`BESIDE`]: not in the
-/// table, whose answer rows merge their rounds).
-const ROUNDS: usize = 4;
+/// The answer rows are measured in this many rounds of a quarter row's
+/// requests each (1,000 by default), each round between two measurements of
+/// the one-increment floor (named [`BESIDE`]: not in the table, whose answer
+/// rows merge their rounds). Eight rather than four: the floors beside the
+/// rounds of one run range over a third of their speed on this machine, and
+/// the median of eight moves less from run to run than the median of four.
+const ROUNDS: usize = 8;
+const ROUND_OF_ROW: usize = 4;
 const BESIDE: &str = "beside the answers: one kv increment";
 
 /// A request builder: request `i` of a row.
 type MakeRequest<'a> =
     &'a (dyn Fn(&reqwest::blocking::Client, usize) -> reqwest::blocking::RequestBuilder + Sync);
 
-/// Row `name` (served by `component`): its `requests` in [`ROUNDS`] rounds,
-/// each between two measurements of the one-increment floor (`floor`, as
-/// many requests as a round): each round's ratio to its floors (%), and the
-/// floors' req/s.
+/// Row `name` (served by `component`): [`ROUNDS`] rounds of `q` requests
+/// (request `i` of the row made by `make(c, i)`), each between two
+/// measurements of the one-increment floor (`floor`, as many requests as a
+/// round): each round's ratio to its floors (%), and the floors' req/s.
 fn in_rounds(
     measure: &mut impl FnMut(&'static str, Option<&str>, usize, MakeRequest) -> f64,
     (name, component): (&'static str, &str),
-    requests: usize,
+    q: usize,
     make: MakeRequest,
     floor: MakeRequest,
 ) -> (Vec<f64>, Vec<f64>) {
-    let q = requests / ROUNDS;
     let mut floors = vec![measure(BESIDE, Some("probe"), q, floor)];
     let mut ratios = Vec::new();
     for r in 0..ROUNDS {
@@ -427,15 +430,17 @@ fn main() {
     host.set_clock("2026-12-01T10:00:00+01:00");
     let t = host.clock().timestamp();
     let bytes_before = store_bytes(&host);
-    // Twice as many events as a row's requests: one set of links for the
-    // mixed answers, one for the satisfied ones.
-    let events: Vec<String> = (0..2 * requests)
+    // One set of links for the mixed answers, one for the satisfied ones,
+    // each enough for their rounds.
+    let round = requests / ROUND_OF_ROW;
+    let answers = ROUNDS * round;
+    let events: Vec<String> = (0..2 * answers)
         .map(|i| delivery(&format!("b{i}"), 1))
         .collect();
     measure(
         "event intake",
         Some("survey-link-issuer"),
-        2 * requests,
+        2 * answers,
         &|c, i| {
             c.post(host.url("/events"))
                 .header(
@@ -445,7 +450,7 @@ fn main() {
                 .body(events[i].clone())
         },
     );
-    let bytes_per_survey = (store_bytes(&host) - bytes_before) as f64 / (2 * requests) as f64;
+    let bytes_per_survey = (store_bytes(&host) - bytes_before) as f64 / (2 * answers) as f64;
     // A few more surveys, for the store-operation budget of each kind of answer.
     for i in 0..2 * OPS_SAMPLE {
         let body = delivery(&format!("x{i}"), 1);
@@ -463,9 +468,9 @@ fn main() {
         .iter()
         .map(|m| link_path(m["link"].as_str().unwrap()))
         .collect();
-    assert_eq!(links.len(), 2 * requests + 2 * OPS_SAMPLE, "{tick}");
-    let (links, extra) = links.split_at(2 * requests);
-    let (links, satisfied_links) = links.split_at(requests);
+    assert_eq!(links.len(), 2 * answers + 2 * OPS_SAMPLE, "{tick}");
+    let (links, extra) = links.split_at(2 * answers);
+    let (links, satisfied_links) = links.split_at(answers);
 
     measure("survey page", Some("score-receiver"), requests, &|c, i| {
         c.get(host.url(&links[i]))
@@ -479,7 +484,7 @@ fn main() {
     let (mixed_rounds, mixed_floors) = in_rounds(
         &mut measure,
         ("answer submission", "score-receiver"),
-        requests,
+        round,
         &|c, i| {
             let score = if i % 10 == 0 { 3 } else { 9 };
             // Each customer answers from their own phone.
@@ -567,7 +572,7 @@ fn main() {
     let (satisfied_rounds, satisfied_floors) = in_rounds(
         &mut measure,
         ("answer submission, all satisfied", "score-receiver"),
-        requests,
+        round,
         &|c, i| {
             c.post(host.url(&satisfied_links[i]))
                 .header("user-agent", format!("bench-phone-s{i}"))
@@ -746,7 +751,7 @@ fn main() {
     );
     println!(
         "| first ticks (until none is left behind), {} due | {:.0} ms |",
-        2 * requests + 2 * OPS_SAMPLE,
+        2 * answers + 2 * OPS_SAMPLE,
         first_tick.as_secs_f64() * 1e3
     );
     for c in [
