@@ -727,7 +727,7 @@ fn main() {
     let (mixed, mixed_min, mixed_max) = median_and_range(&mixed_rounds);
     let (satisfied, satisfied_min, satisfied_max) = median_and_range(&satisfied_rounds);
     println!(
-        "| answers against the one-increment floor, {ROUNDS} rounds each beside its own floor (target ≥ 50%): median (least–greatest), mixed / all satisfied | {mixed:.0}% ({mixed_min:.0}–{mixed_max:.0}%) / {satisfied:.0}% ({satisfied_min:.0}–{satisfied_max:.0}%) |"
+        "| answers against the one-increment floor, {ROUNDS} rounds each beside its own floor (target ≥ 50%): median (least–greatest), mixed / all satisfied | {mixed:.1}% ({mixed_min:.0}–{mixed_max:.0}%) / {satisfied:.1}% ({satisfied_min:.0}–{satisfied_max:.0}%) |"
     );
     let span = |floors: &[f64]| {
         let (lo, hi) = floors
