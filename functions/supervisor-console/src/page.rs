@@ -39,7 +39,7 @@ impl Lang {
 const STYLE: &str = "body{font:15px/1.5 system-ui,sans-serif;margin:0;color:#111;background:#f6f7f9}\
 main,.bar{max-width:64rem;margin:0 auto;padding:0 1rem}nav ul{list-style:none;display:flex;flex-wrap:wrap;gap:.2rem 1rem;padding:0}\
 nav a{color:#0b57d0}nav a[aria-current]{font-weight:700;color:#111}section{background:#fff;border:1px solid #ccd;border-radius:.5rem;padding:.6rem 1rem;margin:.8rem 0}\
-table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{text-align:left;padding:.25rem .5rem;border-bottom:1px solid #dde}td code{overflow-wrap:anywhere}\
+table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{text-align:left;padding:.25rem .5rem;border-bottom:1px solid #dde}td code{overflow-wrap:anywhere}.settings th:last-child,.settings td:last-child{white-space:nowrap}\
 .figures{display:flex;flex-wrap:wrap;gap:.5rem 1.5rem}.figures div{min-width:9rem}.figures strong{display:block;font-size:1.5rem}\
 svg.chart{width:100%;height:auto}.axis{stroke:#889}.line{fill:none;stroke:#0b57d0;stroke-width:2}.dots circle{fill:#0b57d0}\
 .bar{fill:#0b57d0}.tick{font-size:11px;fill:#333}form.inline{display:inline}input,select,button{font:inherit;padding:.2rem .4rem}\
@@ -664,7 +664,7 @@ pub fn settings(lang: Lang, groups: &[(&'static str, Vec<Setting>)]) -> String {
                 })
                 .collect();
             format!(
-                "<section><h2><code>{}</code></h2><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
+                "<section><h2><code>{}</code></h2><table class=\"settings\"><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
 <th scope=\"col\">{}</th></tr></thead><tbody>{rows}</tbody></table></section>",
                 esc(variable),
                 esc(lang.t("Setting", "设置项")),
