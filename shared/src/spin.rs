@@ -487,27 +487,8 @@ mod outgoing {
         let response = outgoing_handler::handle(request, None).map_err(|e| e.to_string())?;
         {
             let stream = body.write().map_err(|()| refused("body stream"))?;
-            let mut rest = req.body.as_slice();
-            while !rest.is_empty() {
-                let room = stream.check_write().map_err(|e| e.to_string())? as usize;
-                if room == 0 {
-                    if !wait(&stream.subscribe()) {
-                        return Ok(None);
-                    }
-                    continue;
-                }
-                let (now, later) = rest.split_at(room.min(rest.len()));
-                stream.write(now).map_err(|e| e.to_string())?;
-                rest = later;
-            }
-            // Flushed once there is room again, or closed: a host may close
-            // the stream as soon as it has `content-length` bytes.
-            if stream.flush().is_ok() {
-                while let Ok(0) = stream.check_write() {
-                    if !wait(&stream.subscribe()) {
-                        return Ok(None);
-                    }
-                }
+            if !super::write_body(&stream, &req.body, wait).map_err(|e| e.to_string())? {
+                return Ok(None);
             }
         }
         OutgoingBody::finish(body, None).map_err(|e| e.to_string())?;
@@ -527,7 +508,6 @@ mod outgoing {
 /// The escalator's private endpoint, reached through Spin service chaining.
 pub const ESCALATOR_URL: &str = "http://low-score-escalator.spin.internal/internal/escalations";
 
-/// The body, or `413` when it is over the limit.
 /// Serve one request with `handle`, reading the request and writing the
 /// response with blocking `wasi:io` calls, as few as the request needs. The
 /// same `Request` and `Response` reach the component's code as with
@@ -629,38 +609,58 @@ pub fn write_response(out: spin_sdk::http::ResponseOutparam, response: Response)
     let body = outgoing.body().expect("a new response's body is writable");
     out.set(outgoing);
     let stream = body.write().expect("a new body's stream is writable");
-    if let Err(e) = write_all(&stream, response.body()) {
+    // A body of up to 4 KiB (every answer's) in the one call that
+    // `blocking-write-and-flush` allows for it.
+    let written = match response.body() {
+        small if small.len() <= 4096 => stream.blocking_write_and_flush(small),
+        big => write_body(&stream, big, |ready| {
+            ready.block();
+            true
+        })
+        .map(drop),
+    };
+    if let Err(e) = written {
         eprintln!("the response could not be sent: {e:?}");
     }
     drop(stream);
     let _ = OutgoingBody::finish(body, None);
 }
 
-/// Write `bytes` to `stream` and flush it: one call for a body of up to
-/// 4 KiB (what `blocking-write-and-flush` takes), else as much a write as
-/// the stream permits (waiting when it permits none) and one flush at the
-/// end — a flush per 4 KiB made a console page of 200 KB ten times slower.
-fn write_all(
+/// Write `bytes` to `stream` as fast as it takes them and flush it, waiting
+/// with `wait` whenever it has no room (`wait` false: given up, and so is
+/// the write: `Ok(false)`). The flush is waited for too, unless the stream
+/// is closed by then: a host may close it as soon as it has the
+/// `content-length` bytes. One flush at the end: a flush per 4 KiB made a
+/// console page of 200 KB ten times slower.
+fn write_body(
     stream: &wasi::io::streams::OutputStream,
     bytes: &[u8],
-) -> Result<(), wasi::io::streams::StreamError> {
-    if bytes.len() <= 4096 {
-        return stream.blocking_write_and_flush(bytes);
-    }
+    wait: impl Fn(&wasi::io::poll::Pollable) -> bool,
+) -> Result<bool, wasi::io::streams::StreamError> {
     let mut rest = bytes;
     while !rest.is_empty() {
-        let permitted = stream.check_write()? as usize;
-        if permitted == 0 {
-            stream.subscribe().block();
+        let room = stream.check_write()? as usize;
+        if room == 0 {
+            if !wait(&stream.subscribe()) {
+                return Ok(false);
+            }
             continue;
         }
-        let (now, later) = rest.split_at(permitted.min(rest.len()));
+        let (now, later) = rest.split_at(room.min(rest.len()));
         stream.write(now)?;
         rest = later;
     }
-    stream.blocking_flush()
+    if stream.flush().is_ok() {
+        while let Ok(0) = stream.check_write() {
+            if !wait(&stream.subscribe()) {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
 }
 
+/// The body, or `413` when it is over the limit.
 pub fn body(req: &Request) -> Result<&[u8], ApiError> {
     let b = req.body();
     if b.len() > MAX_BODY_BYTES {
