@@ -598,7 +598,12 @@ fn main() {
 
     // Tick cost: a fixed 100 due among 1k / 10k / 100k stored surveys (all others due next month).
     // First a tick past the answer rows' reminder time, so that no row pays for
-    // settling the surveys the answer rows answered.
+    // settling the surveys the answer rows answered. Batches are three days
+    // apart, and the reminders of the surveys one batch sent (48 h later) go
+    // out in a tick of their own the day before the next batch is measured:
+    // every measured tick sends its 100 and nothing else (two days apart, the
+    // bigger rows had sent the previous batch's 100 reminders too, 1.8 times
+    // the smallest row's store operations).
     host.set_clock("2026-12-07T10:00:00+01:00");
     host.admin_post("/issuer/tick", "");
     let mut tick_rows = Vec::new();
@@ -616,25 +621,28 @@ fn main() {
         post_events(&host, &future);
         stored = target;
         batch += 1;
-        host.set_clock(&format!(
-            "2026-12-{:02}T10:00:00+01:00",
-            5 + 2 * (batch - 1)
-        ));
+        let day = |offset: usize| 5 + 3 * (batch - 1) + offset;
+        host.set_clock(&format!("2026-12-{:02}T10:00:00+01:00", day(0)));
         let due: Vec<String> = (0..100)
-            .map(|i| delivery(&format!("d{batch}-{i}"), 5 + 2 * (batch - 1) as u32))
+            .map(|i| delivery(&format!("d{batch}-{i}"), day(0) as u32))
             .collect();
         post_events(&host, &due);
-        host.set_clock(&format!(
-            "2026-12-{:02}T10:00:00+01:00",
-            8 + 2 * (batch - 1)
-        ));
+        // The previous batch's reminders, due now; this batch is due tomorrow.
+        host.set_clock(&format!("2026-12-{:02}T10:00:00+01:00", day(2)));
+        host.admin_post("/issuer/tick", "");
+        host.set_clock(&format!("2026-12-{:02}T10:00:00+01:00", day(3)));
         let before = stats(&host);
         let t0 = Instant::now();
         let tick: Value = host.admin_post("/issuer/tick", "").json().unwrap();
         let took = t0.elapsed();
         let after = stats(&host);
+        assert_eq!(
+            (tick["sent"].as_i64(), tick["reminders"].as_i64()),
+            (Some(100), Some(0)),
+            "every measured tick sends its 100 due and nothing else: {tick}"
+        );
         // The console's pages at this size: the due day's surveys, and the overview.
-        let due_day = format!("2026-12-{:02}", 8 + 2 * (batch - 1));
+        let due_day = format!("2026-12-{:02}", day(3));
         let page_ms = |path: &str| {
             let mut times: Vec<f64> = (0..5)
                 .map(|_| {
