@@ -597,15 +597,12 @@ fn main() {
     );
 
     // Tick cost: a fixed 100 due among 1k / 10k / 100k stored surveys (all others due next month).
-    // First a tick past the answer rows' reminder time, so that no row pays for
-    // settling the surveys the answer rows answered. Batches are three days
-    // apart, and the reminders of the surveys one batch sent (48 h later) go
-    // out in a tick of their own the day before the next batch is measured:
-    // every measured tick sends its 100 and nothing else (two days apart, the
-    // bigger rows had sent the previous batch's 100 reminders too, 1.8 times
-    // the smallest row's store operations).
-    host.set_clock("2026-12-07T10:00:00+01:00");
-    host.admin_post("/issuer/tick", "");
+    // Batches are three days apart, and an unmeasured tick the day before each
+    // measured one sends what earlier rows left due (the previous batch's
+    // reminders, 48 h after it was sent; before the first batch, the answer
+    // rows' reminders and settling): every measured tick sends its 100 and
+    // nothing else (two days apart, the bigger rows had sent the previous
+    // batch's 100 reminders too, 1.8 times the smallest row's store operations).
     let mut tick_rows = Vec::new();
     let mut stored = 0usize;
     let mut batch = 0;
@@ -627,7 +624,7 @@ fn main() {
             .map(|i| delivery(&format!("d{batch}-{i}"), day(0) as u32))
             .collect();
         post_events(&host, &due);
-        // The previous batch's reminders, due now; this batch is due tomorrow.
+        // What earlier rows left due, due now; this batch is due tomorrow.
         host.set_clock(&format!("2026-12-{:02}T10:00:00+01:00", day(2)));
         host.admin_post("/issuer/tick", "");
         host.set_clock(&format!("2026-12-{:02}T10:00:00+01:00", day(3)));
